@@ -1,0 +1,25 @@
+#!/usr/bin/env python3
+"""The OpenMarket CDK app: one OpenMarketStage per stage (dev, staging, prod).
+
+Context:
+  -c account=123456789012   AWS account (or $OPENMARKET_ACCOUNT); a placeholder otherwise
+  -c stages=dev             only build some stages (comma separated); default: all three
+"""
+
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+
+from openmarket_cdk.app_builder import build_app, unacknowledged_findings
+
+app = cdk.App()
+build_app(app)
+assembly = app.synth()
+findings = unacknowledged_findings(assembly.directory)
+if findings:
+    print(f"{len(findings)} unacknowledged validation finding(s):", file=sys.stderr)
+    for finding in findings:
+        print(f"  {finding}", file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,80 @@
+"""Builds the whole app: shared by app.py, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from openmarket_cdk.config import STAGE_NAMES, StageConfigError, resolve_account, stage_config
+from openmarket_cdk.stage import OpenMarketStage
+
+BUNDLING_CONTEXT_KEY = "aws:cdk:bundling-stacks"
+
+
+def selected_stages(app: cdk.App) -> list[str]:
+    """Stage names from context ``stages`` (comma separated), default all, validated."""
+    raw = app.node.try_get_context("stages")
+    names = [s.strip() for s in str(raw).split(",") if s.strip()] if raw else list(STAGE_NAMES)
+    for name in names:
+        if name not in STAGE_NAMES:
+            raise StageConfigError(
+                f"stage config field 'name': unknown stage {name!r}; "
+                f"expected one of {', '.join(STAGE_NAMES)}"
+            )
+    return names
+
+
+def docker_available() -> bool:
+    """Whether a Docker client is on PATH (bundling Lambda code needs a Docker engine)."""
+    return shutil.which("docker") is not None and _docker_engine_answers()
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def build_app(app: cdk.App) -> list[OpenMarketStage]:
+    """Add one stage per selected stage name and the cdk-nag AwsSolutions checks."""
+    if app.node.try_get_context(BUNDLING_CONTEXT_KEY) != [] and not docker_available():
+        # PythonFunction bundles in a container; without an engine, synthesize the templates
+        # with asset placeholders instead. Deploying needs Docker (make deploy checks).
+        app.node.set_context(BUNDLING_CONTEXT_KEY, [])
+        print("No Docker engine: Lambda bundling skipped (synth only).", file=sys.stderr)
+    account = resolve_account({"account": app.node.try_get_context("account")})
+    stages = [OpenMarketStage(app, stage_config(name, account)) for name in selected_stages(app)]
+    # Every finding fails synth unless acknowledged with a reason on the resource.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stages
+
+
+def unacknowledged_findings(assembly_directory: str) -> list[str]:
+    """Every validation finding (cdk-nag included) that no acknowledgement covers.
+
+    Under the CDK CLI the app only sets a non-zero exit code inside the jsii Node process,
+    which never reaches ``python app.py``; so the app reads the report and fails by itself.
+    """
+    report_path = Path(assembly_directory) / "validation-report.json"
+    if not report_path.exists():
+        return []
+    report = json.loads(report_path.read_text())
+    return [
+        f"{violation['ruleName']} ({violation['severity']}) at {construct['constructPath']}"
+        for plugin in report.get("pluginReports", [])
+        for violation in plugin.get("violations", [])
+        for construct in violation.get("violatingConstructs", [])
+    ]

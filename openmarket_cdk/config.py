@@ -1,0 +1,402 @@
+"""Stage model: every size, count, version, CIDR, retention and schedule of OpenMarket.
+
+Each stage (dev, staging, prod) is one frozen, typed ``StageConfig``. Nothing else in the
+project holds a number that differs between stages: stacks and charts read them from here.
+``validate()`` runs when a config is built, so a bad value fails ``cdk synth`` with a message
+that names the field (``StageConfigError``).
+
+The account is a placeholder unless overridden (context ``-c account=...`` or the environment
+variable ``OPENMARKET_ACCOUNT``); the region and the availability zones are fixed, so synth never
+has to ask AWS anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+REGION = "ap-northeast-2"
+AVAILABILITY_ZONES: tuple[str, str] = ("ap-northeast-2a", "ap-northeast-2c")
+PLACEHOLDER_ACCOUNT = "000000000000"
+ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
+STAGE_NAMES: tuple[str, ...] = ("dev", "staging", "prod")
+
+# CloudWatch Logs accepts only these retention values (days).
+VALID_LOG_RETENTION_DAYS = frozenset(
+    {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
+)
+
+
+class StageConfigError(ValueError):
+    """A stage configuration value is wrong; the message names the field."""
+
+
+class NatMode(StrEnum):
+    """How private subnets reach the internet."""
+
+    GATEWAY_PER_AZ = "gateway-per-az"  # one NAT gateway in each AZ: survives an AZ outage
+    SINGLE_GATEWAY = "single-gateway"  # one NAT gateway for both AZs
+    INSTANCE = "instance"  # one NAT instance: the cheapest option that still works
+
+
+class AuroraCapacity(StrEnum):
+    """How the Aurora cluster is sized."""
+
+    PROVISIONED = "provisioned"  # fixed instance class, writer + readers
+    SERVERLESS_V2 = "serverless-v2"  # ACU-based; can scale to zero and auto-pause
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The VPC of one stage: CIDRs as SPEC lists them, NAT, flow logs."""
+
+    vpc_cidr: str = "10.0.0.0/16"
+    # One CIDR per AZ, in the order of AVAILABILITY_ZONES.
+    public_subnet_cidrs: tuple[str, str] = ("10.0.1.0/24", "10.0.2.0/24")
+    private_subnet_cidrs: tuple[str, str] = ("10.0.11.0/24", "10.0.12.0/24")
+    database_subnet_cidrs: tuple[str, str] = ("10.0.21.0/24", "10.0.22.0/24")
+    nat_mode: NatMode = NatMode.GATEWAY_PER_AZ
+    nat_instance_type: str = "t4g.nano"
+    flow_log_retention_days: int = 90
+    # Ports the ALB forwards to pods (SPEC: frontend 3000, backend 3001).
+    frontend_port: int = 3000
+    backend_port: int = 3001
+    mysql_port: int = 3306
+    redis_port: int = 6379
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """S3 buckets and ECR repositories."""
+
+    infrequent_access_after_days: int = 30
+    glacier_after_days: int = 90
+    noncurrent_versions_expire_after_days: int = 30
+    # Access logs: SPEC keeps them 90 days. Transitions at or after this day are left out,
+    # since S3 needs every transition to happen before expiry.
+    logs_expire_after_days: int = 90
+    ecr_keep_last_images: int = 30
+    # dev is disposable; staging and prod keep buckets and repositories on stack deletion.
+    retain_on_delete: bool = True
+
+
+@dataclass(frozen=True)
+class AuroraConfig:
+    """Aurora MySQL 3 (8.0 compatible)."""
+
+    engine_version: str = "3.10.2"
+    capacity: AuroraCapacity = AuroraCapacity.PROVISIONED
+    instance_type: str = "t4g.medium"
+    # Readers in the second AZ (SPEC: writer 2a + 1 reader 2c).
+    reader_count: int = 1
+    serverless_min_acu: float = 0.0
+    serverless_max_acu: float = 2.0
+    # Serverless v2 at 0 ACU pauses after this many idle minutes.
+    auto_pause_minutes: int = 10
+    backup_retention_days: int = 7
+    preferred_backup_window: str = "17:00-18:00"  # UTC = 02:00-03:00 KST, low traffic
+    backtrack_hours: int = 0  # 0 disables backtrack
+    log_retention_days: int = 30
+    secret_rotation_days: int = 30
+    deletion_protection: bool = True
+    snapshot_on_delete: bool = True
+    database_name: str = "openmarket"
+    admin_username: str = "openmarket_admin"
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """ElastiCache (Valkey, Redis 7 compatible)."""
+
+    engine: str = "valkey"
+    engine_version: str = "8.0"
+    node_type: str = "cache.t4g.micro"
+    # Nodes in the replication group: 1 = primary only, 2 = primary (2a) + replica (2c).
+    node_count: int = 2
+    snapshot_retention_days: int = 7
+    snapshot_window: str = "18:00-19:00"  # UTC = 03:00-04:00 KST
+    maintenance_window: str = "sun:19:00-sun:20:00"  # UTC, after the snapshot window
+    snapshot_on_delete: bool = True
+    log_retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Everything that differs between dev, staging and prod."""
+
+    name: str
+    account: str
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    aurora: AuroraConfig = field(default_factory=AuroraConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    # Multi-AZ data tier: an Aurora reader and a cache replica in the second AZ.
+    multi_az: bool = True
+    termination_protection: bool = True
+    region: str = REGION
+    availability_zones: tuple[str, str] = AVAILABILITY_ZONES
+
+    @property
+    def prefix(self) -> str:
+        """Name prefix for resources of this stage, e.g. ``openmarket-dev``."""
+        return f"openmarket-{self.name}"
+
+    def validate(self) -> StageConfig:
+        """Check every field; raise ``StageConfigError`` naming the first bad one."""
+        _validate_stage(self)
+        return self
+
+
+def _fail(field_path: str, message: str) -> None:
+    raise StageConfigError(f"stage config field '{field_path}': {message}")
+
+
+def _validate_stage(cfg: StageConfig) -> None:
+    if cfg.name not in STAGE_NAMES:
+        _fail("name", f"unknown stage {cfg.name!r}; expected one of {', '.join(STAGE_NAMES)}")
+    if not re.fullmatch(r"\d{12}", cfg.account):
+        _fail("account", f"{cfg.account!r} is not a 12-digit AWS account id")
+    if cfg.region != REGION:
+        _fail("region", f"{cfg.region!r}: OpenMarket runs in {REGION}")
+    if len(set(cfg.availability_zones)) != 2 or not all(
+        az.startswith(cfg.region) for az in cfg.availability_zones
+    ):
+        _fail("availability_zones", "need two distinct AZs of the stage's region")
+    _validate_network(cfg.network)
+    _validate_storage(cfg.storage)
+    _validate_aurora(cfg.aurora, cfg.name)
+    _validate_cache(cfg.cache)
+    # Both data services follow the stage's AZ layout: a standby in the second AZ exists
+    # exactly when the stage is Multi-AZ.
+    if not cfg.multi_az:
+        if cfg.aurora.reader_count:
+            _fail("aurora.reader_count", "a reader is requested but the stage is single-AZ")
+        if cfg.cache.node_count > 1:
+            _fail("cache.node_count", "a cache replica is requested but the stage is single-AZ")
+    else:
+        if cfg.aurora.reader_count < 1:
+            _fail("aurora.reader_count", "a Multi-AZ stage needs at least one reader in 2c")
+        if cfg.cache.node_count < 2:
+            _fail("cache.node_count", "a Multi-AZ stage needs a primary and a replica")
+
+
+def _network(cidr: str, field_path: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as err:
+        _fail(field_path, f"{cidr!r} is not a valid IPv4 network ({err})")
+        raise  # unreachable, keeps type checkers happy
+
+
+def _validate_network(net: NetworkConfig) -> None:
+    vpc = _network(net.vpc_cidr, "network.vpc_cidr")
+    if not 16 <= vpc.prefixlen <= 28:
+        _fail("network.vpc_cidr", "a VPC CIDR must be between /16 and /28")
+    seen: list[tuple[str, ipaddress.IPv4Network]] = []
+    for group in ("public_subnet_cidrs", "private_subnet_cidrs", "database_subnet_cidrs"):
+        cidrs = getattr(net, group)
+        if len(cidrs) != len(AVAILABILITY_ZONES):
+            _fail(f"network.{group}", f"need one CIDR per AZ ({len(AVAILABILITY_ZONES)})")
+        for index, cidr in enumerate(cidrs):
+            path = f"network.{group}[{index}]"
+            subnet = _network(cidr, path)
+            if not subnet.subnet_of(vpc):
+                _fail(path, f"{cidr} is outside the VPC {net.vpc_cidr}")
+            for other_path, other in seen:
+                if subnet.overlaps(other):
+                    _fail(path, f"{cidr} overlaps {other_path} ({other})")
+            seen.append((path, subnet))
+    _check_retention(net.flow_log_retention_days, "network.flow_log_retention_days")
+    ports = {
+        "frontend_port": net.frontend_port,
+        "backend_port": net.backend_port,
+        "mysql_port": net.mysql_port,
+        "redis_port": net.redis_port,
+    }
+    for name, port in ports.items():
+        if not 1 <= port <= 65535:
+            _fail(f"network.{name}", f"{port} is not a TCP port")
+
+
+def _validate_storage(storage: StorageConfig) -> None:
+    if storage.infrequent_access_after_days < 30:
+        _fail("storage.infrequent_access_after_days", "S3 allows Standard-IA from day 30")
+    if storage.glacier_after_days <= storage.infrequent_access_after_days:
+        _fail("storage.glacier_after_days", "must come after the Standard-IA transition")
+    if storage.noncurrent_versions_expire_after_days < 1:
+        _fail("storage.noncurrent_versions_expire_after_days", "must be at least 1 day")
+    if storage.logs_expire_after_days <= storage.infrequent_access_after_days:
+        _fail("storage.logs_expire_after_days", "must come after the Standard-IA transition")
+    if not 1 <= storage.ecr_keep_last_images <= 1000:
+        _fail("storage.ecr_keep_last_images", "must be between 1 and 1000")
+
+
+def _validate_aurora(aurora: AuroraConfig, stage: str) -> None:
+    if not re.fullmatch(r"3\.\d{2}\.\d+", aurora.engine_version):
+        _fail(
+            "aurora.engine_version", f"{aurora.engine_version!r} is not an Aurora MySQL 3 version"
+        )
+    if aurora.capacity is AuroraCapacity.SERVERLESS_V2:
+        if aurora.reader_count:
+            _fail("aurora.reader_count", "this project runs Serverless v2 as a single writer")
+        if not 0 <= aurora.serverless_min_acu <= aurora.serverless_max_acu <= 256:
+            _fail("aurora.serverless_min_acu", "need 0 <= min ACU <= max ACU <= 256")
+        if aurora.serverless_min_acu == 0 and not 5 <= aurora.auto_pause_minutes <= 1440:
+            _fail("aurora.auto_pause_minutes", "auto-pause must be 5..1440 minutes")
+    elif not re.fullmatch(r"[a-z0-9]+\.[a-z0-9]+", aurora.instance_type):
+        _fail("aurora.instance_type", f"{aurora.instance_type!r} is not an instance type")
+    if not 0 <= aurora.reader_count <= 15:
+        _fail("aurora.reader_count", "Aurora allows 0..15 readers")
+    if not 7 <= aurora.backup_retention_days <= 35:
+        _fail("aurora.backup_retention_days", "keep backups 7..35 days (SPEC: 7 or more)")
+    if not 0 <= aurora.backtrack_hours <= 72:
+        _fail("aurora.backtrack_hours", "backtrack window is 0..72 hours")
+    if aurora.backtrack_hours and aurora.capacity is AuroraCapacity.SERVERLESS_V2:
+        _fail("aurora.backtrack_hours", "backtrack is for provisioned clusters here")
+    _check_retention(aurora.log_retention_days, "aurora.log_retention_days")
+    if not 1 <= aurora.secret_rotation_days <= 365:
+        _fail("aurora.secret_rotation_days", "must be 1..365 days")
+    if stage != "dev" and not (aurora.deletion_protection and aurora.snapshot_on_delete):
+        _fail("aurora.deletion_protection", f"{stage} must protect and snapshot its database")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", aurora.admin_username):
+        _fail("aurora.admin_username", "1-16 letters, digits or '_', starting with a letter")
+
+
+def _validate_cache(cache: CacheConfig) -> None:
+    if cache.engine not in ("valkey", "redis"):
+        _fail("cache.engine", f"{cache.engine!r}: expected 'valkey' or 'redis'")
+    major = cache.engine_version.split(".")[0]
+    if not major.isdigit() or int(major) < 7:
+        _fail("cache.engine_version", "must be Redis 7 compatible (7.x or newer)")
+    if not cache.node_type.startswith("cache."):
+        _fail("cache.node_type", f"{cache.node_type!r} is not an ElastiCache node type")
+    if not 1 <= cache.node_count <= 6:
+        _fail("cache.node_count", "a replication group has 1..6 nodes")
+    if not 0 <= cache.snapshot_retention_days <= 35:
+        _fail("cache.snapshot_retention_days", "must be 0..35 days")
+    _check_retention(cache.log_retention_days, "cache.log_retention_days")
+
+
+def _check_retention(days: int, field_path: str) -> None:
+    if days not in VALID_LOG_RETENTION_DAYS:
+        _fail(field_path, f"{days} is not a CloudWatch Logs retention value")
+
+
+def _base(name: str, account: str) -> StageConfig:
+    return StageConfig(name=name, account=account)
+
+
+def _dev(account: str) -> StageConfig:
+    base = _base("dev", account)
+    return replace(
+        base,
+        termination_protection=False,
+        multi_az=False,
+        # Cheapest way out for private subnets: one NAT instance (~$3/month vs ~$45).
+        network=replace(base.network, nat_mode=NatMode.INSTANCE, flow_log_retention_days=7),
+        storage=replace(base.storage, retain_on_delete=False, ecr_keep_last_images=10),
+        aurora=replace(
+            base.aurora,
+            capacity=AuroraCapacity.SERVERLESS_V2,
+            reader_count=0,
+            serverless_min_acu=0.0,
+            serverless_max_acu=2.0,
+            log_retention_days=7,
+            deletion_protection=False,
+            snapshot_on_delete=False,
+        ),
+        cache=replace(
+            base.cache,
+            node_count=1,
+            snapshot_retention_days=1,
+            snapshot_on_delete=False,
+            log_retention_days=7,
+        ),
+    )
+
+
+def _staging(account: str) -> StageConfig:
+    base = _base("staging", account)
+    return replace(
+        base,
+        network=replace(base.network, nat_mode=NatMode.SINGLE_GATEWAY, flow_log_retention_days=30),
+        aurora=replace(base.aurora, backup_retention_days=7, backtrack_hours=24),
+        cache=replace(base.cache, snapshot_retention_days=3),
+    )
+
+
+def _prod(account: str) -> StageConfig:
+    base = _base("prod", account)
+    return replace(
+        base,
+        network=replace(base.network, nat_mode=NatMode.GATEWAY_PER_AZ, flow_log_retention_days=90),
+        aurora=replace(
+            base.aurora, backup_retention_days=14, backtrack_hours=24, log_retention_days=90
+        ),
+        cache=replace(base.cache, snapshot_retention_days=7, log_retention_days=90),
+    )
+
+
+_BUILDERS = {"dev": _dev, "staging": _staging, "prod": _prod}
+
+
+def resolve_account(context: Mapping[str, Any] | None = None) -> str:
+    """The AWS account: context ``account``, else ``$OPENMARKET_ACCOUNT``, else a placeholder."""
+    from_context = (context or {}).get("account")
+    account = str(from_context or os.environ.get(ACCOUNT_ENV_VAR) or PLACEHOLDER_ACCOUNT)
+    if not re.fullmatch(r"\d{12}", account):
+        _fail("account", f"{account!r} is not a 12-digit AWS account id")
+    return account
+
+
+def stage_config(name: str, account: str = PLACEHOLDER_ACCOUNT) -> StageConfig:
+    """The validated config of one stage; an unknown name raises ``StageConfigError``."""
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        _fail("name", f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")
+        raise AssertionError  # unreachable
+    return builder(account).validate()
+
+
+def all_stage_configs(account: str = PLACEHOLDER_ACCOUNT) -> list[StageConfig]:
+    """dev, staging and prod, in deployment order."""
+    return [stage_config(name, account) for name in STAGE_NAMES]
+
+
+def as_dict(obj: Any) -> Any:
+    """A plain, JSON-friendly view of a config (for docs, cost estimates and tests)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: as_dict(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, tuple):
+        return [as_dict(v) for v in obj]
+    if isinstance(obj, StrEnum):
+        return obj.value
+    return obj
