@@ -121,6 +121,15 @@ class DataStack(Stack):
             else retain_or_destroy(cfg.storage.retain_on_delete)
         )
         cluster_identifier = f"{cfg.prefix}-aurora"
+        admin_secret = rds.DatabaseSecret(
+            self,
+            "AuroraAdminSecret",
+            username=aurora.admin_username,
+            secret_name=f"{cfg.prefix}/aurora/admin",
+            encryption_key=self.key,
+        )
+        # The admin secret outlives a deleted cluster in staging/prod, next to its snapshot.
+        admin_secret.apply_removal_policy(retain_or_destroy(cfg.storage.retain_on_delete))
         # Log groups RDS would otherwise create without retention: made here, with retention
         # from config and no LogRetention custom-resource Lambda. The cluster waits for them.
         export_log_groups = [
@@ -138,11 +147,7 @@ class DataStack(Stack):
             "Aurora",
             engine=engine,
             cluster_identifier=cluster_identifier,
-            credentials=rds.Credentials.from_generated_secret(
-                aurora.admin_username,
-                secret_name=f"{cfg.prefix}/aurora/admin",
-                encryption_key=self.key,
-            ),
+            credentials=rds.Credentials.from_secret(admin_secret),
             default_database_name=aurora.database_name,
             writer=writer,
             readers=readers,

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Regenerates constraints.txt from the dev venv, after a change to a requirements file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+{
+  echo "# Every package of the dev environment, pinned (pip freeze); regenerate with scripts/freeze-constraints.sh."
+  .venv/bin/pip freeze --exclude-editable
+} > constraints.txt

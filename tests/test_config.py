@@ -1,0 +1,149 @@
+"""The stage model: complete, typed, frozen, and loud about bad values."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import replace
+
+import pytest
+
+from openmarket_cdk.config import (
+    ACCOUNT_ENV_VAR,
+    AVAILABILITY_ZONES,
+    PLACEHOLDER_ACCOUNT,
+    REGION,
+    STAGE_NAMES,
+    AuroraCapacity,
+    NatMode,
+    StageConfig,
+    StageConfigError,
+    all_stage_configs,
+    resolve_account,
+    stage_config,
+)
+
+
+def test_three_stages_in_deployment_order() -> None:
+    assert [c.name for c in all_stage_configs()] == ["dev", "staging", "prod"] == list(STAGE_NAMES)
+
+
+def test_region_and_azs_are_fixed_so_synth_never_asks_aws() -> None:
+    for cfg in all_stage_configs():
+        assert cfg.region == REGION == "ap-northeast-2"
+        assert (
+            cfg.availability_zones == AVAILABILITY_ZONES == ("ap-northeast-2a", "ap-northeast-2c")
+        )
+
+
+def test_configs_are_frozen() -> None:
+    cfg = stage_config("prod")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.name = "dev"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.aurora.reader_count = 3  # type: ignore[misc]
+
+
+def test_stage_differences_follow_the_issue() -> None:
+    dev, staging, prod = all_stage_configs()
+    assert (dev.network.nat_mode, staging.network.nat_mode, prod.network.nat_mode) == (
+        NatMode.INSTANCE,
+        NatMode.SINGLE_GATEWAY,
+        NatMode.GATEWAY_PER_AZ,
+    )
+    assert dev.aurora.capacity is AuroraCapacity.SERVERLESS_V2
+    assert staging.aurora.capacity is prod.aurora.capacity is AuroraCapacity.PROVISIONED
+    assert (dev.termination_protection, staging.termination_protection) == (False, True)
+    assert prod.termination_protection
+    assert not dev.multi_az and staging.multi_az and prod.multi_az
+
+
+def test_account_defaults_to_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ACCOUNT_ENV_VAR, raising=False)
+    assert resolve_account({}) == PLACEHOLDER_ACCOUNT
+
+
+def test_account_from_environment_then_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ACCOUNT_ENV_VAR, "111122223333")
+    assert resolve_account({}) == "111122223333"
+    assert resolve_account({"account": "444455556666"}) == "444455556666"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda c: replace(c, name="qa"), "'name'"),
+        (lambda c: replace(c, account="12345"), "'account'"),
+        (lambda c: replace(c, region="us-east-1"), "'region'"),
+        (
+            lambda c: replace(
+                c, network=replace(c.network, private_subnet_cidrs=("10.0.1.0/24", "10.0.12.0/24"))
+            ),
+            "'network.private_subnet_cidrs[0]'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                network=replace(c.network, database_subnet_cidrs=("10.1.21.0/24", "10.0.22.0/24")),
+            ),
+            "'network.database_subnet_cidrs[0]'",
+        ),
+        (
+            lambda c: replace(c, network=replace(c.network, vpc_cidr="10.0.0.0/33")),
+            "'network.vpc_cidr'",
+        ),
+        (
+            lambda c: replace(c, network=replace(c.network, flow_log_retention_days=8)),
+            "'network.flow_log_retention_days'",
+        ),
+        (
+            lambda c: replace(c, multi_az=False),
+            "'aurora.reader_count'",
+        ),
+        (
+            lambda c: replace(c, cache=replace(c.cache, node_count=1)),
+            "'cache.node_count'",
+        ),
+        (
+            lambda c: replace(c, aurora=replace(c.aurora, backup_retention_days=3)),
+            "'aurora.backup_retention_days'",
+        ),
+        (
+            lambda c: replace(c, aurora=replace(c.aurora, deletion_protection=False)),
+            "'aurora.deletion_protection'",
+        ),
+        (
+            lambda c: replace(c, cache=replace(c.cache, engine_version="6.2")),
+            "'cache.engine_version'",
+        ),
+        (
+            lambda c: replace(c, storage=replace(c.storage, glacier_after_days=20)),
+            "'storage.glacier_after_days'",
+        ),
+    ],
+)
+def test_bad_values_fail_with_the_field_name(change: object, field: str) -> None:
+    broken: StageConfig = change(stage_config("prod"))  # type: ignore[operator]
+    with pytest.raises(StageConfigError, match=re.escape(f"stage config field {field}")):
+        broken.validate()
+
+
+def test_a_reader_in_a_single_az_stage_is_refused() -> None:
+    dev = stage_config("dev")
+    broken = replace(
+        dev,
+        aurora=replace(dev.aurora, capacity=AuroraCapacity.PROVISIONED, reader_count=1),
+    )
+    with pytest.raises(StageConfigError, match=r"'aurora\.reader_count'.*single-AZ"):
+        broken.validate()
+
+
+def test_unknown_stage_name_is_refused() -> None:
+    with pytest.raises(StageConfigError, match="unknown stage 'qa'"):
+        stage_config("qa")
+
+
+def test_bad_account_override_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ACCOUNT_ENV_VAR, "not-an-account")
+    with pytest.raises(StageConfigError, match="'account'"):
+        resolve_account({})

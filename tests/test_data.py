@@ -1,0 +1,160 @@
+"""DataStack invariants, per stage: Aurora MySQL and the cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from openmarket_cdk.config import STAGE_NAMES, stage_config
+from tests.cfn import of_type, only, ref_id
+from tests.conftest import Synthesized
+
+pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
+
+
+def _cluster(synthesized: Synthesized, stage: str) -> dict[str, Any]:
+    (cluster,) = of_type(synthesized.template(stage, "data"), "AWS::RDS::DBCluster").values()
+    return cluster
+
+
+def test_aurora_is_mysql_3_encrypted_tls_only(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "data")
+    props = _cluster(synthesized, stage)["Properties"]
+    assert props["Engine"] == "aurora-mysql"
+    assert props["EngineVersion"].startswith("8.0.mysql_aurora.3.")
+    assert props["StorageEncrypted"] is True
+    assert ref_id(props["KmsKeyId"]) in of_type(template, "AWS::KMS::Key")
+    assert props["EngineLifecycleSupport"] == "open-source-rds-extended-support-disabled"
+    params = only(template, "AWS::RDS::DBClusterParameterGroup")["Parameters"]
+    assert params["require_secure_transport"] == "ON"
+
+
+def test_aurora_lives_in_the_isolated_database_subnets(
+    synthesized: Synthesized, stage: str
+) -> None:
+    subnet_group = only(synthesized.template(stage, "data"), "AWS::RDS::DBSubnetGroup")
+    outputs = [str(s) for s in subnet_group["SubnetIds"]]
+    assert len(outputs) == 2 and all("databaseSubnet" in s for s in outputs)
+    for instance in of_type(synthesized.template(stage, "data"), "AWS::RDS::DBInstance").values():
+        assert instance["Properties"]["PubliclyAccessible"] is False
+
+
+def test_aurora_credentials_are_generated_in_secrets_manager(
+    synthesized: Synthesized, stage: str
+) -> None:
+    props = _cluster(synthesized, stage)["Properties"]
+    password = str(props["MasterUserPassword"])
+    assert "{{resolve:secretsmanager:" in password
+    schedules = of_type(
+        synthesized.template(stage, "data"), "AWS::SecretsManager::RotationSchedule"
+    )
+    (schedule,) = schedules.values()
+    days = stage_config(stage).aurora.secret_rotation_days
+    assert schedule["Properties"]["RotationRules"]["ScheduleExpression"] == f"rate({days} days)"
+
+
+def test_aurora_backups_and_protection(synthesized: Synthesized, stage: str) -> None:
+    cluster = _cluster(synthesized, stage)
+    props = cluster["Properties"]
+    assert props["BackupRetentionPeriod"] >= 7
+    assert props["BackupRetentionPeriod"] == stage_config(stage).aurora.backup_retention_days
+    if stage == "dev":
+        assert props["DeletionProtection"] is False
+        assert cluster["DeletionPolicy"] == "Delete"
+    else:
+        assert props["DeletionProtection"] is True
+        assert cluster["DeletionPolicy"] == "Snapshot"
+        assert cluster["UpdateReplacePolicy"] == "Snapshot"
+
+
+def test_aurora_topology(synthesized: Synthesized, stage: str) -> None:
+    instances = of_type(synthesized.template(stage, "data"), "AWS::RDS::DBInstance").values()
+    props = _cluster(synthesized, stage)["Properties"]
+    if stage == "dev":
+        # One Serverless v2 writer that scales to zero and pauses when idle.
+        assert [i["Properties"]["DBInstanceClass"] for i in instances] == ["db.serverless"]
+        scaling = props["ServerlessV2ScalingConfiguration"]
+        assert scaling["MinCapacity"] == 0
+        assert scaling["SecondsUntilAutoPause"] == 600
+    else:
+        placed = sorted(
+            (i["Properties"]["PromotionTier"], i["Properties"]["AvailabilityZone"])
+            for i in instances
+        )
+        # Writer in 2a, reader in 2c first in line for failover.
+        assert placed == [(0, "ap-northeast-2a"), (1, "ap-northeast-2c")]
+        assert props.get("BacktrackWindow") == 24 * 3600
+
+
+def test_aurora_log_exports_have_retention(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "data")
+    exports = _cluster(synthesized, stage)["Properties"]["EnableCloudwatchLogsExports"]
+    assert set(exports) == {"audit", "error", "slowquery"}
+    retention = stage_config(stage).aurora.log_retention_days
+    names = {
+        g["Properties"]["LogGroupName"]: g["Properties"]["RetentionInDays"]
+        for g in of_type(template, "AWS::Logs::LogGroup").values()
+    }
+    for export in exports:
+        assert names[f"/aws/rds/cluster/openmarket-{stage}-aurora/{export}"] == retention
+    # No LogRetention custom-resource Lambda is needed for that.
+    assert not of_type(template, "Custom::LogRetention")
+
+
+def _cache(synthesized: Synthesized, stage: str) -> dict[str, Any]:
+    (group,) = of_type(
+        synthesized.template(stage, "data"), "AWS::ElastiCache::ReplicationGroup"
+    ).values()
+    return group
+
+
+def test_cache_is_encrypted_with_auth_from_secrets_manager(
+    synthesized: Synthesized, stage: str
+) -> None:
+    props = _cache(synthesized, stage)["Properties"]
+    assert props["Engine"] in ("valkey", "redis")
+    assert int(props["EngineVersion"].split(".")[0]) >= 7
+    assert props["TransitEncryptionEnabled"] is True
+    assert props["TransitEncryptionMode"] == "required"
+    assert props["AtRestEncryptionEnabled"] is True
+    assert "KmsKeyId" in props
+    assert "{{resolve:secretsmanager:" in str(props["AuthToken"])
+
+
+def test_cache_topology_and_snapshots(synthesized: Synthesized, stage: str) -> None:
+    group = _cache(synthesized, stage)
+    props = group["Properties"]
+    cfg = stage_config(stage).cache
+    assert props["SnapshotRetentionLimit"] == cfg.snapshot_retention_days
+    if stage == "dev":
+        assert props["NumCacheClusters"] == 1
+        assert props["MultiAZEnabled"] is False
+        assert group["DeletionPolicy"] == "Delete"
+    else:
+        assert props["NumCacheClusters"] == 2
+        assert props["PreferredCacheClusterAZs"] == ["ap-northeast-2a", "ap-northeast-2c"]
+        assert props["MultiAZEnabled"] is True
+        assert props["AutomaticFailoverEnabled"] is True
+        assert group["DeletionPolicy"] == "Snapshot"
+    if stage == "prod":
+        assert props["SnapshotRetentionLimit"] >= 7
+
+
+def test_cache_lives_in_the_isolated_database_subnets(synthesized: Synthesized, stage: str) -> None:
+    subnet_group = only(synthesized.template(stage, "data"), "AWS::ElastiCache::SubnetGroup")
+    assert all("databaseSubnet" in str(s) for s in subnet_group["SubnetIds"])
+    assert len(subnet_group["SubnetIds"]) == 2
+
+
+def test_data_keys_rotate_and_secrets_survive_in_staging_and_prod(
+    synthesized: Synthesized, stage: str
+) -> None:
+    template = synthesized.template(stage, "data")
+    keys = of_type(template, "AWS::KMS::Key").values()
+    assert keys and all(k["Properties"]["EnableKeyRotation"] for k in keys)
+    secrets = of_type(template, "AWS::SecretsManager::Secret").values()
+    assert len(secrets) == 2  # Aurora admin, cache AUTH
+    expected = "Delete" if stage == "dev" else "Retain"
+    assert {s["DeletionPolicy"] for s in secrets} == {expected}
+    assert {k["DeletionPolicy"] for k in keys} == {expected}
