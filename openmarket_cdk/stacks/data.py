@@ -184,6 +184,7 @@ class DataStack(Stack):
         # subnets with the network stack's rotation security group; the target is the database
         # security group with the configured (concrete) port, so the ingress rule stays in the
         # network stack and references nothing of this one (no cross-stack cycle).
+        assert cluster.secret is not None  # set whenever credentials are given
         secretsmanager.SecretRotation(
             self,
             "AuroraSecretRotation",
