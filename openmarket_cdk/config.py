@@ -25,6 +25,9 @@ AVAILABILITY_ZONES: tuple[str, str] = ("ap-northeast-2a", "ap-northeast-2c")
 PLACEHOLDER_ACCOUNT = "000000000000"
 ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
 STAGE_NAMES: tuple[str, ...] = ("dev", "staging", "prod")
+# One constant for the cluster version: in EKS standard support until early 2027 (1.28, the
+# original's, is no longer offered). The kubectl layer package must match (tests check it).
+KUBERNETES_VERSION = "1.35"
 
 # CloudWatch Logs accepts only these retention values (days).
 VALID_LOG_RETENTION_DAYS = frozenset(
@@ -149,6 +152,50 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class WorkloadConfig:
+    """One web workload (backend or frontend) on EKS; SPEC's sizes."""
+
+    health_path: str
+    image_tag: str = "1.0.0"
+    replicas: int = 2
+    cpu_request: str = "250m"
+    cpu_limit: str = "1000m"
+    memory_request: str = "512Mi"
+    memory_limit: str = "2Gi"
+    hpa_min_replicas: int = 2
+    hpa_max_replicas: int = 10
+    hpa_cpu_utilization_percent: int = 70
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    """The EKS cluster and what runs on it."""
+
+    version: str = KUBERNETES_VERSION
+    node_instance_type: str = "t3.medium"
+    node_min_size: int = 2
+    node_max_size: int = 4
+    node_desired_size: int = 2
+    # All five control-plane log types (api, audit, authenticator, controllerManager,
+    # scheduler); dev keeps only api/audit/authenticator to save ingestion cost.
+    all_control_plane_logs: bool = True
+    control_plane_log_retention_days: int = 90
+    # Empty: private API endpoint only. Non-empty (dev): public endpoint limited to these.
+    public_endpoint_cidrs: tuple[str, ...] = ()
+    admin_role_name: str = "OpenMarketPlatformAdmin"
+    backend: WorkloadConfig = field(
+        default_factory=lambda: WorkloadConfig(health_path="/api/health")
+    )
+    frontend: WorkloadConfig = field(default_factory=lambda: WorkloadConfig(health_path="/"))
+    # WAF rate-based rule: requests per 5 minutes from one IP before it is blocked.
+    waf_rate_limit_per_5min: int = 2000
+    # HTTPS with an HTTP->HTTPS redirect whenever a certificate is configured.
+    certificate_arn: str | None = None
+    domain_name: str | None = None
+    application_log_retention_days: int = 90
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything that differs between dev, staging and prod."""
 
@@ -158,11 +205,22 @@ class StageConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     aurora: AuroraConfig = field(default_factory=AuroraConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
     # Multi-AZ data tier: an Aurora reader and a cache replica in the second AZ.
     multi_az: bool = True
     termination_protection: bool = True
     region: str = REGION
     availability_zones: tuple[str, str] = AVAILABILITY_ZONES
+
+    @property
+    def namespace(self) -> str:
+        """The Kubernetes namespace of the apps, ``openmarket-<stage>``."""
+        return f"openmarket-{self.name}"
+
+    @property
+    def admin_role_arn(self) -> str:
+        """The IAM role that gets cluster-admin through an EKS access entry."""
+        return f"arn:aws:iam::{self.account}:role/{self.kubernetes.admin_role_name}"
 
     @property
     def prefix(self) -> str:
@@ -194,6 +252,7 @@ def _validate_stage(cfg: StageConfig) -> None:
     _validate_storage(cfg.storage)
     _validate_aurora(cfg.aurora, cfg.name)
     _validate_cache(cfg.cache)
+    _validate_kubernetes(cfg.kubernetes, cfg.name)
     # Both data services follow the stage's AZ layout: a standby in the second AZ exists
     # exactly when the stage is Multi-AZ.
     if not cfg.multi_az:
@@ -305,6 +364,52 @@ def _validate_cache(cache: CacheConfig) -> None:
     _check_retention(cache.log_retention_days, "cache.log_retention_days")
 
 
+def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
+    if k8s.version != KUBERNETES_VERSION:
+        _fail("kubernetes.version", f"{k8s.version!r}: the project pins {KUBERNETES_VERSION}")
+    if not 1 <= k8s.node_min_size <= k8s.node_desired_size <= k8s.node_max_size:
+        _fail("kubernetes.node_desired_size", "need 1 <= min <= desired <= max nodes")
+    if stage == "prod" and k8s.public_endpoint_cidrs:
+        _fail("kubernetes.public_endpoint_cidrs", "prod's API endpoint must stay private")
+    for index, cidr in enumerate(k8s.public_endpoint_cidrs):
+        net = _network(cidr, f"kubernetes.public_endpoint_cidrs[{index}]")
+        if net.prefixlen == 0:
+            _fail(f"kubernetes.public_endpoint_cidrs[{index}]", "0.0.0.0/0 is not a restriction")
+    if stage != "dev" and not k8s.all_control_plane_logs:
+        _fail("kubernetes.all_control_plane_logs", f"{stage} must log all five log types")
+    _check_retention(
+        k8s.control_plane_log_retention_days, "kubernetes.control_plane_log_retention_days"
+    )
+    _check_retention(
+        k8s.application_log_retention_days, "kubernetes.application_log_retention_days"
+    )
+    if not re.fullmatch(r"[\w+=,.@-]{1,64}", k8s.admin_role_name):
+        _fail("kubernetes.admin_role_name", f"{k8s.admin_role_name!r} is not an IAM role name")
+    if k8s.waf_rate_limit_per_5min < 10:
+        _fail("kubernetes.waf_rate_limit_per_5min", "WAF rate limits start at 10")
+    if k8s.certificate_arn is not None and not k8s.certificate_arn.startswith("arn:aws:acm:"):
+        _fail("kubernetes.certificate_arn", f"{k8s.certificate_arn!r} is not an ACM ARN")
+    for name in ("backend", "frontend"):
+        workload: WorkloadConfig = getattr(k8s, name)
+        path = f"kubernetes.{name}"
+        if not workload.health_path.startswith("/"):
+            _fail(f"{path}.health_path", "must start with '/'")
+        if not 1 <= workload.hpa_min_replicas <= workload.hpa_max_replicas:
+            _fail(f"{path}.hpa_min_replicas", "need 1 <= min <= max replicas")
+        if not workload.hpa_min_replicas <= workload.replicas <= workload.hpa_max_replicas:
+            _fail(f"{path}.replicas", "must lie within the HPA range")
+        if not 1 <= workload.hpa_cpu_utilization_percent <= 100:
+            _fail(f"{path}.hpa_cpu_utilization_percent", "must be 1..100")
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", workload.image_tag):
+            _fail(f"{path}.image_tag", f"{workload.image_tag!r} is not an image tag")
+        for quantity in ("cpu_request", "cpu_limit"):
+            if not re.fullmatch(r"\d+m?", getattr(workload, quantity)):
+                _fail(f"{path}.{quantity}", "CPU as millicores ('250m') or cores ('1')")
+        for quantity in ("memory_request", "memory_limit"):
+            if not re.fullmatch(r"\d+(Mi|Gi)", getattr(workload, quantity)):
+                _fail(f"{path}.{quantity}", "memory in Mi or Gi ('512Mi')")
+
+
 def _check_retention(days: int, field_path: str) -> None:
     if days not in VALID_LOG_RETENTION_DAYS:
         _fail(field_path, f"{days} is not a CloudWatch Logs retention value")
@@ -333,6 +438,14 @@ def _dev(account: str) -> StageConfig:
             deletion_protection=False,
             snapshot_on_delete=False,
         ),
+        kubernetes=replace(
+            base.kubernetes,
+            all_control_plane_logs=False,
+            control_plane_log_retention_days=7,
+            application_log_retention_days=7,
+            # Documentation range (TEST-NET-3) as a placeholder: set the office/VPN CIDR.
+            public_endpoint_cidrs=("203.0.113.0/24",),
+        ),
         cache=replace(
             base.cache,
             node_count=1,
@@ -350,6 +463,7 @@ def _staging(account: str) -> StageConfig:
         network=replace(base.network, nat_mode=NatMode.SINGLE_GATEWAY, flow_log_retention_days=30),
         aurora=replace(base.aurora, backup_retention_days=7, backtrack_hours=24),
         cache=replace(base.cache, snapshot_retention_days=3),
+        kubernetes=replace(base.kubernetes, application_log_retention_days=30),
     )
 
 
