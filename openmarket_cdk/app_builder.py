@@ -6,12 +6,19 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from openmarket_cdk.config import STAGE_NAMES, StageConfigError, resolve_account, stage_config
+from openmarket_cdk.config import (
+    STAGE_NAMES,
+    StageConfig,
+    StageConfigError,
+    resolve_account,
+    stage_config,
+)
 from openmarket_cdk.stage import OpenMarketStage
 
 BUNDLING_CONTEXT_KEY = "aws:cdk:bundling-stacks"
@@ -49,6 +56,23 @@ def _docker_engine_answers() -> bool:
     return result.returncode == 0
 
 
+def with_context_overrides(app: cdk.App, config: StageConfig) -> StageConfig:
+    """Image tags may come from context (``-c backend_image_tag=1.4.2``), e.g. from CI."""
+    k8s = config.kubernetes
+    changed = replace(
+        k8s,
+        backend=replace(
+            k8s.backend,
+            image_tag=str(app.node.try_get_context("backend_image_tag") or k8s.backend.image_tag),
+        ),
+        frontend=replace(
+            k8s.frontend,
+            image_tag=str(app.node.try_get_context("frontend_image_tag") or k8s.frontend.image_tag),
+        ),
+    )
+    return replace(config, kubernetes=changed).validate()
+
+
 def build_app(app: cdk.App) -> list[OpenMarketStage]:
     """Add one stage per selected stage name and the cdk-nag AwsSolutions checks."""
     if app.node.try_get_context(BUNDLING_CONTEXT_KEY) != [] and not docker_available():
@@ -57,7 +81,10 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         app.node.set_context(BUNDLING_CONTEXT_KEY, [])
         print("No Docker engine: Lambda bundling skipped (synth only).", file=sys.stderr)
     account = resolve_account({"account": app.node.try_get_context("account")})
-    stages = [OpenMarketStage(app, stage_config(name, account)) for name in selected_stages(app)]
+    stages = [
+        OpenMarketStage(app, with_context_overrides(app, stage_config(name, account)))
+        for name in selected_stages(app)
+    ]
     # Every finding fails synth unless acknowledged with a reason on the resource.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stages

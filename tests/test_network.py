@@ -213,3 +213,14 @@ def test_database_subnet_acl_admits_only_db_ports_from_private_subnets(
     assert {ref_id(a["Properties"]["SubnetId"]) for a in associations} == {
         by_cidr[c] for c in DATABASE
     }
+
+
+def test_subnets_are_tagged_for_the_load_balancer_controller(
+    synthesized: Synthesized, stage: str
+) -> None:
+    subnets = of_type(synthesized.template(stage, "network"), "AWS::EC2::Subnet").values()
+    for subnet in subnets:
+        tags = {t["Key"]: t["Value"] for t in subnet["Properties"]["Tags"]}
+        cidr = subnet["Properties"]["CidrBlock"]
+        assert (tags.get("kubernetes.io/role/elb") == "1") is (cidr in PUBLIC)
+        assert (tags.get("kubernetes.io/role/internal-elb") == "1") is (cidr in PRIVATE)
