@@ -1,9 +1,12 @@
-"""Small helpers every stack uses: log retention and removal policies from config."""
+"""Small helpers the stacks share: log retention, removal policies, secret grants."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 
 _RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,
@@ -39,3 +42,31 @@ def log_retention(days: int) -> logs.RetentionDays:
 def retain_or_destroy(retain: bool) -> RemovalPolicy:
     """RETAIN for stages whose data must survive a stack deletion, DESTROY for dev."""
     return RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+
+
+def grant_secret_read(
+    grantee: iam.IGrantable, secret: secretsmanager.ISecret, key: kms.IKey
+) -> None:
+    """Let ``grantee`` read a CMK-encrypted secret that another stack owns.
+
+    ``secret.grant_read`` would also edit the key's policy in the owning stack, which then
+    depends on the grantee's stack: a cycle. The key policy already delegates to IAM (account
+    root), so identity-based statements on the grantee are enough.
+    """
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resources=[secret.secret_arn],
+        )
+    )
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{Stack.of(key).region}.amazonaws.com"
+                }
+            },
+        )
+    )

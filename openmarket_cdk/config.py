@@ -196,6 +196,37 @@ class KubernetesConfig:
 
 
 @dataclass(frozen=True)
+class FunctionsConfig:
+    """The four Lambda functions (SPEC: memory, timeout, trigger) and their plumbing."""
+
+    image_processor_memory_mb: int = 512
+    image_processor_timeout_s: int = 60
+    order_notification_memory_mb: int = 256
+    order_notification_timeout_s: int = 30
+    report_generator_memory_mb: int = 1024
+    report_generator_timeout_s: int = 300
+    data_sync_memory_mb: int = 512
+    data_sync_timeout_s: int = 120
+    # name=box size in pixels, largest first: thumbnails/<name>/<path>/<name>.jpg
+    thumbnail_sizes: str = "medium=800,thumb=200"
+    jpeg_quality: int = 80
+    sender_email: str = "no-reply@openmarket.example"
+    idempotency_ttl_hours: int = 24
+    report_top_products: int = 10
+    report_currency: str = "KRW"
+    # EventBridge Scheduler cron fields, Asia/Seoul: daily at 00:00 KST.
+    report_schedule_hour: str = "0"
+    report_schedule_minute: str = "0"
+    schedule_time_zone: str = "Asia/Seoul"
+    data_sync_every_minutes: int = 60
+    # Async invocations: Lambda retries twice, then the event goes to the dead-letter queue.
+    async_retry_attempts: int = 2
+    max_event_age_minutes: int = 60
+    dead_letter_retention_days: int = 14
+    log_retention_days: int = 30
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything that differs between dev, staging and prod."""
 
@@ -206,6 +237,7 @@ class StageConfig:
     aurora: AuroraConfig = field(default_factory=AuroraConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
+    functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     # Multi-AZ data tier: an Aurora reader and a cache replica in the second AZ.
     multi_az: bool = True
     termination_protection: bool = True
@@ -253,6 +285,7 @@ def _validate_stage(cfg: StageConfig) -> None:
     _validate_aurora(cfg.aurora, cfg.name)
     _validate_cache(cfg.cache)
     _validate_kubernetes(cfg.kubernetes, cfg.name)
+    _validate_functions(cfg.functions)
     # Both data services follow the stage's AZ layout: a standby in the second AZ exists
     # exactly when the stage is Multi-AZ.
     if not cfg.multi_az:
@@ -408,6 +441,31 @@ def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
         for quantity in ("memory_request", "memory_limit"):
             if not re.fullmatch(r"\d+(Mi|Gi)", getattr(workload, quantity)):
                 _fail(f"{path}.{quantity}", "memory in Mi or Gi ('512Mi')")
+
+
+def _validate_functions(fn: FunctionsConfig) -> None:
+    for name in ("image_processor", "order_notification", "report_generator", "data_sync"):
+        memory = getattr(fn, f"{name}_memory_mb")
+        timeout = getattr(fn, f"{name}_timeout_s")
+        if not 128 <= memory <= 10240:
+            _fail(f"functions.{name}_memory_mb", "Lambda memory is 128..10240 MB")
+        if not 1 <= timeout <= 900:
+            _fail(f"functions.{name}_timeout_s", "Lambda timeout is 1..900 s")
+    if not re.fullmatch(r"[a-z]+=\d+(,[a-z]+=\d+)*", fn.thumbnail_sizes):
+        _fail("functions.thumbnail_sizes", "expected 'name=pixels,...', e.g. 'medium=800'")
+    if not 1 <= fn.jpeg_quality <= 95:
+        _fail("functions.jpeg_quality", "must be 1..95")
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", fn.sender_email):
+        _fail("functions.sender_email", f"{fn.sender_email!r} is not an e-mail address")
+    if not 0 <= fn.async_retry_attempts <= 2:
+        _fail("functions.async_retry_attempts", "Lambda allows 0..2 async retries")
+    if not 1 <= fn.max_event_age_minutes <= 360:
+        _fail("functions.max_event_age_minutes", "Lambda allows 1..360 minutes")
+    if not 1 <= fn.dead_letter_retention_days <= 14:
+        _fail("functions.dead_letter_retention_days", "SQS keeps messages 1..14 days")
+    if fn.data_sync_every_minutes not in (5, 10, 15, 20, 30, 60, 120, 180, 360, 720):
+        _fail("functions.data_sync_every_minutes", "pick a divisor-friendly interval, e.g. 60")
+    _check_retention(fn.log_retention_days, "functions.log_retention_days")
 
 
 def _check_retention(days: int, field_path: str) -> None:

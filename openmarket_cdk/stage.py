@@ -9,6 +9,7 @@ from constructs import Construct
 
 from openmarket_cdk.config import StageConfig
 from openmarket_cdk.stacks.data import DataStack
+from openmarket_cdk.stacks.functions import FunctionsInputs, FunctionsStack
 from openmarket_cdk.stacks.network import NetworkStack
 from openmarket_cdk.stacks.storage import StorageStack
 
@@ -61,6 +62,25 @@ class OpenMarketStage(Stage):
             database_security_group=self.network.database_security_group,
             database_rotation_security_group=self.network.database_rotation_security_group,
             cache_security_group=self.network.cache_security_group,
+            **common,
+        )
+        self.functions = FunctionsStack(
+            self,
+            "Functions",
+            stack_name=f"{config.prefix}-functions",
+            description=f"OpenMarket {config.name}: image, order, report and sync functions",
+            config=config,
+            inputs=FunctionsInputs(
+                vpc=self.network.vpc,
+                functions_security_group=self.network.functions_security_group,
+                uploads_bucket=self.storage.uploads_bucket,
+                logs_bucket=self.storage.logs_bucket,
+                aurora=self.data.aurora,
+                aurora_secret=self.data.aurora_secret,
+                cache_endpoint=self.data.cache.attr_primary_end_point_address,
+                cache_secret=self.data.cache_auth_secret,
+                data_key=self.data.key,
+            ),
             **common,
         )
 

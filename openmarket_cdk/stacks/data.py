@@ -128,6 +128,7 @@ class DataStack(Stack):
             secret_name=f"{cfg.prefix}/aurora/admin",
             encryption_key=self.key,
         )
+        self.aurora_secret = admin_secret
         # The admin secret outlives a deleted cluster in staging/prod, next to its snapshot.
         admin_secret.apply_removal_policy(retain_or_destroy(cfg.storage.retain_on_delete))
         # Log groups RDS would otherwise create without retention: made here, with retention

@@ -1,0 +1,215 @@
+"""FunctionsStack invariants, per stage: SPEC's sizes, triggers, DLQs, IAM scope, logs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES, stage_config
+from tests.cfn import of_type, ref_id
+from tests.conftest import Synthesized
+
+pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
+
+# SPEC: memory (MB) and timeout (s) per function.
+SPEC_SIZES = {
+    "image-processor": (512, 60),
+    "order-notification": (256, 30),
+    "report-generator": (1024, 300),
+    "data-sync": (512, 120),
+}
+IN_VPC = {"report-generator", "data-sync"}
+
+
+def _functions(synthesized: Synthesized, stage: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """function short name -> (logical id, properties), our four functions only."""
+    found = {}
+    for logical_id, fn in of_type(
+        synthesized.template(stage, "functions"), "AWS::Lambda::Function"
+    ).items():
+        name = str(fn["Properties"].get("FunctionName", ""))
+        short = name.removeprefix(f"openmarket-{stage}-")
+        if short in SPEC_SIZES:
+            found[short] = (logical_id, fn["Properties"])
+    assert set(found) == set(SPEC_SIZES)
+    return found
+
+
+def _policy_statements(synthesized: Synthesized, stage: str, role_id: str) -> list[dict[str, Any]]:
+    template = synthesized.template(stage, "functions")
+    statements: list[dict[str, Any]] = []
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        if any(ref_id(r) == role_id for r in policy["Properties"]["Roles"]):
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_sizes_runtime_and_architecture(synthesized: Synthesized, stage: str) -> None:
+    for name, (_, props) in _functions(synthesized, stage).items():
+        assert (props["MemorySize"], props["Timeout"]) == SPEC_SIZES[name], name
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Handler"] == "index.handler"
+        assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "OpenMarket"
+        assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == name
+
+
+def test_explicit_log_groups_with_retention(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "functions")
+    groups = of_type(template, "AWS::Logs::LogGroup")
+    retention = stage_config(stage).functions.log_retention_days
+    assert retention == 30  # SPEC: Lambda logs kept 30 days
+    for name, (_, props) in _functions(synthesized, stage).items():
+        group = groups[str(ref_id(props["LoggingConfig"]["LogGroup"]))]["Properties"]
+        assert group["LogGroupName"] == f"/aws/lambda/openmarket-{stage}-{name}"
+        assert group["RetentionInDays"] == retention
+    assert not of_type(template, "Custom::LogRetention")
+
+
+def test_every_function_has_a_dlq_with_an_alarm(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "functions")
+    invoke_configs = {
+        ref_id(c["Properties"]["FunctionName"]): c["Properties"]
+        for c in of_type(template, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    alarms = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
+    queues = of_type(template, "AWS::SQS::Queue")
+    for name, (logical_id, props) in _functions(synthesized, stage).items():
+        queue_id = props["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+        queue = queues[queue_id]["Properties"]
+        assert queue["QueueName"] == f"openmarket-{stage}-{name}-dlq"
+        assert queue["SqsManagedSseEnabled"] is True
+        assert invoke_configs[logical_id]["MaximumRetryAttempts"] == 2
+        depth_alarms = [
+            a
+            for a in alarms
+            if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            and ref_id(a["Dimensions"][0]["Value"]) == queue_id
+        ]
+        assert len(depth_alarms) == 1, name
+        assert depth_alarms[0]["Threshold"] == 0
+        assert depth_alarms[0]["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_image_processor_is_triggered_by_uploads_only(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "functions")
+    (notification,) = of_type(template, "Custom::S3BucketNotifications").values()
+    props = notification["Properties"]
+    assert props["Managed"] is False  # leaves any other notification of the bucket alone
+    (config,) = props["NotificationConfiguration"]["LambdaFunctionConfigurations"]
+    assert config["Events"] == ["s3:ObjectCreated:*"]
+    assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    image_id, _ = _functions(synthesized, stage)["image-processor"]
+    assert config["LambdaFunctionArn"]["Fn::GetAtt"][0] == image_id
+
+
+def test_image_processor_iam_is_limited_to_its_prefixes(
+    synthesized: Synthesized, stage: str
+) -> None:
+    _, props = _functions(synthesized, stage)["image-processor"]
+    bucket = f"arn:aws:s3:::openmarket-{stage}-uploads-{PLACEHOLDER_ACCOUNT}"
+    statements = _policy_statements(synthesized, stage, str(ref_id(props["Role"])))
+    s3_resources = {
+        r
+        for s in statements
+        if any(a.startswith("s3:") for a in _list(s["Action"]))
+        for r in _list(s["Resource"])
+    }
+    assert s3_resources == {f"{bucket}/uploads/*", f"{bucket}/thumbnails/*"}
+    writes = [s for s in statements if "s3:PutObject" in _list(s["Action"])]
+    assert [w["Resource"] for w in writes] == [f"{bucket}/thumbnails/*"]
+
+
+def test_order_notification_rule_table_and_bus(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "functions")
+    (bus,) = of_type(template, "AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == f"openmarket-{stage}-orders"
+    (rule,) = of_type(template, "AWS::Events::Rule").values()
+    props = rule["Properties"]
+    assert props["EventPattern"] == {
+        "source": ["openmarket.orders"],
+        "detail-type": ["OrderCreated"],
+    }
+    (target,) = props["Targets"]
+    order_id, order = _functions(synthesized, stage)["order-notification"]
+    assert target["Arn"]["Fn::GetAtt"][0] == order_id
+    assert target["DeadLetterConfig"]["Arn"] == order["DeadLetterConfig"]["TargetArn"]
+    (table,) = of_type(template, "AWS::DynamoDB::GlobalTable").values()
+    table_props = table["Properties"]
+    assert table_props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table_props["TimeToLiveSpecification"] == {
+        "AttributeName": "expiration",
+        "Enabled": True,
+    }
+    env = order["Environment"]["Variables"]
+    assert ref_id(env["IDEMPOTENCY_TABLE"]) in of_type(template, "AWS::DynamoDB::GlobalTable")
+    assert ref_id(env["DLQ_URL"]) == order["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+
+
+def test_schedules_run_in_seoul_time(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "functions")
+    schedules = {
+        s["Properties"]["Name"]: s["Properties"]
+        for s in of_type(template, "AWS::Scheduler::Schedule").values()
+    }
+    report = schedules[f"openmarket-{stage}-report-generator"]
+    assert report["ScheduleExpression"] == "cron(0 0 * * ? *)"
+    assert report["ScheduleExpressionTimezone"] == "Asia/Seoul"  # 00:00 KST
+    sync = schedules[f"openmarket-{stage}-data-sync"]
+    assert sync["ScheduleExpression"] == "rate(1 hour)"
+    functions = _functions(synthesized, stage)
+    for name in ("report-generator", "data-sync"):
+        target = schedules[f"openmarket-{stage}-{name}"]["Target"]
+        logical_id, props = functions[name]
+        assert target["Arn"]["Fn::GetAtt"][0] == logical_id
+        assert target["DeadLetterConfig"]["Arn"] == props["DeadLetterConfig"]["TargetArn"]
+
+
+def test_vpc_functions_use_private_subnets_and_their_security_group(
+    synthesized: Synthesized, stage: str
+) -> None:
+    for name, (_, props) in _functions(synthesized, stage).items():
+        if name in IN_VPC:
+            vpc = json.dumps(props["VpcConfig"])
+            assert "privateSubnet" in vpc and "FunctionsSecurityGroup" in vpc
+            assert "databaseSubnet" not in vpc and "publicSubnet" not in vpc
+            env = props["Environment"]["Variables"]
+            # Reads go to the reader endpoint, never the writer.
+            assert "ReadEndpoint" in json.dumps(env["DB_HOST"])
+        else:
+            assert "VpcConfig" not in props
+
+
+def test_no_function_role_has_wildcard_actions(synthesized: Synthesized, stage: str) -> None:
+    for name, (_, props) in _functions(synthesized, stage).items():
+        for statement in _policy_statements(synthesized, stage, str(ref_id(props["Role"]))):
+            for action in _list(statement["Action"]):
+                assert action != "*" and not action.endswith(":*"), (name, action)
+            if statement.get("Effect", "Allow") == "Allow" and "*" in _list(statement["Resource"]):
+                allowed = {"sns:Publish"} | {
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                }
+                assert set(_list(statement["Action"])) <= allowed, (name, statement)
+
+
+def test_reports_go_to_their_own_bucket(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "functions")
+    (bucket,) = of_type(template, "AWS::S3::Bucket").values()
+    props = bucket["Properties"]
+    assert props["BucketName"] == f"openmarket-{stage}-reports-{PLACEHOLDER_ACCOUNT}"
+    assert props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+    _, report = _functions(synthesized, stage)["report-generator"]
+    assert ref_id(report["Environment"]["Variables"]["REPORTS_BUCKET"]) in of_type(
+        template, "AWS::S3::Bucket"
+    )
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
