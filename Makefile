@@ -20,7 +20,7 @@ CDK    := npx --no-install cdk
 
 FUNCTION_REQUIREMENTS := $(wildcard functions/*/requirements.txt)
 
-.PHONY: help setup synth test lint diff deploy check-stage bench clean
+.PHONY: help setup synth test lint diff deploy check-stage bench clean manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +42,11 @@ synth: setup ## Synthesize all three stages into cdk.out
 
 test: setup ## Install the test servers if missing, then run the whole test suite
 	scripts/install-system-packages.sh
+	scripts/checkov-venv.sh
 	$(PYTHON) -m pytest
+
+manifests: setup ## Render the Kubernetes manifests of every stage to dist/<stage>/
+	$(PYTHON) scripts/render_manifests.py
 
 lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .
@@ -60,8 +64,12 @@ deploy: setup check-stage ## cdk deploy of one stage: make deploy STAGE=dev
 	scripts/preflight-deploy.sh $(STAGE)
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval broadening
 
-bench: setup ## Run the benchmarks in bench/ and print their figures
-	$(PYTHON) bench/synth/run.py
+bench: setup ## Run the benchmarks in bench/ and print their figures (~5 min)
+	scripts/install-system-packages.sh
+	$(PYTHON) bench/synth/run.py --rounds 5
+	$(PYTHON) bench/image_processor/run.py --rounds 5 --iterations 10 --core 0
+	$(PYTHON) bench/report_generator/bench_report.py
+	$(PYTHON) bench/data_sync/bench_sync.py
 
 clean: ## Remove build output (not the venv)
 	rm -rf cdk.out dist .pytest_cache

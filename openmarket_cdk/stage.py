@@ -8,6 +8,7 @@ from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
 from openmarket_cdk.config import StageConfig
+from openmarket_cdk.stacks.cluster import ClusterInputs, ClusterStack
 from openmarket_cdk.stacks.data import DataStack
 from openmarket_cdk.stacks.functions import FunctionsInputs, FunctionsStack
 from openmarket_cdk.stacks.network import NetworkStack
@@ -17,7 +18,7 @@ from openmarket_cdk.stacks.storage import StorageStack
 class OpenMarketStage(Stage):
     """All stacks of one stage (dev, staging or prod), in dependency order.
 
-    network -> storage, data (-> cluster, functions -> observability, from later issues).
+    network -> storage, data -> functions -> cluster (-> observability, a later issue).
     Each stack gets the constructs it uses as typed constructor arguments; stack names carry
     the stage name (``openmarket-dev-network``) so several stages can share one account.
     """
@@ -80,6 +81,26 @@ class OpenMarketStage(Stage):
                 cache_endpoint=self.data.cache.attr_primary_end_point_address,
                 cache_secret=self.data.cache_auth_secret,
                 data_key=self.data.key,
+            ),
+            **common,
+        )
+        self.cluster = ClusterStack(
+            self,
+            "Cluster",
+            stack_name=f"{config.prefix}-cluster",
+            description=f"OpenMarket {config.name}: EKS cluster, add-ons, WAF and app charts",
+            config=config,
+            inputs=ClusterInputs(
+                vpc=self.network.vpc,
+                app_security_group=self.network.app_security_group,
+                alb_security_group=self.network.alb_security_group,
+                uploads_bucket=self.storage.uploads_bucket,
+                image_registry=f"{config.account}.dkr.ecr.{config.region}.amazonaws.com",
+                aurora_secret=self.data.aurora_secret,
+                cache_secret=self.data.cache_auth_secret,
+                cache_endpoint=self.data.cache.attr_primary_end_point_address,
+                data_key=self.data.key,
+                event_bus=self.functions.event_bus,
             ),
             **common,
         )

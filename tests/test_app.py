@@ -23,6 +23,8 @@ from openmarket_cdk.nag import ACKNOWLEDGED_RULES_METADATA_KEY
 from tests.conftest import ROOT, STACK_KINDS, Synthesized
 
 IAM4 = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+ELB = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:elasticloadbalancing:*:*:"
+UPLOADS = "AwsSolutions-IAM5[Resource::arn:aws:s3:::openmarket-<stage>-uploads-000000000000/"
 _STAGE_IN_ID = re.compile(r"openmarket-(dev|staging|prod)-")
 
 # Every acknowledged cdk-nag finding, counted over all three stages. A new acknowledgement
@@ -34,15 +36,37 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-EC26": 1,  # dev NAT instance root volume
     "AwsSolutions-EC28": 1,  # dev NAT instance monitoring
     "AwsSolutions-EC29": 1,  # dev NAT instance termination protection
-    # CDK's own deploy-time handlers: dev auto-delete (storage, reports), bucket notifications
-    f"{IAM4}service-role/AWSLambdaBasicExecutionRole]": 5,
-    # VPC ENI actions (2 functions), SMS publish, bucket-notification handler; x 3 stages
-    "AwsSolutions-IAM5[Resource::*]": 12,
+    # AWS-managed policies EKS requires (node role x3, cluster role, EBS CSI driver)
+    f"{IAM4}AmazonEC2ContainerRegistryReadOnly]": 6,  # nodes + kubectl handler
+    f"{IAM4}AmazonEKSClusterPolicy]": 3,
+    f"{IAM4}AmazonEKSWorkerNodePolicy]": 3,
+    f"{IAM4}AmazonEKS_CNI_Policy]": 3,
+    f"{IAM4}service-role/AmazonEBSCSIDriverPolicy]": 3,
+    # CDK's own deploy-time handlers: auto-delete (dev storage, reports), bucket
+    # notifications, kubectl provider (handler + framework)
+    f"{IAM4}service-role/AWSLambdaBasicExecutionRole]": 11,
+    f"{IAM4}service-role/AWSLambdaVPCAccessExecutionRole]": 6,
+    'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic69E09706",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]': 3,  # noqa: E501
+    "AwsSolutions-L1": 3,  # the kubectl provider's own runtime
+    # VPC ENI actions (2 functions), SMS publish, bucket-notification handler, ALB
+    # controller; x 3 stages
+    "AwsSolutions-IAM5[Resource::*]": 15,
+    "AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler2E05C68A.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<DataSyncCE22D76D.Arn>:*]": 3,  # scheduler: fn qualifiers
     "AwsSolutions-IAM5[Resource::<ReportGeneratorCE152FAC.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<ReportsBucket4E7C5994.Arn>/reports/*]": 3,
-    "AwsSolutions-IAM5[Resource::arn:aws:s3:::openmarket-<stage>-uploads-000000000000/thumbnails/*]": 3,  # noqa: E501
-    "AwsSolutions-IAM5[Resource::arn:aws:s3:::openmarket-<stage>-uploads-000000000000/uploads/*]": 3,  # noqa: E501
+    # The AWS Load Balancer Controller's upstream policy
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:*:*:security-group/*]": 3,
+    f"{ELB}listener-rule/app/*/*/*]": 3,
+    f"{ELB}listener-rule/net/*/*/*]": 3,
+    f"{ELB}listener/app/*/*/*]": 3,
+    f"{ELB}listener/net/*/*/*]": 3,
+    f"{ELB}loadbalancer/app/*/*]": 3,
+    f"{ELB}loadbalancer/net/*/*]": 3,
+    f"{ELB}targetgroup/*/*]": 3,
+    # image-processor (uploads/, thumbnails/) and the backend pod role (uploads/)
+    f"{UPLOADS}thumbnails/*]": 3,
+    f"{UPLOADS}uploads/*]": 6,
     "AwsSolutions-RDS10": 1,  # dev: no deletion protection
     "AwsSolutions-RDS11": 3,  # MySQL on SPEC's 3306
     "AwsSolutions-RDS14": 1,  # dev: no backtrack on Serverless v2
@@ -171,6 +195,7 @@ def test_cli_synth_needs_no_aws_and_prints_no_flag_notice(tmp_path: Path) -> Non
         p.name.split(".")[0][:-8]
         for p in (tmp_path / "cdk.out" / "assembly-dev").glob("*.template.json")
     ) == [
+        "devCluster",
         "devData",
         "devFunctions",
         "devNetwork",

@@ -1,0 +1,107 @@
+"""Cluster plumbing the apps rely on: the default StorageClass and the secret sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cdk8s
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from charts.labels import chart_labels
+from charts.values import ExternalSecretValues, PlatformValues
+
+STORAGE_CLASS_NAME = "gp3"
+EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+# External Secrets Operator: its kinds are CRDs that cdk8s-plus does not know, so they are
+# built as plain ApiObjects. v1 is the served, stored version since ESO 0.17 / 1.0.
+ESO_API_VERSION = "external-secrets.io/v1"
+
+
+class PlatformChart(cdk8s.Chart):
+    """Deploys what the workloads need from the cluster, for the platform team.
+
+    - ``gp3``: the default StorageClass (EBS CSI driver, encrypted, bound when a pod is
+      scheduled so the volume lands in the pod's AZ, expandable).
+    - A SecretStore for AWS Secrets Manager in the app namespace. It carries no credentials:
+      the External Secrets controller authenticates with its own pod identity, whose IAM
+      role the cluster stack limits to the stage's secrets.
+    - One ExternalSecret per synced secret: ESO creates and owns the Kubernetes Secret, so no
+      secret value is ever part of a manifest.
+    """
+
+    def __init__(self, scope: Construct, id: str, values: PlatformValues) -> None:
+        # Mixed scope (the StorageClass is cluster-scoped): each namespaced object names its
+        # namespace itself rather than through the chart.
+        super().__init__(scope, id, labels=chart_labels(), disable_resource_name_hashes=True)
+        self.storage_class = self._storage_class()
+        self.secret_store = self._secret_store(values)
+        self.external_secrets = [
+            self._external_secret(values, secret) for secret in values.external_secrets
+        ]
+
+    def _storage_class(self) -> k8s.KubeStorageClass:
+        return k8s.KubeStorageClass(
+            self,
+            "gp3",
+            metadata=k8s.ObjectMeta(
+                name=STORAGE_CLASS_NAME,
+                annotations={DEFAULT_CLASS_ANNOTATION: "true"},
+            ),
+            provisioner=EBS_CSI_PROVISIONER,
+            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+        )
+
+    def _secret_store(self, values: PlatformValues) -> cdk8s.ApiObject:
+        return _custom_object(
+            self,
+            "secret-store",
+            kind="SecretStore",
+            name=values.secret_store_name,
+            namespace=values.namespace,
+            # No `auth`: ESO uses the AWS SDK's default chain, i.e. the controller's pod
+            # identity. No static keys exist anywhere.
+            spec={"provider": {"aws": {"service": "SecretsManager", "region": values.region}}},
+        )
+
+    def _external_secret(
+        self, values: PlatformValues, secret: ExternalSecretValues
+    ) -> cdk8s.ApiObject:
+        data: list[dict[str, Any]] = [
+            {"secretKey": key, "remoteRef": {"key": secret.remote_secret_name, "property": prop}}
+            for key, prop in sorted(secret.keys.items())
+        ]
+        return _custom_object(
+            self,
+            f"external-secret-{secret.name}",
+            kind="ExternalSecret",
+            name=secret.name,
+            namespace=values.namespace,
+            spec={
+                "refreshInterval": values.refresh_interval,
+                "secretStoreRef": {"kind": "SecretStore", "name": values.secret_store_name},
+                "target": {"name": secret.name, "creationPolicy": "Owner"},
+                "data": data,
+            },
+        )
+
+
+def _custom_object(
+    scope: Construct, id: str, *, kind: str, name: str, namespace: str, spec: dict[str, Any]
+) -> cdk8s.ApiObject:
+    """An External Secrets object: an ApiObject whose spec is added as a JSON patch (the
+    Python ApiObject takes no body beyond apiVersion, kind and metadata)."""
+    obj = cdk8s.ApiObject(
+        scope,
+        id,
+        api_version=ESO_API_VERSION,
+        kind=kind,
+        metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace),
+    )
+    obj.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+    return obj

@@ -1,0 +1,119 @@
+"""The ALB Ingress: routing, HTTPS and redirect iff a certificate, WAF, security group."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from charts.ingress import ingress_annotations
+from tests.charts.conftest import (
+    ACCESS_LOGS,
+    ALB_SECURITY_GROUP,
+    CERTIFICATE,
+    HOST,
+    Manifest,
+    RenderedStage,
+    sample_values,
+    stage_params,
+)
+
+ALB = "alb.ingress.kubernetes.io"
+
+
+def ingress(rendered: dict[str, RenderedStage], stage: str) -> Manifest:
+    (only,) = rendered[stage].manifests["ingress"]
+    assert only["kind"] == "Ingress"
+    assert only["apiVersion"] == "networking.k8s.io/v1"
+    return only
+
+
+@pytest.mark.parametrize("stage", stage_params())
+def test_internet_facing_alb_with_ip_targets_waf_and_the_stack_security_group(
+    rendered: dict[str, RenderedStage], stage: str
+) -> None:
+    manifest = ingress(rendered, stage)
+    assert manifest["spec"]["ingressClassName"] == "alb"
+    annotations = manifest["metadata"]["annotations"]
+    values = rendered[stage].values.ingress
+    assert annotations[f"{ALB}/scheme"] == "internet-facing"
+    assert annotations[f"{ALB}/target-type"] == "ip"
+    assert annotations[f"{ALB}/load-balancer-name"] == f"openmarket-{stage}-alb"
+    assert annotations[f"{ALB}/security-groups"] == ALB_SECURITY_GROUP
+    assert annotations[f"{ALB}/manage-backend-security-group-rules"] == "true"
+    assert annotations[f"{ALB}/wafv2-acl-arn"] == values.waf_acl_arn
+    assert annotations[f"{ALB}/wafv2-acl-arn"].startswith("arn:aws:wafv2:")
+    attributes = dict(
+        pair.split("=", 1) for pair in annotations[f"{ALB}/load-balancer-attributes"].split(",")
+    )
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    for key in ("healthcheck-protocol", "healthcheck-port", "success-codes"):
+        assert f"{ALB}/{key}" in annotations
+
+
+@pytest.mark.parametrize("stage", stage_params())
+def test_api_goes_to_the_backend_everything_else_to_the_frontend(
+    rendered: dict[str, RenderedStage], stage: str
+) -> None:
+    spec = ingress(rendered, stage)["spec"]
+    assert "defaultBackend" not in spec
+    (rule,) = spec["rules"]
+    routes = [
+        (p["path"], p["pathType"], p["backend"]["service"]["name"], p["backend"]["service"]["port"])
+        for p in rule["http"]["paths"]
+    ]
+    # Prefix "/api" matches /api and /api/*; more specific first.
+    assert routes == [
+        ("/api", "Prefix", "backend", {"number": 3001}),
+        ("/", "Prefix", "frontend", {"number": 3000}),
+    ]
+    assert rule.get("host") == HOST[stage]
+
+
+@pytest.mark.parametrize("stage", stage_params())
+def test_https_and_redirect_exactly_when_a_certificate_is_configured(
+    rendered: dict[str, RenderedStage], stage: str
+) -> None:
+    annotations = ingress(rendered, stage)["metadata"]["annotations"]
+    listen_ports = json.loads(annotations[f"{ALB}/listen-ports"])
+    certificate = CERTIFICATE[stage]
+    https_only = ("certificate-arn", "ssl-redirect", "ssl-policy")
+    if certificate:
+        assert listen_ports == [{"HTTP": 80}, {"HTTPS": 443}]
+        assert annotations[f"{ALB}/certificate-arn"] == certificate
+        assert annotations[f"{ALB}/ssl-redirect"] == "443"
+        assert annotations[f"{ALB}/ssl-policy"].startswith("ELBSecurityPolicy-TLS13")
+    else:
+        assert listen_ports == [{"HTTP": 80}]
+        for key in https_only:
+            assert f"{ALB}/{key}" not in annotations
+    assert "tls" not in ingress(rendered, stage)["spec"]  # the ACM ARN, not a cluster Secret
+
+
+def test_the_sample_stages_cover_both_cases() -> None:
+    assert {bool(CERTIFICATE[s]) for s in CERTIFICATE} == {True, False}
+    assert {bool(HOST[s]) for s in HOST} == {True, False}
+
+
+@pytest.mark.parametrize("stage", stage_params())
+def test_access_logs_exactly_when_a_bucket_is_given(
+    rendered: dict[str, RenderedStage], stage: str
+) -> None:
+    annotations = ingress(rendered, stage)["metadata"]["annotations"]
+    attributes = dict(
+        pair.split("=", 1) for pair in annotations[f"{ALB}/load-balancer-attributes"].split(",")
+    )
+    bucket = ACCESS_LOGS[stage]
+    if bucket:
+        assert attributes["access_logs.s3.enabled"] == "true"
+        assert attributes["access_logs.s3.bucket"] == bucket
+        assert attributes["access_logs.s3.prefix"] == "alb"
+    else:
+        assert not any(key.startswith("access_logs.") for key in attributes)
+
+
+def test_too_long_a_load_balancer_name_is_refused() -> None:
+    values = replace(sample_values("dev").ingress, load_balancer_name="x" * 33)
+    with pytest.raises(ValueError, match=r"1\.\.32 characters"):
+        ingress_annotations(values)

@@ -1,0 +1,258 @@
+"""ClusterStack invariants, per stage, and the manifests `make manifests` renders from config."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from aws_cdk import lambda_layer_kubectl_v35
+
+from openmarket_cdk.config import KUBERNETES_VERSION, STAGE_NAMES, stage_config
+from openmarket_cdk.stacks import cluster as cluster_module
+from scripts.render_manifests import render_stage
+from tests.cfn import of_type, only, ref_id
+from tests.conftest import Synthesized
+
+KUBECTL_MANIFEST_LIMIT = 262_144  # bytes the kubectl handler accepts per manifest
+
+pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
+
+
+def _cluster(synthesized: Synthesized, stage: str) -> dict[str, Any]:
+    return only(synthesized.template(stage, "cluster"), "AWS::EKS::Cluster")
+
+
+def test_version_support_policy_and_kubectl_layer(synthesized: Synthesized, stage: str) -> None:
+    props = _cluster(synthesized, stage)
+    assert props["Version"] == KUBERNETES_VERSION == stage_config(stage).kubernetes.version
+    assert props["UpgradePolicy"] == {"SupportType": "STANDARD"}
+    # The kubectl layer package serves the cluster's minor version.
+    layer_minor = re.search(r"kubectl_v(\d+)", lambda_layer_kubectl_v35.__name__)
+    assert layer_minor is not None
+    assert f"1.{layer_minor.group(1)}" == KUBERNETES_VERSION
+    assert cluster_module.KUBECTL_LAYER_VERSION == KUBERNETES_VERSION
+
+
+def test_secrets_envelope_encryption(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "cluster")
+    (encryption,) = _cluster(synthesized, stage)["EncryptionConfig"]
+    assert encryption["Resources"] == ["secrets"]
+    key = of_type(template, "AWS::KMS::Key")[encryption["Provider"]["KeyArn"]["Fn::GetAtt"][0]]
+    assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_control_plane_logs(synthesized: Synthesized, stage: str) -> None:
+    enabled = {
+        t["Type"] for t in _cluster(synthesized, stage)["Logging"]["ClusterLogging"]["EnabledTypes"]
+    }
+    five = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    if stage == "dev":
+        assert {"api", "audit", "authenticator"} <= enabled
+    else:
+        assert enabled == five
+    groups = of_type(synthesized.template(stage, "cluster"), "AWS::Logs::LogGroup").values()
+    names = {
+        g["Properties"]["LogGroupName"]: g["Properties"].get("RetentionInDays")
+        for g in groups
+        if isinstance(g["Properties"].get("LogGroupName"), str)
+    }
+    retention = stage_config(stage).kubernetes.control_plane_log_retention_days
+    assert names[f"/aws/eks/openmarket-{stage}/cluster"] == retention
+
+
+def test_api_endpoint_exposure(synthesized: Synthesized, stage: str) -> None:
+    vpc = _cluster(synthesized, stage)["ResourcesVpcConfig"]
+    assert vpc["EndpointPrivateAccess"] is True
+    if stage == "dev":
+        assert vpc["EndpointPublicAccess"] is True
+        cidrs = vpc["PublicAccessCidrs"]
+        assert cidrs == list(stage_config("dev").kubernetes.public_endpoint_cidrs)
+        assert "0.0.0.0/0" not in cidrs
+    else:
+        assert vpc["EndpointPublicAccess"] is False
+
+
+def test_admin_access_entry_from_config(synthesized: Synthesized, stage: str) -> None:
+    entries = of_type(synthesized.template(stage, "cluster"), "AWS::EKS::AccessEntry").values()
+    admin = [
+        e["Properties"]
+        for e in entries
+        if e["Properties"]["PrincipalArn"] == stage_config(stage).admin_role_arn
+    ]
+    assert len(admin) == 1
+    (policy,) = admin[0]["AccessPolicies"]
+    assert "AmazonEKSClusterAdminPolicy" in json.dumps(policy["PolicyArn"])
+
+
+def test_managed_node_group_in_private_subnets(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "cluster")
+    props = only(template, "AWS::EKS::Nodegroup")
+    k8s = stage_config(stage).kubernetes
+    assert props["InstanceTypes"] == ["t3.medium"] == [k8s.node_instance_type]
+    assert props["ScalingConfig"] == {"MinSize": 2, "MaxSize": 4, "DesiredSize": 2}
+    subnets = json.dumps(props["Subnets"])
+    assert subnets.count("privateSubnet1") == 1 and subnets.count("privateSubnet2") == 1
+    data = only(template, "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]
+    assert data["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    groups = json.dumps(data["SecurityGroupIds"])
+    assert "AppSecurityGroup" in groups and "ClusterSecurityGroupId" in groups
+
+
+def test_addons(synthesized: Synthesized, stage: str) -> None:
+    addons = {
+        a["Properties"]["AddonName"]: a["Properties"]
+        for a in of_type(synthesized.template(stage, "cluster"), "AWS::EKS::Addon").values()
+    }
+    assert set(addons) == {
+        "vpc-cni",
+        "coredns",
+        "kube-proxy",
+        "eks-pod-identity-agent",
+        "metrics-server",
+        "aws-ebs-csi-driver",
+    }
+    assert json.loads(addons["vpc-cni"]["ConfigurationValues"]) == {"enableNetworkPolicy": "true"}
+    (association,) = addons["aws-ebs-csi-driver"]["PodIdentityAssociations"]
+    assert association["ServiceAccount"] == "ebs-csi-controller-sa"
+
+
+def test_helm_charts_are_pinned(synthesized: Synthesized, stage: str) -> None:
+    charts = {
+        c["Properties"]["Chart"]: c["Properties"]
+        for c in of_type(
+            synthesized.template(stage, "cluster"), "Custom::AWSCDK-EKS-HelmChart"
+        ).values()
+    }
+    assert set(charts) == {"aws-load-balancer-controller", "external-secrets"}
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", c["Version"]) for c in charts.values())
+
+
+def _policies_of(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in of_type(template, "AWS::IAM::Policy").values()
+        if any(ref_id(r) == role_id for r in policy["Properties"]["Roles"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _association_role(template: dict[str, Any], namespace: str, account: str) -> str:
+    (association,) = [
+        a["Properties"]
+        for a in of_type(template, "AWS::EKS::PodIdentityAssociation").values()
+        if a["Properties"]["Namespace"] == namespace
+        and a["Properties"]["ServiceAccount"] == account
+    ]
+    return str(association["RoleArn"]["Fn::GetAtt"][0])
+
+
+def test_backend_pod_role_reaches_uploads_and_the_order_bus_only(
+    synthesized: Synthesized, stage: str
+) -> None:
+    template = synthesized.template(stage, "cluster")
+    role_id = _association_role(template, f"openmarket-{stage}", "backend")
+    trust = of_type(template, "AWS::IAM::Role")[role_id]["Properties"]["AssumeRolePolicyDocument"]
+    assert {s["Principal"]["Service"] for s in trust["Statement"]} == {"pods.eks.amazonaws.com"}
+    statements = _policies_of(template, role_id)
+    services = {a.split(":")[0] for s in statements for a in _list(s["Action"])}
+    assert services == {"s3", "kms", "events"}
+    s3_resources = {
+        r for s in statements if "s3:GetObject" in _list(s["Action"]) for r in _list(s["Resource"])
+    }
+    assert s3_resources == {f"arn:aws:s3:::openmarket-{stage}-uploads-000000000000/uploads/*"}
+    (put_events,) = [s for s in statements if "events:PutEvents" in _list(s["Action"])]
+    assert "OrdersEventBus" in json.dumps(put_events["Resource"])
+
+
+def test_external_secrets_reads_only_the_two_app_secrets(
+    synthesized: Synthesized, stage: str
+) -> None:
+    template = synthesized.template(stage, "cluster")
+    role_id = _association_role(template, "external-secrets", "external-secrets")
+    statements = _policies_of(template, role_id)
+    reads = [s for s in statements if "secretsmanager:GetSecretValue" in _list(s["Action"])]
+    resources = [r for s in reads for r in _list(s["Resource"])]
+    assert len(resources) == 2
+    assert "AuroraAdminSecret" in json.dumps(resources) and "CacheAuthSecret" in json.dumps(
+        resources
+    )
+
+
+def test_waf_rules(synthesized: Synthesized, stage: str) -> None:
+    acl = only(synthesized.template(stage, "cluster"), "AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL"
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesSQLiRuleSet"} <= set(rules)
+    rate = rules["rate-limit-per-ip"]["Statement"]["RateBasedStatement"]
+    assert rate["Limit"] == stage_config(stage).kubernetes.waf_rate_limit_per_5min
+    assert rules["rate-limit-per-ip"]["Action"] == {"Block": {}}
+
+
+def _manifests(synthesized: Synthesized, stage: str) -> list[tuple[str, dict[str, Any]]]:
+    template = synthesized.template(stage, "cluster")
+    return [
+        (logical_id, resource)
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "Custom::AWSCDK-EKS-KubernetesResource"
+        and logical_id.startswith("ClusterChart")
+    ]
+
+
+def test_charts_are_applied_in_order_and_fit_the_handler(
+    synthesized: Synthesized, stage: str
+) -> None:
+    manifests = dict(_manifests(synthesized, stage))
+    order = [f"ClusterChart{kind.replace('-', '')}" for kind in cluster_module.CHART_KINDS]
+    ids = {prefix: next(k for k in manifests if k.startswith(prefix)) for prefix in order}
+    for before, after in itertools.pairwise(order):
+        assert ids[before] in manifests[ids[after]]["DependsOn"], (before, after)
+    for logical_id, resource in manifests.items():
+        size = len(json.dumps(resource["Properties"]["Manifest"]).encode())
+        assert size < KUBECTL_MANIFEST_LIMIT, (logical_id, size)
+    ingress = json.dumps(manifests[ids["ClusterChartingress"]]["Properties"]["Manifest"])
+    assert "WebAcl" in ingress  # the stack's own web ACL ARN
+
+
+def _containers(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        container
+        for obj in objects
+        if obj["kind"] == "Deployment"
+        for container in obj["spec"]["template"]["spec"]["containers"]
+    ]
+
+
+def test_rendered_manifests_are_valid_for_both_versions(stage: str) -> None:
+    objects = [obj for objs in render_stage(stage, "000000000000").values() for obj in objs]
+    for version in (KUBERNETES_VERSION, "1.28"):
+        for obj in objects:
+            if obj["apiVersion"].startswith("external-secrets.io/"):
+                continue  # CRDs: checked structurally in tests/charts/test_schemas.py
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_rendered_containers_have_limits_probes_and_restricted_context(stage: str) -> None:
+    objects = [obj for objs in render_stage(stage, "000000000000").values() for obj in objs]
+    containers = _containers(objects)
+    assert len(containers) == 2
+    for container in containers:
+        assert {"requests", "limits"} <= set(container["resources"])
+        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+        context = container["securityContext"]
+        assert context["runAsNonRoot"] is True
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        for env in container.get("env", []):
+            if any(word in env["name"] for word in ("PASSWORD", "SECRET", "TOKEN")):
+                assert "valueFrom" in env and "value" not in env, env["name"]
+    assert not [obj for obj in objects if obj["kind"] == "Secret"]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
