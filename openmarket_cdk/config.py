@@ -21,6 +21,8 @@ from enum import StrEnum
 from typing import Any
 
 REGION = "ap-northeast-2"
+# The GitHub repository whose workflows may deploy (OIDC trust); override per fork.
+GITHUB_REPOSITORY = "openmarket/openmarket-cdk"
 AVAILABILITY_ZONES: tuple[str, str] = ("ap-northeast-2a", "ap-northeast-2c")
 PLACEHOLDER_ACCOUNT = "000000000000"
 ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
@@ -227,6 +229,38 @@ class FunctionsConfig:
 
 
 @dataclass(frozen=True)
+class WorkingHoursConfig:
+    """Dev only: nodes (and a provisioned Aurora) run weekdays 09:00-18:00 Asia/Seoul."""
+
+    enabled: bool = False
+    time_zone: str = "Asia/Seoul"
+    start_hour: int = 9
+    stop_hour: int = 18
+    weekdays: str = "MON-FRI"
+
+    @property
+    def hours_per_week(self) -> int:
+        return (self.stop_hour - self.start_hour) * 5 if self.enabled else 7 * 24
+
+
+@dataclass(frozen=True)
+class ObservabilityConfig:
+    """CloudWatch dashboard and alarms (thresholds from SPEC's targets), budget, schedule."""
+
+    alarm_email: str = "platform-alerts@openmarket.example"
+    aurora_cpu_percent: float = 70.0
+    aurora_connections: int = 100
+    redis_memory_percent: float = 80.0
+    redis_hit_rate_percent: float = 80.0
+    alb_5xx_percent: float = 1.0
+    alb_p95_latency_seconds: float = 0.5
+    lambda_errors: int = 1
+    lambda_throttles: int = 1
+    budget_usd_per_month: float = 950.0
+    working_hours: WorkingHoursConfig = field(default_factory=WorkingHoursConfig)
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything that differs between dev, staging and prod."""
 
@@ -238,6 +272,7 @@ class StageConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     # Multi-AZ data tier: an Aurora reader and a cache replica in the second AZ.
     multi_az: bool = True
     termination_protection: bool = True
@@ -286,6 +321,7 @@ def _validate_stage(cfg: StageConfig) -> None:
     _validate_cache(cfg.cache)
     _validate_kubernetes(cfg.kubernetes, cfg.name)
     _validate_functions(cfg.functions)
+    _validate_observability(cfg.observability, cfg.name)
     # Both data services follow the stage's AZ layout: a standby in the second AZ exists
     # exactly when the stage is Multi-AZ.
     if not cfg.multi_az:
@@ -468,6 +504,26 @@ def _validate_functions(fn: FunctionsConfig) -> None:
     _check_retention(fn.log_retention_days, "functions.log_retention_days")
 
 
+def _validate_observability(obs: ObservabilityConfig, stage: str) -> None:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", obs.alarm_email):
+        _fail("observability.alarm_email", f"{obs.alarm_email!r} is not an e-mail address")
+    for name in (
+        "aurora_cpu_percent",
+        "redis_memory_percent",
+        "redis_hit_rate_percent",
+        "alb_5xx_percent",
+    ):
+        if not 0 < getattr(obs, name) <= 100:
+            _fail(f"observability.{name}", "a percentage in (0, 100]")
+    if obs.budget_usd_per_month <= 0:
+        _fail("observability.budget_usd_per_month", "must be positive")
+    hours = obs.working_hours
+    if hours.enabled and stage != "dev":
+        _fail("observability.working_hours.enabled", "only dev sleeps outside working hours")
+    if not 0 <= hours.start_hour < hours.stop_hour <= 23:
+        _fail("observability.working_hours.start_hour", "need 0 <= start < stop <= 23")
+
+
 def _check_retention(days: int, field_path: str) -> None:
     if days not in VALID_LOG_RETENTION_DAYS:
         _fail(field_path, f"{days} is not a CloudWatch Logs retention value")
@@ -496,6 +552,11 @@ def _dev(account: str) -> StageConfig:
             deletion_protection=False,
             snapshot_on_delete=False,
         ),
+        observability=replace(
+            base.observability,
+            budget_usd_per_month=150.0,
+            working_hours=replace(base.observability.working_hours, enabled=True),
+        ),
         kubernetes=replace(
             base.kubernetes,
             all_control_plane_logs=False,
@@ -522,6 +583,7 @@ def _staging(account: str) -> StageConfig:
         aurora=replace(base.aurora, backup_retention_days=7, backtrack_hours=24),
         cache=replace(base.cache, snapshot_retention_days=3),
         kubernetes=replace(base.kubernetes, application_log_retention_days=30),
+        observability=replace(base.observability, budget_usd_per_month=300.0),
     )
 
 
