@@ -12,13 +12,14 @@ from openmarket_cdk.stacks.cluster import ClusterInputs, ClusterStack
 from openmarket_cdk.stacks.data import DataStack
 from openmarket_cdk.stacks.functions import FunctionsInputs, FunctionsStack
 from openmarket_cdk.stacks.network import NetworkStack
+from openmarket_cdk.stacks.observability import ObservabilityInputs, ObservabilityStack
 from openmarket_cdk.stacks.storage import StorageStack
 
 
 class OpenMarketStage(Stage):
     """All stacks of one stage (dev, staging or prod), in dependency order.
 
-    network -> storage, data -> functions -> cluster (-> observability, a later issue).
+    network -> storage, data -> functions -> cluster -> observability.
     Each stack gets the constructs it uses as typed constructor arguments; stack names carry
     the stage name (``openmarket-dev-network``) so several stages can share one account.
     """
@@ -101,6 +102,27 @@ class OpenMarketStage(Stage):
                 cache_endpoint=self.data.cache.attr_primary_end_point_address,
                 data_key=self.data.key,
                 event_bus=self.functions.event_bus,
+            ),
+            **common,
+        )
+        self.observability = ObservabilityStack(
+            self,
+            "Observability",
+            stack_name=f"{config.prefix}-observability",
+            description=f"OpenMarket {config.name}: dashboard, alarms, budget, schedules",
+            config=config,
+            inputs=ObservabilityInputs(
+                aurora_cluster_identifier=f"{config.prefix}-aurora",
+                cache_replication_group_id=f"{config.prefix}-cache",
+                cache_node_count=config.cache.node_count,
+                functions=dict(self.functions.functions),
+                dead_letter_queues=dict(self.functions.dead_letter_queues),
+                cluster_name=config.prefix,
+                nodegroup_name=f"{config.prefix}-apps",
+                nodegroup_arn=self.cluster.nodegroup.nodegroup_arn,
+                load_balancer_name=self.cluster.chart_values.ingress.load_balancer_name,
+                nat_gateway_ids=self.network.nat_gateway_ids,
+                nat_instance_ids=self.network.nat_instance_ids,
             ),
             **common,
         )

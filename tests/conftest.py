@@ -27,7 +27,7 @@ from openmarket_cdk.app_builder import BUNDLING_CONTEXT_KEY, build_app  # noqa: 
 from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES  # noqa: E402
 from openmarket_cdk.stage import OpenMarketStage  # noqa: E402
 
-STACK_KINDS = ("network", "storage", "data", "functions", "cluster")
+STACK_KINDS = ("network", "storage", "data", "functions", "cluster", "observability")
 
 
 def cdk_json_context() -> dict[str, Any]:

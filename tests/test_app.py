@@ -42,15 +42,16 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     f"{IAM4}AmazonEKSWorkerNodePolicy]": 3,
     f"{IAM4}AmazonEKS_CNI_Policy]": 3,
     f"{IAM4}service-role/AmazonEBSCSIDriverPolicy]": 3,
+    f"{IAM4}CloudWatchAgentServerPolicy]": 3,  # Container Insights agent
     # CDK's own deploy-time handlers: auto-delete (dev storage, reports), bucket
-    # notifications, kubectl provider (handler + framework)
-    f"{IAM4}service-role/AWSLambdaBasicExecutionRole]": 11,
+    # notifications, kubectl provider (handler + framework), ALB lookup
+    f"{IAM4}service-role/AWSLambdaBasicExecutionRole]": 14,
     f"{IAM4}service-role/AWSLambdaVPCAccessExecutionRole]": 6,
     'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic69E09706",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]': 3,  # noqa: E501
     "AwsSolutions-L1": 3,  # the kubectl provider's own runtime
     # VPC ENI actions (2 functions), SMS publish, bucket-notification handler, ALB
-    # controller; x 3 stages
-    "AwsSolutions-IAM5[Resource::*]": 15,
+    # controller, ALB lookup (DescribeLoadBalancers); x 3 stages
+    "AwsSolutions-IAM5[Resource::*]": 18,
     "AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler2E05C68A.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<DataSyncCE22D76D.Arn>:*]": 3,  # scheduler: fn qualifiers
     "AwsSolutions-IAM5[Resource::<ReportGeneratorCE152FAC.Arn>:*]": 3,
@@ -199,5 +200,6 @@ def test_cli_synth_needs_no_aws_and_prints_no_flag_notice(tmp_path: Path) -> Non
         "devData",
         "devFunctions",
         "devNetwork",
+        "devObservability",
         "devStorage",
     ]

@@ -115,10 +115,26 @@ def test_addons(synthesized: Synthesized, stage: str) -> None:
         "eks-pod-identity-agent",
         "metrics-server",
         "aws-ebs-csi-driver",
+        "amazon-cloudwatch-observability",  # Container Insights metrics for the dashboard
     }
     assert json.loads(addons["vpc-cni"]["ConfigurationValues"]) == {"enableNetworkPolicy": "true"}
     (association,) = addons["aws-ebs-csi-driver"]["PodIdentityAssociations"]
     assert association["ServiceAccount"] == "ebs-csi-controller-sa"
+    insights = addons["amazon-cloudwatch-observability"]
+    # Logs are Fluent Bit's job (monitoring charts); the add-on ships metrics only.
+    assert json.loads(insights["ConfigurationValues"]) == {"containerLogs": {"enabled": False}}
+    (association,) = insights["PodIdentityAssociations"]
+    assert association["ServiceAccount"] == "cloudwatch-agent"
+
+
+def test_application_log_group_has_stage_retention(synthesized: Synthesized, stage: str) -> None:
+    groups = of_type(synthesized.template(stage, "cluster"), "AWS::Logs::LogGroup").values()
+    (group,) = [
+        g["Properties"]
+        for g in groups
+        if g["Properties"].get("LogGroupName") == f"/aws/eks/openmarket-{stage}/application"
+    ]
+    assert group["RetentionInDays"] == {"dev": 7, "staging": 30, "prod": 90}[stage]
 
 
 def test_helm_charts_are_pinned(synthesized: Synthesized, stage: str) -> None:

@@ -170,6 +170,14 @@ class ClusterStack(Stack):
         self._apply_charts()
         self._pod_identity(BACKEND, config.namespace, backend_role)
 
+        # Fluent Bit (monitoring charts) ships container logs here; retention from config.
+        self.application_log_group = logs.LogGroup(
+            self,
+            "ApplicationLogs",
+            log_group_name=f"/aws/eks/{cluster_name}/application",
+            retention=log_retention(k8s.application_log_retention_days),
+            removal_policy=removal,
+        )
         self._acknowledge_cdk_owned_findings()
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "WebAclArn", value=self.web_acl.attr_arn)
@@ -292,6 +300,33 @@ class ClusterStack(Stack):
             )
         ]
         after_nodes.append(ebs)
+
+        # Container Insights node/pod metrics for the CloudWatch dashboard; logs stay with
+        # Fluent Bit (monitoring charts), so the add-on's own log shipping is off.
+        insights_role = self._pod_role("CloudWatchAgentRole", "CloudWatch agent")
+        insights_role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchAgentServerPolicy")
+        )
+        acknowledge(
+            insights_role,
+            f"{_IAM4}CloudWatchAgentServerPolicy]",
+            "The CloudWatch agent's own AWS-managed policy (PutMetricData, its log groups).",
+        )
+        insights = eks.Addon(
+            self,
+            "CloudWatchObservability",
+            cluster=self.cluster,
+            addon_name="amazon-cloudwatch-observability",
+            configuration_values={"containerLogs": {"enabled": False}},
+        )
+        cfn_insights = insights.node.default_child
+        assert isinstance(cfn_insights, eks.CfnAddon)
+        cfn_insights.pod_identity_associations = [
+            eks.CfnAddon.PodIdentityAssociationProperty(
+                role_arn=insights_role.role_arn, service_account="cloudwatch-agent"
+            )
+        ]
+        after_nodes.append(insights)
         for addon in before_nodes:
             self.nodegroup.node.add_dependency(addon)
         for addon in after_nodes:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Duration, Stack, TimeZone
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -62,7 +61,8 @@ class FunctionsStack(Stack):
     """OpenMarket's background jobs, for shoppers, sellers and the operations team.
 
     Deploys four Python 3.14 arm64 functions (PythonFunction, Powertools bundled), each
-    with its own least-privilege role, explicit log group, dead-letter queue and DLQ alarm:
+    with its own least-privilege role, explicit log group and dead-letter queue (whose depth
+    alarm is in the observability stack):
     - image-processor: thumbnails for objects created under ``uploads/``;
     - order-notification: e-mail/SMS for ``OrderCreated`` events on the orders event bus,
       idempotent through a DynamoDB table;
@@ -84,7 +84,6 @@ class FunctionsStack(Stack):
         self._inputs = inputs
         self._removal = retain_or_destroy(config.storage.retain_on_delete)
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
-        self.dead_letter_alarms: dict[str, cloudwatch.Alarm] = {}
         self.functions: dict[str, PythonFunction] = {}
 
         self._image_processor()
@@ -109,21 +108,8 @@ class FunctionsStack(Stack):
             "AwsSolutions-SQS3",
             "This queue is itself the dead-letter queue of the function and its trigger.",
         )
-        alarm = cloudwatch.Alarm(
-            self,
-            f"{_pascal(name)}DeadLetterAlarm",
-            alarm_name=f"{self._config.prefix}-{name}-dlq-not-empty",
-            alarm_description=f"Events of {name} failed and wait in {queue.queue_name}",
-            metric=queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        # Its depth alarm lives in the observability stack, next to the alerts topic.
         self.dead_letter_queues[name] = queue
-        self.dead_letter_alarms[name] = alarm
         return queue
 
     def _function(

@@ -113,6 +113,17 @@ class NetworkStack(Stack):
                 for instance in self._nat_instances():
                     acknowledge(instance, ack_id, reason=reason)
 
+        # For the NAT widgets of the dashboard.
+        self.nat_gateway_ids: tuple[str, ...] = tuple(
+            child.ref
+            for subnet in self.vpc.public_subnets
+            for child in subnet.node.children
+            if isinstance(child, ec2.CfnNatGateway)
+        )
+        self.nat_instance_ids: tuple[str, ...] = tuple(
+            instance.instance_id  # type: ignore[attr-defined]
+            for instance in self._nat_instances()
+        )
         self.flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",

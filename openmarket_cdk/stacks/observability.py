@@ -1,0 +1,519 @@
+"""ObservabilityStack: the CloudWatch dashboard, alarms, alert topic, budget and dev schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration, Fn, Stack
+from aws_cdk import aws_budgets as budgets
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from openmarket_cdk.common import retain_or_destroy
+from openmarket_cdk.config import StageConfig
+from openmarket_cdk.constructs.working_hours import WorkingHoursSchedule
+from openmarket_cdk.nag import acknowledge
+
+FIVE_MINUTES = Duration.minutes(5)
+# The singleton function AwsCustomResource puts in the stack (a fixed id inside CDK).
+_AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+
+
+@dataclass(frozen=True)
+class ObservabilityInputs:
+    """What the dashboard and alarms watch, from the stacks before this one."""
+
+    aurora_cluster_identifier: str
+    cache_replication_group_id: str
+    cache_node_count: int
+    functions: dict[str, lambda_.IFunction]
+    dead_letter_queues: dict[str, sqs.IQueue]
+    cluster_name: str
+    nodegroup_name: str
+    nodegroup_arn: str
+    load_balancer_name: str
+    nat_gateway_ids: tuple[str, ...]
+    nat_instance_ids: tuple[str, ...]
+
+
+class ObservabilityStack(Stack):
+    """What the operations team looks at and is woken by, per stage.
+
+    Deploys one CloudWatch dashboard (ALB, EKS nodes, Aurora, cache, each Lambda, dead-letter
+    queues, NAT), alarms with SPEC's thresholds from config, a composite "platform degraded"
+    alarm, a KMS-encrypted SNS topic with the e-mail subscription from config, an AWS Budgets
+    budget with alerts at 80% and 100%, and in dev the working-hours schedule that scales the
+    node group to zero outside weekdays 09:00-18:00 Asia/Seoul.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        inputs: ObservabilityInputs,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self._config = config
+        self._inputs = inputs
+        obs = config.observability
+        prefix = config.prefix
+
+        key = kms.Key(
+            self,
+            "AlertsKey",
+            alias=f"alias/{prefix}/alerts",
+            description=f"Encrypts the {prefix} alerts topic",
+            enable_key_rotation=True,
+            removal_policy=retain_or_destroy(config.storage.retain_on_delete),
+        )
+        # CloudWatch alarms and AWS Budgets publish to the encrypted topic.
+        for service in ("cloudwatch.amazonaws.com", "budgets.amazonaws.com"):
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    principals=[iam.ServicePrincipal(service)],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": config.account}},
+                )
+            )
+        self.topic = sns.Topic(
+            self,
+            "AlertsTopic",
+            topic_name=f"{prefix}-alerts",
+            display_name=f"OpenMarket {config.name} alerts",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        self.topic.add_subscription(subscriptions.EmailSubscription(obs.alarm_email))
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("budgets.amazonaws.com")],
+                resources=[self.topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": config.account}},
+            )
+        )
+        self._action = cloudwatch_actions.SnsAction(self.topic)
+
+        self._load_balancer = self._load_balancer_dimension()
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self._alarms()
+        self.composite = cloudwatch.CompositeAlarm(
+            self,
+            "PlatformDegraded",
+            composite_alarm_name=f"{prefix}-platform-degraded",
+            alarm_description="Any customer-facing signal of OpenMarket is in alarm",
+            alarm_rule=cloudwatch.AlarmRule.any_of(
+                *(
+                    cloudwatch.AlarmRule.from_alarm(alarm, cloudwatch.AlarmState.ALARM)
+                    for name, alarm in self.alarms.items()
+                    if name in _DEGRADING
+                )
+            ),
+        )
+        self.composite.add_alarm_action(self._action)
+        self.dashboard = self._dashboard()
+        self._budget()
+        if obs.working_hours.enabled:
+            self.working_hours = WorkingHoursSchedule(
+                self,
+                "WorkingHours",
+                config=config,
+                cluster_name=inputs.cluster_name,
+                nodegroup_name=inputs.nodegroup_name,
+                nodegroup_arn=inputs.nodegroup_arn,
+            )
+
+    # --- metrics ----------------------------------------------------------------------------
+    def _load_balancer_dimension(self) -> str:
+        """``app/<name>/<id>``: the ALB belongs to the ingress controller, so look it up.
+
+        The ALB is created by the AWS Load Balancer Controller from the Ingress; its id is only
+        known once it exists. This stack deploys after the cluster stack, so a deploy-time
+        DescribeLoadBalancers finds it; the ARN's last three parts are the dimension.
+        """
+        lookup = cr.AwsCustomResource(
+            self,
+            "LoadBalancerLookup",
+            on_update=cr.AwsSdkCall(
+                service="ElasticLoadBalancingV2",
+                action="describeLoadBalancers",
+                parameters={"Names": [self._inputs.load_balancer_name]},
+                physical_resource_id=cr.PhysicalResourceId.of(self._inputs.load_balancer_name),
+                output_paths=["LoadBalancers.0.LoadBalancerArn"],
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=["elasticloadbalancing:DescribeLoadBalancers"],
+                        # Describe* has no resource-level permissions.
+                        resources=["*"],
+                    )
+                ]
+            ),
+            install_latest_aws_sdk=False,
+        )
+        acknowledge(
+            lookup,
+            "AwsSolutions-IAM5[Resource::*]",
+            "elasticloadbalancing:DescribeLoadBalancers has no resource-level permissions; "
+            "the lookup only reads.",
+        )
+        provider = self.node.try_find_child(_AWS_CUSTOM_RESOURCE_PROVIDER_ID)
+        if provider is not None:
+            acknowledge(
+                provider,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                "CDK's own AwsCustomResource provider (deploy-time only) uses the basic role.",
+            )
+        arn = lookup.get_response_field("LoadBalancers.0.LoadBalancerArn")
+        # arn:aws:elasticloadbalancing:region:account:loadbalancer/app/<name>/<id>
+        return Fn.select(1, Fn.split(":loadbalancer/", arn))
+
+    def _alb(self, metric: str, statistic: str = "Sum") -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/ApplicationELB",
+            metric_name=metric,
+            dimensions_map={"LoadBalancer": self._load_balancer},
+            statistic=statistic,
+            period=FIVE_MINUTES,
+        )
+
+    def _aurora(self, metric: str, statistic: str = "Average") -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/RDS",
+            metric_name=metric,
+            dimensions_map={"DBClusterIdentifier": self._inputs.aurora_cluster_identifier},
+            statistic=statistic,
+            period=FIVE_MINUTES,
+        )
+
+    def _cache(self, metric: str, node: int = 1, statistic: str = "Average") -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/ElastiCache",
+            metric_name=metric,
+            dimensions_map={
+                "CacheClusterId": f"{self._inputs.cache_replication_group_id}-{node:03d}"
+            },
+            statistic=statistic,
+            period=FIVE_MINUTES,
+            label=f"node {node:03d}",
+        )
+
+    def _nodes(self, metric: str) -> cloudwatch.Metric:
+        # Container Insights (amazon-cloudwatch-observability add-on) node metrics.
+        return cloudwatch.Metric(
+            namespace="ContainerInsights",
+            metric_name=metric,
+            dimensions_map={"ClusterName": self._inputs.cluster_name},
+            statistic="Average",
+            period=FIVE_MINUTES,
+        )
+
+    # --- alarms -----------------------------------------------------------------------------
+    def _alarm(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        comparison: cloudwatch.ComparisonOperator,
+        description: str,
+        periods: int = 3,
+    ) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            f"{_pascal(name)}Alarm",
+            alarm_name=f"{self._config.prefix}-{name}",
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            # Idle stages (dev at night) produce no data; that is not an incident.
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(self._action)
+        alarm.add_ok_action(self._action)
+        self.alarms[name] = alarm
+        return alarm
+
+    def _alarms(self) -> None:
+        obs = self._config.observability
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        below = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+        self._alarm(
+            "aurora-cpu",
+            self._aurora("CPUUtilization"),
+            obs.aurora_cpu_percent,
+            above,
+            f"Aurora CPU above {obs.aurora_cpu_percent:g}% (SPEC target < 70%)",
+        )
+        self._alarm(
+            "aurora-connections",
+            self._aurora("DatabaseConnections", "Maximum"),
+            obs.aurora_connections,
+            above,
+            f"Aurora connections above {obs.aurora_connections} (SPEC target < 100)",
+        )
+        self._alarm(
+            "cache-memory",
+            self._cache("DatabaseMemoryUsagePercentage", statistic="Maximum"),
+            obs.redis_memory_percent,
+            above,
+            f"Cache memory above {obs.redis_memory_percent:g}% (SPEC target < 80%)",
+        )
+        self._alarm(
+            "cache-hit-rate",
+            self._cache("CacheHitRate"),
+            obs.redis_hit_rate_percent,
+            below,
+            f"Cache hit rate below {obs.redis_hit_rate_percent:g}% (SPEC target > 80%)",
+            periods=6,
+        )
+        five_xx = cloudwatch.MathExpression(
+            expression="100 * (elb5xx + target5xx) / MAX([requests, 1])",
+            using_metrics={
+                "elb5xx": self._alb("HTTPCode_ELB_5XX_Count"),
+                "target5xx": self._alb("HTTPCode_Target_5XX_Count"),
+                "requests": self._alb("RequestCount"),
+            },
+            label="5xx % of requests",
+            period=FIVE_MINUTES,
+        )
+        self._alarm(
+            "alb-5xx-rate",
+            five_xx,
+            obs.alb_5xx_percent,
+            above,
+            f"More than {obs.alb_5xx_percent:g}% of requests end in 5xx (SPEC error rate < 1%)",
+        )
+        self._alarm(
+            "alb-p95-latency",
+            self._alb("TargetResponseTime", "p95"),
+            obs.alb_p95_latency_seconds,
+            above,
+            f"API p95 above {obs.alb_p95_latency_seconds * 1000:g} ms (SPEC target < 500 ms)",
+        )
+        for name, function in self._inputs.functions.items():
+            self._alarm(
+                f"{name}-errors",
+                function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                obs.lambda_errors - 0.5,
+                above,
+                f"{name} failed at least {obs.lambda_errors} time(s) in 5 minutes",
+                periods=1,
+            )
+            self._alarm(
+                f"{name}-throttles",
+                function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+                obs.lambda_throttles - 0.5,
+                above,
+                f"{name} was throttled at least {obs.lambda_throttles} time(s) in 5 minutes",
+                periods=1,
+            )
+        for name, queue in self._inputs.dead_letter_queues.items():
+            self._alarm(
+                f"{name}-dlq-not-empty",
+                queue.metric_approximate_number_of_messages_visible(
+                    period=FIVE_MINUTES, statistic="Maximum"
+                ),
+                0,
+                above,
+                f"Events of {name} failed for good and wait in its dead-letter queue",
+                periods=1,
+            )
+
+    # --- dashboard --------------------------------------------------------------------------
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        inputs = self._inputs
+        cache_nodes = range(1, inputs.cache_node_count + 1)
+
+        def graph(
+            title: str, *metrics: cloudwatch.IMetric, unit: str = ""
+        ) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(
+                title=title,
+                left=list(metrics),
+                width=8,
+                height=6,
+                left_y_axis=cloudwatch.YAxisProps(label=unit, show_units=False) if unit else None,
+            )
+
+        functions = inputs.functions
+        widgets: list[cloudwatch.IWidget] = [
+            cloudwatch.TextWidget(
+                markdown=f"# OpenMarket {self._config.name}\nALB, EKS, Aurora, cache, "
+                "functions, queues and NAT; alarms notify the alerts topic.",
+                width=24,
+                height=2,
+            ),
+            graph("ALB requests", self._alb("RequestCount")),
+            graph(
+                "ALB 5xx",
+                self._alb("HTTPCode_ELB_5XX_Count"),
+                self._alb("HTTPCode_Target_5XX_Count"),
+            ),
+            graph(
+                "ALB latency p95 / p99",
+                self._alb("TargetResponseTime", "p95"),
+                self._alb("TargetResponseTime", "p99"),
+                unit="seconds",
+            ),
+            graph(
+                "ALB healthy targets",
+                cloudwatch.MathExpression(
+                    expression=(
+                        "SEARCH('{AWS/ApplicationELB,LoadBalancer,TargetGroup} "
+                        'MetricName="HealthyHostCount" '
+                        f"{inputs.load_balancer_name}', 'Minimum', 300)"
+                    ),
+                    label="healthy",
+                    period=FIVE_MINUTES,
+                ),
+            ),
+            graph("EKS node CPU %", self._nodes("node_cpu_utilization"), unit="%"),
+            graph("EKS node memory %", self._nodes("node_memory_utilization"), unit="%"),
+            graph("Aurora CPU %", self._aurora("CPUUtilization"), unit="%"),
+            graph("Aurora connections", self._aurora("DatabaseConnections", "Maximum")),
+            graph("Aurora replica lag", self._aurora("AuroraReplicaLag", "Maximum"), unit="ms"),
+            graph("Aurora freeable memory", self._aurora("FreeableMemory", "Minimum")),
+            graph("Cache CPU %", *(self._cache("EngineCPUUtilization", n) for n in cache_nodes)),
+            graph(
+                "Cache memory %",
+                *(self._cache("DatabaseMemoryUsagePercentage", n) for n in cache_nodes),
+            ),
+            graph("Cache hit rate %", *(self._cache("CacheHitRate", n) for n in cache_nodes)),
+            graph(
+                "Cache evictions",
+                *(self._cache("Evictions", n, "Sum") for n in cache_nodes),
+            ),
+            graph(
+                "Cache replication lag",
+                *(self._cache("ReplicationLag", n, "Maximum") for n in cache_nodes),
+                unit="seconds",
+            ),
+        ]
+        for name, function in functions.items():
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title=f"{name}: invocations, errors, throttles",
+                    left=[
+                        function.metric_invocations(period=FIVE_MINUTES),
+                        function.metric_errors(period=FIVE_MINUTES),
+                        function.metric_throttles(period=FIVE_MINUTES),
+                    ],
+                    right=[function.metric_duration(period=FIVE_MINUTES, statistic="p95")],
+                    width=8,
+                    height=6,
+                )
+            )
+        widgets.append(
+            graph(
+                "Dead-letter queue depth",
+                *(
+                    queue.metric_approximate_number_of_messages_visible(
+                        period=FIVE_MINUTES, statistic="Maximum", label=name
+                    )
+                    for name, queue in inputs.dead_letter_queues.items()
+                ),
+            )
+        )
+        nat_metrics: list[cloudwatch.IMetric] = [
+            cloudwatch.Metric(
+                namespace="AWS/NATGateway",
+                metric_name="BytesOutToDestination",
+                dimensions_map={"NatGatewayId": gateway},
+                statistic="Sum",
+                period=FIVE_MINUTES,
+            )
+            for gateway in inputs.nat_gateway_ids
+        ] + [
+            cloudwatch.Metric(
+                namespace="AWS/EC2",
+                metric_name="NetworkOut",
+                dimensions_map={"InstanceId": instance},
+                statistic="Sum",
+                period=FIVE_MINUTES,
+                label="NAT instance bytes out",
+            )
+            for instance in inputs.nat_instance_ids
+        ]
+        widgets.append(graph("NAT bytes out", *nat_metrics))
+        widgets.append(
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms",
+                alarms=[self.composite, *self.alarms.values()],
+                width=24,
+                height=4,
+            )
+        )
+        dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"{self._config.prefix}-platform",
+            default_interval=Duration.hours(6),
+        )
+        dashboard.add_widgets(*widgets)
+        return dashboard
+
+    # --- budget -----------------------------------------------------------------------------
+    def _budget(self) -> None:
+        obs = self._config.observability
+        budgets.CfnBudget(
+            self,
+            "MonthlyBudget",
+            budget=budgets.CfnBudget.BudgetDataProperty(
+                budget_name=f"{self._config.prefix}-monthly",
+                budget_type="COST",
+                time_unit="MONTHLY",
+                budget_limit=budgets.CfnBudget.SpendProperty(
+                    amount=obs.budget_usd_per_month, unit="USD"
+                ),
+                # Costs of resources tagged Stage=<stage> (activate the cost allocation tag).
+                filter_expression=budgets.CfnBudget.ExpressionProperty(
+                    tags=budgets.CfnBudget.TagValuesProperty(
+                        key="Stage", values=[self._config.name], match_options=["EQUALS"]
+                    )
+                ),
+            ),
+            notifications_with_subscribers=[
+                budgets.CfnBudget.NotificationWithSubscribersProperty(
+                    notification=budgets.CfnBudget.NotificationProperty(
+                        comparison_operator="GREATER_THAN",
+                        notification_type="ACTUAL",
+                        threshold=percent,
+                        threshold_type="PERCENTAGE",
+                    ),
+                    subscribers=[
+                        budgets.CfnBudget.SubscriberProperty(
+                            address=self.topic.topic_arn, subscription_type="SNS"
+                        )
+                    ],
+                )
+                for percent in (80, 100)
+            ],
+        )
+
+
+# Alarms whose state means customers are affected: they feed the composite alarm.
+_DEGRADING = frozenset(
+    {"alb-5xx-rate", "alb-p95-latency", "aurora-cpu", "aurora-connections", "cache-memory"}
+)
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.title() for part in name.split("-"))

@@ -1,0 +1,173 @@
+"""ObservabilityStack invariants, per stage: dashboard, alarms, topic, budget, dev schedule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from openmarket_cdk.config import STAGE_NAMES, stage_config
+from tests.cfn import of_type, only, ref_id
+from tests.conftest import Synthesized
+
+pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
+FUNCTIONS = ("image-processor", "order-notification", "report-generator", "data-sync")
+
+
+def _rendered(value: Any) -> str:
+    """Fn::Join with its tokens replaced by a marker, so the JSON body can be read."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(p if isinstance(p, str) else "TOKEN" for p in parts)
+    raise AssertionError(f"unexpected {value!r}")
+
+
+def _metric_name(alarm: dict[str, Any]) -> str:
+    if "MetricName" in alarm:
+        return str(alarm["MetricName"])
+    (metric,) = [m for m in alarm["Metrics"] if "MetricStat" in m]
+    return str(metric["MetricStat"]["Metric"]["MetricName"])
+
+
+def _alarms(synthesized: Synthesized, stage: str) -> dict[str, dict[str, Any]]:
+    alarms = of_type(synthesized.template(stage, "observability"), "AWS::CloudWatch::Alarm")
+    prefix = f"openmarket-{stage}-"
+    return {
+        a["Properties"]["AlarmName"].removeprefix(prefix): a["Properties"] for a in alarms.values()
+    }
+
+
+def test_dashboard_has_the_required_widgets(synthesized: Synthesized, stage: str) -> None:
+    dashboard = only(synthesized.template(stage, "observability"), "AWS::CloudWatch::Dashboard")
+    assert dashboard["DashboardName"] == f"openmarket-{stage}-platform"
+    body = json.loads(_rendered(dashboard["DashboardBody"]))
+    graphs = [w for w in body["widgets"] if w["type"] == "metric"]
+    assert len(graphs) >= 14
+    titles = " | ".join(w["properties"].get("title", "") for w in graphs)
+    for topic in (
+        "ALB requests",
+        "ALB 5xx",
+        "p95 / p99",
+        "healthy targets",
+        "EKS node CPU",
+        "EKS node memory",
+        "Aurora CPU",
+        "Aurora connections",
+        "Aurora replica lag",
+        "Aurora freeable memory",
+        "Cache CPU",
+        "Cache memory",
+        "Cache hit rate",
+        "Cache evictions",
+        "Cache replication lag",
+        "Dead-letter queue depth",
+        "NAT bytes",
+        *FUNCTIONS,
+    ):
+        assert topic in titles, topic
+
+
+def test_alarm_thresholds_come_from_spec_targets(synthesized: Synthesized, stage: str) -> None:
+    obs = stage_config(stage).observability
+    alarms = _alarms(synthesized, stage)
+    expected = {
+        "aurora-cpu": (70, "GreaterThanThreshold", "CPUUtilization"),
+        "aurora-connections": (100, "GreaterThanThreshold", "DatabaseConnections"),
+        "cache-memory": (80, "GreaterThanThreshold", "DatabaseMemoryUsagePercentage"),
+        "cache-hit-rate": (80, "LessThanThreshold", "CacheHitRate"),
+        "alb-p95-latency": (0.5, "GreaterThanThreshold", "TargetResponseTime"),
+    }
+    for name, (threshold, comparison, metric) in expected.items():
+        alarm = alarms[name]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"], _metric_name(alarm)) == (
+            threshold,
+            comparison,
+            metric,
+        ), name
+    assert alarms["alb-p95-latency"]["ExtendedStatistic"] == "p95"
+    five_xx = alarms["alb-5xx-rate"]
+    assert five_xx["Threshold"] == obs.alb_5xx_percent == 1.0
+    expression = next(m for m in five_xx["Metrics"] if "Expression" in m)["Expression"]
+    assert "/" in expression and "100" in expression  # a share of requests, not a count
+    for function in FUNCTIONS:
+        for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):
+            alarm = alarms[f"{function}-{kind}"]
+            assert _metric_name(alarm) == metric and alarm["Threshold"] < 1
+        dlq = alarms[f"{function}-dlq-not-empty"]
+        assert (_metric_name(dlq), dlq["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0)
+        assert f"{function.title().replace('-', '')}DeadLetterQueue" in json.dumps(
+            dlq["Dimensions"]
+        )
+    assert len(alarms) >= 7
+
+
+def test_every_alarm_notifies_the_encrypted_topic(synthesized: Synthesized, stage: str) -> None:
+    template = synthesized.template(stage, "observability")
+    topic_id = next(iter(of_type(template, "AWS::SNS::Topic")))
+    topic = of_type(template, "AWS::SNS::Topic")[topic_id]["Properties"]
+    assert "KmsMasterKeyId" in topic
+    for alarm in _alarms(synthesized, stage).values():
+        assert [ref_id(a) for a in alarm["AlarmActions"]] == [topic_id]
+    subscription = only(template, "AWS::SNS::Subscription")
+    assert subscription["Protocol"] == "email"
+    assert subscription["Endpoint"] == stage_config(stage).observability.alarm_email
+
+
+def test_composite_platform_degraded_alarm(synthesized: Synthesized, stage: str) -> None:
+    composite = only(
+        synthesized.template(stage, "observability"), "AWS::CloudWatch::CompositeAlarm"
+    )
+    assert composite["AlarmName"] == f"openmarket-{stage}-platform-degraded"
+    rule = json.dumps(composite["AlarmRule"])
+    for alarm in ("Alb5XxRateAlarm", "AlbP95LatencyAlarm", "AuroraCpuAlarm"):
+        assert alarm in rule
+    assert composite["AlarmActions"]
+
+
+def test_budget_alerts_at_80_and_100_percent(synthesized: Synthesized, stage: str) -> None:
+    budget = only(synthesized.template(stage, "observability"), "AWS::Budgets::Budget")
+    limit = budget["Budget"]["BudgetLimit"]
+    assert (limit["Amount"], limit["Unit"]) == (
+        stage_config(stage).observability.budget_usd_per_month,
+        "USD",
+    )
+    thresholds = sorted(
+        n["Notification"]["Threshold"] for n in budget["NotificationsWithSubscribers"]
+    )
+    assert thresholds == [80, 100]
+
+
+def test_dev_sleeps_outside_working_hours_and_others_never(
+    synthesized: Synthesized, stage: str
+) -> None:
+    template = synthesized.template(stage, "observability")
+    schedules = {
+        s["Properties"]["Name"]: s["Properties"]
+        for s in of_type(template, "AWS::Scheduler::Schedule").values()
+    }
+    if stage != "dev":
+        assert schedules == {}
+        return
+    start = schedules["openmarket-dev-nodes-start"]
+    stop = schedules["openmarket-dev-nodes-stop"]
+    assert start["ScheduleExpression"] == "cron(0 9 ? * MON-FRI *)"
+    assert stop["ScheduleExpression"] == "cron(0 18 ? * MON-FRI *)"
+    for schedule in (start, stop):
+        assert schedule["ScheduleExpressionTimezone"] == "Asia/Seoul"
+        # A universal target (the EKS API itself), not a Lambda.
+        assert ":scheduler:::aws-sdk:eks:updateNodegroupConfig" in json.dumps(
+            schedule["Target"]["Arn"]
+        )
+    assert json.loads(stop["Target"]["Input"])["ScalingConfig"]["DesiredSize"] == 0
+    assert json.loads(start["Target"]["Input"])["ScalingConfig"]["DesiredSize"] == 2
+    statements = [
+        s
+        for policy in of_type(template, "AWS::IAM::Policy").values()
+        if "WorkingHours" in json.dumps(policy["Properties"]["Roles"])
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert [s["Action"] for s in statements] == ["eks:UpdateNodegroupConfig"]
+    assert "Nodegroup" in json.dumps(statements[0]["Resource"])
