@@ -1,0 +1,280 @@
+"""What a pricing rule may know about the whole stage, computed once before the walk.
+
+Some costs of one resource depend on others: a node group is scaled to 0 by a schedule in
+another stack, a Lambda function's invocations come from the schedule that targets it, a
+log group belongs to a deploy-time function, an EIP belongs to a NAT gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openmarket_cdk.config import StageConfig
+from openmarket_cdk.cost.assumptions import assumption
+from openmarket_cdk.cost.hours import (
+    HOURS_PER_MONTH,
+    schedule_fires_per_month,
+    working_hours_per_month,
+)
+from openmarket_cdk.cost.model import STAGE_LEVEL, LineItem
+from openmarket_cdk.cost.prices import PriceTable
+from openmarket_cdk.cost.templates import Resource, StackTemplate, flatten, references
+
+CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
+_SCALE_NODEGROUP = re.compile(r"aws-sdk:eks:updateNodegroupConfig$", re.IGNORECASE)
+_STOP_DB_CLUSTER = re.compile(r"aws-sdk:rds:stopDBCluster$", re.IGNORECASE)
+_START_DB_CLUSTER = re.compile(r"aws-sdk:rds:startDBCluster$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Invocations:
+    """Invocations per month of one application function and how they were derived."""
+
+    per_month: float
+    how: str
+
+
+@dataclass
+class NodegroupSchedule:
+    """What the templates' Scheduler schedules do to one node group."""
+
+    scaled_to_zero_by: list[str] = field(default_factory=list)
+    desired_when_started: int | None = None
+
+
+def _json_input(value: Any) -> dict[str, Any]:
+    text = flatten(value)
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+class StageContext:
+    """The stage being priced: config, prices, every resource and cross-resource facts."""
+
+    def __init__(self, config: StageConfig, prices: PriceTable, stacks: Iterable[StackTemplate]):
+        self.config = config
+        self.stage = config.name
+        self.prices = prices
+        self.stacks = list(stacks)
+        self.resources: list[Resource] = [r for s in self.stacks for r in s.resources()]
+        self._by_address = {r.address: r for r in self.resources}
+        self.warnings: list[str] = []
+        self.alb_groups: dict[str, str] = {}
+        self.working_hours = config.observability.working_hours
+        self.working_hours_per_month = working_hours_per_month(self.working_hours)
+        self.deploy_time_functions = self._deploy_time_functions()
+        self.nodegroup_schedules = self._nodegroup_schedules()
+        self.stopped_db_clusters = self._stopped_db_clusters()
+        self.invocations = self._invocation_plan()
+        self.eks_log_types = self._eks_log_types()
+        self.flow_log_groups = self._flow_log_groups()
+        self.nat_eips = self._nat_eips()
+        self.nat_gateway_count = sum(1 for r in self.resources if r.type == "AWS::EC2::NatGateway")
+
+    # --- lookups ---------------------------------------------------------------------------
+    def resolve(self, stack: str, value: Any) -> Resource | None:
+        """The resource of ``stack`` that ``value`` references (Ref/GetAtt), if any."""
+        for logical_id in sorted(references(value)):
+            found = self._by_address.get(f"{stack}/{logical_id}")
+            if found is not None:
+                return found
+        return None
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == resource_type]
+
+    def assume(self, key: str) -> float:
+        return assumption(key).value(self.stage)
+
+    def calc(self) -> Calc:
+        return Calc(self)
+
+    # --- precomputed facts -----------------------------------------------------------------
+    def _deploy_time_functions(self) -> set[str]:
+        """Lambda functions that only serve custom resources (run during deploys)."""
+        functions = {r.address for r in self.resources if r.type == "AWS::Lambda::Function"}
+        found: set[str] = set()
+        for r in self.resources:
+            if r.type.startswith("Custom::") or r.type in CUSTOM_RESOURCE_TYPES:
+                target = self.resolve(r.stack, r.properties.get("ServiceToken"))
+                if target is not None and target.address in functions:
+                    found.add(target.address)
+        # Provider frameworks call the user handler named in their environment.
+        changed = True
+        while changed:
+            changed = False
+            for address in sorted(found):
+                env = self._by_address[address].prop("Environment", "Variables", default={})
+                for logical_id in references(env):
+                    candidate = f"{address.rsplit('/', 1)[0]}/{logical_id}"
+                    if candidate in functions and candidate not in found:
+                        found.add(candidate)
+                        changed = True
+        return found
+
+    def _nodegroup_schedules(self) -> dict[str, NodegroupSchedule]:
+        schedules: dict[str, NodegroupSchedule] = {}
+        for r in self.of_type("AWS::Scheduler::Schedule"):
+            if r.prop("State", default="ENABLED") != "ENABLED":
+                continue
+            arn = flatten(r.prop("Target", "Arn")) or ""
+            if not _SCALE_NODEGROUP.search(arn):
+                continue
+            payload = _json_input(r.prop("Target", "Input"))
+            name = payload.get("NodegroupName")
+            desired = payload.get("ScalingConfig", {}).get("DesiredSize")
+            if not isinstance(name, str) or not isinstance(desired, int):
+                continue
+            entry = schedules.setdefault(name, NodegroupSchedule())
+            if desired == 0:
+                entry.scaled_to_zero_by.append(r.address)
+            else:
+                entry.desired_when_started = max(desired, entry.desired_when_started or 0)
+        return schedules
+
+    def _stopped_db_clusters(self) -> dict[str, list[str]]:
+        """DB cluster identifier -> schedules that stop it (only if another one starts it)."""
+        stops: dict[str, list[str]] = {}
+        starts: set[str] = set()
+        for r in self.of_type("AWS::Scheduler::Schedule"):
+            if r.prop("State", default="ENABLED") != "ENABLED":
+                continue
+            arn = flatten(r.prop("Target", "Arn")) or ""
+            cluster = _json_input(r.prop("Target", "Input")).get("DbClusterIdentifier")
+            if not isinstance(cluster, str):
+                continue
+            if _STOP_DB_CLUSTER.search(arn):
+                stops.setdefault(cluster, []).append(r.address)
+            elif _START_DB_CLUSTER.search(arn):
+                starts.add(cluster)
+        return {cluster: by for cluster, by in stops.items() if cluster in starts}
+
+    def _invocation_plan(self) -> dict[str, Invocations]:
+        """Invocations/month of each application function (SPEC's 1 M shared out)."""
+        functions = [
+            r
+            for r in self.of_type("AWS::Lambda::Function")
+            if r.address not in self.deploy_time_functions
+        ]
+        scheduled: dict[str, list[tuple[str, float | None]]] = {}
+        for r in self.resources:
+            expression: str | None = None
+            targets: list[Any] = []
+            if r.type == "AWS::Scheduler::Schedule":
+                expression = flatten(r.prop("ScheduleExpression"))
+                targets = [r.prop("Target", "Arn")]
+            elif r.type == "AWS::Events::Rule" and r.prop("ScheduleExpression"):
+                expression = flatten(r.prop("ScheduleExpression"))
+                targets = [t.get("Arn") for t in r.prop("Targets", default=[]) or []]
+            if expression is None:
+                continue
+            for target in targets:
+                resolved = self.resolve(r.stack, target)
+                if resolved is not None and resolved.type == "AWS::Lambda::Function":
+                    fires = schedule_fires_per_month(expression)
+                    scheduled.setdefault(resolved.address, []).append((expression, fires))
+        plan: dict[str, Invocations] = {}
+        for address, entries in scheduled.items():
+            total = 0.0
+            parts = []
+            for expression, fires in entries:
+                if fires is None:
+                    fires = HOURS_PER_MONTH
+                    parts.append(f"{expression} (not modelled: counted hourly)")
+                else:
+                    parts.append(expression)
+                total += fires
+            plan[address] = Invocations(total, "schedule " + ", ".join(parts))
+        event_driven = [r.address for r in functions if r.address not in plan]
+        total = self.assume("lambda_invocations")
+        rest = max(total - sum(entry.per_month for entry in plan.values()), 0.0)
+        for address in event_driven:
+            plan[address] = Invocations(
+                rest / len(event_driven),
+                f"event-driven: an equal share of {total:,.0f} invocations/month less the "
+                f"scheduled ones, over {len(event_driven)} function(s)",
+            )
+        return plan
+
+    def _eks_log_types(self) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for r in self.of_type("AWS::EKS::Cluster"):
+            name = flatten(r.prop("Name")) or r.logical_id
+            enabled = r.prop("Logging", "ClusterLogging", "EnabledTypes", default=[]) or []
+            result[name] = [str(t.get("Type")) for t in enabled if isinstance(t, dict)]
+        return result
+
+    def _flow_log_groups(self) -> set[str]:
+        groups: set[str] = set()
+        for r in self.of_type("AWS::EC2::FlowLog"):
+            if r.prop("LogDestinationType", default="cloud-watch-logs") != "cloud-watch-logs":
+                continue
+            for key in ("LogGroupName", "LogDestination"):
+                target = self.resolve(r.stack, r.prop(key))
+                if target is not None:
+                    groups.add(target.address)
+        return groups
+
+    def _nat_eips(self) -> set[str]:
+        eips: set[str] = set()
+        for r in self.of_type("AWS::EC2::NatGateway"):
+            target = self.resolve(r.stack, r.prop("AllocationId"))
+            if target is not None:
+                eips.add(target.address)
+        return eips
+
+
+class Calc:
+    """Collects the prices and assumptions one line item used, and builds the item."""
+
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
+        self.prices: list[str] = []
+        self.assumptions: list[str] = []
+        self.approximate = False
+
+    def price(self, key: str, variant: str | None = None) -> float:
+        found = self.ctx.prices.get(key, variant)
+        if found.ref not in self.prices:
+            self.prices.append(found.ref)
+        self.approximate |= found.approximate
+        return found.usd
+
+    def assume(self, key: str) -> float:
+        used = assumption(key)
+        if key not in self.assumptions:
+            self.assumptions.append(key)
+        self.approximate |= used.approximate
+        return used.value(self.ctx.stage)
+
+    def item(
+        self,
+        resource: Resource | None,
+        category: str,
+        description: str,
+        quantity: str,
+        monthly_usd: float,
+        notes: Iterable[str] = (),
+        resource_type: str | None = None,
+    ) -> LineItem:
+        return LineItem(
+            category=category,
+            description=description,
+            quantity=quantity,
+            monthly_usd=monthly_usd,
+            resource=resource.address if resource else STAGE_LEVEL,
+            resource_type=resource_type or (resource.type if resource else "(usage)"),
+            prices=tuple(self.prices),
+            assumptions=tuple(self.assumptions),
+            notes=tuple(notes),
+            approximate=self.approximate,
+        )

@@ -1,0 +1,106 @@
+"""Hours in a month, working-hours arithmetic and how often a schedule fires.
+
+AWS prices a month as 730 hours (365 days * 24 h / 12). A resource that only runs during
+working hours (``WorkingHoursConfig.hours_per_week``) is counted for
+``730 * hours_per_week / 168`` hours: dev's weekdays 09:00-18:00 are 45 h/week = 195.5 h/month.
+"""
+
+from __future__ import annotations
+
+import re
+
+from openmarket_cdk.config import WorkingHoursConfig
+
+HOURS_PER_MONTH = 730.0
+HOURS_PER_WEEK = 168.0
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0  # 30.42
+
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_CRON = re.compile(r"^cron\((.+)\)$")
+_DAY_NAMES = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+_MONTH_NAMES = {
+    name: index
+    for index, name in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+        start=1,
+    )
+}
+
+
+def hours_per_month(hours_per_week: float) -> float:
+    """730 h/month scaled by the share of the week: 45 h/week -> 195.54 h/month."""
+    if not 0 <= hours_per_week <= HOURS_PER_WEEK:
+        raise ValueError(f"{hours_per_week} is not a number of hours in a week")
+    return HOURS_PER_MONTH * hours_per_week / HOURS_PER_WEEK
+
+
+def working_hours_per_month(working_hours: WorkingHoursConfig) -> float:
+    """Hours a working-hours resource runs in a month; 730 when the schedule is disabled."""
+    return hours_per_month(working_hours.hours_per_week)
+
+
+def _field_count(field: str, low: int, high: int, names: dict[str, int] | None = None) -> int:
+    """How many values a cron field selects in [low, high]; ValueError if it can't tell."""
+
+    def value(token: str) -> int:
+        token = token.upper()
+        if names and token in names:
+            return names[token]
+        if not token.isdigit():
+            raise ValueError(f"cron value {token!r}")
+        return int(token)
+
+    total = 0
+    for part in field.split(","):
+        step = 1
+        if "/" in part:
+            part, step_text = part.split("/", 1)
+            step = int(step_text)
+        if part in ("*", "?"):
+            start, end = low, high
+        elif "-" in part:
+            first, last = part.split("-", 1)
+            start, end = value(first), value(last)
+        else:
+            start = value(part)
+            end = high if step > 1 else start
+        if not low <= start <= end <= high or step < 1:
+            raise ValueError(f"cron field {field!r}")
+        total += len(range(start, end + 1, step))
+    return total
+
+
+def schedule_fires_per_month(expression: str) -> float | None:
+    """How often an EventBridge/Scheduler expression fires in an average month.
+
+    ``rate(...)`` exactly; ``cron(min hour day-of-month month day-of-week year)`` for plain
+    values, lists, ranges, steps and day names; ``at(...)`` (one-off) as 0. ``None`` when the
+    expression uses features this does not model (L, W, #): the caller states its assumption.
+    """
+    expression = expression.strip()
+    if expression.startswith("at("):
+        return 0.0
+    rate = _RATE.match(expression)
+    if rate:
+        every, unit = int(rate.group(1)), rate.group(2).rstrip("s")
+        minutes = {"minute": 1, "hour": 60, "day": 1440}[unit] * every
+        return HOURS_PER_MONTH * 60.0 / minutes
+    cron = _CRON.match(expression)
+    if not cron:
+        return None
+    fields = cron.group(1).split()
+    if len(fields) != 6:
+        return None
+    minute, hour, day_of_month, month, day_of_week, _year = fields
+    try:
+        per_day = _field_count(minute, 0, 59) * _field_count(hour, 0, 23)
+        months = _field_count(month, 1, 12, _MONTH_NAMES) / 12.0
+        if day_of_month in ("*", "?") and day_of_week in ("*", "?"):
+            days = DAYS_PER_MONTH
+        elif day_of_month in ("*", "?"):
+            days = DAYS_PER_MONTH * _field_count(day_of_week, 1, 7, _DAY_NAMES) / 7.0
+        else:
+            days = float(_field_count(day_of_month, 1, 31))
+    except ValueError:
+        return None
+    return per_day * days * months
