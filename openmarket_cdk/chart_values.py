@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from charts.monitoring import MonitoringValues
 from charts.values import (
     AppChartValues,
     ContainerResources,
@@ -178,3 +179,22 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
             redis_port=net.redis_port,
         ),
     )
+
+
+def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
+    """The monitoring charts' values of one stage (names derived the standard way)."""
+    return MonitoringValues.for_stage(
+        config.name,
+        region=config.region,
+        vpc_cidr=config.network.vpc_cidr,
+        secret_store_name=SECRET_STORE,
+        service_cidr=config.network.service_cidr,
+    )
+
+
+def grafana_admin_secret_name(config: StageConfig) -> str:
+    return monitoring_chart_values(config).secrets.grafana_admin_remote_name
+
+
+def slack_secret_name(config: StageConfig) -> str:
+    return monitoring_chart_values(config).secrets.slack_remote_name

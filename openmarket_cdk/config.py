@@ -92,6 +92,8 @@ class NetworkConfig:
     nat_instance_type: str = "t4g.nano"
     flow_log_retention_days: int = 90
     # Ports the ALB forwards to pods (SPEC: frontend 3000, backend 3001).
+    # The cluster's Service range (pinned, so network policies can name it).
+    service_cidr: str = "172.20.0.0/16"
     frontend_port: int = 3000
     backend_port: int = 3001
     mysql_port: int = 3306

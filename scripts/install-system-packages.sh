@@ -7,6 +7,9 @@ set -euo pipefail
 declare -A NEEDED=(
   [mariadbd]=mariadb-server
   [redis-server]=redis-server
+  [promtool]=prometheus
+  [amtool]=prometheus-alertmanager
+  [curl]=curl
 )
 
 missing=()

@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from charts import add_app_charts  # noqa: E402
-from openmarket_cdk.chart_values import app_chart_values, placeholder_deploy_values  # noqa: E402
+from charts.monitoring import add_monitoring_charts  # noqa: E402
+from openmarket_cdk.chart_values import (  # noqa: E402
+    app_chart_values,
+    monitoring_chart_values,
+    placeholder_deploy_values,
+)
 from openmarket_cdk.config import STAGE_NAMES, resolve_account, stage_config  # noqa: E402
 
 
@@ -27,6 +32,7 @@ def render_stage(stage: str, account: str) -> dict[str, list[dict[str, object]]]
     config = stage_config(stage, account)
     app = cdk8s.App()
     charts = add_app_charts(app, app_chart_values(config, placeholder_deploy_values(config)))
+    charts |= add_monitoring_charts(app, monitoring_chart_values(config))
     return {kind: list(chart.to_json()) for kind, chart in charts.items()}
 
 

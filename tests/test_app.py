@@ -72,7 +72,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-RDS11": 3,  # MySQL on SPEC's 3306
     "AwsSolutions-RDS14": 1,  # dev: no backtrack on Serverless v2
     "AwsSolutions-S1": 3,  # the access-log bucket itself
-    "AwsSolutions-SMG4": 3,  # cache AUTH rotates by runbook
+    "AwsSolutions-SMG4": 9,  # cache AUTH, Grafana admin, Slack webhooks: rotated by runbook
     "AwsSolutions-SQS3": 12,  # the dead-letter queues themselves (4 x 3 stages)
     "AwsSolutions-VPC3": 3,  # SPEC's database-subnet ACL
 }

@@ -185,7 +185,7 @@ def test_backend_pod_role_reaches_uploads_and_the_order_bus_only(
     assert "OrdersEventBus" in json.dumps(put_events["Resource"])
 
 
-def test_external_secrets_reads_only_the_two_app_secrets(
+def test_external_secrets_reads_only_the_four_synced_secrets(
     synthesized: Synthesized, stage: str
 ) -> None:
     template = synthesized.template(stage, "cluster")
@@ -193,10 +193,9 @@ def test_external_secrets_reads_only_the_two_app_secrets(
     statements = _policies_of(template, role_id)
     reads = [s for s in statements if "secretsmanager:GetSecretValue" in _list(s["Action"])]
     resources = [r for s in reads for r in _list(s["Resource"])]
-    assert len(resources) == 2
-    assert "AuroraAdminSecret" in json.dumps(resources) and "CacheAuthSecret" in json.dumps(
-        resources
-    )
+    assert len(resources) == 4
+    for secret in ("AuroraAdminSecret", "CacheAuthSecret", "GrafanaAdminSecret", "SlackWebhooks"):
+        assert secret in json.dumps(resources)
 
 
 def test_waf_rules(synthesized: Synthesized, stage: str) -> None:
@@ -234,11 +233,12 @@ def test_charts_are_applied_in_order_and_fit_the_handler(
     assert "WebAcl" in ingress  # the stack's own web ACL ARN
 
 
-def _containers(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _containers(objects: list[dict[str, Any]], namespace: str | None = None) -> list[Any]:
     return [
         container
         for obj in objects
-        if obj["kind"] == "Deployment"
+        if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet")
+        and (namespace is None or obj["metadata"].get("namespace") == namespace)
         for container in obj["spec"]["template"]["spec"]["containers"]
     ]
 
@@ -254,16 +254,19 @@ def test_rendered_manifests_are_valid_for_both_versions(stage: str) -> None:
 
 def test_rendered_containers_have_limits_probes_and_restricted_context(stage: str) -> None:
     objects = [obj for objs in render_stage(stage, "000000000000").values() for obj in objs]
-    containers = _containers(objects)
-    assert len(containers) == 2
-    for container in containers:
-        assert {"requests", "limits"} <= set(container["resources"])
-        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+    every = _containers(objects)
+    apps = _containers(objects, namespace=f"openmarket-{stage}")
+    assert len(apps) == 2 and len(every) > len(apps)
+    for container in every:
+        # Monitoring included: limits everywhere, no escalation, no capabilities kept.
+        assert {"requests", "limits"} <= set(container["resources"]), container["name"]
         context = container["securityContext"]
-        assert context["runAsNonRoot"] is True
-        assert context["readOnlyRootFilesystem"] is True
-        assert context["allowPrivilegeEscalation"] is False
-        assert context["capabilities"]["drop"] == ["ALL"]
+        assert context["allowPrivilegeEscalation"] is False, container["name"]
+        assert context["capabilities"]["drop"] == ["ALL"], container["name"]
+        assert context["readOnlyRootFilesystem"] is True, container["name"]
+    for container in apps:
+        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+        assert container["securityContext"]["runAsNonRoot"] is True
         for env in container.get("env", []):
             if any(word in env["name"] for word in ("PASSWORD", "SECRET", "TOKEN")):
                 assert "valueFrom" in env and "value" not in env, env["name"]
@@ -272,3 +275,54 @@ def test_rendered_containers_have_limits_probes_and_restricted_context(stage: st
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_fluent_bit_writes_only_to_the_application_log_group(
+    synthesized: Synthesized, stage: str
+) -> None:
+    template = synthesized.template(stage, "cluster")
+    role_id = _association_role(template, "monitoring-agents", "fluent-bit")
+    statements = _policies_of(template, role_id)
+    assert [sorted(_list(s["Action"])) for s in statements] == [
+        ["logs:CreateLogStream", "logs:PutLogEvents"]
+    ]
+    assert "ApplicationLogs" in json.dumps(statements[0]["Resource"])
+
+
+def test_monitoring_secrets_exist_and_external_secrets_may_read_them(
+    synthesized: Synthesized, stage: str
+) -> None:
+    template = synthesized.template(stage, "cluster")
+    names = {
+        s["Properties"]["Name"]: logical_id
+        for logical_id, s in of_type(template, "AWS::SecretsManager::Secret").items()
+    }
+    grafana = names[f"openmarket-{stage}/grafana/admin"]
+    slack = names[f"openmarket-{stage}/alertmanager/slack"]
+    generated = of_type(template, "AWS::SecretsManager::Secret")[grafana]["Properties"]
+    assert generated["GenerateSecretString"]["GenerateStringKey"] == "admin-password"
+    role_id = _association_role(template, "external-secrets", "external-secrets")
+    readable = json.dumps(
+        [
+            s["Resource"]
+            for s in _policies_of(template, role_id)
+            if "secretsmanager:GetSecretValue" in _list(s["Action"])
+        ]
+    )
+    assert grafana in readable and slack in readable
+
+
+def test_monitoring_charts_follow_the_app_charts(synthesized: Synthesized, stage: str) -> None:
+    manifests = dict(_manifests(synthesized, stage))
+    ids = {logical_id.removeprefix("ClusterChart")[:-8]: logical_id for logical_id in manifests}
+    order = [
+        k.replace("-", "")
+        for k in (*cluster_module.CHART_KINDS, *cluster_module.MONITORING_CHART_KINDS)
+    ]
+    assert sorted(ids) == sorted(order)
+    for before, after in itertools.pairwise(order):
+        assert ids[before] in manifests[ids[after]]["DependsOn"], (before, after)
+    assert any("ApplicationLogs" in d for d in manifests[ids["fluentbit"]]["DependsOn"])
+    for logical_id, resource in manifests.items():
+        size = len(json.dumps(resource["Properties"]["Manifest"]).encode())
+        assert size < KUBECTL_MANIFEST_LIMIT, (logical_id, size)

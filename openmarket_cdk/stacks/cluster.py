@@ -20,7 +20,13 @@ from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct
 
 from charts import CHART_KINDS, add_app_charts
-from openmarket_cdk.chart_values import BACKEND, DeployTimeValues, app_chart_values
+from charts.monitoring import MONITORING_CHART_KINDS, add_monitoring_charts
+from openmarket_cdk.chart_values import (
+    BACKEND,
+    DeployTimeValues,
+    app_chart_values,
+    monitoring_chart_values,
+)
 from openmarket_cdk.common import grant_secret_read, log_retention, retain_or_destroy
 from openmarket_cdk.config import StageConfig
 from openmarket_cdk.nag import acknowledge
@@ -141,6 +147,8 @@ class ClusterStack(Stack):
                 private_subnets=private_subnets,
             ),
             alb_controller=eks.AlbControllerOptions(version=ALB_CONTROLLER_VERSION),
+            # Pinned so the monitoring network policies can name the Service range.
+            service_ipv4_cidr=config.network.service_cidr,
             removal_policy=removal,
         )
         self.cluster.node.add_dependency(control_plane_logs)
@@ -154,6 +162,16 @@ class ClusterStack(Stack):
         self._access_entries()
         self._node_group(inputs)
         self._addons()
+        # Fluent Bit (monitoring charts) ships container logs here; retention from config.
+        self.application_log_group = logs.LogGroup(
+            self,
+            "ApplicationLogs",
+            log_group_name=f"/aws/eks/{cluster_name}/application",
+            retention=log_retention(k8s.application_log_retention_days),
+            removal_policy=removal,
+        )
+        self.monitoring_values = monitoring_chart_values(config)
+        self._monitoring_secrets()
         self._external_secrets(inputs)
         self.web_acl = self._web_acl()
         backend_role = self._backend_pod_role(inputs.uploads_bucket, inputs.event_bus)
@@ -169,15 +187,8 @@ class ClusterStack(Stack):
         self.chart_values = app_chart_values(config, deploy_values)
         self._apply_charts()
         self._pod_identity(BACKEND, config.namespace, backend_role)
+        self._fluent_bit_identity()
 
-        # Fluent Bit (monitoring charts) ships container logs here; retention from config.
-        self.application_log_group = logs.LogGroup(
-            self,
-            "ApplicationLogs",
-            log_group_name=f"/aws/eks/{cluster_name}/application",
-            retention=log_retention(k8s.application_log_retention_days),
-            removal_policy=removal,
-        )
         self._acknowledge_cdk_owned_findings()
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "WebAclArn", value=self.web_acl.attr_arn)
@@ -337,6 +348,8 @@ class ClusterStack(Stack):
         role = self._pod_role("ExternalSecretsRole", "External Secrets Operator")
         for secret in (inputs.aurora_secret, inputs.cache_secret):
             grant_secret_read(role, secret, inputs.data_key)
+        for secret in (self.grafana_admin_secret, self.slack_webhooks_secret):
+            secret.grant_read(role)
         self.external_secrets = self.cluster.add_helm_chart(
             "ExternalSecrets",
             chart="external-secrets",
@@ -402,6 +415,58 @@ class ClusterStack(Stack):
                 managed(2, "AWSManagedRulesSQLiRuleSet"),
             ],
         )
+
+    def _monitoring_secrets(self) -> None:
+        """Grafana's admin login (generated) and Alertmanager's Slack webhooks (set by ops)."""
+        secrets = self.monitoring_values.secrets
+        removal = retain_or_destroy(self._config.storage.retain_on_delete)
+        self.grafana_admin_secret = secretsmanager.Secret(
+            self,
+            "GrafanaAdminSecret",
+            secret_name=secrets.grafana_admin_remote_name,
+            description=f"{self._config.prefix}: Grafana admin login (synced by ESO)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template='{"admin-user": "admin"}',
+                generate_string_key="admin-password",
+                exclude_punctuation=True,
+                password_length=32,
+            ),
+            removal_policy=removal,
+        )
+        # The webhook URLs come from Slack; operators put them in (docs/monitoring.md).
+        # Until then every receiver points nowhere and Alertmanager waits for the secret.
+        self.slack_webhooks_secret = secretsmanager.Secret(
+            self,
+            "SlackWebhooksSecret",
+            secret_name=secrets.slack_remote_name,
+            description=f"{self._config.prefix}: Alertmanager Slack webhook URL per receiver",
+            removal_policy=removal,
+        )
+        for secret, reason in (
+            (
+                self.grafana_admin_secret,
+                "Grafana reads its admin password at start; rotate by updating the secret "
+                "and restarting Grafana (secret rotation runbook).",
+            ),
+            (
+                self.slack_webhooks_secret,
+                "Slack issues webhook URLs; they are replaced in Slack and here, by hand "
+                "(secret rotation runbook).",
+            ),
+        ):
+            acknowledge(secret, "AwsSolutions-SMG4", reason)
+
+    def _fluent_bit_identity(self) -> None:
+        """Fluent Bit may write streams of the application log group, nothing else."""
+        values = self.monitoring_values
+        role = self._pod_role("FluentBitRole", "Fluent Bit")
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.application_log_group.log_group_arn],
+            )
+        )
+        self._pod_identity(values.fluent_bit_service_account, values.agents_namespace, role)
 
     # --- pod IAM ----------------------------------------------------------------------------
     def _pod_role(self, construct_id: str, purpose: str) -> iam.Role:
@@ -518,9 +583,11 @@ class ClusterStack(Stack):
     def _apply_charts(self) -> None:
         app = cdk8s.App()
         charts = add_app_charts(app, self.chart_values)
+        # Monitoring comes after the apps: it binds roles and policies in the app namespace.
+        charts |= add_monitoring_charts(app, self.monitoring_values)
         previous: Construct | None = self.external_secrets
         self.manifests: dict[str, eks.KubernetesManifest] = {}
-        for name in CHART_KINDS:
+        for name in (*CHART_KINDS, *MONITORING_CHART_KINDS):
             manifest = self.cluster.add_cdk8s_chart(
                 f"Chart-{name}", charts[name], ingress_alb=False, prune=True
             )
@@ -528,5 +595,7 @@ class ClusterStack(Stack):
                 manifest.node.add_dependency(previous)
             if name == "ingress" and self.cluster.alb_controller is not None:
                 manifest.node.add_dependency(self.cluster.alb_controller)
+            if name == "fluent-bit":
+                manifest.node.add_dependency(self.application_log_group)
             self.manifests[name] = manifest
             previous = manifest

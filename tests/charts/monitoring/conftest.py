@@ -1,0 +1,98 @@
+"""Fixtures of the monitoring chart tests: each stage's values, rendered once per session,
+and the Prometheus/Alertmanager command-line tools the config tests run.
+
+The values are built here the way the cluster stack builds them (``for_stage``) with the
+same obvious fakes as the app chart tests (account 000000000000, VPC 10.0.0.0/16).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import cdk8s
+import pytest
+
+from charts.monitoring import MONITORING_CHART_KINDS, MonitoringValues, add_monitoring_charts
+from tests.charts.conftest import REGION, STAGES, VPC_CIDR
+
+Manifest = dict[str, Any]
+
+# command -> the Debian package that ships it (scripts/install-system-packages.sh).
+TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
+
+
+def monitoring_values(stage: str) -> MonitoringValues:
+    return MonitoringValues.for_stage(stage, region=REGION, vpc_cidr=VPC_CIDR)
+
+
+@dataclass
+class RenderedMonitoring:
+    """One stage's monitoring charts and what each renders to (``chart.to_json()``)."""
+
+    values: MonitoringValues
+    charts: dict[str, cdk8s.Chart]
+    manifests: dict[str, list[Manifest]]
+
+    def all_objects(self) -> list[Manifest]:
+        return [obj for kind in MONITORING_CHART_KINDS for obj in self.manifests[kind]]
+
+    def of_kind(self, kind: str) -> list[Manifest]:
+        return [obj for obj in self.all_objects() if obj["kind"] == kind]
+
+    def one(self, kind: str, name: str) -> Manifest:
+        found = [obj for obj in self.of_kind(kind) if obj["metadata"]["name"] == name]
+        assert len(found) == 1, f"{len(found)} {kind} named {name!r}"
+        return found[0]
+
+
+def render(values: MonitoringValues) -> RenderedMonitoring:
+    app = cdk8s.App()
+    charts = add_monitoring_charts(app, values)
+    manifests = {kind: list(chart.to_json()) for kind, chart in charts.items()}
+    return RenderedMonitoring(values, charts, manifests)
+
+
+@pytest.fixture(scope="session")
+def monitoring() -> Iterator[dict[str, RenderedMonitoring]]:
+    yield {stage: render(monitoring_values(stage)) for stage in STAGES}
+
+
+@pytest.fixture(scope="session")
+def dev(monitoring: dict[str, RenderedMonitoring]) -> RenderedMonitoring:
+    return monitoring["dev"]
+
+
+def require_tool(command: str) -> str:
+    """The tool's path; a missing tool fails the test with the package to install."""
+    path = shutil.which(command)
+    if path is None:
+        pytest.fail(
+            f"{command} is not installed: install the Debian package {TOOLS[command]!r} "
+            "(scripts/install-system-packages.sh does it as root)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return require_tool("promtool")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return require_tool("amtool")
+
+
+def stage_params() -> list[Any]:
+    return [pytest.param(stage, id=stage) for stage in STAGES]
+
+
+def stage_kind_params() -> list[Any]:
+    return [
+        pytest.param(stage, kind, id=f"{stage}-{kind}")
+        for stage in STAGES
+        for kind in MONITORING_CHART_KINDS
+    ]
