@@ -19,11 +19,18 @@ STAGES := dev staging prod
 CDK    := npx --no-install cdk
 
 FUNCTION_REQUIREMENTS := $(wildcard functions/*/requirements.txt)
+# Extra CDK CLI arguments for diff/deploy, e.g. CDK_ARGS='--method=template' or
+# CDK_ARGS='--app cdk.out' (CI diffs the assembly it uploaded).
+CDK_ARGS ?=
+# In CI the approval is the GitHub environment's reviewers and the PR's diff comment; a CLI
+# prompt there would only fail for want of a terminal.
+REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
-.PHONY: help setup synth test lint diff deploy check-stage bench clean manifests
+.PHONY: help setup synth test lint diff deploy destroy smoke deploy-access check-stage \
+	diagram cost bench clean manifests
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(FUNCTION_REQUIREMENTS)
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -58,11 +65,33 @@ check-stage:
 	  *) echo "STAGE=$(STAGE) is not one of: $(STAGES)" >&2; exit 2;; esac
 
 diff: setup check-stage ## cdk diff of one stage: make diff STAGE=dev
-	$(CDK) diff -c stages=$(STAGE) '$(STAGE)/*'
+	$(CDK) diff -c stages=$(STAGE) '$(STAGE)/*' $(CDK_ARGS)
 
-deploy: setup check-stage ## cdk deploy of one stage: make deploy STAGE=dev
+deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true): make deploy STAGE=dev
 	scripts/preflight-deploy.sh $(STAGE)
-	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval broadening
+	scripts/confirm_stage.sh deploy $(STAGE)
+	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
+
+smoke: setup check-stage ## After a deploy: GET /api/health through the stage's ALB until 200
+	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE))
+
+destroy: setup check-stage ## Delete the dev stage's stacks (refuses staging and prod)
+	scripts/confirm_stage.sh destroy $(STAGE)
+	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
+	  { echo "make destroy: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	$(CDK) destroy -c stages=$(STAGE) '$(STAGE)/*'
+
+deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff roles
+	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
+	  { echo "make deploy-access: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening
+
+diagram: synth ## Regenerate docs/architecture.png (and .dot) from cdk.out (needs graphviz)
+	$(PYTHON) scripts/diagram.py --cdk-out cdk.out --stage prod \
+		--dot docs/architecture.dot --png docs/architecture.png
+
+cost: synth ## Estimate monthly cost per stage (writes cost-report.json)
+	$(PYTHON) scripts/cost_report.py
 
 bench: setup ## Run the benchmarks in bench/ and print their figures (~5 min)
 	scripts/install-system-packages.sh

@@ -4,6 +4,8 @@
 Context:
   -c account=123456789012   AWS account (or $OPENMARKET_ACCOUNT); a placeholder otherwise
   -c stages=dev             only build some stages (comma separated); default: all three
+  -c backend_image_tag=1.4.2 / -c frontend_image_tag=...   image tags to deploy
+  -c github_oidc_provider_arn=arn:...   reuse the account's existing GitHub OIDC provider
 """
 
 from __future__ import annotations

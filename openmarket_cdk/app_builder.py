@@ -13,12 +13,14 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from openmarket_cdk.config import (
+    REGION,
     STAGE_NAMES,
     StageConfig,
     StageConfigError,
     resolve_account,
     stage_config,
 )
+from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
 
 BUNDLING_CONTEXT_KEY = "aws:cdk:bundling-stacks"
@@ -85,6 +87,20 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         OpenMarketStage(app, with_context_overrides(app, stage_config(name, account)))
         for name in selected_stages(app)
     ]
+    # Once per account, outside the stages: GitHub Actions' OIDC provider and roles.
+    # `cdk deploy DeployAccess` selects it; 'dev/*' never does.
+    access = DeployAccessStack(
+        app,
+        "DeployAccess",
+        stack_name="openmarket-deploy-access",
+        description="OpenMarket: GitHub Actions OIDC provider, deploy and diff roles "
+        "(once per account)",
+        env=cdk.Environment(account=account, region=REGION),
+        termination_protection=True,
+        existing_provider_arn=app.node.try_get_context("github_oidc_provider_arn"),
+    )
+    for key, value in (("Project", "openmarket"), ("ManagedBy", "aws-cdk")):
+        cdk.Tags.of(access).add(key, value)
     # Every finding fails synth unless acknowledged with a reason on the resource.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stages

@@ -1,0 +1,176 @@
+"""DeployAccessStack: GitHub Actions' way into the account (OIDC), deployed once per account."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_cdk import CfnOutput, DefaultStackSynthesizer, Duration, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from openmarket_cdk.config import GITHUB_REPOSITORY
+
+GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+# What aws-actions/configure-aws-credentials asks GitHub to put in the token's `aud`.
+STS_AUDIENCE = "sts.amazonaws.com"
+
+# Fixed names: the workflows build the role ARNs from the account id and these.
+DEPLOY_ROLE_NAME = "openmarket-github-deploy"
+DIFF_ROLE_NAME = "openmarket-github-diff"
+
+DEPLOY_BRANCH = "main"
+# Jobs that name a GitHub environment get `repo:<repo>:environment:<name>` as their subject
+# instead of the branch. staging and prod run behind those environments' required reviewers.
+APPROVAL_ENVIRONMENTS: tuple[str, ...] = ("staging", "prod")
+
+# The bootstrap roles `cdk deploy` assumes (bootstrap template v8+). The deploy role also
+# reads the bootstrap version parameter; the lookup role has ReadOnlyAccess (with
+# kms:Decrypt denied), which is what `cdk diff --method=template` reads templates with.
+DEPLOY_BOOTSTRAP_ROLES: tuple[str, ...] = (
+    "deploy",
+    "file-publishing",
+    "image-publishing",
+    "lookup",
+)
+DIFF_BOOTSTRAP_ROLES: tuple[str, ...] = ("lookup",)
+
+# A stage deploy with EKS and Aurora can outlast the 1-hour default; the CLI re-assumes the
+# (1-hour, chained) bootstrap roles from this session as long as it lives.
+DEPLOY_SESSION = Duration.hours(2)
+DIFF_SESSION = Duration.hours(1)
+
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+def deploy_subjects(repository: str) -> list[str]:
+    """The OIDC subjects the deploy role trusts: main, and the approval environments."""
+    return [
+        f"repo:{repository}:ref:refs/heads/{DEPLOY_BRANCH}",
+        *(f"repo:{repository}:environment:{name}" for name in APPROVAL_ENVIRONMENTS),
+    ]
+
+
+def diff_subjects(repository: str) -> list[str]:
+    """The OIDC subject of a pull request's workflow run (same-repository PRs only)."""
+    return [f"repo:{repository}:pull_request"]
+
+
+class DeployAccessStack(Stack):
+    """How GitHub Actions reaches AWS for OpenMarket, without stored AWS keys.
+
+    Deploys, once per account and outside every stage:
+
+    - the GitHub OIDC identity provider (``token.actions.githubusercontent.com``, audience
+      ``sts.amazonaws.com``; AWS validates GitHub's certificate itself, no thumbprint), or uses
+      an existing one when ``existing_provider_arn`` is given (IAM allows one per account);
+    - ``openmarket-github-deploy``, trusted only for ``repo:<repo>:ref:refs/heads/main`` and the
+      GitHub environments ``staging`` and ``prod`` of the configured repository, which may
+      assume the CDK bootstrap deploy, file-publishing, image-publishing and lookup roles;
+    - ``openmarket-github-diff``, trusted only for the repository's pull requests, which may
+      assume the bootstrap lookup role and nothing else (``cdk diff --method=template``).
+
+    Neither role has any permission of its own beyond ``sts:AssumeRole`` on those exact role
+    ARNs: what a deploy may change is what the bootstrap's CloudFormation execution role may.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        repository: str = GITHUB_REPOSITORY,
+        existing_provider_arn: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        if not _REPOSITORY.fullmatch(repository):
+            raise ValueError(f"GitHub repository {repository!r}: expected 'owner/name'")
+        self.repository = repository
+
+        if existing_provider_arn:
+            provider: iam.IOidcProvider = iam.OidcProviderNative.from_oidc_provider_arn(
+                self, "GitHubOidcProvider", existing_provider_arn
+            )
+        else:
+            provider = iam.OidcProviderNative(
+                self,
+                "GitHubOidcProvider",
+                url=GITHUB_OIDC_URL,
+                client_ids=[STS_AUDIENCE],
+            )
+        self.provider = provider
+
+        self.deploy_role = self._github_role(
+            "DeployRole",
+            role_name=DEPLOY_ROLE_NAME,
+            subjects=deploy_subjects(repository),
+            bootstrap_roles=DEPLOY_BOOTSTRAP_ROLES,
+            max_session=DEPLOY_SESSION,
+            description=(
+                f"GitHub Actions deploys of {repository} (main branch, staging and prod "
+                "environments): may only assume the CDK bootstrap roles"
+            ),
+        )
+        self.diff_role = self._github_role(
+            "DiffRole",
+            role_name=DIFF_ROLE_NAME,
+            subjects=diff_subjects(repository),
+            bootstrap_roles=DIFF_BOOTSTRAP_ROLES,
+            max_session=DIFF_SESSION,
+            description=(
+                f"GitHub Actions pull-request diffs of {repository}: "
+                "may only assume the read-only CDK lookup role"
+            ),
+        )
+
+        CfnOutput(self, "DeployRoleArn", value=self.deploy_role.role_arn)
+        CfnOutput(self, "DiffRoleArn", value=self.diff_role.role_arn)
+
+    def bootstrap_role_arn(self, kind: str) -> str:
+        """The ARN of one CDK bootstrap role (``deploy``, ``lookup``, ...) in this env."""
+        qualifier = (
+            self.node.try_get_context("@aws-cdk/core:bootstrapQualifier")
+            or DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        )
+        return (
+            f"arn:{self.partition}:iam::{self.account}:role/"
+            f"cdk-{qualifier}-{kind}-role-{self.account}-{self.region}"
+        )
+
+    def _github_role(
+        self,
+        construct_id: str,
+        *,
+        role_name: str,
+        subjects: list[str],
+        bootstrap_roles: tuple[str, ...],
+        max_session: Duration,
+        description: str,
+    ) -> iam.Role:
+        principal = iam.WebIdentityPrincipal(
+            self.provider.oidc_provider_arn,
+            conditions={
+                # Exact matches only: no StringLike, so no wildcard can widen the trust.
+                "StringEquals": {
+                    f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
+                    f"{GITHUB_OIDC_HOST}:sub": subjects,
+                }
+            },
+        )
+        role = iam.Role(
+            self,
+            construct_id,
+            role_name=role_name,
+            assumed_by=principal,
+            description=description,
+            max_session_duration=max_session,
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole"],
+                resources=[self.bootstrap_role_arn(kind) for kind in bootstrap_roles],
+            )
+        )
+        return role

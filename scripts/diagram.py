@@ -1,0 +1,618 @@
+"""Draws the architecture of one stage from the synthesized app (``make diagram``).
+
+Reads the cloud assembly that ``make synth`` wrote (``cdk.out``): the stage's stacks and their
+CloudFormation templates. Each stack is a box; inside it, the resources a reader looks for
+(VPC and subnets, NAT, buckets, repositories, Aurora, the cache, functions, EKS, node group,
+workloads, alarms, ...), several of a kind folded into one node. The edges come from the
+templates too:
+
+- traffic allowed by security-group rules (source group -> target group, with the port),
+  the internet -> ALB rule included; the ALB is the one the Ingress manifest asks the AWS
+  Load Balancer Controller for, so it appears although it is no CloudFormation resource;
+- the Ingress's routes (ALB -> backend / frontend);
+- triggers: S3 notifications, EventBridge rules, EventBridge Scheduler schedules;
+- references from functions, workloads and alarms to buckets, buses, tables, secrets,
+  topics and data stores (cross-stack references included).
+
+So the picture changes when the infrastructure does, and only then. Writes Graphviz dot and,
+with ``--png``, renders it with ``dot`` (Debian package graphviz).
+
+    .venv/bin/python scripts/diagram.py --cdk-out cdk.out --stage prod \\
+        --dot docs/architecture.dot --png docs/architecture.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ResourceKey = tuple[str, str]  # (stack name, logical id)
+
+# Node colours by stack kind (the part of the construct path after the stage).
+STACK_COLOURS = {
+    "Network": "#e3f2fd",
+    "Storage": "#e8f5e9",
+    "Data": "#fff3e0",
+    "Functions": "#fffde7",
+    "Cluster": "#f3e5f5",
+    "Observability": "#eceff1",
+}
+DEFAULT_COLOUR = "#fafafa"
+# Resources whose references are followed one more step to find their security groups.
+_SG_HOPS = {"AWS::EC2::LaunchTemplate"}
+# Consumers and targets of "uses" edges (references in properties).
+_CONSUMERS = {"function", "workload", "alarms", "alb"}
+_TARGET_TYPES = {
+    "AWS::S3::Bucket",
+    "AWS::Events::EventBus",
+    "AWS::DynamoDB::Table",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::SNS::Topic",
+    "AWS::RDS::DBCluster",
+    "AWS::ElastiCache::ReplicationGroup",
+}
+_HASH_SUFFIX = re.compile(r"[0-9A-F]{8}$")
+_ACCOUNT = re.compile(r"\b\d{12}\b")
+# Followed one more step to find where a resource is placed (subnets, VPC).
+_PLACEMENT_HOPS = {
+    "AWS::RDS::DBSubnetGroup",
+    "AWS::ElastiCache::SubnetGroup",
+    "AWS::EC2::LaunchTemplate",
+}
+
+
+@dataclass
+class Stack:
+    name: str  # CloudFormation stack name, e.g. openmarket-prod-network
+    kind: str  # construct id, e.g. Network
+    description: str
+    template: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        resources: dict[str, dict[str, Any]] = self.template.get("Resources", {})
+        return resources
+
+
+@dataclass
+class Node:
+    key: str
+    stack: str
+    kind: str  # what the node is, e.g. "function", "subnets"
+    lines: list[str]
+    members: set[ResourceKey] = field(default_factory=set)
+    group: str | None = None  # a sub-box inside the stack's box (e.g. the EKS cluster)
+
+    @property
+    def id(self) -> str:
+        return "n_" + re.sub(r"\W", "_", f"{self.stack}_{self.key}")
+
+
+@dataclass
+class Diagram:
+    stage: str
+    stacks: list[Stack]
+    nodes: dict[str, Node] = field(default_factory=dict)  # by Node.id
+    edges: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    dashed: set[tuple[str, str]] = field(default_factory=set)
+    placement: set[tuple[str, str]] = field(default_factory=set)  # (subnets or VPC, resource)
+
+
+# --- reading the assembly ------------------------------------------------------------------
+
+
+def load_stage(cdk_out: Path, stage: str) -> list[Stack]:
+    """The stacks of one stage, in the order the assembly lists them."""
+    manifest = json.loads((cdk_out / "manifest.json").read_text())
+    nested = manifest["artifacts"].get(f"assembly-{stage}")
+    if nested is None:
+        raise SystemExit(f"{cdk_out} has no stage {stage!r}: run `make synth` first")
+    directory = cdk_out / nested["properties"]["directoryName"]
+    stage_manifest = json.loads((directory / "manifest.json").read_text())
+    stacks = []
+    for artifact in stage_manifest["artifacts"].values():
+        if artifact["type"] != "aws:cloudformation:stack":
+            continue
+        properties = artifact["properties"]
+        template = json.loads((directory / properties["templateFile"]).read_text())
+        stacks.append(
+            Stack(
+                name=properties.get("stackName", artifact.get("displayName", "")),
+                kind=str(artifact.get("displayName", "")).split("/")[-1],
+                description=template.get("Description", ""),
+                template=template,
+            )
+        )
+    return stacks
+
+
+class References:
+    """Resolves Ref / GetAtt / Sub / GetStackOutput to the resources they name."""
+
+    def __init__(self, stacks: list[Stack]) -> None:
+        self.resources = {(s.name, lid): r for s in stacks for lid, r in s.resources.items()}
+        self.outputs = {
+            (s.name, name): output.get("Value")
+            for s in stacks
+            for name, output in s.template.get("Outputs", {}).items()
+        }
+
+    def of(self, stack: str, value: Any) -> set[ResourceKey]:
+        found: set[ResourceKey] = set()
+        for kind, argument in _intrinsics(value):
+            if kind == "Ref" and isinstance(argument, str):
+                found.add((stack, argument))
+            elif kind == "Fn::GetAtt":
+                name = argument[0] if isinstance(argument, list) else str(argument).split(".")[0]
+                found.add((stack, name))
+            elif kind == "Fn::Sub":
+                text = argument[0] if isinstance(argument, list) else argument
+                for name in re.findall(r"\$\{([A-Za-z0-9]+)[.}]", str(text)):
+                    found.add((stack, name))
+            elif kind == "Fn::GetStackOutput" and isinstance(argument, dict):
+                producer = argument.get("StackName", "")
+                output = self.outputs.get((producer, argument.get("OutputName", "")))
+                found |= self.of(producer, output)
+        return {key for key in found if key in self.resources}
+
+    def type_of(self, key: ResourceKey) -> str:
+        return str(self.resources[key]["Type"])
+
+
+def _intrinsics(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::GetStackOutput"):
+                yield key, inner
+            yield from _intrinsics(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _intrinsics(inner)
+
+
+def literal(value: Any, placeholder: str = "…") -> str:
+    """A property as text: tokens become ``placeholder`` (``Fn::Join`` is joined)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(literal(part, placeholder) for part in parts)
+    if isinstance(value, (int, float)):
+        return str(value)
+    return placeholder
+
+
+def manifest_objects(value: Any) -> list[dict[str, Any]]:
+    """The Kubernetes objects of a KubernetesResource's ``Manifest`` property."""
+    text = literal(value, "TOKEN")
+    try:
+        parsed: Any = json.loads(text)
+        while isinstance(parsed, str):
+            parsed = json.loads(parsed)
+    except json.JSONDecodeError:
+        return []
+    return [obj for obj in parsed if isinstance(obj, dict)] if isinstance(parsed, list) else []
+
+
+def short_name(logical_id: str) -> str:
+    return _HASH_SUFFIX.sub("", logical_id)
+
+
+# --- nodes -----------------------------------------------------------------------------------
+
+
+def build(stage: str, stacks: list[Stack]) -> Diagram:
+    diagram = Diagram(stage, stacks)
+    refs = References(stacks)
+    prefix = f"openmarket-{stage}-"
+    sg_of: dict[str, set[ResourceKey]] = defaultdict(set)  # node id -> security groups
+
+    def add(
+        stack: Stack, key: str, kind: str, line: str, lid: str, group: str | None = None
+    ) -> Node:
+        node = Node(key, stack.name, kind, [], group=group)
+        node = diagram.nodes.setdefault(node.id, node)
+        if line and line not in node.lines:
+            node.lines.append(line)
+        node.members.add((stack.name, lid))
+        return node
+
+    for stack in stacks:
+        counts: dict[str, int] = defaultdict(int)
+        for resource in stack.resources.values():
+            counts[resource["Type"]] += 1
+        for lid, resource in stack.resources.items():
+            rtype, props = resource["Type"], resource.get("Properties", {})
+
+            def name(prop: str, props: dict[str, Any] = props, lid: str = lid) -> str:
+                text = literal(props.get(prop, short_name(lid))).replace(prefix, "")
+                return _ACCOUNT.sub("<account>", text)
+
+            if rtype == "AWS::EC2::VPC":
+                add(stack, "vpc", "vpc", f"VPC {literal(props.get('CidrBlock'))}", lid)
+            elif rtype == "AWS::EC2::Subnet":
+                tags = {t["Key"]: t["Value"] for t in props.get("Tags", []) if "Key" in t}
+                group = tags.get("aws-cdk:subnet-name", "subnets")
+                node = add(stack, f"subnets-{group}", "subnets", f"{group} subnets", lid)
+                zone = literal(props.get("AvailabilityZone"))[-2:]
+                node.lines.append(f"{literal(props.get('CidrBlock'))} ({zone})")
+            elif rtype == "AWS::EC2::NatGateway":
+                count = counts[rtype]
+                add(stack, "nat", "nat", f"NAT gateway{f' x{count}' if count > 1 else ''}", lid)
+            elif rtype == "AWS::EC2::Instance":
+                label = "NAT instance" if props.get("SourceDestCheck") is False else "EC2 instance"
+                add(
+                    stack, f"ec2-{lid}", "nat", f"{label} {literal(props.get('InstanceType'))}", lid
+                )
+            elif rtype == "AWS::EC2::VPCEndpoint":
+                service = literal(props.get("ServiceName")).rsplit(".", 1)[-1]
+                add(stack, "endpoints", "endpoint", "VPC endpoints", lid).lines.append(service)
+            elif rtype == "AWS::EC2::FlowLog":
+                add(stack, "flowlogs", "logs", "VPC flow logs", lid)
+            elif rtype == "AWS::EC2::NetworkAcl":
+                add(stack, "nacl", "nacl", "network ACL (database subnets)", lid)
+            elif rtype == "AWS::S3::Bucket":
+                add(stack, lid, "bucket", f"S3 {name('BucketName')}", lid)
+            elif rtype == "AWS::ECR::Repository":
+                add(stack, lid, "repository", f"ECR {name('RepositoryName')}", lid)
+            elif rtype == "AWS::RDS::DBCluster":
+                version = literal(props.get("EngineVersion")).split("mysql_aurora.")[-1]
+                node = add(stack, lid, "database", f"Aurora MySQL {version}", lid)
+                scaling = props.get("ServerlessV2ScalingConfiguration")
+                if isinstance(scaling, dict):
+                    low, high = scaling.get("MinCapacity"), scaling.get("MaxCapacity")
+                    node.lines.append(f"Serverless v2, {low}-{high} ACU")
+            elif rtype == "AWS::ElastiCache::ReplicationGroup":
+                engine = literal(props.get("Engine", "redis")).capitalize()
+                nodes = props.get("NumCacheClusters", 1)
+                add(
+                    stack,
+                    lid,
+                    "cache",
+                    f"ElastiCache {engine} {literal(props.get('EngineVersion'))}",
+                    lid,
+                ).lines.append(f"{literal(props.get('CacheNodeType'))} x{nodes}")
+            elif rtype in ("AWS::SecretsManager::Secret", "AWS::Serverless::Application"):
+                add(stack, "secrets", "secrets", "Secrets Manager", lid)
+            elif rtype == "AWS::SecretsManager::RotationSchedule":
+                add(stack, "secrets", "secrets", "rotation schedule", lid)
+            elif rtype == "AWS::Lambda::Function" and "FunctionName" in props:
+                node = add(stack, lid, "function", f"λ {name('FunctionName')}", lid)
+                node.lines.append(f"{props.get('MemorySize', 128)} MB, {props.get('Timeout', 3)} s")
+            elif rtype == "AWS::Events::EventBus":
+                add(stack, lid, "bus", f"EventBridge bus {name('Name')}", lid)
+            elif rtype == "AWS::Scheduler::Schedule":
+                node = add(stack, lid, "schedule", "schedule", lid)
+                node.lines.append(literal(props.get("ScheduleExpression")))
+            elif rtype == "AWS::SQS::Queue":
+                add(stack, "queues", "queue", f"SQS queues x{counts[rtype]}", lid)
+            elif rtype in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
+                add(stack, lid, "table", f"DynamoDB {name('TableName')}", lid)
+            elif rtype == "AWS::EKS::Cluster":
+                add(
+                    stack, "eks", "eks", f"EKS {literal(props.get('Name'))}", lid, "eks"
+                ).lines.append(f"Kubernetes {literal(props.get('Version'))}")
+            elif rtype == "AWS::EKS::Nodegroup":
+                scaling = props.get("ScalingConfig", {})
+                types = ", ".join(literal(t) for t in props.get("InstanceTypes", []))
+                node = add(stack, lid, "nodegroup", "managed node group", lid, "eks")
+                node.lines.append(f"{types} x{scaling.get('MinSize')}-{scaling.get('MaxSize')}")
+            elif rtype == "AWS::EKS::Addon":
+                add(stack, "addons", "addons", "EKS add-ons", lid, "eks").lines.append(
+                    literal(props.get("AddonName"))
+                )
+            elif rtype == "Custom::AWSCDK-EKS-HelmChart":
+                add(stack, "helm", "helm", "Helm charts", lid, "eks").lines.append(
+                    literal(props.get("Chart"))
+                )
+            elif rtype == "Custom::AWSCDK-EKS-KubernetesResource":
+                for obj in manifest_objects(props.get("Manifest")):
+                    _kubernetes_object(diagram, stack, lid, obj, add)
+            elif rtype == "AWS::WAFv2::WebACL":
+                add(stack, lid, "waf", "WAF web ACL", lid)
+            elif rtype == "AWS::CloudWatch::Dashboard":
+                add(stack, "dashboard", "dashboard", "CloudWatch dashboard", lid)
+            elif rtype in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+                total = counts["AWS::CloudWatch::Alarm"] + counts["AWS::CloudWatch::CompositeAlarm"]
+                add(stack, "alarms", "alarms", f"CloudWatch alarms x{total}", lid)
+            elif rtype == "AWS::SNS::Topic":
+                add(stack, lid, "topic", "SNS topic", lid)
+            elif rtype == "AWS::SNS::Subscription":
+                for target in refs.of(stack.name, props.get("TopicArn")):
+                    topic = Node(target[1], stack.name, "topic", [])
+                    if topic.id in diagram.nodes:
+                        diagram.nodes[topic.id].lines.append(f"{literal(props.get('Protocol'))}")
+            elif rtype == "AWS::Budgets::Budget":
+                limit = props.get("Budget", {}).get("BudgetLimit", {})
+                add(stack, lid, "budget", "AWS Budgets", lid).lines.append(
+                    f"{literal(limit.get('Amount'))} {literal(limit.get('Unit'))}/month"
+                )
+
+    for stack in stacks:
+        for lid, resource in stack.resources.items():
+            if resource["Type"] == "AWS::RDS::DBInstance":
+                _database_instance(diagram, refs, stack.name, lid, resource.get("Properties", {}))
+    owner = {member: node for node in diagram.nodes.values() for member in node.members}
+    _security_group_edges(diagram, refs, owner, sg_of)
+    _trigger_edges(diagram, refs, owner)
+    _use_edges(diagram, refs, owner)
+    _placement_edges(diagram, refs, owner)
+    return diagram
+
+
+def _placement_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey, Node]) -> None:
+    """Dotted edges from the VPC to its subnets and from subnets to what runs in them."""
+    for node in list(diagram.nodes.values()):
+        if node.kind in ("subnets", "vpc"):
+            containers = {"vpc"} if node.kind == "subnets" else set()
+        else:
+            containers = {"subnets"}
+        places: set[str] = set()
+        for stack, lid in node.members:
+            seen = refs.of(stack, refs.resources[(stack, lid)].get("Properties", {}))
+            for key in list(seen):
+                if refs.type_of(key) in _PLACEMENT_HOPS:
+                    seen |= refs.of(key[0], refs.resources[key].get("Properties", {}))
+            places |= {
+                owner[key].id
+                for key in seen
+                if key in owner and owner[key].kind in containers and owner[key].id != node.id
+            }
+        for place in places:
+            diagram.placement.add((place, node.id))
+
+
+def _database_instance(
+    diagram: Diagram, refs: References, stack: str, lid: str, props: dict[str, Any]
+) -> None:
+    """A line on the Aurora node per instance: writer/reader, class, AZ."""
+    for cluster in refs.of(stack, props.get("DBClusterIdentifier")):
+        node = diagram.nodes.get(Node(cluster[1], cluster[0], "database", []).id)
+        if node is None:
+            continue
+        name = short_name(lid).lower()
+        role = "writer" if "writer" in name else "reader" if "reader" in name else "instance"
+        zone = literal(props.get("AvailabilityZone"), "")[-2:]
+        node.lines.append(f"{role} {literal(props.get('DBInstanceClass'))} {zone}".rstrip())
+        node.members.add((stack, lid))
+
+
+def _kubernetes_object(
+    diagram: Diagram, stack: Stack, lid: str, obj: dict[str, Any], add: Any
+) -> None:
+    kind = obj.get("kind")
+    metadata = obj.get("metadata", {})
+    name = str(metadata.get("name", ""))
+    if kind == "Deployment":
+        replicas = obj.get("spec", {}).get("replicas")
+        node = add(stack, f"workload-{name}", "workload", f"{name} pods", lid, "eks")
+        if replicas:
+            node.lines.append(f"Deployment x{replicas}")
+    elif kind == "Ingress":
+        annotations = metadata.get("annotations", {})
+        alb = annotations.get("alb.ingress.kubernetes.io/load-balancer-name", "ALB")
+        node = add(stack, "alb", "alb", f"ALB {alb}", lid)
+        node.lines.append("(from the Ingress)")
+        for rule in obj.get("spec", {}).get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                service = path.get("backend", {}).get("service", {})
+                target = Node(f"workload-{service.get('name')}", stack.name, "workload", [])
+                port = service.get("port", {}).get("number")
+                label = f"{path.get('path')} :{port}" if port else str(path.get("path"))
+                diagram.edges[(node.id, target.id)].add(label)
+
+
+def _security_groups(refs: References, node: Node) -> set[ResourceKey]:
+    groups: set[ResourceKey] = set()
+    for stack, lid in node.members:
+        resource = refs.resources[(stack, lid)]
+        seen = refs.of(stack, resource.get("Properties", {}))
+        for key in list(seen):
+            if refs.type_of(key) in _SG_HOPS:
+                seen |= refs.of(key[0], refs.resources[key].get("Properties", {}))
+        if node.kind == "alb" or resource["Type"] != "Custom::AWSCDK-EKS-KubernetesResource":
+            groups |= {k for k in seen if refs.type_of(k) == "AWS::EC2::SecurityGroup"}
+    return groups
+
+
+def _security_group_edges(
+    diagram: Diagram,
+    refs: References,
+    owner: dict[ResourceKey, Node],
+    sg_of: dict[str, set[ResourceKey]],
+) -> None:
+    holders: dict[ResourceKey, set[str]] = defaultdict(set)
+    for node in diagram.nodes.values():
+        if node.kind == "workload":
+            continue  # pods use their nodes' groups; the node group carries them
+        for group in _security_groups(refs, node):
+            holders[group].add(node.id)
+            sg_of[node.id].add(group)
+    internet = "n_internet"
+    routed_from_alb = any(
+        diagram.nodes.get(source) is not None and diagram.nodes[source].kind == "alb"
+        for source, _ in diagram.edges
+    )
+    for (stack, lid), resource in refs.resources.items():
+        rtype, props = resource["Type"], resource.get("Properties", {})
+        rules: list[tuple[Any, dict[str, Any]]] = []
+        if rtype == "AWS::EC2::SecurityGroupIngress":
+            rules.append((props.get("GroupId"), props))
+        elif rtype == "AWS::EC2::SecurityGroup":
+            rules += [({"Ref": lid}, rule) for rule in props.get("SecurityGroupIngress", [])]
+        for target_ref, rule in rules:
+            targets = refs.of(stack, target_ref)
+            port = str(rule.get("FromPort", "all"))
+            sources: set[str] = set()
+            if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
+                sources.add(internet)
+            for group in refs.of(stack, rule.get("SourceSecurityGroupId")):
+                sources |= holders.get(group, set())
+            for target in targets:
+                for destination in holders.get(target, set()):
+                    for source in sources:
+                        if source == destination:
+                            continue
+                        if (
+                            routed_from_alb
+                            and diagram.nodes[destination].kind == "nodegroup"
+                            and source in diagram.nodes
+                            and diagram.nodes[source].kind == "alb"
+                        ):
+                            continue  # the Ingress routes say it more precisely
+                        diagram.edges[(source, destination)].add(f"tcp {port}")
+
+
+def _trigger_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey, Node]) -> None:
+    def nodes(stack: str, value: Any) -> list[Node]:
+        return [owner[k] for k in sorted(refs.of(stack, value)) if k in owner]
+
+    for (stack, lid), resource in refs.resources.items():
+        rtype, props = resource["Type"], resource.get("Properties", {})
+        if rtype == "Custom::S3BucketNotifications":
+            config = props.get("NotificationConfiguration", {})
+            for bucket in nodes(stack, props.get("BucketName")):
+                for entry in config.get("LambdaFunctionConfigurations", []):
+                    for function in nodes(stack, entry.get("LambdaFunctionArn")):
+                        diagram.edges[(bucket.id, function.id)].add("object created")
+        elif rtype == "AWS::Events::Rule":
+            detail = ", ".join(props.get("EventPattern", {}).get("detail-type", []))
+            for bus in nodes(stack, props.get("EventBusName")):
+                for target in props.get("Targets", []):
+                    for function in nodes(stack, target.get("Arn")):
+                        diagram.edges[(bus.id, function.id)].add(detail or "rule")
+        elif rtype == "AWS::Scheduler::Schedule" and (stack, lid) in owner:
+            for function in nodes(stack, props.get("Target", {}).get("Arn")):
+                diagram.edges[(owner[(stack, lid)].id, function.id)].add("invokes")
+
+
+def _use_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey, Node]) -> None:
+    for node in list(diagram.nodes.values()):
+        if node.kind not in _CONSUMERS:
+            continue
+        for stack, lid in node.members:
+            resource = refs.resources[(stack, lid)]
+            # One manifest resource holds a whole chart: a workload uses its own chart's refs.
+            chart = short_name(lid).lower()
+            if node.kind == "workload" and not chart.endswith(node.key.removeprefix("workload-")):
+                continue
+            for key in refs.of(stack, resource.get("Properties", {})):
+                target = owner.get(key)
+                if target is None or target.id == node.id:
+                    continue
+                if node.kind == "alb" and target.kind == "waf":
+                    diagram.edges[(target.id, node.id)].add("filters")
+                    continue
+                if refs.type_of(key) not in _TARGET_TYPES and target.kind != "secrets":
+                    continue
+                edge = (node.id, target.id)
+                if edge not in diagram.edges:
+                    diagram.dashed.add(edge)
+                diagram.edges.setdefault(edge, set())
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(diagram: Diagram) -> str:
+    out = [
+        f"// Generated by scripts/diagram.py from cdk.out (stage {diagram.stage}); do not edit.",
+        "digraph openmarket {",
+        "  graph [rankdir=LR, fontname=Helvetica, fontsize=12, compound=true, newrank=true,",
+        f"         nodesep=0.25, ranksep=0.6, label={_quote(_title(diagram))}, labelloc=t];",
+        '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=10];',
+        '  edge [fontname=Helvetica, fontsize=9, color="#555555"];',
+        '  n_internet [label="Users\\n(internet)", shape=ellipse, fillcolor="#ffffff"];',
+    ]
+    for stack in diagram.stacks:
+        nodes = sorted(
+            (n for n in diagram.nodes.values() if n.stack == stack.name), key=lambda n: n.id
+        )
+        if not nodes:
+            continue
+        colour = STACK_COLOURS.get(stack.kind, DEFAULT_COLOUR)
+        cluster = re.sub(r"\W", "_", stack.name)
+        out.append(f"  subgraph cluster_{cluster} {{")
+        out.append(f'    label={_quote(stack.name)}; style=rounded; color="#90a4ae";')
+        groups: dict[str | None, list[Node]] = defaultdict(list)
+        for node in nodes:
+            groups[node.group].append(node)
+        for group, members in sorted(groups.items(), key=lambda item: item[0] or ""):
+            indent = "    "
+            if group:
+                out.append(f"    subgraph cluster_{cluster}_{group} {{")
+                out.append(f"      label={_quote(group.upper())}; style=dashed;")
+                indent = "      "
+            for node in members:
+                label = "\\n".join(node.lines).replace('"', '\\"')
+                out.append(f'{indent}{node.id} [label="{label}", fillcolor="{colour}"];')
+            if group:
+                out.append("    }")
+        out.append("  }")
+    known = set(diagram.nodes) | {"n_internet"}
+    for (source, target), labels in sorted(diagram.edges.items()):
+        if source not in known or target not in known:
+            continue
+        attributes = []
+        if labels:
+            attributes.append(f"label={_quote(', '.join(sorted(labels)))}")
+        if (source, target) in diagram.dashed:
+            attributes.append("style=dashed")
+        suffix = f" [{', '.join(attributes)}]" if attributes else ""
+        out.append(f"  {source} -> {target}{suffix};")
+    for source, target in sorted(diagram.placement):
+        out.append(f'  {source} -> {target} [style=dotted, arrowhead=none, color="#90a4ae"];')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _title(diagram: Diagram) -> str:
+    return (
+        f"OpenMarket, stage {diagram.stage}: stacks and main resources "
+        "(solid: traffic, routes, triggers; dashed: references; dotted: placed in)"
+    )
+
+
+def render_png(dot_text: str, png: Path) -> None:
+    dot = shutil.which("dot")
+    if dot is None:
+        raise SystemExit("Graphviz is missing: apt-get install graphviz (it provides `dot`).")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [dot, "-Tpng", "-Gdpi=96", "-o", str(png)], input=dot_text, text=True, check=True
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"))
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--dot", type=Path, required=True)
+    parser.add_argument("--png", type=Path)
+    args = parser.parse_args(argv)
+
+    dot_text = to_dot(build(args.stage, load_stage(args.cdk_out, args.stage)))
+    args.dot.parent.mkdir(parents=True, exist_ok=True)
+    args.dot.write_text(dot_text)
+    print(f"wrote {args.dot}")
+    if args.png:
+        render_png(dot_text, args.png)
+        print(f"wrote {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
