@@ -58,7 +58,8 @@ manifests: setup ## Render the Kubernetes manifests of every stage to dist/<stag
 lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy openmarket_cdk app.py
+	$(VENV)/bin/mypy openmarket_cdk app.py charts
+	for fn in functions/*/; do $(VENV)/bin/mypy "$$fn" || exit 1; done
 
 check-stage:
 	@case " $(STAGES) " in *" $(STAGE) "*) ;; \

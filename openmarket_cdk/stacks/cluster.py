@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cdk8s
 from aws_cdk import CfnOutput, Stack
@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from charts import CHART_KINDS, add_app_charts
 from charts.monitoring import MONITORING_CHART_KINDS, add_monitoring_charts
@@ -152,6 +152,8 @@ class ClusterStack(Stack):
             removal_policy=removal,
         )
         self.cluster.node.add_dependency(control_plane_logs)
+        # aws-eks-v2's Python stubs miss a member of ICluster on Cluster; it is one.
+        self._icluster = cast(eks.ICluster, self.cluster)
         cfn_cluster = self.cluster.node.default_child
         assert isinstance(cfn_cluster, eks.CfnCluster)
         # Standard support only: extended support costs 6x the control plane and would
@@ -205,7 +207,7 @@ class ClusterStack(Stack):
         eks.AccessEntry(
             self,
             "AdminAccess",
-            cluster=self.cluster,
+            cluster=self._icluster,
             principal=self._config.admin_role_arn,
             access_policies=[
                 eks.AccessPolicy.from_access_policy_name(
@@ -278,7 +280,7 @@ class ClusterStack(Stack):
         vpc_cni = eks.Addon(
             self,
             "VpcCni",
-            cluster=self.cluster,
+            cluster=self._icluster,
             addon_name="vpc-cni",
             # NetworkPolicy enforcement by the VPC CNI's network-policy agent.
             configuration_values={"enableNetworkPolicy": "true"},
@@ -290,7 +292,7 @@ class ClusterStack(Stack):
             ("CoreDns", "coredns", after_nodes),
             ("MetricsServer", "metrics-server", after_nodes),
         ):
-            group.append(eks.Addon(self, construct_id, cluster=self.cluster, addon_name=name))
+            group.append(eks.Addon(self, construct_id, cluster=self._icluster, addon_name=name))
 
         ebs_role = self._pod_role("EbsCsiRole", "EBS CSI controller")
         ebs_role.add_managed_policy(
@@ -302,7 +304,9 @@ class ClusterStack(Stack):
             "The EBS CSI driver needs AWS's own policy for it; AWS keeps it in step with the "
             "driver's API calls.",
         )
-        ebs = eks.Addon(self, "EbsCsiDriver", cluster=self.cluster, addon_name="aws-ebs-csi-driver")
+        ebs = eks.Addon(
+            self, "EbsCsiDriver", cluster=self._icluster, addon_name="aws-ebs-csi-driver"
+        )
         cfn_ebs = ebs.node.default_child
         assert isinstance(cfn_ebs, eks.CfnAddon)
         cfn_ebs.pod_identity_associations = [
@@ -326,7 +330,7 @@ class ClusterStack(Stack):
         insights = eks.Addon(
             self,
             "CloudWatchObservability",
-            cluster=self.cluster,
+            cluster=self._icluster,
             addon_name="amazon-cloudwatch-observability",
             configuration_values={"containerLogs": {"enabled": False}},
         )
@@ -538,7 +542,7 @@ class ClusterStack(Stack):
             "CDK's kubectl provider (deploy-time only) runs in the VPC and pulls its layer; "
             "its role and runtime are the construct's own."
         )
-        owned: list[tuple[Construct, list[str], str]] = [
+        owned: list[tuple[IConstruct, list[str], str]] = [
             (
                 self.cluster.role,
                 [f"{_IAM4}AmazonEKSClusterPolicy]"],

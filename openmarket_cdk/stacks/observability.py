@@ -432,7 +432,7 @@ class ObservabilityStack(Stack):
                 ),
             )
         )
-        nat_metrics: list[cloudwatch.IMetric] = [
+        nat_metrics: list[cloudwatch.Metric] = [
             cloudwatch.Metric(
                 namespace="AWS/NATGateway",
                 metric_name="BytesOutToDestination",
