@@ -132,7 +132,6 @@ class AuroraConfig:
     preferred_backup_window: str = "17:00-18:00"  # UTC = 02:00-03:00 KST, low traffic
     backtrack_hours: int = 0  # 0 disables backtrack
     log_retention_days: int = 30
-    secret_rotation_days: int = 30
     deletion_protection: bool = True
     snapshot_on_delete: bool = True
     database_name: str = "openmarket"
@@ -412,8 +411,6 @@ def _validate_aurora(aurora: AuroraConfig, stage: str) -> None:
     if aurora.backtrack_hours and aurora.capacity is AuroraCapacity.SERVERLESS_V2:
         _fail("aurora.backtrack_hours", "backtrack is for provisioned clusters here")
     _check_retention(aurora.log_retention_days, "aurora.log_retention_days")
-    if not 1 <= aurora.secret_rotation_days <= 365:
-        _fail("aurora.secret_rotation_days", "must be 1..365 days")
     if stage != "dev" and not (aurora.deletion_protection and aurora.snapshot_on_delete):
         _fail("aurora.deletion_protection", f"{stage} must protect and snapshot its database")
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", aurora.admin_username):

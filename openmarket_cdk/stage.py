@@ -62,7 +62,6 @@ class OpenMarketStage(Stage):
             config=config,
             vpc=self.network.vpc,
             database_security_group=self.network.database_security_group,
-            database_rotation_security_group=self.network.database_rotation_security_group,
             cache_security_group=self.network.cache_security_group,
             **common,
         )

@@ -60,11 +60,24 @@ if [ "$scheme:$port" = http:80 ] || [ "$scheme:$port" = https:443 ]; then port_s
 target="${url:-$alb}"
 
 resolve_alb() {
-  local dns
-  dns="$(timeout "$timeout_s" "$aws_cli" elbv2 describe-load-balancers --names "$alb" \
-    --query 'LoadBalancers[0].DNSName' --output text 2>/dev/null)" || return 1
-  [ -n "$dns" ] && [ "$dns" != None ] || return 1
-  printf '%s' "$dns"
+  # Not found yet -> retry; any other error (no permission, no credentials) -> stop now,
+  # with the CLI's own message, instead of retrying for minutes.
+  local dns err
+  err="$(mktemp)"
+  if dns="$(timeout "$timeout_s" "$aws_cli" elbv2 describe-load-balancers --names "$alb" \
+      --query 'LoadBalancers[0].DNSName' --output text 2>"$err")"; then
+    rm -f "$err"
+    [ -n "$dns" ] && [ "$dns" != None ] || return 1
+    printf '%s' "$dns"
+    return 0
+  fi
+  if grep -q "LoadBalancerNotFound" "$err"; then
+    rm -f "$err"
+    return 1
+  fi
+  cat "$err" >&2
+  rm -f "$err"
+  return 3
 }
 
 status() {
@@ -81,9 +94,14 @@ status() {
 dns=""
 for ((attempt = 1; attempt <= attempts; attempt++)); do
   if [ -n "$alb" ] && [ -z "$dns" ]; then
-    if dns="$(resolve_alb)"; then
+    found=0
+    dns="$(resolve_alb)" || found=$?
+    if [ "$found" = 0 ]; then
       url="$scheme://${host:-$dns}$port_suffix$path"
       echo "ALB $alb is $dns; checking $url"
+    elif [ "$found" = 3 ]; then
+      echo "smoke test FAILED: cannot look up $alb (see the AWS CLI error above)" >&2
+      exit 1
     else
       dns=""
       echo "attempt $attempt/$attempts: load balancer $alb not found yet"

@@ -50,8 +50,9 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic69E09706",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]': 3,  # noqa: E501
     "AwsSolutions-L1": 3,  # the kubectl provider's own runtime
     # VPC ENI actions (2 functions), SMS publish, bucket-notification handler, ALB
-    # controller, ALB lookup (DescribeLoadBalancers); x 3 stages
-    "AwsSolutions-IAM5[Resource::*]": 18,
+    # controller, ALB lookup (DescribeLoadBalancers); x 3 stages; + the deploy role's ALB
+    # lookup for the smoke test (once per account)
+    "AwsSolutions-IAM5[Resource::*]": 19,
     "AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler2E05C68A.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<DataSyncCE22D76D.Arn>:*]": 3,  # scheduler: fn qualifiers
     "AwsSolutions-IAM5[Resource::<ReportGeneratorCE152FAC.Arn>:*]": 3,
@@ -65,14 +66,15 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     f"{ELB}loadbalancer/app/*/*]": 3,
     f"{ELB}loadbalancer/net/*/*]": 3,
     f"{ELB}targetgroup/*/*]": 3,
-    # image-processor (uploads/, thumbnails/) and the backend pod role (uploads/)
-    f"{UPLOADS}thumbnails/*]": 3,
+    # image-processor (uploads/, thumbnails/) and the backend pod role (both)
+    f"{UPLOADS}thumbnails/*]": 6,
     f"{UPLOADS}uploads/*]": 6,
     "AwsSolutions-RDS10": 1,  # dev: no deletion protection
     "AwsSolutions-RDS11": 3,  # MySQL on SPEC's 3306
     "AwsSolutions-RDS14": 1,  # dev: no backtrack on Serverless v2
     "AwsSolutions-S1": 3,  # the access-log bucket itself
-    "AwsSolutions-SMG4": 9,  # cache AUTH, Grafana admin, Slack webhooks: rotated by runbook
+    # Aurora admin, cache AUTH, Grafana admin, Slack webhooks: rotated by runbook
+    "AwsSolutions-SMG4": 12,
     "AwsSolutions-SQS3": 12,  # the dead-letter queues themselves (4 x 3 stages)
     "AwsSolutions-VPC3": 3,  # SPEC's database-subnet ACL
 }

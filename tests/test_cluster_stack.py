@@ -180,7 +180,10 @@ def test_backend_pod_role_reaches_uploads_and_the_order_bus_only(
     s3_resources = {
         r for s in statements if "s3:GetObject" in _list(s["Action"]) for r in _list(s["Resource"])
     }
-    assert s3_resources == {f"arn:aws:s3:::openmarket-{stage}-uploads-000000000000/uploads/*"}
+    bucket = f"arn:aws:s3:::openmarket-{stage}-uploads-000000000000"
+    assert s3_resources == {f"{bucket}/uploads/*", f"{bucket}/thumbnails/*"}
+    writes = [s for s in statements if "s3:PutObject" in _list(s["Action"])]
+    assert [w["Resource"] for w in writes] == [f"{bucket}/uploads/*"]
     (put_events,) = [s for s in statements if "events:PutEvents" in _list(s["Action"])]
     assert "OrdersEventBus" in json.dumps(put_events["Resource"])
 

@@ -151,7 +151,7 @@ def test_only_the_alb_is_open_to_the_internet_and_only_on_80_443(
 def test_security_group_chain_is_least_privilege(synthesized: Synthesized, stage: str) -> None:
     ids = {
         name: _group_id(synthesized, stage, name)
-        for name in ("alb", "app", "functions", "aurora", "aurora-rotation", "cache")
+        for name in ("alb", "app", "functions", "aurora", "cache")
     }
     rules = ingress_rules(synthesized.template(stage, "network"))
 
@@ -166,15 +166,13 @@ def test_security_group_chain_is_least_privilege(synthesized: Synthesized, stage
     assert sources("aurora") == {
         (ids["app"], 3306, 3306),
         (ids["functions"], 3306, 3306),
-        (ids["aurora-rotation"], 3306, 3306),
     }
     assert sources("cache") == {
         (ids["app"], 6379, 6379),
         (ids["functions"], 6379, 6379),
         (ids["cache"], 6379, 6379),  # replica <-> primary
     }
-    for group in ("functions", "aurora-rotation"):
-        assert not [r for r in rules if r.group == ids[group]], f"{group} must have no ingress"
+    assert not [r for r in rules if r.group == ids["functions"]], "functions: no ingress"
 
 
 def test_alb_egress_only_to_app_ports(synthesized: Synthesized, stage: str) -> None:

@@ -64,12 +64,13 @@ def test_uploads_access_logs_go_to_the_logs_bucket(synthesized: Synthesized, sta
 
 
 def test_uploads_lifecycle_tiers_to_ia_then_glacier(synthesized: Synthesized, stage: str) -> None:
+    """Glacier Instant Retrieval: images stay servable (no restore) after day 90."""
     _, uploads = _bucket(synthesized, stage, "uploads")
     (rule,) = uploads["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled"
     assert rule["Transitions"] == [
         {"StorageClass": "STANDARD_IA", "TransitionInDays": 30},
-        {"StorageClass": "GLACIER", "TransitionInDays": 90},
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": 90},
     ]
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
     assert "ExpirationInDays" not in rule  # user uploads never expire

@@ -386,10 +386,14 @@ def fake_aws(tmp_path: Path, dns: str, missing_first: int) -> Path:
     """An `aws` stand-in: 'not found' ``missing_first`` times, then prints ``dns``."""
     counter = tmp_path / "calls"
     script = tmp_path / "aws"
+    not_found = (
+        "echo 'An error occurred (LoadBalancerNotFound) when calling the "
+        "DescribeLoadBalancers operation: One or more load balancers not found' >&2; exit 254"
+    )
     script.write_text(
         "#!/usr/bin/env bash\n"
         f'echo x >> "{counter}"\n'
-        f'[ "$(wc -l < "{counter}")" -gt {missing_first} ] || exit 254\n'
+        f'[ "$(wc -l < "{counter}")" -gt {missing_first} ] || {{ {not_found}; }}\n'
         '[ "$1 $2 $3 $4" = "elbv2 describe-load-balancers --names openmarket-dev-alb" ] '
         "|| exit 3\n"
         f'echo "{dns}"\n'
@@ -424,6 +428,21 @@ def test_smoke_sends_the_stage_domain_to_the_alb(server: HealthServer, tmp_path:
     )
     assert code == 0, output
     assert server.requests == [("/ok", f"shop.example.com:{server.port}")]
+
+
+def test_smoke_stops_at_once_when_the_lookup_is_denied(tmp_path: Path) -> None:
+    """No permission is not 'not found yet': fail on the first attempt, with the reason."""
+    script = tmp_path / "aws"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        "echo 'An error occurred (AccessDenied) when calling the DescribeLoadBalancers "
+        "operation: not authorized' >&2\nexit 254\n"
+    )
+    script.chmod(0o755)
+    code, output, _ = smoke("--alb", "openmarket-dev-alb", attempts=5, AWS=str(script))
+    assert code == 1
+    assert "AccessDenied" in output and "cannot look up" in output
+    assert "not found yet" not in output
 
 
 def test_smoke_fails_when_the_alb_never_appears(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import cdk8s
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_events as events
@@ -81,7 +81,8 @@ class ClusterStack(Stack):
     of both AZs; the add-ons VPC CNI (network policies on), CoreDNS, kube-proxy, EBS CSI,
     metrics-server, Pod Identity agent, the AWS Load Balancer Controller and External Secrets
     Operator; a WAF web ACL for the ALB; pod IAM roles; and the app charts in order:
-    namespace -> platform -> backend, frontend -> network policy -> ingress.
+    namespace -> platform -> backend, frontend -> ingress -> network policy, then the
+    monitoring charts.
     """
 
     def __init__(
@@ -187,9 +188,12 @@ class ClusterStack(Stack):
             event_bus_name=inputs.event_bus.event_bus_name,
         )
         self.chart_values = app_chart_values(config, deploy_values)
-        self._apply_charts()
-        self._pod_identity(BACKEND, config.namespace, backend_role)
-        self._fluent_bit_identity()
+        # Credentials before the pods that use them (see _pod_identity).
+        identities = {
+            "backend": self._pod_identity(BACKEND, config.namespace, backend_role),
+            "fluent-bit": self._fluent_bit_identity(),
+        }
+        self._apply_charts(identities)
 
         self._acknowledge_cdk_owned_findings()
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
@@ -354,6 +358,9 @@ class ClusterStack(Stack):
             grant_secret_read(role, secret, inputs.data_key)
         for secret in (self.grafana_admin_secret, self.slack_webhooks_secret):
             secret.grant_read(role)
+        association = self._pod_identity(
+            EXTERNAL_SECRETS_SERVICE_ACCOUNT, EXTERNAL_SECRETS_NAMESPACE, role
+        )
         self.external_secrets = self.cluster.add_helm_chart(
             "ExternalSecrets",
             chart="external-secrets",
@@ -363,12 +370,16 @@ class ClusterStack(Stack):
             namespace=EXTERNAL_SECRETS_NAMESPACE,
             create_namespace=True,
             wait=True,
+            # A first deploy waits for nodes, images and webhooks; Helm's 5 min is tight.
+            timeout=Duration.minutes(15),
             values={
                 "installCRDs": True,
                 "serviceAccount": {"name": EXTERNAL_SECRETS_SERVICE_ACCOUNT},
             },
         )
-        self._pod_identity("external-secrets", EXTERNAL_SECRETS_NAMESPACE, role)
+        # Its pods need the nodes to run on and their credentials from the first start.
+        self.external_secrets.node.add_dependency(association)
+        self.external_secrets.node.add_dependency(self.nodegroup)
 
     def _web_acl(self) -> wafv2.CfnWebACL:
         """WAF in front of the ALB: AWS common and SQLi rule groups, and a per-IP rate limit."""
@@ -460,7 +471,7 @@ class ClusterStack(Stack):
         ):
             acknowledge(secret, "AwsSolutions-SMG4", reason)
 
-    def _fluent_bit_identity(self) -> None:
+    def _fluent_bit_identity(self) -> eks.CfnPodIdentityAssociation:
         """Fluent Bit may write streams of the application log group, nothing else."""
         values = self.monitoring_values
         role = self._pod_role("FluentBitRole", "Fluent Bit")
@@ -470,7 +481,7 @@ class ClusterStack(Stack):
                 resources=[self.application_log_group.log_group_arn],
             )
         )
-        self._pod_identity(values.fluent_bit_service_account, values.agents_namespace, role)
+        return self._pod_identity(values.fluent_bit_service_account, values.agents_namespace, role)
 
     # --- pod IAM ----------------------------------------------------------------------------
     def _pod_role(self, construct_id: str, purpose: str) -> iam.Role:
@@ -482,8 +493,16 @@ class ClusterStack(Stack):
             assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com").with_session_tags(),
         )
 
-    def _pod_identity(self, service_account: str, namespace: str, role: iam.IRole) -> None:
-        association = eks.CfnPodIdentityAssociation(
+    def _pod_identity(
+        self, service_account: str, namespace: str, role: iam.IRole
+    ) -> eks.CfnPodIdentityAssociation:
+        """EKS Pod Identity for one service account.
+
+        EKS injects credentials only into pods created after the association exists, so
+        whatever starts those pods (a Helm chart, a manifest) must depend on it. The
+        association itself needs only the cluster (its name is a reference to it).
+        """
+        return eks.CfnPodIdentityAssociation(
             self,
             f"PodIdentity-{namespace}-{service_account}",
             cluster_name=self.cluster.cluster_name,
@@ -491,7 +510,6 @@ class ClusterStack(Stack):
             service_account=service_account,
             role_arn=role.role_arn,
         )
-        association.node.add_dependency(self.cluster)
 
     def _backend_pod_role(self, uploads_bucket: s3.IBucket, bus: events.IEventBus) -> iam.Role:
         """The backend reads and writes user uploads and publishes order events; no more."""
@@ -503,6 +521,10 @@ class ClusterStack(Stack):
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 resources=[f"{uploads_arn}/uploads/*"],
             )
+        )
+        # Thumbnails are the image-processor's output: the backend reads (and presigns) them.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"{uploads_arn}/thumbnails/*"])
         )
         role.add_to_policy(
             iam.PolicyStatement(
@@ -521,12 +543,13 @@ class ClusterStack(Stack):
         role.add_to_policy(
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn])
         )
-        acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::{uploads_arn}/uploads/*]",
-            "Users upload any number of objects under uploads/; the object wildcard is the "
-            "narrowest grant that allows that, limited to the one bucket and prefix.",
-        )
+        for prefix in ("uploads", "thumbnails"):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{uploads_arn}/{prefix}/*]",
+                f"Any number of images live under {prefix}/; the object wildcard is the "
+                "narrowest grant for that, limited to the one bucket and prefix.",
+            )
         return role
 
     def _acknowledge_cdk_owned_findings(self) -> None:
@@ -584,7 +607,7 @@ class ClusterStack(Stack):
                 acknowledge(scope, rule_id, reason)
 
     # --- charts -----------------------------------------------------------------------------
-    def _apply_charts(self) -> None:
+    def _apply_charts(self, identities: dict[str, eks.CfnPodIdentityAssociation]) -> None:
         app = cdk8s.App()
         charts = add_app_charts(app, self.chart_values)
         # Monitoring comes after the apps: it binds roles and policies in the app namespace.
@@ -601,5 +624,7 @@ class ClusterStack(Stack):
                 manifest.node.add_dependency(self.cluster.alb_controller)
             if name == "fluent-bit":
                 manifest.node.add_dependency(self.application_log_group)
+            if name in identities:
+                manifest.node.add_dependency(identities[name])
             self.manifests[name] = manifest
             previous = manifest

@@ -29,7 +29,7 @@ class DataStack(Stack):
 
     Deploys, in the isolated database subnets of the stage's VPC:
     - an Aurora MySQL 3 cluster (8.0 compatible), KMS-encrypted, TLS required, credentials
-      generated in Secrets Manager and rotated. staging/prod: provisioned writer in 2a and
+      generated in Secrets Manager. staging/prod: provisioned writer in 2a and
       reader in 2c, deletion protection, snapshot on delete; dev: one Serverless v2 writer
       that scales to zero and pauses when idle;
     - an ElastiCache replication group (Valkey, Redis 7 compatible) with TLS in transit,
@@ -45,7 +45,6 @@ class DataStack(Stack):
         config: StageConfig,
         vpc: ec2.IVpc,
         database_security_group: ec2.ISecurityGroup,
-        database_rotation_security_group: ec2.ISecurityGroup,
         cache_security_group: ec2.ISecurityGroup,
         **kwargs: Any,
     ):
@@ -59,9 +58,7 @@ class DataStack(Stack):
             enable_key_rotation=True,
             removal_policy=retain_or_destroy(config.storage.retain_on_delete),
         )
-        self.aurora = self._aurora(
-            config.aurora, vpc, database_security_group, database_rotation_security_group
-        )
+        self.aurora = self._aurora(config.aurora, vpc, database_security_group)
         self.cache_auth_secret, self.cache = self._cache(config.cache, vpc, cache_security_group)
 
     # --- Aurora -----------------------------------------------------------------------------
@@ -70,7 +67,6 @@ class DataStack(Stack):
         aurora: AuroraConfig,
         vpc: ec2.IVpc,
         security_group: ec2.ISecurityGroup,
-        rotation_security_group: ec2.ISecurityGroup,
     ) -> rds.DatabaseCluster:
         cfg = self._config
         engine = rds.DatabaseClusterEngine.aurora_mysql(
@@ -129,6 +125,17 @@ class DataStack(Stack):
             encryption_key=self.key,
         )
         self.aurora_secret = admin_secret
+        # No scheduled rotation: the backend and the VPC functions log in with this user and
+        # read the password once (environment variables, connection pools), and single-user
+        # rotation invalidates the old password at once. Rotation is a runbook step that
+        # restarts the readers (docs/runbooks.md); a separate app user with multi-user
+        # rotation is the way to automate it.
+        acknowledge(
+            admin_secret,
+            "AwsSolutions-SMG4",
+            "Rotated by runbook with a rolling restart of its readers: single-user rotation "
+            "would cut the running backend off the database until pods restart.",
+        )
         # The admin secret outlives a deleted cluster in staging/prod, next to its snapshot.
         admin_secret.apply_removal_policy(retain_or_destroy(cfg.storage.retain_on_delete))
         # Log groups RDS would otherwise create without retention: made here, with retention
@@ -181,25 +188,6 @@ class DataStack(Stack):
         )
         for log_group in export_log_groups:
             cluster.node.add_dependency(log_group)
-        # The secret rotates on a schedule. The hosted rotation Lambda runs in the private
-        # subnets with the network stack's rotation security group; the target is the database
-        # security group with the configured (concrete) port, so the ingress rule stays in the
-        # network stack and references nothing of this one (no cross-stack cycle).
-        assert cluster.secret is not None  # set whenever credentials are given
-        secretsmanager.SecretRotation(
-            self,
-            "AuroraSecretRotation",
-            application=secretsmanager.SecretRotationApplication.MYSQL_ROTATION_SINGLE_USER,
-            secret=cluster.secret,
-            target=ec2.Connections(
-                security_groups=[security_group],
-                default_port=ec2.Port.tcp(cfg.network.mysql_port),
-            ),
-            vpc=vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            security_group=rotation_security_group,
-            automatically_after=Duration.days(aurora.secret_rotation_days),
-        )
         acknowledge(
             cluster,
             "AwsSolutions-RDS11",

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from openmarket_cdk.config import GITHUB_REPOSITORY
+from openmarket_cdk.nag import acknowledge
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -110,7 +111,7 @@ class DeployAccessStack(Stack):
             max_session=DEPLOY_SESSION,
             description=(
                 f"GitHub Actions deploys of {repository} (main branch, staging and prod "
-                "environments): may only assume the CDK bootstrap roles"
+                "environments): may only assume the CDK bootstrap roles and find ALBs"
             ),
         )
         self.diff_role = self._github_role(
@@ -125,6 +126,20 @@ class DeployAccessStack(Stack):
             ),
         )
 
+        # The post-deploy smoke test finds each stage's ALB by name: the AWS Load Balancer
+        # Controller creates it, so it is no CloudFormation output. Read-only, and
+        # DescribeLoadBalancers has no resource-level permissions.
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["elasticloadbalancing:DescribeLoadBalancers"], resources=["*"]
+            )
+        )
+        acknowledge(
+            self.deploy_role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "elasticloadbalancing:DescribeLoadBalancers (read-only, for the smoke test) has no "
+            "resource-level permissions.",
+        )
         CfnOutput(self, "DeployRoleArn", value=self.deploy_role.role_arn)
         CfnOutput(self, "DiffRoleArn", value=self.diff_role.role_arn)
 

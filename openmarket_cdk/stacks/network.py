@@ -267,15 +267,6 @@ class NetworkStack(Stack):
             allow_all_outbound=True,
         )
 
-        self.database_rotation_security_group = ec2.SecurityGroup(
-            self,
-            "DatabaseRotationSecurityGroup",
-            vpc=self.vpc,
-            security_group_name=f"{config.prefix}-aurora-rotation",
-            description="Secrets Manager rotation Lambda of the Aurora admin secret: no ingress",
-            # It calls the Secrets Manager API through NAT and connects to Aurora.
-            allow_all_outbound=True,
-        )
         self.database_security_group = ec2.SecurityGroup(
             self,
             "DatabaseSecurityGroup",

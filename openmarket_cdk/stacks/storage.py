@@ -108,6 +108,11 @@ class StorageStack(Stack):
 
 
 def _uploads_lifecycle(storage: StorageConfig) -> s3.LifecycleRule:
+    """Standard-IA at 30 days, Glacier Instant Retrieval at 90.
+
+    Product pages keep serving old images and thumbnails: Glacier Instant Retrieval answers
+    in milliseconds, where Glacier Flexible Retrieval would need a restore per object.
+    """
     return s3.LifecycleRule(
         id="tiering-and-noncurrent-expiry",
         transitions=[
@@ -116,7 +121,7 @@ def _uploads_lifecycle(storage: StorageConfig) -> s3.LifecycleRule:
                 transition_after=Duration.days(storage.infrequent_access_after_days),
             ),
             s3.Transition(
-                storage_class=s3.StorageClass.GLACIER,
+                storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
                 transition_after=Duration.days(storage.glacier_after_days),
             ),
         ],
