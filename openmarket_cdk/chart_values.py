@@ -42,22 +42,14 @@ class DeployTimeValues:
     event_bus_name: str = ""
 
 
-def aurora_secret_name(config: StageConfig) -> str:
-    return f"{config.prefix}/aurora/admin"
-
-
-def cache_secret_name(config: StageConfig) -> str:
-    return f"{config.prefix}/cache/auth"
-
-
 def placeholder_deploy_values(config: StageConfig) -> DeployTimeValues:
     """Readable stand-ins for ``make manifests`` (no AWS account is asked)."""
     return DeployTimeValues(
-        image_registry=f"{config.account}.dkr.ecr.{config.region}.amazonaws.com",
+        image_registry=config.image_registry,
         alb_security_group_id="<from-stack:network:AlbSecurityGroupId>",
         waf_acl_arn="<from-stack:cluster:WebAclArn>",
         cache_endpoint="<from-stack:data:CachePrimaryEndpoint>",
-        uploads_bucket_name=f"{config.prefix}-uploads-{config.account}",
+        uploads_bucket_name=config.uploads_bucket_name,
     )
 
 
@@ -139,12 +131,12 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
             external_secrets=(
                 ExternalSecretValues(
                     name=DATABASE_SECRET,
-                    remote_secret_name=aurora_secret_name(config),
+                    remote_secret_name=config.aurora_secret_name,
                     keys={k: k for k in ("host", "port", "dbname", "username", "password")},
                 ),
                 ExternalSecretValues(
                     name=CACHE_SECRET,
-                    remote_secret_name=cache_secret_name(config),
+                    remote_secret_name=config.cache_secret_name,
                     keys={"password": "password"},
                 ),
             ),
@@ -154,7 +146,7 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
         ingress=IngressValues(
             namespace=namespace,
             name="openmarket",
-            load_balancer_name=f"{config.prefix}-alb",
+            load_balancer_name=config.load_balancer_name,
             backend_service=BACKEND,
             backend_port=net.backend_port,
             backend_health_path=k8s.backend.health_path,
@@ -189,6 +181,8 @@ def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
         vpc_cidr=config.network.vpc_cidr,
         secret_store_name=SECRET_STORE,
         service_cidr=config.network.service_cidr,
+        cluster_name=config.cluster_name,
+        log_group_name=config.application_log_group_name,
     )
 
 

@@ -39,6 +39,11 @@ def log_retention(days: int) -> logs.RetentionDays:
     return _RETENTION_BY_DAYS[days]
 
 
+def pascal_case(name: str) -> str:
+    """``image-processor`` -> ``ImageProcessor``: construct ids from kebab-case names."""
+    return "".join(part.title() for part in name.split("-"))
+
+
 def retain_or_destroy(retain: bool) -> RemovalPolicy:
     """RETAIN for stages whose data must survive a stack deletion, DESTROY for dev."""
     return RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY

@@ -295,6 +295,53 @@ class StageConfig:
         """Name prefix for resources of this stage, e.g. ``openmarket-dev``."""
         return f"openmarket-{self.name}"
 
+    # Fixed names that more than one stack (or a chart) must agree on: defined once, here.
+    @property
+    def cluster_name(self) -> str:
+        return self.prefix
+
+    @property
+    def nodegroup_name(self) -> str:
+        return f"{self.prefix}-apps"
+
+    @property
+    def uploads_bucket_name(self) -> str:
+        return f"{self.prefix}-uploads-{self.account}"
+
+    @property
+    def logs_bucket_name(self) -> str:
+        return f"{self.prefix}-logs-{self.account}"
+
+    @property
+    def reports_bucket_name(self) -> str:
+        return f"{self.prefix}-reports-{self.account}"
+
+    @property
+    def aurora_secret_name(self) -> str:
+        return f"{self.prefix}/aurora/admin"
+
+    @property
+    def cache_secret_name(self) -> str:
+        return f"{self.prefix}/cache/auth"
+
+    @property
+    def application_log_group_name(self) -> str:
+        """Container logs of the cluster (Fluent Bit); SPEC's name."""
+        return f"/aws/eks/{self.cluster_name}/application"
+
+    @property
+    def load_balancer_name(self) -> str:
+        """The ALB the ingress controller creates for the apps."""
+        return f"{self.prefix}-alb"
+
+    @property
+    def image_registry(self) -> str:
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com"
+
+    def ecr_repository_name(self, image: str) -> str:
+        """``openmarket/<stage>/<image>``: SPEC's names, stage-qualified."""
+        return f"openmarket/{self.name}/{image}"
+
     def validate(self) -> StageConfig:
         """Check every field; raise ``StageConfigError`` naming the first bad one."""
         _validate_stage(self)

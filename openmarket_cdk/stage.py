@@ -95,7 +95,7 @@ class OpenMarketStage(Stage):
                 app_security_group=self.network.app_security_group,
                 alb_security_group=self.network.alb_security_group,
                 uploads_bucket=self.storage.uploads_bucket,
-                image_registry=f"{config.account}.dkr.ecr.{config.region}.amazonaws.com",
+                image_registry=config.image_registry,
                 aurora_secret=self.data.aurora_secret,
                 cache_secret=self.data.cache_auth_secret,
                 cache_endpoint=self.data.cache.attr_primary_end_point_address,
@@ -111,13 +111,15 @@ class OpenMarketStage(Stage):
             description=f"OpenMarket {config.name}: dashboard, alarms, budget, schedules",
             config=config,
             inputs=ObservabilityInputs(
-                aurora_cluster_identifier=f"{config.prefix}-aurora",
-                cache_replication_group_id=f"{config.prefix}-cache",
+                aurora_cluster_identifier=self.data.aurora.cluster_identifier,
+                cache_replication_group_id=self.data.cache_replication_group_id,
                 cache_node_count=config.cache.node_count,
                 functions=dict(self.functions.functions),
                 dead_letter_queues=dict(self.functions.dead_letter_queues),
-                cluster_name=config.prefix,
-                nodegroup_name=f"{config.prefix}-apps",
+                # Fixed names (config) keep the schedule input and metric dimensions
+                # readable; the ARN below ties the schedule's IAM to the real node group.
+                cluster_name=config.cluster_name,
+                nodegroup_name=config.nodegroup_name,
                 nodegroup_arn=self.cluster.nodegroup.nodegroup_arn,
                 load_balancer_name=self.cluster.chart_values.ingress.load_balancer_name,
                 nat_gateway_ids=self.network.nat_gateway_ids,

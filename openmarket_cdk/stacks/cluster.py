@@ -98,7 +98,7 @@ class ClusterStack(Stack):
         self._config = config
         k8s = config.kubernetes
         removal = retain_or_destroy(config.storage.retain_on_delete)
-        cluster_name = config.prefix
+        cluster_name = config.cluster_name
 
         secrets_key = kms.Key(
             self,
@@ -169,7 +169,7 @@ class ClusterStack(Stack):
         self.application_log_group = logs.LogGroup(
             self,
             "ApplicationLogs",
-            log_group_name=f"/aws/eks/{cluster_name}/application",
+            log_group_name=config.application_log_group_name,
             retention=log_retention(k8s.application_log_retention_days),
             removal_policy=removal,
         )
@@ -248,7 +248,7 @@ class ClusterStack(Stack):
         )
         self.nodegroup = self.cluster.add_nodegroup_capacity(
             "AppNodes",
-            nodegroup_name=f"{self._config.prefix}-apps",
+            nodegroup_name=self._config.nodegroup_name,
             instance_types=[ec2.InstanceType(k8s.node_instance_type)],
             ami_type=eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
             min_size=k8s.node_min_size,
@@ -515,7 +515,7 @@ class ClusterStack(Stack):
         """The backend reads and writes user uploads and publishes order events; no more."""
         role = self._pod_role("BackendRole", "backend")
         # From the bucket's fixed name (config): readable in review, one fewer import.
-        uploads_arn = f"arn:aws:s3:::{self._config.prefix}-uploads-{self._config.account}"
+        uploads_arn = f"arn:aws:s3:::{self._config.uploads_bucket_name}"
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],

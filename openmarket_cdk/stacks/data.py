@@ -50,6 +50,8 @@ class DataStack(Stack):
     ):
         super().__init__(scope, construct_id, **kwargs)
         self._config = config
+        # Concrete (not a token): the dashboard derives the member node ids from it.
+        self.cache_replication_group_id = f"{config.prefix}-cache"
         self.key = kms.Key(
             self,
             "DataKey",
@@ -121,7 +123,7 @@ class DataStack(Stack):
             self,
             "AuroraAdminSecret",
             username=aurora.admin_username,
-            secret_name=f"{cfg.prefix}/aurora/admin",
+            secret_name=cfg.aurora_secret_name,
             encryption_key=self.key,
         )
         self.aurora_secret = admin_secret
@@ -217,7 +219,7 @@ class DataStack(Stack):
         auth_secret = secretsmanager.Secret(
             self,
             "CacheAuthSecret",
-            secret_name=f"{cfg.prefix}/cache/auth",
+            secret_name=cfg.cache_secret_name,
             description=f"AUTH token of the {cfg.prefix} cache",
             encryption_key=self.key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
@@ -254,7 +256,7 @@ class DataStack(Stack):
         replication_group = elasticache.CfnReplicationGroup(
             self,
             "Cache",
-            replication_group_id=f"{cfg.prefix}-cache",
+            replication_group_id=self.cache_replication_group_id,
             replication_group_description=f"{cfg.prefix} cache (sessions, stock, hot products)",
             engine=cache.engine,
             engine_version=cache.engine_version,

@@ -25,7 +25,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_lambda_python_alpha import PythonFunction
 from constructs import Construct
 
-from openmarket_cdk.common import grant_secret_read, log_retention, retain_or_destroy
+from openmarket_cdk.common import grant_secret_read, log_retention, pascal_case, retain_or_destroy
 from openmarket_cdk.config import StageConfig
 from openmarket_cdk.nag import acknowledge
 
@@ -96,7 +96,7 @@ class FunctionsStack(Stack):
         fn = self._config.functions
         queue = sqs.Queue(
             self,
-            f"{_pascal(name)}DeadLetterQueue",
+            f"{pascal_case(name)}DeadLetterQueue",
             queue_name=f"{self._config.prefix}-{name}-dlq",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
@@ -122,7 +122,7 @@ class FunctionsStack(Stack):
         in_vpc: bool = False,
     ) -> PythonFunction:
         fn_cfg = self._config.functions
-        construct_id = _pascal(name)
+        construct_id = pascal_case(name)
         function_name = f"{self._config.prefix}-{name}"
         log_group = logs.LogGroup(
             self,
@@ -207,7 +207,7 @@ class FunctionsStack(Stack):
         fn_cfg = self._config.functions
         role = iam.Role(
             self,
-            f"{_pascal(name)}SchedulerRole",
+            f"{pascal_case(name)}SchedulerRole",
             description=f"EventBridge Scheduler: invoke {name}, send failures to its DLQ",
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
@@ -216,7 +216,7 @@ class FunctionsStack(Stack):
         )
         schedule = scheduler.Schedule(
             self,
-            f"{_pascal(name)}Schedule",
+            f"{pascal_case(name)}Schedule",
             schedule_name=f"{self._config.prefix}-{name}",
             description=description,
             schedule=expression,
@@ -255,7 +255,7 @@ class FunctionsStack(Stack):
         assert function.role is not None
         # ARNs from the bucket's fixed name (config), not the storage stack's output token:
         # readable in review, and no extra cross-stack reference.
-        uploads_arn = f"arn:aws:s3:::{self._config.prefix}-uploads-{self._config.account}"
+        uploads_arn = f"arn:aws:s3:::{self._config.uploads_bucket_name}"
         function.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=[
@@ -416,7 +416,7 @@ class FunctionsStack(Stack):
         reports = s3.Bucket(
             self,
             "ReportsBucket",
-            bucket_name=f"{self._config.prefix}-reports-{self._config.account}",
+            bucket_name=self._config.reports_bucket_name,
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
@@ -514,10 +514,6 @@ class FunctionsStack(Stack):
             scheduler.ScheduleExpression.rate(Duration.minutes(minutes)),
             f"Stock and hot-products refresh every {minutes} minutes",
         )
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.title() for part in name.split("-"))
 
 
 def _token_name(bucket: s3.IBucket) -> str:

@@ -18,7 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from openmarket_cdk.common import retain_or_destroy
+from openmarket_cdk.common import pascal_case, retain_or_destroy
 from openmarket_cdk.config import StageConfig
 from openmarket_cdk.constructs.working_hours import WorkingHoursSchedule
 from openmarket_cdk.nag import acknowledge
@@ -235,7 +235,7 @@ class ObservabilityStack(Stack):
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
-            f"{_pascal(name)}Alarm",
+            f"{pascal_case(name)}Alarm",
             alarm_name=f"{self._config.prefix}-{name}",
             alarm_description=description,
             metric=metric,
@@ -513,7 +513,3 @@ class ObservabilityStack(Stack):
 _DEGRADING = frozenset(
     {"alb-5xx-rate", "alb-p95-latency", "aurora-cpu", "aurora-connections", "cache-memory"}
 )
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.title() for part in name.split("-"))

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from openmarket_cdk.common import retain_or_destroy
+from openmarket_cdk.common import pascal_case, retain_or_destroy
 from openmarket_cdk.config import StageConfig, StorageConfig
 from openmarket_cdk.nag import acknowledge
 
@@ -40,7 +40,7 @@ class StorageStack(Stack):
         self.logs_bucket = s3.Bucket(
             self,
             "LogsBucket",
-            bucket_name=f"{config.prefix}-logs-{config.account}",
+            bucket_name=config.logs_bucket_name,
             # S3 server access logging can only deliver to SSE-S3 buckets.
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -68,7 +68,7 @@ class StorageStack(Stack):
         self.uploads_bucket = s3.Bucket(
             self,
             "UploadsBucket",
-            bucket_name=f"{config.prefix}-uploads-{config.account}",
+            bucket_name=config.uploads_bucket_name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.uploads_key,
             # One data key per bucket instead of per object: ~99% fewer KMS requests.
@@ -88,8 +88,8 @@ class StorageStack(Stack):
         for name in ECR_REPOSITORIES:
             self.repositories[name] = ecr.Repository(
                 self,
-                f"{_pascal(name)}Repository",
-                repository_name=f"openmarket/{config.name}/{name}",
+                f"{pascal_case(name)}Repository",
+                repository_name=config.ecr_repository_name(name),
                 image_scan_on_push=True,
                 image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 encryption=ecr.RepositoryEncryption.AES_256,
@@ -151,10 +151,6 @@ def _logs_lifecycle(storage: StorageConfig) -> s3.LifecycleRule:
         noncurrent_version_expiration=Duration.days(storage.noncurrent_versions_expire_after_days),
         abort_incomplete_multipart_upload_after=Duration.days(7),
     )
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.title() for part in name.split("-"))
 
 
 def _acknowledge_cleanup_providers(stack: Stack) -> None:
