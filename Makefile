@@ -33,7 +33,9 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(FUNCTION_REQUIREMENTS)
-	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	@test -x $(PYTHON) || python3 -m venv $(VENV) || { \
+		echo "python3 -m venv failed: on Debian/Ubuntu install python3-venv" \
+		     "(apt-get install python3-venv), then run make again." >&2; exit 1; }
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check \
 		-r requirements-dev.txt -c constraints.txt
 	@touch $@

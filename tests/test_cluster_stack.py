@@ -205,7 +205,11 @@ def test_waf_rules(synthesized: Synthesized, stage: str) -> None:
     acl = only(synthesized.template(stage, "cluster"), "AWS::WAFv2::WebACL")
     assert acl["Scope"] == "REGIONAL"
     rules = {r["Name"]: r for r in acl["Rules"]}
-    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesSQLiRuleSet"} <= set(rules)
+    assert {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesSQLiRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+    } <= set(rules)
     rate = rules["rate-limit-per-ip"]["Statement"]["RateBasedStatement"]
     assert rate["Limit"] == stage_config(stage).kubernetes.waf_rate_limit_per_5min
     assert rules["rate-limit-per-ip"]["Action"] == {"Block": {}}

@@ -382,7 +382,8 @@ class ClusterStack(Stack):
         self.external_secrets.node.add_dependency(self.nodegroup)
 
     def _web_acl(self) -> wafv2.CfnWebACL:
-        """WAF in front of the ALB: AWS common and SQLi rule groups, and a per-IP rate limit."""
+        """WAF in front of the ALB: AWS common, SQLi and known-bad-inputs rule groups, and a
+        per-IP rate limit."""
         prefix = self._config.prefix
 
         def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
@@ -428,6 +429,8 @@ class ClusterStack(Stack):
                 ),
                 managed(1, "AWSManagedRulesCommonRuleSet"),
                 managed(2, "AWSManagedRulesSQLiRuleSet"),
+                # Log4Shell-style and other known-bad request patterns.
+                managed(3, "AWSManagedRulesKnownBadInputsRuleSet"),
             ],
         )
 
