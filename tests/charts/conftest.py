@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 
@@ -167,16 +167,19 @@ def sample_values(stage: str) -> AppChartValues:
 Manifest = dict[str, Any]
 
 
-@dataclass
-class RenderedStage:
-    """One stage's charts and what each renders to (``chart.to_json()``)."""
+V = TypeVar("V")
 
-    values: AppChartValues
+
+@dataclass
+class Rendered(Generic[V]):
+    """One stage's charts and what each renders to (``chart.to_json()``), in apply order."""
+
+    values: V
     charts: dict[str, cdk8s.Chart]
     manifests: dict[str, list[Manifest]]
 
     def all_objects(self) -> list[Manifest]:
-        return [obj for kind in CHART_KINDS for obj in self.manifests[kind]]
+        return [obj for objects in self.manifests.values() for obj in objects]
 
     def of_kind(self, kind: str) -> list[Manifest]:
         return [obj for obj in self.all_objects() if obj["kind"] == kind]
@@ -187,11 +190,22 @@ class RenderedStage:
         return found[0]
 
 
-def render(values: AppChartValues) -> RenderedStage:
-    app = cdk8s.App()
-    charts = add_app_charts(app, values)
+def render_with(
+    values: V, add_charts: Callable[[cdk8s.App, V], dict[str, cdk8s.Chart]]
+) -> Rendered[V]:
+    """Render one stage's charts with ``add_charts`` (app or monitoring) into a new app."""
+    charts = add_charts(cdk8s.App(), values)
     manifests = {kind: list(chart.to_json()) for kind, chart in charts.items()}
-    return RenderedStage(values, charts, manifests)
+    return Rendered(values, charts, manifests)
+
+
+RenderedStage = Rendered[AppChartValues]
+
+
+def render(values: AppChartValues) -> RenderedStage:
+    rendered = render_with(values, add_app_charts)
+    assert tuple(rendered.manifests) == CHART_KINDS
+    return rendered
 
 
 @pytest.fixture(scope="session")

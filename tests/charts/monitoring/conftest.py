@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import cdk8s
 import pytest
 
 from charts.monitoring import MONITORING_CHART_KINDS, MonitoringValues, add_monitoring_charts
-from tests.charts.conftest import REGION, STAGES, VPC_CIDR
-
-Manifest = dict[str, Any]
+from tests.charts.conftest import REGION, STAGES, VPC_CIDR, Rendered, render_with
 
 # command -> the Debian package that ships it (scripts/install-system-packages.sh).
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
@@ -28,31 +24,13 @@ def monitoring_values(stage: str) -> MonitoringValues:
     return MonitoringValues.for_stage(stage, region=REGION, vpc_cidr=VPC_CIDR)
 
 
-@dataclass
-class RenderedMonitoring:
-    """One stage's monitoring charts and what each renders to (``chart.to_json()``)."""
-
-    values: MonitoringValues
-    charts: dict[str, cdk8s.Chart]
-    manifests: dict[str, list[Manifest]]
-
-    def all_objects(self) -> list[Manifest]:
-        return [obj for kind in MONITORING_CHART_KINDS for obj in self.manifests[kind]]
-
-    def of_kind(self, kind: str) -> list[Manifest]:
-        return [obj for obj in self.all_objects() if obj["kind"] == kind]
-
-    def one(self, kind: str, name: str) -> Manifest:
-        found = [obj for obj in self.of_kind(kind) if obj["metadata"]["name"] == name]
-        assert len(found) == 1, f"{len(found)} {kind} named {name!r}"
-        return found[0]
+RenderedMonitoring = Rendered[MonitoringValues]
 
 
 def render(values: MonitoringValues) -> RenderedMonitoring:
-    app = cdk8s.App()
-    charts = add_monitoring_charts(app, values)
-    manifests = {kind: list(chart.to_json()) for kind, chart in charts.items()}
-    return RenderedMonitoring(values, charts, manifests)
+    rendered = render_with(values, add_monitoring_charts)
+    assert tuple(rendered.manifests) == MONITORING_CHART_KINDS
+    return rendered
 
 
 @pytest.fixture(scope="session")

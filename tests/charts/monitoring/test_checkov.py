@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.charts.conftest import ROOT
-from tests.charts.monitoring.conftest import Manifest, RenderedMonitoring
+from tests.charts.conftest import ROOT, Manifest
+from tests.charts.monitoring.conftest import RenderedMonitoring
 from tests.charts.test_checkov import CHECKOV, MIN_REASON, checkov_command, parse, skip_list
 
 SUPPRESSION_PREFIX = "checkov.io/skip"

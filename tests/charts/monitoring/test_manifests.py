@@ -20,8 +20,8 @@ from charts.monitoring.values import (
     PROMETHEUS_IMAGE,
 )
 from openmarket_cdk.config import KUBERNETES_VERSION
-from tests.charts.conftest import POD_TEMPLATE_KINDS
-from tests.charts.monitoring.conftest import Manifest, RenderedMonitoring, stage_params
+from tests.charts.conftest import POD_TEMPLATE_KINDS, Manifest
+from tests.charts.monitoring.conftest import RenderedMonitoring, stage_params
 from tests.charts.test_schemas import ESO_API_VERSION, check_external_secret, check_secret_store
 
 VERSIONS = (KUBERNETES_VERSION, "1.28")
