@@ -6,7 +6,6 @@ from typing import Any
 
 import cdk8s
 import cdk8s_plus_28 as kplus
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from charts.monitoring import common
@@ -206,28 +205,12 @@ class AlertmanagerChart(cdk8s.Chart):
             PodPatches(stateful_set)
             .common(fs_group=True)
             .annotate({"checksum/config": common.config_checksum(config)})
-            .add(
-                "/containers/0/volumeMounts/-",
-                k8s.VolumeMount(name=DATA_VOLUME, mount_path=DATA_DIR),
-            )
-            .add_to_object(
-                "/spec/volumeClaimTemplates",
-                [
-                    k8s.KubePersistentVolumeClaimProps(
-                        metadata=k8s.ObjectMeta(name=DATA_VOLUME, labels=selector_labels(NAME)),
-                        spec=k8s.PersistentVolumeClaimSpec(
-                            access_modes=["ReadWriteOnce"],
-                            storage_class_name=values.storage_class,
-                            resources=k8s.ResourceRequirements(
-                                requests={
-                                    "storage": k8s.Quantity.from_string(
-                                        values.alertmanager_storage_size
-                                    )
-                                }
-                            ),
-                        ),
-                    )
-                ],
+            .data_volume(
+                name=DATA_VOLUME,
+                mount_path=DATA_DIR,
+                storage_class=values.storage_class,
+                size=values.alertmanager_storage_size,
+                app=NAME,
             )
         )
         self.stateful_set = stateful_set

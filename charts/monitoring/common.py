@@ -191,6 +191,28 @@ class PodPatches:
         self._object.add_json_patch(cdk8s.JsonPatch.add(path, value))
         return self
 
+    def data_volume(
+        self, *, name: str, mount_path: str, storage_class: str, size: str, app: str
+    ) -> PodPatches:
+        """A StatefulSet's persistent volume (one claim per pod), mounted in container 0."""
+        return self.add(
+            "/containers/0/volumeMounts/-", k8s.VolumeMount(name=name, mount_path=mount_path)
+        ).add_to_object(
+            "/spec/volumeClaimTemplates",
+            [
+                k8s.KubePersistentVolumeClaimProps(
+                    metadata=k8s.ObjectMeta(name=name, labels=selector_labels(app)),
+                    spec=k8s.PersistentVolumeClaimSpec(
+                        access_modes=["ReadWriteOnce"],
+                        storage_class_name=storage_class,
+                        resources=k8s.ResourceRequirements(
+                            requests={"storage": k8s.Quantity.from_string(size)}
+                        ),
+                    ),
+                )
+            ],
+        )
+
 
 def service_account(scope: Construct, name: str) -> kplus.ServiceAccount:
     """A ServiceAccount whose token is never mounted unless a pod asks for it explicitly."""

@@ -358,24 +358,12 @@ class PrometheusChart(cdk8s.Chart):
             .common(fs_group=True)
             .annotate({"checksum/config": checksum})
             .service_account_token([0])
-            .add(
-                "/containers/0/volumeMounts/-",
-                k8s.VolumeMount(name=DATA_VOLUME, mount_path=DATA_DIR),
-            )
-            .add_to_object(
-                "/spec/volumeClaimTemplates",
-                [
-                    k8s.KubePersistentVolumeClaimProps(
-                        metadata=k8s.ObjectMeta(name=DATA_VOLUME, labels=selector_labels(NAME)),
-                        spec=k8s.PersistentVolumeClaimSpec(
-                            access_modes=["ReadWriteOnce"],
-                            storage_class_name=values.storage_class,
-                            resources=k8s.ResourceRequirements(
-                                requests={"storage": k8s.Quantity.from_string(values.storage_size)}
-                            ),
-                        ),
-                    )
-                ],
+            .data_volume(
+                name=DATA_VOLUME,
+                mount_path=DATA_DIR,
+                storage_class=values.storage_class,
+                size=values.storage_size,
+                app=NAME,
             )
             # Keep the volume (and its data) when the StatefulSet is deleted or scaled in.
             .add_to_object(
