@@ -157,6 +157,7 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
             waf_acl_arn=deploy.waf_acl_arn,
             certificate_arn=k8s.certificate_arn,
             host=k8s.domain_name,
+            access_logs_bucket=config.logs_bucket_name,
         ),
         network_policy=NetworkPolicyValues(
             namespace=namespace,

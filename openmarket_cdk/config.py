@@ -21,6 +21,9 @@ from enum import StrEnum
 from typing import Any
 
 REGION = "ap-northeast-2"
+# The account Elastic Load Balancing writes ALB access logs from, in ap-northeast-2
+# (regions older than 2022 deliver through this account, not a service principal).
+ELB_LOG_DELIVERY_ACCOUNT = "600734575887"
 # The GitHub repository whose workflows may deploy (OIDC trust); override per fork.
 GITHUB_REPOSITORY = "openmarket/openmarket-cdk"
 AVAILABILITY_ZONES: tuple[str, str] = ("ap-northeast-2a", "ap-northeast-2c")

@@ -238,6 +238,8 @@ def test_charts_are_applied_in_order_and_fit_the_handler(
         assert size < KUBECTL_MANIFEST_LIMIT, (logical_id, size)
     ingress = json.dumps(manifests[ids["ClusterChartingress"]]["Properties"]["Manifest"])
     assert "WebAcl" in ingress  # the stack's own web ACL ARN
+    # ALB access logs go to the stage's logs bucket (its policy admits ELB's log delivery).
+    assert f"access_logs.s3.bucket=openmarket-{stage}-logs-000000000000" in ingress
 
 
 def _containers(objects: list[dict[str, Any]], namespace: str | None = None) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -124,3 +125,18 @@ def test_staging_and_prod_keep_buckets_and_repositories(
     # Only dev empties buckets on delete (a CDK custom resource), never staging or prod.
     auto_delete = of_type(template, "Custom::S3AutoDeleteObjects")
     assert bool(auto_delete) == (stage == "dev")
+
+
+def test_logs_bucket_accepts_alb_access_logs_only_under_its_prefix(
+    synthesized: Synthesized, stage: str
+) -> None:
+    logical_id, _ = _bucket(synthesized, stage, "logs")
+    policies = of_type(synthesized.template(stage, "storage"), "AWS::S3::BucketPolicy").values()
+    (policy,) = [p for p in policies if ref_id(p["Properties"]["Bucket"]) == logical_id]
+    (elb,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "600734575887" in json.dumps(s.get("Principal"))
+    ]
+    assert elb["Action"] == "s3:PutObject"
+    assert f"/alb/AWSLogs/{PLACEHOLDER_ACCOUNT}/*" in json.dumps(elb["Resource"])

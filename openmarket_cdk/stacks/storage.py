@@ -6,12 +6,13 @@ from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from openmarket_cdk.common import pascal_case, retain_or_destroy
-from openmarket_cdk.config import StageConfig, StorageConfig
+from openmarket_cdk.config import ELB_LOG_DELIVERY_ACCOUNT, StageConfig, StorageConfig
 from openmarket_cdk.nag import acknowledge
 
 # SPEC names the repositories openmarket/backend and openmarket/frontend-web; the stage is
@@ -50,6 +51,14 @@ class StorageStack(Stack):
             lifecycle_rules=[_logs_lifecycle(storage)],
             removal_policy=removal,
             auto_delete_objects=empty_on_delete,
+        )
+        # The ALB (made by the ingress controller) writes its access logs under alb/.
+        self.logs_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                principals=[iam.AccountPrincipal(ELB_LOG_DELIVERY_ACCOUNT)],
+                resources=[self.logs_bucket.arn_for_objects(f"alb/AWSLogs/{config.account}/*")],
+            )
         )
         acknowledge(
             self.logs_bucket,
