@@ -159,10 +159,7 @@ class AlertmanagerChart(cdk8s.Chart):
             replicas=1,
             service_account=self.service_account,
             automount_service_account_token=False,
-            security_context=kplus.PodSecurityContextProps(
-                ensure_non_root=True,
-                user=NOBODY,
-                group=NOBODY,
+            security_context=common.restricted_pod(
                 fs_group=NOBODY,
                 fs_group_change_policy=kplus.FsGroupChangePolicy.ON_ROOT_MISMATCH,
             ),

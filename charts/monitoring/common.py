@@ -64,11 +64,17 @@ def resources(spec: ContainerResources) -> kplus.ContainerResources:
 
 
 def restricted_pod(
-    user: int = NOBODY, fs_group: int | None = None
+    user: int = NOBODY,
+    fs_group: int | None = None,
+    fs_group_change_policy: kplus.FsGroupChangePolicy | None = None,
 ) -> kplus.PodSecurityContextProps:
     """Pod Security "restricted": a numeric non-root user; fsGroup only where a volume needs it."""
     return kplus.PodSecurityContextProps(
-        ensure_non_root=True, user=user, group=user, fs_group=fs_group
+        ensure_non_root=True,
+        user=user,
+        group=user,
+        fs_group=fs_group,
+        fs_group_change_policy=fs_group_change_policy,
     )
 
 

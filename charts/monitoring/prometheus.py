@@ -314,10 +314,7 @@ class PrometheusChart(cdk8s.Chart):
             automount_service_account_token=False,
             # Prometheus writes its head block to disk on shutdown.
             termination_grace_period=cdk8s.Duration.seconds(300),
-            security_context=kplus.PodSecurityContextProps(
-                ensure_non_root=True,
-                user=NOBODY,
-                group=NOBODY,
+            security_context=common.restricted_pod(
                 fs_group=NOBODY,
                 # Walking 100Gi of TSDB blocks on every start would delay it for minutes.
                 fs_group_change_policy=kplus.FsGroupChangePolicy.ON_ROOT_MISMATCH,
