@@ -28,6 +28,8 @@ from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES  # noqa: E402
 from openmarket_cdk.stage import OpenMarketStage  # noqa: E402
 
 STACK_KINDS = ("network", "storage", "data", "functions", "cluster", "observability")
+# Once-per-account stacks (outside the stages): kind -> construct id in the app.
+ACCOUNT_STACKS = {"deploy-access": "DeployAccess"}
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -46,6 +48,8 @@ class Synthesized:
     stack_names: dict[tuple[str, str], str]
     termination_protection: dict[tuple[str, str], bool]
     outdir: Path
+    # Stacks deployed once per account, outside the stages, by name (``deploy-access``).
+    account_templates: dict[str, dict[str, Any]]
 
     def template(self, stage: str, kind: str) -> dict[str, Any]:
         return self.templates[(stage, kind)]
@@ -75,7 +79,12 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
             templates[(stage_name, kind)] = artifact.template
             names[(stage_name, kind)] = artifact.stack_name
             protection[(stage_name, kind)] = bool(artifact.termination_protection)
-    yield Synthesized(app, stages, templates, names, protection, outdir)
+    assembly = app.synth()
+    account_templates = {
+        kind: assembly.get_stack_artifact(app.node.find_child(construct_id).node.id).template
+        for kind, construct_id in ACCOUNT_STACKS.items()
+    }
+    yield Synthesized(app, stages, templates, names, protection, outdir, account_templates)
 
 
 def stage_kind_params() -> list[Any]:
