@@ -28,49 +28,7 @@ __all__ = [
     "NetworkPolicyChart",
     "PlatformChart",
     "add_app_charts",
-    "check_consistency",
 ]
-
-
-def check_consistency(values: AppChartValues) -> None:
-    """Refuse values whose charts would not fit together (names, ports, paths)."""
-    namespace = values.namespace.name
-    expectations = {
-        "platform.namespace": (values.platform.namespace, namespace),
-        "backend.namespace": (values.backend.namespace, namespace),
-        "frontend.namespace": (values.frontend.namespace, namespace),
-        "ingress.namespace": (values.ingress.namespace, namespace),
-        "network_policy.namespace": (values.network_policy.namespace, namespace),
-        "ingress.backend_service": (values.ingress.backend_service, values.backend.name),
-        "ingress.backend_port": (values.ingress.backend_port, values.backend.port),
-        "ingress.backend_health_path": (
-            values.ingress.backend_health_path,
-            values.backend.health_path,
-        ),
-        "ingress.frontend_service": (values.ingress.frontend_service, values.frontend.name),
-        "ingress.frontend_port": (values.ingress.frontend_port, values.frontend.port),
-        "ingress.frontend_health_path": (
-            values.ingress.frontend_health_path,
-            values.frontend.health_path,
-        ),
-        "network_policy.backend_name": (values.network_policy.backend_name, values.backend.name),
-        "network_policy.backend_port": (values.network_policy.backend_port, values.backend.port),
-        "network_policy.frontend_name": (
-            values.network_policy.frontend_name,
-            values.frontend.name,
-        ),
-        "network_policy.frontend_port": (
-            values.network_policy.frontend_port,
-            values.frontend.port,
-        ),
-    }
-    wrong = [
-        f"{field}={actual!r} (expected {expected!r})"
-        for field, (actual, expected) in expectations.items()
-        if actual != expected
-    ]
-    if wrong:
-        raise ValueError(f"stage {values.stage}: chart values disagree: " + "; ".join(wrong))
 
 
 def add_app_charts(app: cdk8s.App, values: AppChartValues) -> dict[str, cdk8s.Chart]:
@@ -79,7 +37,6 @@ def add_app_charts(app: cdk8s.App, values: AppChartValues) -> dict[str, cdk8s.Ch
     Chart ids are ``<stage>-<kind>``. Every chart renders on its own (``chart.to_json()``):
     the cluster stack passes each to ``add_cdk8s_chart`` and orders them with dependencies.
     """
-    check_consistency(values)
     stage = values.stage
     charts: dict[str, cdk8s.Chart] = {
         "namespace": NamespaceChart(app, f"{stage}-namespace", values.namespace),

@@ -111,8 +111,8 @@ class IngressChart(cdk8s.Chart):
         # More specific first. The controller (v2.4.3+) orders Prefix paths longest first
         # anyway; listing them that way keeps the manifest honest about the result.
         paths = [
-            _path(API_PATH, values.backend_service, values.backend_port),
-            _path(ROOT_PATH, values.frontend_service, values.frontend_port),
+            _path(API_PATH, values.backend.name, values.backend.port),
+            _path(ROOT_PATH, values.frontend.name, values.frontend.port),
         ]
         self.ingress = k8s.KubeIngress(
             self,

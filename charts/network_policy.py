@@ -50,8 +50,8 @@ class NetworkPolicyChart(cdk8s.Chart):
             disable_resource_name_hashes=True,
         )
         self._values = values
-        backend = self._pods("backend-pods", values.backend_name)
-        frontend = self._pods("frontend-pods", values.frontend_name)
+        backend = self._pods("backend-pods", values.backend.name)
+        frontend = self._pods("frontend-pods", values.frontend.name)
         all_pods = kplus.Pods.all(self, "all-pods")
 
         self.default_deny = kplus.NetworkPolicy(
@@ -87,15 +87,15 @@ class NetworkPolicyChart(cdk8s.Chart):
             ),
         )
 
-        backend_port = kplus.NetworkPolicyPort.tcp(values.backend_port)
+        backend_port = kplus.NetworkPolicyPort.tcp(values.backend.port)
         self.backend = kplus.NetworkPolicy(
             self,
             "backend",
-            metadata=cdk8s.ApiObjectMetadata(name=values.backend_name),
+            metadata=cdk8s.ApiObjectMetadata(name=values.backend.name),
             selector=backend,
             ingress=kplus.NetworkPolicyTraffic(
                 rules=[
-                    *self._from_alb("backend-alb", values.backend_port),
+                    *self._from_alb("backend-alb", values.backend.port),
                     kplus.NetworkPolicyRule(peer=frontend, ports=[backend_port]),
                 ]
             ),
@@ -126,10 +126,10 @@ class NetworkPolicyChart(cdk8s.Chart):
         self.frontend = kplus.NetworkPolicy(
             self,
             "frontend",
-            metadata=cdk8s.ApiObjectMetadata(name=values.frontend_name),
+            metadata=cdk8s.ApiObjectMetadata(name=values.frontend.name),
             selector=frontend,
             ingress=kplus.NetworkPolicyTraffic(
-                rules=self._from_alb("frontend-alb", values.frontend_port)
+                rules=self._from_alb("frontend-alb", values.frontend.port)
             ),
             egress=kplus.NetworkPolicyTraffic(
                 rules=[kplus.NetworkPolicyRule(peer=backend, ports=[backend_port])]

@@ -1,14 +1,18 @@
 """Typed values the charts take: plain strings and numbers, no CDK import.
 
-The cluster stack fills them with CloudFormation tokens (strings like ``${Token[...]}``);
-``make manifests`` fills them from config with readable placeholders. A chart never looks
-anything up: what it renders is exactly what these values say.
+``openmarket_cdk.chart_values`` fills every field from the stage config, in one place: the
+cluster stack with CloudFormation tokens (strings like ``${Token[...]}``) for what exists only
+after deploy, ``make manifests`` and the chart tests with readable placeholders. A chart never
+looks anything up and derives no name: what it renders is exactly what these values say.
+Values that describe the same thing refer to one object (the Ingress holds the backend's
+``WorkloadValues``), so they cannot disagree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -19,12 +23,17 @@ class NamespaceValues:
     stage: str
 
 
-@dataclass(frozen=True)
-class ContainerResources:
-    cpu_request: str
-    cpu_limit: str
-    memory_request: str
-    memory_limit: str
+class ContainerResources(Protocol):
+    """Requests/limits of one container (the stage config's ``Resources`` is one)."""
+
+    @property
+    def cpu_request(self) -> str: ...
+    @property
+    def cpu_limit(self) -> str: ...
+    @property
+    def memory_request(self) -> str: ...
+    @property
+    def memory_limit(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -52,9 +61,9 @@ class WorkloadValues:
     hpa_cpu_utilization_percent: int
     service_account_name: str
     # Non-secret settings, mounted as a ConfigMap and exposed as environment variables.
-    config: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, str]
     # Secret settings: env var <- key of a Secret that External Secrets syncs.
-    secret_env: tuple[SecretEnv, ...] = ()
+    secret_env: tuple[SecretEnv, ...]
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,7 @@ class PlatformValues:
     region: str
     secret_store_name: str
     external_secrets: tuple[ExternalSecretValues, ...]
-    refresh_interval: str = "1h"
+    refresh_interval: str
 
 
 @dataclass(frozen=True)
@@ -85,17 +94,15 @@ class IngressValues:
     namespace: str
     name: str
     load_balancer_name: str
-    backend_service: str
-    backend_port: int
-    backend_health_path: str
-    frontend_service: str
-    frontend_port: int
-    frontend_health_path: str
+    # /api/* goes to the backend, everything else to the frontend: their Services, ports
+    # and health paths.
+    backend: WorkloadValues
+    frontend: WorkloadValues
     alb_security_group_id: str
     waf_acl_arn: str
-    certificate_arn: str | None = None
-    host: str | None = None
-    access_logs_bucket: str | None = None
+    certificate_arn: str | None
+    host: str | None
+    access_logs_bucket: str | None
 
 
 @dataclass(frozen=True)
@@ -103,10 +110,8 @@ class NetworkPolicyValues:
     """Default deny in the app namespace, then only the listed paths."""
 
     namespace: str
-    backend_name: str
-    backend_port: int
-    frontend_name: str
-    frontend_port: int
+    backend: WorkloadValues
+    frontend: WorkloadValues
     vpc_cidr: str
     # The ALB's subnets: with IP targets, ALB traffic (and its health checks) comes from here.
     alb_subnet_cidrs: tuple[str, ...]

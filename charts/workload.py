@@ -36,6 +36,9 @@ READINESS_PERIOD_S, READINESS_FAILURES = 10, 3
 LIVENESS_PERIOD_S, LIVENESS_FAILURES = 20, 3
 PROBE_TIMEOUT_S = 3
 
+# The name of the container and Service port (Prometheus scrapes the backend through it).
+SERVICE_PORT_NAME = "http"
+
 ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
 HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
 
@@ -70,20 +73,6 @@ def container_resources(resources: ContainerResources) -> kplus.ContainerResourc
     )
 
 
-def _validate(values: WorkloadValues) -> None:
-    if not values.health_path.startswith("/"):
-        raise ValueError(f"{values.name}: health_path {values.health_path!r} must start with /")
-    if not 1 <= values.hpa_min_replicas <= values.hpa_max_replicas:
-        raise ValueError(f"{values.name}: need 1 <= hpa_min_replicas <= hpa_max_replicas")
-    if not values.hpa_min_replicas <= values.replicas <= values.hpa_max_replicas:
-        raise ValueError(f"{values.name}: replicas must lie within the HPA's min..max")
-    if not 1 <= values.hpa_cpu_utilization_percent <= 100:
-        raise ValueError(f"{values.name}: hpa_cpu_utilization_percent must be 1..100")
-    overlap = {env.env_name for env in values.secret_env} & set(values.config)
-    if overlap:
-        raise ValueError(f"{values.name}: {sorted(overlap)} both in config and secret_env")
-
-
 class WebWorkload(Construct):
     """One HTTP workload: pods behind a ClusterIP Service, autoscaled on CPU.
 
@@ -103,7 +92,6 @@ class WebWorkload(Construct):
 
     def __init__(self, scope: Construct, id: str, values: WorkloadValues) -> None:
         super().__init__(scope, id)
-        _validate(values)
         self.values = values
         selector = selector_labels(values.name)
 
@@ -171,7 +159,7 @@ class WebWorkload(Construct):
         deployment.add_container(
             name=values.name,
             image=values.image,
-            ports=[kplus.ContainerPort(number=values.port, name="http")],
+            ports=[kplus.ContainerPort(number=values.port, name=SERVICE_PORT_NAME)],
             resources=container_resources(values.resources),
             env_from=[kplus.Env.from_config_map(self.config_map)],
             env_variables={
@@ -249,7 +237,7 @@ class WebWorkload(Construct):
             # ClusterIP for an egress rule when the two match.
             ports=[
                 kplus.ServicePort(
-                    name="http",
+                    name=SERVICE_PORT_NAME,
                     port=values.port,
                     target_port=values.port,
                     protocol=kplus.Protocol.TCP,

@@ -19,6 +19,7 @@ from openmarket_cdk.config import (
     StageConfigError,
     resolve_account,
     stage_config,
+    validate_stage,
 )
 from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
@@ -72,7 +73,7 @@ def with_context_overrides(app: cdk.App, config: StageConfig) -> StageConfig:
             image_tag=str(app.node.try_get_context("frontend_image_tag") or k8s.frontend.image_tag),
         ),
     )
-    return replace(config, kubernetes=changed).validate()
+    return validate_stage(replace(config, kubernetes=changed))
 
 
 def build_app(app: cdk.App) -> list[OpenMarketStage]:

@@ -1,18 +1,19 @@
-"""From a StageConfig (and a few deploy-time strings) to the values the charts take.
+"""From a StageConfig (and a few deploy-time strings) to the values every chart takes.
 
-No CDK import: the cluster stack passes CloudFormation tokens as the deploy-time strings,
-``make manifests`` passes readable placeholders. Everything else comes from config, so both
-render the same objects.
+The one place chart values are filled in. No CDK import: the cluster stack passes
+CloudFormation tokens as the deploy-time strings, ``make manifests`` and the chart tests pass
+readable placeholders; everything else comes from config, so all three render the same
+objects. Names flow one way: config -> here -> charts; no stack reads a name back from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from charts.monitoring import MonitoringValues
+from charts.monitoring.values import BackendTarget, MonitoringSecrets, MonitoringValues
+from charts.stage import StageChartValues
 from charts.values import (
     AppChartValues,
-    ContainerResources,
     ExternalSecretValues,
     IngressValues,
     NamespaceValues,
@@ -21,69 +22,83 @@ from charts.values import (
     SecretEnv,
     WorkloadValues,
 )
+from charts.workload import SERVICE_PORT_NAME
 from openmarket_cdk.config import StageConfig, WorkloadConfig
 
-BACKEND = "backend"
-FRONTEND = "frontend"
-SECRET_STORE = "aws-secrets-manager"
+# Kubernetes Secrets that External Secrets syncs (chart-internal names: only the charts use
+# them, through the values below).
 DATABASE_SECRET = "backend-database"
 CACHE_SECRET = "backend-cache"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+SLACK_SECRET = "alertmanager-slack"
+
+# The backend's metric contract (prom-client's default histogram, status in "status_code").
+BACKEND_METRICS_PATH = "/metrics"
+BACKEND_REQUEST_DURATION_METRIC = "http_request_duration_seconds"
+BACKEND_STATUS_LABEL = "status_code"
 
 
 @dataclass(frozen=True)
 class DeployTimeValues:
     """What only exists once the other stacks are deployed (tokens in CDK)."""
 
-    image_registry: str  # <account>.dkr.ecr.<region>.amazonaws.com
     alb_security_group_id: str
     waf_acl_arn: str
     cache_endpoint: str
     uploads_bucket_name: str
-    event_bus_name: str = ""
+    event_bus_name: str
 
 
 def placeholder_deploy_values(config: StageConfig) -> DeployTimeValues:
-    """Readable stand-ins for ``make manifests`` (no AWS account is asked)."""
+    """Readable stand-ins for ``make manifests`` and the chart tests (no AWS account asked);
+    fixed names come from config, so only truly deploy-time ids are placeholders."""
     return DeployTimeValues(
-        image_registry=config.image_registry,
         alb_security_group_id="<from-stack:network:AlbSecurityGroupId>",
         waf_acl_arn="<from-stack:cluster:WebAclArn>",
         cache_endpoint="<from-stack:data:CachePrimaryEndpoint>",
         uploads_bucket_name=config.uploads_bucket_name,
+        event_bus_name=config.order_events_bus_name,
     )
 
 
-def _resources(workload: WorkloadConfig) -> ContainerResources:
-    return ContainerResources(
-        cpu_request=workload.cpu_request,
-        cpu_limit=workload.cpu_limit,
-        memory_request=workload.memory_request,
-        memory_limit=workload.memory_limit,
+def _workload(
+    config: StageConfig,
+    workload: WorkloadConfig,
+    settings: dict[str, str],
+    secret_env: tuple[SecretEnv, ...] = (),
+) -> WorkloadValues:
+    image = f"{config.image_registry}/{config.ecr_repository_name(workload)}:{workload.image_tag}"
+    return WorkloadValues(
+        name=workload.name,
+        namespace=config.namespace,
+        image=image,
+        port=workload.port,
+        replicas=workload.replicas,
+        resources=workload.resources,
+        health_path=workload.health_path,
+        hpa_min_replicas=workload.hpa_min_replicas,
+        hpa_max_replicas=workload.hpa_max_replicas,
+        hpa_cpu_utilization_percent=workload.hpa_cpu_utilization_percent,
+        service_account_name=workload.name,
+        config={
+            "NODE_ENV": "production",
+            "PORT": str(workload.port),
+            "STAGE": config.name,
+            **settings,
+        },
+        secret_env=secret_env,
     )
 
 
 def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartValues:
-    """All chart values of one stage."""
+    """The app charts' values of one stage."""
     k8s = config.kubernetes
     net = config.network
     namespace = config.namespace
-    repo = f"{deploy.image_registry}/openmarket/{config.name}"
-    backend = WorkloadValues(
-        name=BACKEND,
-        namespace=namespace,
-        image=f"{repo}/backend:{k8s.backend.image_tag}",
-        port=net.backend_port,
-        replicas=k8s.backend.replicas,
-        resources=_resources(k8s.backend),
-        health_path=k8s.backend.health_path,
-        hpa_min_replicas=k8s.backend.hpa_min_replicas,
-        hpa_max_replicas=k8s.backend.hpa_max_replicas,
-        hpa_cpu_utilization_percent=k8s.backend.hpa_cpu_utilization_percent,
-        service_account_name=BACKEND,
-        config={
-            "NODE_ENV": "production",
-            "PORT": str(net.backend_port),
-            "STAGE": config.name,
+    backend = _workload(
+        config,
+        k8s.backend,
+        {
             "AWS_REGION": config.region,
             "UPLOADS_BUCKET": deploy.uploads_bucket_name,
             "REDIS_HOST": deploy.cache_endpoint,
@@ -101,25 +116,11 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
             SecretEnv("REDIS_PASSWORD", CACHE_SECRET, "password"),
         ),
     )
-    frontend = WorkloadValues(
-        name=FRONTEND,
-        namespace=namespace,
-        image=f"{repo}/frontend-web:{k8s.frontend.image_tag}",
-        port=net.frontend_port,
-        replicas=k8s.frontend.replicas,
-        resources=_resources(k8s.frontend),
-        health_path=k8s.frontend.health_path,
-        hpa_min_replicas=k8s.frontend.hpa_min_replicas,
-        hpa_max_replicas=k8s.frontend.hpa_max_replicas,
-        hpa_cpu_utilization_percent=k8s.frontend.hpa_cpu_utilization_percent,
-        service_account_name=FRONTEND,
-        config={
-            "NODE_ENV": "production",
-            "PORT": str(net.frontend_port),
-            "STAGE": config.name,
-            # Server-side rendering calls the backend inside the cluster.
-            "API_BASE_URL": f"http://{BACKEND}.{namespace}.svc.cluster.local:{net.backend_port}",
-        },
+    frontend = _workload(
+        config,
+        k8s.frontend,
+        # Server-side rendering calls the backend inside the cluster.
+        {"API_BASE_URL": f"http://{backend.name}.{namespace}.svc.cluster.local:{backend.port}"},
     )
     return AppChartValues(
         stage=config.name,
@@ -127,7 +128,7 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
         platform=PlatformValues(
             namespace=namespace,
             region=config.region,
-            secret_store_name=SECRET_STORE,
+            secret_store_name=k8s.secret_store_name,
             external_secrets=(
                 ExternalSecretValues(
                     name=DATABASE_SECRET,
@@ -140,6 +141,7 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
                     keys={"password": "password"},
                 ),
             ),
+            refresh_interval=k8s.monitoring.secret_refresh_interval,
         ),
         backend=backend,
         frontend=frontend,
@@ -147,12 +149,8 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
             namespace=namespace,
             name="openmarket",
             load_balancer_name=config.load_balancer_name,
-            backend_service=BACKEND,
-            backend_port=net.backend_port,
-            backend_health_path=k8s.backend.health_path,
-            frontend_service=FRONTEND,
-            frontend_port=net.frontend_port,
-            frontend_health_path=k8s.frontend.health_path,
+            backend=backend,
+            frontend=frontend,
             alb_security_group_id=deploy.alb_security_group_id,
             waf_acl_arn=deploy.waf_acl_arn,
             certificate_arn=k8s.certificate_arn,
@@ -161,10 +159,8 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
         ),
         network_policy=NetworkPolicyValues(
             namespace=namespace,
-            backend_name=BACKEND,
-            backend_port=net.backend_port,
-            frontend_name=FRONTEND,
-            frontend_port=net.frontend_port,
+            backend=backend,
+            frontend=frontend,
             vpc_cidr=net.vpc_cidr,
             alb_subnet_cidrs=net.public_subnet_cidrs,
             database_subnet_cidrs=net.database_subnet_cidrs,
@@ -175,21 +171,59 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
 
 
 def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
-    """The monitoring charts' values of one stage (names derived the standard way)."""
-    return MonitoringValues.for_stage(
-        config.name,
+    """The monitoring charts' values of one stage."""
+    k8s = config.kubernetes
+    monitoring = k8s.monitoring
+    obs = config.observability
+    return MonitoringValues(
+        stage=config.name,
         region=config.region,
-        vpc_cidr=config.network.vpc_cidr,
-        secret_store_name=SECRET_STORE,
-        service_cidr=config.network.service_cidr,
         cluster_name=config.cluster_name,
+        vpc_cidr=config.network.vpc_cidr,
+        app_namespace=config.namespace,
         log_group_name=config.application_log_group_name,
+        secrets=MonitoringSecrets(
+            secret_store_name=k8s.secret_store_name,
+            grafana_admin_remote_name=config.grafana_admin_secret_name,
+            slack_remote_name=config.slack_webhooks_secret_name,
+            grafana_admin_secret_name=GRAFANA_ADMIN_SECRET,
+            slack_secret_name=SLACK_SECRET,
+            refresh_interval=monitoring.secret_refresh_interval,
+        ),
+        namespace=monitoring.namespace,
+        agents_namespace=monitoring.agents_namespace,
+        service_cidr=config.network.service_cidr,
+        backend=BackendTarget(
+            service_name=k8s.backend.name,
+            port_name=SERVICE_PORT_NAME,
+            port=k8s.backend.port,
+            metrics_path=BACKEND_METRICS_PATH,
+            request_duration_metric=BACKEND_REQUEST_DURATION_METRIC,
+            status_label=BACKEND_STATUS_LABEL,
+            error_ratio_threshold=obs.alb_5xx_percent / 100,
+            p95_latency_threshold_seconds=obs.alb_p95_latency_seconds,
+        ),
+        scrape_interval=monitoring.scrape_interval,
+        evaluation_interval=monitoring.evaluation_interval,
+        retention_time=monitoring.retention_time,
+        retention_size=monitoring.retention_size,
+        storage_size=monitoring.storage_size,
+        storage_class=monitoring.storage_class,
+        alertmanager_storage_size=monitoring.alertmanager_storage_size,
+        images=monitoring.images,
+        resources=monitoring.resources,
+        fluent_bit_service_account=monitoring.fluent_bit_service_account,
+        runbook_base_url=config.runbook_base_url,
     )
 
 
-def grafana_admin_secret_name(config: StageConfig) -> str:
-    return monitoring_chart_values(config).secrets.grafana_admin_remote_name
+def chart_values(config: StageConfig, deploy: DeployTimeValues) -> StageChartValues:
+    """The values of every chart of one stage: the one place they are filled in."""
+    return StageChartValues(
+        app=app_chart_values(config, deploy), monitoring=monitoring_chart_values(config)
+    )
 
 
-def slack_secret_name(config: StageConfig) -> str:
-    return monitoring_chart_values(config).secrets.slack_remote_name
+def placeholder_chart_values(config: StageConfig) -> StageChartValues:
+    """What ``make manifests`` and the chart tests render: config plus placeholders."""
+    return chart_values(config, placeholder_deploy_values(config))

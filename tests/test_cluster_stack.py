@@ -11,9 +11,10 @@ import kubernetes_validate
 import pytest
 from aws_cdk import lambda_layer_kubectl_v35
 
+from charts.stage import STAGE_CHART_KINDS, render_stage
+from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import KUBERNETES_VERSION, STAGE_NAMES, stage_config
 from openmarket_cdk.stacks import cluster as cluster_module
-from scripts.render_manifests import render_stage
 from tests.cfn import of_type, only, ref_id
 from tests.conftest import Synthesized
 
@@ -229,7 +230,7 @@ def test_charts_are_applied_in_order_and_fit_the_handler(
     synthesized: Synthesized, stage: str
 ) -> None:
     manifests = dict(_manifests(synthesized, stage))
-    order = [f"ClusterChart{kind.replace('-', '')}" for kind in cluster_module.CHART_KINDS]
+    order = [f"ClusterChart{kind.replace('-', '')}" for kind in STAGE_CHART_KINDS]
     ids = {prefix: next(k for k in manifests if k.startswith(prefix)) for prefix in order}
     for before, after in itertools.pairwise(order):
         assert ids[before] in manifests[ids[after]]["DependsOn"], (before, after)
@@ -240,6 +241,12 @@ def test_charts_are_applied_in_order_and_fit_the_handler(
     assert "WebAcl" in ingress  # the stack's own web ACL ARN
     # ALB access logs go to the stage's logs bucket (its policy admits ELB's log delivery).
     assert f"access_logs.s3.bucket=openmarket-{stage}-logs-000000000000" in ingress
+
+
+def rendered_objects(stage: str) -> list[dict[str, Any]]:
+    """Every object of every chart of the stage, as make manifests renders them."""
+    rendered = render_stage(placeholder_chart_values(stage_config(stage)))
+    return [obj for objects in rendered.values() for obj in objects]
 
 
 def _containers(objects: list[dict[str, Any]], namespace: str | None = None) -> list[Any]:
@@ -253,7 +260,11 @@ def _containers(objects: list[dict[str, Any]], namespace: str | None = None) -> 
 
 
 def test_rendered_manifests_are_valid_for_both_versions(stage: str) -> None:
-    objects = [obj for objs in render_stage(stage, "000000000000").values() for obj in objs]
+    objects = [
+        obj
+        for objs in render_stage(placeholder_chart_values(stage_config(stage))).values()
+        for obj in objs
+    ]
     for version in (KUBERNETES_VERSION, "1.28"):
         for obj in objects:
             if obj["apiVersion"].startswith("external-secrets.io/"):
@@ -262,7 +273,11 @@ def test_rendered_manifests_are_valid_for_both_versions(stage: str) -> None:
 
 
 def test_rendered_containers_have_limits_probes_and_restricted_context(stage: str) -> None:
-    objects = [obj for objs in render_stage(stage, "000000000000").values() for obj in objs]
+    objects = [
+        obj
+        for objs in render_stage(placeholder_chart_values(stage_config(stage))).values()
+        for obj in objs
+    ]
     every = _containers(objects)
     apps = _containers(objects, namespace=f"openmarket-{stage}")
     assert len(apps) == 2 and len(every) > len(apps)
@@ -324,10 +339,7 @@ def test_monitoring_secrets_exist_and_external_secrets_may_read_them(
 def test_monitoring_charts_follow_the_app_charts(synthesized: Synthesized, stage: str) -> None:
     manifests = dict(_manifests(synthesized, stage))
     ids = {logical_id.removeprefix("ClusterChart")[:-8]: logical_id for logical_id in manifests}
-    order = [
-        k.replace("-", "")
-        for k in (*cluster_module.CHART_KINDS, *cluster_module.MONITORING_CHART_KINDS)
-    ]
+    order = [k.replace("-", "") for k in STAGE_CHART_KINDS]
     assert sorted(ids) == sorted(order)
     for before, after in itertools.pairwise(order):
         assert ids[before] in manifests[ids[after]]["DependsOn"], (before, after)

@@ -21,6 +21,7 @@ from openmarket_cdk.config import (
     all_stage_configs,
     resolve_account,
     stage_config,
+    validate_stage,
 )
 
 
@@ -120,12 +121,101 @@ def test_account_from_environment_then_context(monkeypatch: pytest.MonkeyPatch) 
             lambda c: replace(c, storage=replace(c.storage, glacier_after_days=20)),
             "'storage.glacier_after_days'",
         ),
+        (lambda c: replace(c, retain_on_delete=False), "'retain_on_delete'"),
+        (
+            lambda c: replace(
+                c,
+                functions=replace(
+                    c.functions, data_sync=replace(c.functions.data_sync, timeout_s=901)
+                ),
+            ),
+            "'functions.data_sync.timeout_s'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                kubernetes=replace(
+                    c.kubernetes, backend=replace(c.kubernetes.backend, replicas=11)
+                ),
+            ),
+            "'kubernetes.backend.replicas'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                kubernetes=replace(
+                    c.kubernetes, frontend=replace(c.kubernetes.frontend, hpa_min_replicas=0)
+                ),
+            ),
+            "'kubernetes.frontend.hpa_min_replicas'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                kubernetes=replace(
+                    c.kubernetes,
+                    backend=replace(c.kubernetes.backend, hpa_cpu_utilization_percent=0),
+                ),
+            ),
+            "'kubernetes.backend.hpa_cpu_utilization_percent'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                kubernetes=replace(
+                    c.kubernetes, backend=replace(c.kubernetes.backend, health_path="health")
+                ),
+            ),
+            "'kubernetes.backend.health_path'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                kubernetes=replace(
+                    c.kubernetes,
+                    frontend=replace(
+                        c.kubernetes.frontend,
+                        resources=replace(c.kubernetes.frontend.resources, memory_limit="2G"),
+                    ),
+                ),
+            ),
+            "'kubernetes.frontend.resources.memory_limit'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                kubernetes=replace(
+                    c.kubernetes, frontend=replace(c.kubernetes.frontend, port=3001)
+                ),
+            ),
+            "'kubernetes.frontend.port'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                kubernetes=replace(
+                    c.kubernetes,
+                    monitoring=replace(c.kubernetes.monitoring, retention_size="200GB"),
+                ),
+            ),
+            "'kubernetes.monitoring.retention_size'",
+        ),
+        (
+            lambda c: replace(
+                c,
+                kubernetes=replace(
+                    c.kubernetes,
+                    monitoring=replace(c.kubernetes.monitoring, scrape_interval="15 seconds"),
+                ),
+            ),
+            "'kubernetes.monitoring.scrape_interval'",
+        ),
     ],
 )
 def test_bad_values_fail_with_the_field_name(change: object, field: str) -> None:
     broken: StageConfig = change(stage_config("prod"))  # type: ignore[operator]
     with pytest.raises(StageConfigError, match=re.escape(f"stage config field {field}")):
-        broken.validate()
+        validate_stage(broken)
 
 
 def test_a_reader_in_a_single_az_stage_is_refused() -> None:
@@ -135,7 +225,7 @@ def test_a_reader_in_a_single_az_stage_is_refused() -> None:
         aurora=replace(dev.aurora, capacity=AuroraCapacity.PROVISIONED, reader_count=1),
     )
     with pytest.raises(StageConfigError, match=r"'aurora\.reader_count'.*single-AZ"):
-        broken.validate()
+        validate_stage(broken)
 
 
 def test_unknown_stage_name_is_refused() -> None:

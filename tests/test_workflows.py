@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from openmarket_cdk.chart_values import app_chart_values, placeholder_deploy_values
+from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import STAGE_NAMES, stage_config
 from openmarket_cdk.stacks.deploy_access import (
     APPROVAL_ENVIRONMENTS,
@@ -472,7 +472,7 @@ def test_smoke_usage_errors(args: tuple[str, ...], env: dict[str, str]) -> None:
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_smoke_args_name_the_alb_the_ingress_creates(stage: str) -> None:
     config = stage_config(stage)
-    ingress = app_chart_values(config, placeholder_deploy_values(config)).ingress
+    ingress = placeholder_chart_values(config).app.ingress
     assert smoke_args(config) == [
         "--alb",
         ingress.load_balancer_name,

@@ -55,7 +55,6 @@ def add_monitoring_charts(app: cdk8s.App, values: MonitoringValues) -> dict[str,
 
     Chart ids are ``<stage>-<kind>``; every chart renders on its own (``chart.to_json()``).
     """
-    values.validate()
     stage = values.stage
     classes: dict[str, Callable[[cdk8s.App, str, MonitoringValues], cdk8s.Chart]] = {
         "monitoring-namespaces": MonitoringNamespaceChart,

@@ -58,7 +58,7 @@ class DataStack(Stack):
             alias=f"alias/{config.prefix}/data",
             description=f"Encrypts {config.prefix} Aurora storage, cache and their secrets",
             enable_key_rotation=True,
-            removal_policy=retain_or_destroy(config.storage.retain_on_delete),
+            removal_policy=retain_or_destroy(config.retain_on_delete),
         )
         self.aurora = self._aurora(config.aurora, vpc, database_security_group)
         self.cache_auth_secret, self.cache = self._cache(config.cache, vpc, cache_security_group)
@@ -116,7 +116,7 @@ class DataStack(Stack):
         removal = (
             RemovalPolicy.SNAPSHOT
             if aurora.snapshot_on_delete
-            else retain_or_destroy(cfg.storage.retain_on_delete)
+            else retain_or_destroy(cfg.retain_on_delete)
         )
         cluster_identifier = f"{cfg.prefix}-aurora"
         admin_secret = rds.DatabaseSecret(
@@ -139,7 +139,7 @@ class DataStack(Stack):
             "would cut the running backend off the database until pods restart.",
         )
         # The admin secret outlives a deleted cluster in staging/prod, next to its snapshot.
-        admin_secret.apply_removal_policy(retain_or_destroy(cfg.storage.retain_on_delete))
+        admin_secret.apply_removal_policy(retain_or_destroy(cfg.retain_on_delete))
         # Log groups RDS would otherwise create without retention: made here, with retention
         # from config and no LogRetention custom-resource Lambda. The cluster waits for them.
         export_log_groups = [
@@ -148,7 +148,7 @@ class DataStack(Stack):
                 f"AuroraLog{log_type.title()}",
                 log_group_name=f"/aws/rds/cluster/{cluster_identifier}/{log_type}",
                 retention=log_retention(aurora.log_retention_days),
-                removal_policy=retain_or_destroy(cfg.storage.retain_on_delete),
+                removal_policy=retain_or_destroy(cfg.retain_on_delete),
             )
             for log_type in AURORA_LOG_EXPORTS
         ]
@@ -229,7 +229,7 @@ class DataStack(Stack):
                 exclude_punctuation=True,
                 password_length=64,
             ),
-            removal_policy=retain_or_destroy(cfg.storage.retain_on_delete),
+            removal_policy=retain_or_destroy(cfg.retain_on_delete),
         )
         acknowledge(
             auth_secret,
@@ -250,7 +250,7 @@ class DataStack(Stack):
             "CacheSlowLog",
             log_group_name=f"/aws/elasticache/{cfg.prefix}/slow-log",
             retention=log_retention(cache.log_retention_days),
-            removal_policy=retain_or_destroy(cfg.storage.retain_on_delete),
+            removal_policy=retain_or_destroy(cfg.retain_on_delete),
         )
         multi_az = cache.node_count > 1
         replication_group = elasticache.CfnReplicationGroup(
@@ -294,7 +294,7 @@ class DataStack(Stack):
         replication_group.apply_removal_policy(
             RemovalPolicy.SNAPSHOT
             if cache.snapshot_on_delete
-            else retain_or_destroy(cfg.storage.retain_on_delete)
+            else retain_or_destroy(cfg.retain_on_delete)
         )
         acknowledge(
             replication_group,

@@ -129,7 +129,7 @@ class NetworkStack(Stack):
             "FlowLogs",
             log_group_name=f"/aws/vpc/{config.prefix}/flow-logs",
             retention=log_retention(net.flow_log_retention_days),
-            removal_policy=retain_or_destroy(config.storage.retain_on_delete),
+            removal_policy=retain_or_destroy(config.retain_on_delete),
         )
         self.vpc.add_flow_log(
             "FlowLog",
@@ -250,12 +250,15 @@ class NetworkStack(Stack):
             # Nodes pull images and call AWS APIs through NAT; egress stays open.
             allow_all_outbound=True,
         )
-        for port, name in ((net.frontend_port, "frontend"), (net.backend_port, "backend")):
+        k8s = config.kubernetes
+        for workload in (k8s.frontend, k8s.backend):
+            to_workload = ec2.Port.tcp(workload.port)
+            description = f"ALB to {workload.name}"
             self.app_security_group.add_ingress_rule(
-                self.alb_security_group, ec2.Port.tcp(port), f"ALB to {name}"
+                self.alb_security_group, to_workload, description
             )
             self.alb_security_group.add_egress_rule(
-                self.app_security_group, ec2.Port.tcp(port), f"ALB to {name}"
+                self.app_security_group, to_workload, description
             )
 
         self.functions_security_group = ec2.SecurityGroup(

@@ -76,7 +76,7 @@ class ObservabilityStack(Stack):
             alias=f"alias/{prefix}/alerts",
             description=f"Encrypts the {prefix} alerts topic",
             enable_key_rotation=True,
-            removal_policy=retain_or_destroy(config.storage.retain_on_delete),
+            removal_policy=retain_or_destroy(config.retain_on_delete),
         )
         # CloudWatch alarms and AWS Budgets publish to the encrypted topic.
         for service in ("cloudwatch.amazonaws.com", "budgets.amazonaws.com"):

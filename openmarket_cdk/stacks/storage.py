@@ -15,10 +15,6 @@ from openmarket_cdk.common import pascal_case, retain_or_destroy
 from openmarket_cdk.config import ELB_LOG_DELIVERY_ACCOUNT, StageConfig, StorageConfig
 from openmarket_cdk.nag import acknowledge
 
-# SPEC names the repositories openmarket/backend and openmarket/frontend-web; the stage is
-# added in the middle because several stages may share one account.
-ECR_REPOSITORIES = ("backend", "frontend-web")
-
 
 class StorageStack(Stack):
     """Object storage and image registries for OpenMarket's apps and functions.
@@ -34,9 +30,9 @@ class StorageStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any):
         super().__init__(scope, construct_id, **kwargs)
         storage = config.storage
-        removal = retain_or_destroy(storage.retain_on_delete)
+        removal = retain_or_destroy(config.retain_on_delete)
         # Only disposable stages empty their buckets and repositories on delete.
-        empty_on_delete = not storage.retain_on_delete
+        empty_on_delete = not config.retain_on_delete
 
         self.logs_bucket = s3.Bucket(
             self,
@@ -93,12 +89,15 @@ class StorageStack(Stack):
             auto_delete_objects=empty_on_delete,
         )
 
+        # SPEC names the repositories openmarket/backend and openmarket/frontend-web; the stage
+        # is added in the middle because several stages may share one account.
         self.repositories: dict[str, ecr.Repository] = {}
-        for name in ECR_REPOSITORIES:
+        for workload in config.kubernetes.workloads:
+            name = workload.image_repository
             self.repositories[name] = ecr.Repository(
                 self,
                 f"{pascal_case(name)}Repository",
-                repository_name=config.ecr_repository_name(name),
+                repository_name=config.ecr_repository_name(workload),
                 image_scan_on_push=True,
                 image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 encryption=ecr.RepositoryEncryption.AES_256,

@@ -10,8 +10,8 @@ import cdk8s
 import pytest
 import yaml
 
-from charts import CHART_KINDS, add_app_charts, check_consistency
-from tests.charts.conftest import ROOT, RenderedStage, render, sample_values, stage_params
+from charts import CHART_KINDS, add_app_charts
+from tests.charts.conftest import ROOT, RenderedStage, app_values, render, stage_params
 
 CLUSTER_SCOPED = {"Namespace", "StorageClass"}
 
@@ -78,27 +78,35 @@ def test_names_are_stable_and_unique(rendered: dict[str, RenderedStage], stage: 
 
 def test_the_whole_app_synthesizes_to_yaml(rendered: dict[str, RenderedStage]) -> None:
     app = cdk8s.App()
-    add_app_charts(app, sample_values("dev"))
+    add_app_charts(app, app_values("dev"))
     documents = [d for d in yaml.safe_load_all(app.synth_yaml()) if d]
     assert len(documents) == len(rendered["dev"].all_objects())
 
 
-def test_mismatched_values_are_refused() -> None:
-    values = sample_values("dev")
-    wrong = replace(values, ingress=replace(values.ingress, backend_port=8080))
-    with pytest.raises(ValueError, match=r"ingress.backend_port=8080 \(expected 3001\)"):
-        check_consistency(wrong)
-    wrong = replace(
-        values, network_policy=replace(values.network_policy, namespace="openmarket-prod")
-    )
-    with pytest.raises(ValueError, match=r"network_policy\.namespace"):
-        add_app_charts(cdk8s.App(), wrong)
+@pytest.mark.parametrize("stage", stage_params())
+def test_the_ingress_and_the_policies_use_the_workloads_own_values(
+    rendered: dict[str, RenderedStage], stage: str
+) -> None:
+    """One definition: the Ingress routes to, and the policies admit, the very Services the
+    workload charts render (name and port), so the two cannot drift apart."""
+    values = rendered[stage].values
+    for holder in (values.ingress, values.network_policy):
+        assert holder.backend is values.backend
+        assert holder.frontend is values.frontend
+    services = {
+        obj["metadata"]["name"]: obj["spec"]["ports"][0]["port"]
+        for obj in rendered[stage].of_kind("Service")
+    }
+    (ingress,) = rendered[stage].of_kind("Ingress")
+    for path in ingress["spec"]["rules"][0]["http"]["paths"]:
+        service = path["backend"]["service"]
+        assert services[service["name"]] == service["port"]["number"]
 
 
 def test_charts_render_with_cdk_tokens_in_deploy_time_values() -> None:
     """The cluster stack passes CloudFormation tokens as strings: nothing may parse them."""
     token = "${Token[TOKEN.123]}"
-    values = sample_values("prod")
+    values = app_values("prod")
     backend = replace(
         values.backend,
         image=f"{token}.dkr.ecr.ap-northeast-2.amazonaws.com/openmarket/prod/backend:1.0.0",

@@ -5,21 +5,29 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import cdk8s
 import pytest
 
-from charts.ingress import ingress_annotations
-from tests.charts.conftest import (
-    ACCESS_LOGS,
-    ALB_SECURITY_GROUP,
-    CERTIFICATE,
-    HOST,
-    Manifest,
-    RenderedStage,
-    sample_values,
-    stage_params,
-)
+from charts.ingress import IngressChart, ingress_annotations
+from charts.values import IngressValues
+from tests.charts.conftest import Manifest, RenderedStage, app_values, stage_params
 
 ALB = "alb.ingress.kubernetes.io"
+CERTIFICATE = (
+    "arn:aws:acm:ap-northeast-2:000000000000:certificate/00000000-0000-0000-0000-0000000000a1"
+)
+HOST = "shop.example.com"
+
+
+def render_ingress(values: IngressValues) -> Manifest:
+    (only,) = IngressChart(cdk8s.App(), "ingress", values).to_json()
+    result: Manifest = only
+    return result
+
+
+def with_https(stage: str) -> Manifest:
+    values = app_values(stage).ingress
+    return render_ingress(replace(values, certificate_arn=CERTIFICATE, host=HOST))
 
 
 def ingress(rendered: dict[str, RenderedStage], stage: str) -> Manifest:
@@ -40,10 +48,9 @@ def test_internet_facing_alb_with_ip_targets_waf_and_the_stack_security_group(
     assert annotations[f"{ALB}/scheme"] == "internet-facing"
     assert annotations[f"{ALB}/target-type"] == "ip"
     assert annotations[f"{ALB}/load-balancer-name"] == f"openmarket-{stage}-alb"
-    assert annotations[f"{ALB}/security-groups"] == ALB_SECURITY_GROUP
+    assert annotations[f"{ALB}/security-groups"] == values.alb_security_group_id
     assert annotations[f"{ALB}/manage-backend-security-group-rules"] == "true"
     assert annotations[f"{ALB}/wafv2-acl-arn"] == values.waf_acl_arn
-    assert annotations[f"{ALB}/wafv2-acl-arn"].startswith("arn:aws:wafv2:")
     attributes = dict(
         pair.split("=", 1) for pair in annotations[f"{ALB}/load-balancer-attributes"].split(",")
     )
@@ -68,32 +75,32 @@ def test_api_goes_to_the_backend_everything_else_to_the_frontend(
         ("/api", "Prefix", "backend", {"number": 3001}),
         ("/", "Prefix", "frontend", {"number": 3000}),
     ]
-    assert rule.get("host") == HOST[stage]
+    assert rule.get("host") == rendered[stage].values.ingress.host
+    assert with_https(stage)["spec"]["rules"][0]["host"] == HOST
 
 
 @pytest.mark.parametrize("stage", stage_params())
 def test_https_and_redirect_exactly_when_a_certificate_is_configured(
     rendered: dict[str, RenderedStage], stage: str
 ) -> None:
-    annotations = ingress(rendered, stage)["metadata"]["annotations"]
-    listen_ports = json.loads(annotations[f"{ALB}/listen-ports"])
-    certificate = CERTIFICATE[stage]
     https_only = ("certificate-arn", "ssl-redirect", "ssl-policy")
-    if certificate:
-        assert listen_ports == [{"HTTP": 80}, {"HTTPS": 443}]
-        assert annotations[f"{ALB}/certificate-arn"] == certificate
-        assert annotations[f"{ALB}/ssl-redirect"] == "443"
-        assert annotations[f"{ALB}/ssl-policy"].startswith("ELBSecurityPolicy-TLS13")
-    else:
-        assert listen_ports == [{"HTTP": 80}]
-        for key in https_only:
-            assert f"{ALB}/{key}" not in annotations
-    assert "tls" not in ingress(rendered, stage)["spec"]  # the ACM ARN, not a cluster Secret
-
-
-def test_the_sample_stages_cover_both_cases() -> None:
-    assert {bool(CERTIFICATE[s]) for s in CERTIFICATE} == {True, False}
-    assert {bool(HOST[s]) for s in HOST} == {True, False}
+    configured = rendered[stage].values.ingress.certificate_arn
+    for manifest, certificate in (
+        (ingress(rendered, stage), configured),
+        (with_https(stage), CERTIFICATE),
+    ):
+        annotations = manifest["metadata"]["annotations"]
+        listen_ports = json.loads(annotations[f"{ALB}/listen-ports"])
+        if certificate:
+            assert listen_ports == [{"HTTP": 80}, {"HTTPS": 443}]
+            assert annotations[f"{ALB}/certificate-arn"] == certificate
+            assert annotations[f"{ALB}/ssl-redirect"] == "443"
+            assert annotations[f"{ALB}/ssl-policy"].startswith("ELBSecurityPolicy-TLS13")
+        else:
+            assert listen_ports == [{"HTTP": 80}]
+            for key in https_only:
+                assert f"{ALB}/{key}" not in annotations
+        assert "tls" not in manifest["spec"]  # the ACM ARN, not a cluster Secret
 
 
 @pytest.mark.parametrize("stage", stage_params())
@@ -104,7 +111,8 @@ def test_access_logs_exactly_when_a_bucket_is_given(
     attributes = dict(
         pair.split("=", 1) for pair in annotations[f"{ALB}/load-balancer-attributes"].split(",")
     )
-    bucket = ACCESS_LOGS[stage]
+    bucket = rendered[stage].values.ingress.access_logs_bucket
+    assert bucket == f"openmarket-{stage}-logs-000000000000"
     if bucket:
         assert attributes["access_logs.s3.enabled"] == "true"
         assert attributes["access_logs.s3.bucket"] == bucket
@@ -114,6 +122,6 @@ def test_access_logs_exactly_when_a_bucket_is_given(
 
 
 def test_too_long_a_load_balancer_name_is_refused() -> None:
-    values = replace(sample_values("dev").ingress, load_balancer_name="x" * 33)
+    values = replace(app_values("dev").ingress, load_balancer_name="x" * 33)
     with pytest.raises(ValueError, match=r"1\.\.32 characters"):
         ingress_annotations(values)

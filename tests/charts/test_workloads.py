@@ -11,19 +11,18 @@ from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
-import cdk8s
 import pytest
 
-from charts.backend import BackendChart
 from charts.values import WorkloadValues
 from charts.workload import cpu, memory
+from openmarket_cdk.config import stage_config
 from tests.charts.conftest import (
     STAGES,
     Manifest,
     RenderedStage,
+    app_values,
     pod_specs,
     render,
-    sample_values,
     stage_params,
 )
 
@@ -302,28 +301,16 @@ def test_no_secret_value_in_any_manifest(rendered: dict[str, RenderedStage], sta
     ("cpu_limit", "memory_limit"), [("1", "4Gi"), ("1500m", "768Mi"), ("2", "1024Mi")]
 )
 def test_resource_quantities_render_to_the_same_amount(cpu_limit: str, memory_limit: str) -> None:
-    values = sample_values("dev")
-    resources = replace(values.backend.resources, cpu_limit=cpu_limit, memory_limit=memory_limit)
+    values = app_values("dev")
+    resources = replace(
+        stage_config("dev").kubernetes.backend.resources,
+        cpu_limit=cpu_limit,
+        memory_limit=memory_limit,
+    )
     stage = render(replace(values, backend=replace(values.backend, resources=resources)))
     limits = container(stage.one("Deployment", "backend"))["resources"]["limits"]
     assert quantity(limits["cpu"]) == quantity(cpu_limit)
     assert quantity(limits["memory"]) == quantity(memory_limit)
-
-
-@pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [
-        ("replicas", 11, "replicas must lie within"),
-        ("hpa_min_replicas", 0, "hpa_min_replicas"),
-        ("hpa_cpu_utilization_percent", 0, "1..100"),
-        ("health_path", "health", "must start with /"),
-        ("config", {"DB_PASSWORD": "x"}, "both in config and secret_env"),
-    ],
-)
-def test_inconsistent_workload_values_are_refused(field: str, value: Any, message: str) -> None:
-    backend = replace(sample_values("dev").backend, **{field: value})
-    with pytest.raises(ValueError, match=re.escape(message)):
-        BackendChart(cdk8s.App(), "dev-backend", backend)
 
 
 @pytest.mark.parametrize("bad", ["0.5", "250M", "1Ti", "two"])

@@ -1,8 +1,7 @@
 """Fixtures of the monitoring chart tests: each stage's values, rendered once per session,
 and the Prometheus/Alertmanager command-line tools the config tests run.
 
-The values are built here the way the cluster stack builds them (``for_stage``) with the
-same obvious fakes as the app chart tests (account 000000000000, VPC 10.0.0.0/16).
+The values are those ``make manifests`` renders (``chart_values`` over the stage configs).
 """
 
 from __future__ import annotations
@@ -14,14 +13,14 @@ from typing import Any
 import pytest
 
 from charts.monitoring import MONITORING_CHART_KINDS, MonitoringValues, add_monitoring_charts
-from tests.charts.conftest import REGION, STAGES, VPC_CIDR, Rendered, render_with
+from tests.charts.conftest import STAGES, Rendered, render_with, stage_values
 
 # command -> the Debian package that ships it (scripts/install-system-packages.sh).
 TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
 
 
 def monitoring_values(stage: str) -> MonitoringValues:
-    return MonitoringValues.for_stage(stage, region=REGION, vpc_cidr=VPC_CIDR)
+    return stage_values(stage).monitoring
 
 
 RenderedMonitoring = Rendered[MonitoringValues]

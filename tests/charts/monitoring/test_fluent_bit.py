@@ -8,7 +8,7 @@ import re
 import pytest
 
 from charts.monitoring.fluent_bit import CONFIG_FILE, fluent_bit_config
-from charts.monitoring.values import application_log_group_name
+from openmarket_cdk.config import stage_config
 from tests.charts.monitoring.conftest import RenderedMonitoring, monitoring_values, stage_params
 
 Sections = list[tuple[str, dict[str, str]]]
@@ -86,7 +86,7 @@ def test_logs_go_to_the_stage_log_group(
 ) -> None:
     output = one(config(monitoring[stage]), "OUTPUT", "cloudwatch_logs")
     assert output["log_group_name"] == f"/aws/eks/openmarket-{stage}/application"
-    assert output["log_group_name"] == application_log_group_name(stage)
+    assert output["log_group_name"] == stage_config(stage).application_log_group_name
     assert output["region"] == monitoring_values(stage).region
     assert output["auto_create_group"] == "Off"  # the CDK stack owns the group
     assert output["Match"] == "kube.*"

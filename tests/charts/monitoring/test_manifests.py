@@ -11,15 +11,7 @@ import kubernetes_validate
 import pytest
 
 from charts.monitoring import MAX_CHART_BYTES, MONITORING_CHART_KINDS, chart_bytes
-from charts.monitoring.values import (
-    ALERTMANAGER_IMAGE,
-    FLUENT_BIT_IMAGE,
-    GRAFANA_IMAGE,
-    KUBE_STATE_METRICS_IMAGE,
-    NODE_EXPORTER_IMAGE,
-    PROMETHEUS_IMAGE,
-)
-from openmarket_cdk.config import KUBERNETES_VERSION
+from openmarket_cdk.config import KUBERNETES_VERSION, MonitoringImages
 from tests.charts.conftest import POD_TEMPLATE_KINDS, Manifest
 from tests.charts.monitoring.conftest import RenderedMonitoring, stage_params
 from tests.charts.test_schemas import ESO_API_VERSION, check_external_secret, check_secret_store
@@ -37,12 +29,12 @@ BUDGET = {
     "fluent-bit": ("100m", "500m", "128Mi", "512Mi"),
 }
 IMAGES = {
-    "prometheus": PROMETHEUS_IMAGE,
-    "grafana": GRAFANA_IMAGE,
-    "alertmanager": ALERTMANAGER_IMAGE,
-    "node-exporter": NODE_EXPORTER_IMAGE,
-    "kube-state-metrics": KUBE_STATE_METRICS_IMAGE,
-    "fluent-bit": FLUENT_BIT_IMAGE,
+    "prometheus": MonitoringImages().prometheus,
+    "grafana": MonitoringImages().grafana,
+    "alertmanager": MonitoringImages().alertmanager,
+    "node-exporter": MonitoringImages().node_exporter,
+    "kube-state-metrics": MonitoringImages().kube_state_metrics,
+    "fluent-bit": MonitoringImages().fluent_bit,
 }
 # Exact release tags (vX.Y.Z or X.Y.Z): never latest, never a moving minor tag.
 RELEASE_TAG = re.compile(r"v?\d+\.\d+\.\d+")

@@ -1,0 +1,94 @@
+"""Stage model of OpenMarket: every size, count, version, CIDR, retention and schedule.
+
+- ``model.py``: the typed, frozen ``StageConfig`` and its parts, with SPEC's numbers;
+- ``validation.py``: ``validate_stage`` names the first bad field (``StageConfigError``);
+- ``stages.py``: dev, staging and prod, and ``stage_config(name, account)``.
+
+The account is a placeholder unless overridden (context ``-c account=...`` or the environment
+variable ``OPENMARKET_ACCOUNT``); the region and the availability zones are fixed, so synth
+never has to ask AWS anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from enum import StrEnum
+from typing import Any
+
+from openmarket_cdk.config.model import (
+    ACCOUNT_ENV_VAR,
+    AVAILABILITY_ZONES,
+    ELB_LOG_DELIVERY_ACCOUNT,
+    GITHUB_REPOSITORY,
+    KUBERNETES_VERSION,
+    PLACEHOLDER_ACCOUNT,
+    REGION,
+    STAGE_NAMES,
+    VALID_LOG_RETENTION_DAYS,
+    AuroraCapacity,
+    AuroraConfig,
+    CacheConfig,
+    FunctionsConfig,
+    FunctionSize,
+    KubernetesConfig,
+    MonitoringConfig,
+    MonitoringImages,
+    MonitoringResources,
+    NatMode,
+    NetworkConfig,
+    ObservabilityConfig,
+    Resources,
+    StageConfig,
+    StageConfigError,
+    StorageConfig,
+    WorkingHoursConfig,
+    WorkloadConfig,
+)
+from openmarket_cdk.config.stages import all_stage_configs, resolve_account, stage_config
+from openmarket_cdk.config.validation import validate_stage
+
+__all__ = [
+    "ACCOUNT_ENV_VAR",
+    "AVAILABILITY_ZONES",
+    "ELB_LOG_DELIVERY_ACCOUNT",
+    "GITHUB_REPOSITORY",
+    "KUBERNETES_VERSION",
+    "PLACEHOLDER_ACCOUNT",
+    "REGION",
+    "STAGE_NAMES",
+    "VALID_LOG_RETENTION_DAYS",
+    "AuroraCapacity",
+    "AuroraConfig",
+    "CacheConfig",
+    "FunctionSize",
+    "FunctionsConfig",
+    "KubernetesConfig",
+    "MonitoringConfig",
+    "MonitoringImages",
+    "MonitoringResources",
+    "NatMode",
+    "NetworkConfig",
+    "ObservabilityConfig",
+    "Resources",
+    "StageConfig",
+    "StageConfigError",
+    "StorageConfig",
+    "WorkingHoursConfig",
+    "WorkloadConfig",
+    "all_stage_configs",
+    "as_dict",
+    "resolve_account",
+    "stage_config",
+    "validate_stage",
+]
+
+
+def as_dict(obj: Any) -> Any:
+    """A plain, JSON-friendly view of a config (for docs, cost estimates and tests)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: as_dict(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, tuple):
+        return [as_dict(v) for v in obj]
+    if isinstance(obj, StrEnum):
+        return obj.value
+    return obj

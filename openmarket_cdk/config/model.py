@@ -1,0 +1,431 @@
+"""The stage model: typed, frozen dataclasses with SPEC's numbers as defaults.
+
+A ``StageConfig`` is everything that differs between dev, staging and prod; the three stage
+definitions are in ``stages.py``, the checks in ``validation.py``. Names that more than one
+stack or chart must agree on (secrets, log groups, the cluster, services, ports, namespaces)
+are fields or derived properties here, and flow down: config -> stage -> stacks -> charts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+REGION = "ap-northeast-2"
+# The account Elastic Load Balancing writes ALB access logs from, in ap-northeast-2
+# (regions older than 2022 deliver through this account, not a service principal).
+ELB_LOG_DELIVERY_ACCOUNT = "600734575887"
+# The GitHub repository whose workflows may deploy (OIDC trust) and whose docs the alerts'
+# runbook links point at; override per fork.
+GITHUB_REPOSITORY = "openmarket/openmarket-cdk"
+AVAILABILITY_ZONES: tuple[str, str] = ("ap-northeast-2a", "ap-northeast-2c")
+PLACEHOLDER_ACCOUNT = "000000000000"
+ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
+STAGE_NAMES: tuple[str, ...] = ("dev", "staging", "prod")
+# One constant for the cluster version: in EKS standard support until early 2027 (1.28, the
+# original's, is no longer offered). The kubectl layer package must match (tests check it).
+KUBERNETES_VERSION = "1.35"
+
+# CloudWatch Logs accepts only these retention values (days).
+VALID_LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
+    | {2922, 3288, 3653}
+)
+
+
+class StageConfigError(ValueError):
+    """A stage configuration value is wrong; the message names the field."""
+
+
+class NatMode(StrEnum):
+    """How private subnets reach the internet."""
+
+    GATEWAY_PER_AZ = "gateway-per-az"  # one NAT gateway in each AZ: survives an AZ outage
+    SINGLE_GATEWAY = "single-gateway"  # one NAT gateway for both AZs
+    INSTANCE = "instance"  # one NAT instance: the cheapest option that still works
+
+
+class AuroraCapacity(StrEnum):
+    """How the Aurora cluster is sized."""
+
+    PROVISIONED = "provisioned"  # fixed instance class, writer + readers
+    SERVERLESS_V2 = "serverless-v2"  # ACU-based; can scale to zero and auto-pause
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The VPC of one stage: CIDRs as SPEC lists them, NAT, flow logs."""
+
+    vpc_cidr: str = "10.0.0.0/16"
+    # One CIDR per AZ, in the order of AVAILABILITY_ZONES.
+    public_subnet_cidrs: tuple[str, str] = ("10.0.1.0/24", "10.0.2.0/24")
+    private_subnet_cidrs: tuple[str, str] = ("10.0.11.0/24", "10.0.12.0/24")
+    database_subnet_cidrs: tuple[str, str] = ("10.0.21.0/24", "10.0.22.0/24")
+    nat_mode: NatMode = NatMode.GATEWAY_PER_AZ
+    nat_instance_type: str = "t4g.nano"
+    flow_log_retention_days: int = 90
+    # The cluster's Service range (pinned, so network policies can name it).
+    service_cidr: str = "172.20.0.0/16"
+    mysql_port: int = 3306
+    redis_port: int = 6379
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """S3 buckets and ECR repositories."""
+
+    infrequent_access_after_days: int = 30
+    glacier_after_days: int = 90
+    noncurrent_versions_expire_after_days: int = 30
+    # Access logs: SPEC keeps them 90 days. Transitions at or after this day are left out,
+    # since S3 needs every transition to happen before expiry.
+    logs_expire_after_days: int = 90
+    ecr_keep_last_images: int = 30
+
+
+@dataclass(frozen=True)
+class AuroraConfig:
+    """Aurora MySQL 3 (8.0 compatible)."""
+
+    engine_version: str = "3.10.2"
+    capacity: AuroraCapacity = AuroraCapacity.PROVISIONED
+    instance_type: str = "t4g.medium"
+    # Readers in the second AZ (SPEC: writer 2a + 1 reader 2c).
+    reader_count: int = 1
+    serverless_min_acu: float = 0.0
+    serverless_max_acu: float = 2.0
+    # Serverless v2 at 0 ACU pauses after this many idle minutes.
+    auto_pause_minutes: int = 10
+    backup_retention_days: int = 7
+    preferred_backup_window: str = "17:00-18:00"  # UTC = 02:00-03:00 KST, low traffic
+    backtrack_hours: int = 0  # 0 disables backtrack
+    log_retention_days: int = 30
+    deletion_protection: bool = True
+    snapshot_on_delete: bool = True
+    database_name: str = "openmarket"
+    admin_username: str = "openmarket_admin"
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """ElastiCache (Valkey, Redis 7 compatible)."""
+
+    engine: str = "valkey"
+    engine_version: str = "8.0"
+    node_type: str = "cache.t4g.micro"
+    # Nodes in the replication group: 1 = primary only, 2 = primary (2a) + replica (2c).
+    node_count: int = 2
+    snapshot_retention_days: int = 7
+    snapshot_window: str = "18:00-19:00"  # UTC = 03:00-04:00 KST
+    maintenance_window: str = "sun:19:00-sun:20:00"  # UTC, after the snapshot window
+    snapshot_on_delete: bool = True
+    log_retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Kubernetes requests/limits of one container (CPU ``250m``/``1``, memory ``512Mi``)."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+# SPEC: backend and frontend each 250m/1000m CPU, 512Mi/2Gi memory.
+WEB_RESOURCES = Resources("250m", "1000m", "512Mi", "2Gi")
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """One web workload (backend or frontend) on EKS; SPEC's sizes.
+
+    ``name`` is the Deployment, Service, ServiceAccount and app label; ``image_repository``
+    the last part of its ECR repository (``openmarket/<stage>/<image_repository>``).
+    """
+
+    name: str
+    port: int
+    health_path: str
+    image_repository: str
+    image_tag: str = "1.0.0"
+    replicas: int = 2
+    resources: Resources = WEB_RESOURCES
+    hpa_min_replicas: int = 2
+    hpa_max_replicas: int = 10
+    hpa_cpu_utilization_percent: int = 70
+
+
+@dataclass(frozen=True)
+class MonitoringImages:
+    """Image tags, pinned exactly (docs/monitoring.md, "Versions"). Each is the newest
+    release of a line that is supported on the day it was pinned: Prometheus 3.13 is the
+    current LTS line; Grafana 12.4 is the last minor of 12, patched until 2027-05-24;
+    kube-state-metrics 2.19 is built against the Kubernetes 1.35 client."""
+
+    prometheus: str = "quay.io/prometheus/prometheus:v3.13.3"
+    alertmanager: str = "quay.io/prometheus/alertmanager:v0.34.1"
+    grafana: str = "docker.io/grafana/grafana:12.4.11"
+    node_exporter: str = "quay.io/prometheus/node-exporter:v1.12.1"
+    kube_state_metrics: str = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.19.1"
+    fluent_bit: str = "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.17"
+
+
+@dataclass(frozen=True)
+class MonitoringResources:
+    """Requests/limits per component: the original design's budget (SPEC)."""
+
+    prometheus: Resources = Resources("500m", "2000m", "1Gi", "4Gi")
+    grafana: Resources = Resources("250m", "1000m", "512Mi", "2Gi")
+    alertmanager: Resources = Resources("100m", "500m", "128Mi", "512Mi")
+    node_exporter: Resources = Resources("100m", "200m", "128Mi", "256Mi")
+    kube_state_metrics: Resources = Resources("100m", "500m", "128Mi", "512Mi")
+    fluent_bit: Resources = Resources("100m", "500m", "128Mi", "512Mi")
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """The in-cluster monitoring stack (SPEC: 15 s scrapes, 30 days, 100Gi)."""
+
+    # Prometheus, Alertmanager, Grafana, kube-state-metrics: Pod Security "restricted".
+    namespace: str = "monitoring"
+    # node-exporter and Fluent Bit need host access: Pod Security "privileged", nothing else.
+    agents_namespace: str = "monitoring-agents"
+    fluent_bit_service_account: str = "fluent-bit"
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    retention_time: str = "30d"
+    # Below the volume size, so the TSDB (plus WAL and compaction headroom) never fills it.
+    retention_size: str = "90GB"
+    storage_size: str = "100Gi"
+    storage_class: str = "gp3"
+    alertmanager_storage_size: str = "1Gi"
+    # How often External Secrets re-reads Secrets Manager.
+    secret_refresh_interval: str = "1h"
+    images: MonitoringImages = field(default_factory=MonitoringImages)
+    resources: MonitoringResources = field(default_factory=MonitoringResources)
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    """The EKS cluster and what runs on it."""
+
+    version: str = KUBERNETES_VERSION
+    node_instance_type: str = "t3.medium"
+    node_min_size: int = 2
+    node_max_size: int = 4
+    node_desired_size: int = 2
+    # All five control-plane log types (api, audit, authenticator, controllerManager,
+    # scheduler); dev keeps only api/audit/authenticator to save ingestion cost.
+    all_control_plane_logs: bool = True
+    control_plane_log_retention_days: int = 90
+    # Empty: private API endpoint only. Non-empty (dev): public endpoint limited to these.
+    public_endpoint_cidrs: tuple[str, ...] = ()
+    admin_role_name: str = "OpenMarketPlatformAdmin"
+    # SPEC: the NestJS backend on 3001 with a health endpoint, the Next.js frontend on 3000.
+    backend: WorkloadConfig = field(
+        default_factory=lambda: WorkloadConfig(
+            name="backend", port=3001, health_path="/api/health", image_repository="backend"
+        )
+    )
+    frontend: WorkloadConfig = field(
+        default_factory=lambda: WorkloadConfig(
+            name="frontend", port=3000, health_path="/", image_repository="frontend-web"
+        )
+    )
+    # The External Secrets SecretStore every synced Secret reads through (one per namespace).
+    secret_store_name: str = "aws-secrets-manager"
+    # WAF rate-based rule: requests per 5 minutes from one IP before it is blocked.
+    waf_rate_limit_per_5min: int = 2000
+    # HTTPS with an HTTP->HTTPS redirect whenever a certificate is configured.
+    certificate_arn: str | None = None
+    domain_name: str | None = None
+    application_log_retention_days: int = 90
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+
+    @property
+    def workloads(self) -> tuple[WorkloadConfig, WorkloadConfig]:
+        return (self.backend, self.frontend)
+
+
+@dataclass(frozen=True)
+class FunctionSize:
+    """Memory and timeout of one Lambda function (SPEC's table)."""
+
+    memory_mb: int
+    timeout_s: int
+
+
+@dataclass(frozen=True)
+class FunctionsConfig:
+    """The four Lambda functions (SPEC: memory, timeout, trigger) and their plumbing."""
+
+    image_processor: FunctionSize = FunctionSize(memory_mb=512, timeout_s=60)
+    order_notification: FunctionSize = FunctionSize(memory_mb=256, timeout_s=30)
+    report_generator: FunctionSize = FunctionSize(memory_mb=1024, timeout_s=300)
+    data_sync: FunctionSize = FunctionSize(memory_mb=512, timeout_s=120)
+    # name=box size in pixels, largest first: thumbnails/<name>/<path>/<name>.jpg
+    thumbnail_sizes: str = "medium=800,thumb=200"
+    jpeg_quality: int = 80
+    sender_email: str = "no-reply@openmarket.example"
+    idempotency_ttl_hours: int = 24
+    report_top_products: int = 10
+    report_currency: str = "KRW"
+    # EventBridge Scheduler cron fields, Asia/Seoul: daily at 00:00 KST.
+    report_schedule_hour: str = "0"
+    report_schedule_minute: str = "0"
+    schedule_time_zone: str = "Asia/Seoul"
+    data_sync_every_minutes: int = 60
+    # Async invocations: Lambda retries twice, then the event goes to the dead-letter queue.
+    async_retry_attempts: int = 2
+    max_event_age_minutes: int = 60
+    dead_letter_retention_days: int = 14
+    log_retention_days: int = 30
+
+    @property
+    def sizes(self) -> dict[str, FunctionSize]:
+        """Function name (its folder under functions/) -> size."""
+        return {
+            "image-processor": self.image_processor,
+            "order-notification": self.order_notification,
+            "report-generator": self.report_generator,
+            "data-sync": self.data_sync,
+        }
+
+
+@dataclass(frozen=True)
+class WorkingHoursConfig:
+    """Dev only: nodes (and a provisioned Aurora) run weekdays 09:00-18:00 Asia/Seoul."""
+
+    enabled: bool = False
+    time_zone: str = "Asia/Seoul"
+    start_hour: int = 9
+    stop_hour: int = 18
+    weekdays: str = "MON-FRI"
+
+    @property
+    def hours_per_week(self) -> int:
+        return (self.stop_hour - self.start_hour) * 5 if self.enabled else 7 * 24
+
+
+@dataclass(frozen=True)
+class ObservabilityConfig:
+    """CloudWatch dashboard and alarms (thresholds from SPEC's targets), budget, schedule."""
+
+    alarm_email: str = "platform-alerts@openmarket.example"
+    aurora_cpu_percent: float = 70.0
+    aurora_connections: int = 100
+    redis_memory_percent: float = 80.0
+    redis_hit_rate_percent: float = 80.0
+    # SPEC's API targets; the ALB alarms and the backend's Prometheus alerts both use them.
+    alb_5xx_percent: float = 1.0
+    alb_p95_latency_seconds: float = 0.5
+    lambda_errors: int = 1
+    lambda_throttles: int = 1
+    budget_usd_per_month: float = 950.0
+    working_hours: WorkingHoursConfig = field(default_factory=WorkingHoursConfig)
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Everything that differs between dev, staging and prod."""
+
+    name: str
+    account: str
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    aurora: AuroraConfig = field(default_factory=AuroraConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
+    functions: FunctionsConfig = field(default_factory=FunctionsConfig)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    # Stage-wide policies, read by every stack.
+    # Multi-AZ data tier: an Aurora reader and a cache replica in the second AZ.
+    multi_az: bool = True
+    termination_protection: bool = True
+    # Keep buckets, keys, secrets, log groups and data on stack deletion (dev: remove them).
+    retain_on_delete: bool = True
+    region: str = REGION
+    availability_zones: tuple[str, str] = AVAILABILITY_ZONES
+
+    @property
+    def prefix(self) -> str:
+        """Name prefix for resources of this stage, e.g. ``openmarket-dev``."""
+        return f"openmarket-{self.name}"
+
+    @property
+    def namespace(self) -> str:
+        """The Kubernetes namespace of the apps, ``openmarket-<stage>``."""
+        return self.prefix
+
+    @property
+    def admin_role_arn(self) -> str:
+        """The IAM role that gets cluster-admin through an EKS access entry."""
+        return f"arn:aws:iam::{self.account}:role/{self.kubernetes.admin_role_name}"
+
+    # Fixed names that more than one stack (or a chart) must agree on: defined once, here.
+    @property
+    def cluster_name(self) -> str:
+        return self.prefix
+
+    @property
+    def nodegroup_name(self) -> str:
+        return f"{self.prefix}-apps"
+
+    @property
+    def uploads_bucket_name(self) -> str:
+        return f"{self.prefix}-uploads-{self.account}"
+
+    @property
+    def logs_bucket_name(self) -> str:
+        return f"{self.prefix}-logs-{self.account}"
+
+    @property
+    def reports_bucket_name(self) -> str:
+        return f"{self.prefix}-reports-{self.account}"
+
+    @property
+    def aurora_secret_name(self) -> str:
+        return f"{self.prefix}/aurora/admin"
+
+    @property
+    def cache_secret_name(self) -> str:
+        return f"{self.prefix}/cache/auth"
+
+    @property
+    def order_events_bus_name(self) -> str:
+        """The EventBridge bus the backend publishes ``OrderCreated`` to."""
+        return f"{self.prefix}-orders"
+
+    @property
+    def grafana_admin_secret_name(self) -> str:
+        """Secrets Manager: JSON with ``admin-user`` and ``admin-password`` (generated)."""
+        return f"{self.prefix}/grafana/admin"
+
+    @property
+    def slack_webhooks_secret_name(self) -> str:
+        """Secrets Manager: JSON with one Slack webhook URL per Alertmanager receiver."""
+        return f"{self.prefix}/alertmanager/slack"
+
+    @property
+    def application_log_group_name(self) -> str:
+        """Container logs of the cluster (Fluent Bit); SPEC's name."""
+        return f"/aws/eks/{self.cluster_name}/application"
+
+    @property
+    def load_balancer_name(self) -> str:
+        """The ALB the ingress controller creates for the apps."""
+        return f"{self.prefix}-alb"
+
+    @property
+    def runbook_base_url(self) -> str:
+        """Where the alerts' runbooks live: docs/monitoring.md of this repository."""
+        return f"https://github.com/{GITHUB_REPOSITORY}/blob/main/docs/monitoring.md"
+
+    @property
+    def image_registry(self) -> str:
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com"
+
+    def ecr_repository_name(self, workload: WorkloadConfig) -> str:
+        """``openmarket/<stage>/<repository>``: SPEC's names, stage-qualified."""
+        return f"openmarket/{self.name}/{workload.image_repository}"

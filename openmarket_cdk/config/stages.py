@@ -1,0 +1,116 @@
+"""The three stages: what dev, staging and prod change from the model's defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from openmarket_cdk.config.model import (
+    ACCOUNT_ENV_VAR,
+    PLACEHOLDER_ACCOUNT,
+    STAGE_NAMES,
+    AuroraCapacity,
+    NatMode,
+    StageConfig,
+)
+from openmarket_cdk.config.validation import fail, validate_account, validate_stage
+
+
+def _dev(account: str) -> StageConfig:
+    base = StageConfig(name="dev", account=account)
+    return replace(
+        base,
+        termination_protection=False,
+        multi_az=False,
+        # dev is disposable: deleting its stacks removes its data too.
+        retain_on_delete=False,
+        # Cheapest way out for private subnets: one NAT instance (~$3/month vs ~$45).
+        network=replace(base.network, nat_mode=NatMode.INSTANCE, flow_log_retention_days=7),
+        storage=replace(base.storage, ecr_keep_last_images=10),
+        aurora=replace(
+            base.aurora,
+            capacity=AuroraCapacity.SERVERLESS_V2,
+            reader_count=0,
+            serverless_min_acu=0.0,
+            serverless_max_acu=2.0,
+            log_retention_days=7,
+            deletion_protection=False,
+            snapshot_on_delete=False,
+        ),
+        observability=replace(
+            base.observability,
+            budget_usd_per_month=150.0,
+            working_hours=replace(base.observability.working_hours, enabled=True),
+        ),
+        kubernetes=replace(
+            base.kubernetes,
+            all_control_plane_logs=False,
+            control_plane_log_retention_days=7,
+            application_log_retention_days=7,
+            # Documentation range (TEST-NET-3) as a placeholder: set the office/VPN CIDR.
+            public_endpoint_cidrs=("203.0.113.0/24",),
+        ),
+        cache=replace(
+            base.cache,
+            node_count=1,
+            snapshot_retention_days=1,
+            snapshot_on_delete=False,
+            log_retention_days=7,
+        ),
+        # SPEC's dev cost optimisation: every log group keeps 7 days (Lambda: 30 elsewhere).
+        functions=replace(base.functions, log_retention_days=7),
+    )
+
+
+def _staging(account: str) -> StageConfig:
+    base = StageConfig(name="staging", account=account)
+    return replace(
+        base,
+        network=replace(base.network, nat_mode=NatMode.SINGLE_GATEWAY, flow_log_retention_days=30),
+        aurora=replace(base.aurora, backup_retention_days=7, backtrack_hours=24),
+        cache=replace(base.cache, snapshot_retention_days=3),
+        kubernetes=replace(base.kubernetes, application_log_retention_days=30),
+        observability=replace(base.observability, budget_usd_per_month=300.0),
+    )
+
+
+def _prod(account: str) -> StageConfig:
+    base = StageConfig(name="prod", account=account)
+    return replace(
+        base,
+        network=replace(base.network, nat_mode=NatMode.GATEWAY_PER_AZ, flow_log_retention_days=90),
+        aurora=replace(
+            base.aurora, backup_retention_days=14, backtrack_hours=24, log_retention_days=90
+        ),
+        cache=replace(base.cache, snapshot_retention_days=7, log_retention_days=90),
+    )
+
+
+_BUILDERS: dict[str, Callable[[str], StageConfig]] = {
+    "dev": _dev,
+    "staging": _staging,
+    "prod": _prod,
+}
+
+
+def resolve_account(context: Mapping[str, Any] | None = None) -> str:
+    """The AWS account: context ``account``, else ``$OPENMARKET_ACCOUNT``, else a placeholder."""
+    from_context = (context or {}).get("account")
+    return validate_account(
+        str(from_context or os.environ.get(ACCOUNT_ENV_VAR) or PLACEHOLDER_ACCOUNT)
+    )
+
+
+def stage_config(name: str, account: str = PLACEHOLDER_ACCOUNT) -> StageConfig:
+    """The validated config of one stage; an unknown name raises ``StageConfigError``."""
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        fail("name", f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")
+    return validate_stage(builder(account))
+
+
+def all_stage_configs(account: str = PLACEHOLDER_ACCOUNT) -> list[StageConfig]:
+    """dev, staging and prod, in deployment order."""
+    return [stage_config(name, account) for name in STAGE_NAMES]

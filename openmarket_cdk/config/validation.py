@@ -1,0 +1,323 @@
+"""Checks of a ``StageConfig``: the first bad value raises ``StageConfigError`` naming its
+field (``kubernetes.backend.hpa_min_replicas``), so a wrong stage config fails ``cdk synth``
+before any template is written. Every check of the config lives here, workloads included:
+the charts trust the values they are given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import fields
+from typing import NoReturn
+
+from openmarket_cdk.config.model import (
+    AVAILABILITY_ZONES,
+    KUBERNETES_VERSION,
+    REGION,
+    STAGE_NAMES,
+    VALID_LOG_RETENTION_DAYS,
+    AuroraCapacity,
+    AuroraConfig,
+    CacheConfig,
+    FunctionsConfig,
+    KubernetesConfig,
+    MonitoringConfig,
+    NetworkConfig,
+    ObservabilityConfig,
+    Resources,
+    StageConfig,
+    StageConfigError,
+    StorageConfig,
+    WorkloadConfig,
+)
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DURATION = re.compile(r"\d+(ms|s|m|h|d|w|y)")
+_BYTES = re.compile(r"(\d+)([KMGT]?B)")
+_GIBIBYTES = re.compile(r"(\d+)Gi")
+_BYTE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def fail(field_path: str, message: str) -> NoReturn:
+    raise StageConfigError(f"stage config field '{field_path}': {message}")
+
+
+def validate_stage(cfg: StageConfig) -> StageConfig:
+    """Check every field of ``cfg``; return it unchanged, or raise naming the first bad one."""
+    if cfg.name not in STAGE_NAMES:
+        fail("name", f"unknown stage {cfg.name!r}; expected one of {', '.join(STAGE_NAMES)}")
+    validate_account(cfg.account)
+    if cfg.region != REGION:
+        fail("region", f"{cfg.region!r}: OpenMarket runs in {REGION}")
+    if len(set(cfg.availability_zones)) != 2 or not all(
+        az.startswith(cfg.region) for az in cfg.availability_zones
+    ):
+        fail("availability_zones", "need two distinct AZs of the stage's region")
+    if cfg.name != "dev" and not cfg.retain_on_delete:
+        fail("retain_on_delete", f"{cfg.name} must keep its data when a stack is deleted")
+    _validate_network(cfg.network)
+    _validate_storage(cfg.storage)
+    _validate_aurora(cfg.aurora, cfg.name)
+    _validate_cache(cfg.cache)
+    _validate_kubernetes(cfg.kubernetes, cfg.name)
+    _validate_functions(cfg.functions)
+    _validate_observability(cfg.observability, cfg.name)
+    # Both data services follow the stage's AZ layout: a standby in the second AZ exists
+    # exactly when the stage is Multi-AZ.
+    if not cfg.multi_az:
+        if cfg.aurora.reader_count:
+            fail("aurora.reader_count", "a reader is requested but the stage is single-AZ")
+        if cfg.cache.node_count > 1:
+            fail("cache.node_count", "a cache replica is requested but the stage is single-AZ")
+    else:
+        if cfg.aurora.reader_count < 1:
+            fail("aurora.reader_count", "a Multi-AZ stage needs at least one reader in 2c")
+        if cfg.cache.node_count < 2:
+            fail("cache.node_count", "a Multi-AZ stage needs a primary and a replica")
+    return cfg
+
+
+def validate_account(account: str) -> str:
+    if not re.fullmatch(r"\d{12}", account):
+        fail("account", f"{account!r} is not a 12-digit AWS account id")
+    return account
+
+
+def _network(cidr: str, field_path: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as err:
+        fail(field_path, f"{cidr!r} is not a valid IPv4 network ({err})")
+
+
+def _check_retention(days: int, field_path: str) -> None:
+    if days not in VALID_LOG_RETENTION_DAYS:
+        fail(field_path, f"{days} is not a CloudWatch Logs retention value")
+
+
+def _check_port(port: int, field_path: str) -> None:
+    if not 1 <= port <= 65535:
+        fail(field_path, f"{port} is not a TCP port")
+
+
+def _validate_network(net: NetworkConfig) -> None:
+    vpc = _network(net.vpc_cidr, "network.vpc_cidr")
+    if not 16 <= vpc.prefixlen <= 28:
+        fail("network.vpc_cidr", "a VPC CIDR must be between /16 and /28")
+    seen: list[tuple[str, ipaddress.IPv4Network]] = []
+    for group in ("public_subnet_cidrs", "private_subnet_cidrs", "database_subnet_cidrs"):
+        cidrs = getattr(net, group)
+        if len(cidrs) != len(AVAILABILITY_ZONES):
+            fail(f"network.{group}", f"need one CIDR per AZ ({len(AVAILABILITY_ZONES)})")
+        for index, cidr in enumerate(cidrs):
+            path = f"network.{group}[{index}]"
+            subnet = _network(cidr, path)
+            if not subnet.subnet_of(vpc):
+                fail(path, f"{cidr} is outside the VPC {net.vpc_cidr}")
+            for other_path, other in seen:
+                if subnet.overlaps(other):
+                    fail(path, f"{cidr} overlaps {other_path} ({other})")
+            seen.append((path, subnet))
+    service = _network(net.service_cidr, "network.service_cidr")
+    if service.overlaps(vpc):
+        fail("network.service_cidr", f"{net.service_cidr} overlaps the VPC {net.vpc_cidr}")
+    _check_retention(net.flow_log_retention_days, "network.flow_log_retention_days")
+    _check_port(net.mysql_port, "network.mysql_port")
+    _check_port(net.redis_port, "network.redis_port")
+
+
+def _validate_storage(storage: StorageConfig) -> None:
+    if storage.infrequent_access_after_days < 30:
+        fail("storage.infrequent_access_after_days", "S3 allows Standard-IA from day 30")
+    if storage.glacier_after_days <= storage.infrequent_access_after_days:
+        fail("storage.glacier_after_days", "must come after the Standard-IA transition")
+    if storage.noncurrent_versions_expire_after_days < 1:
+        fail("storage.noncurrent_versions_expire_after_days", "must be at least 1 day")
+    if storage.logs_expire_after_days <= storage.infrequent_access_after_days:
+        fail("storage.logs_expire_after_days", "must come after the Standard-IA transition")
+    if not 1 <= storage.ecr_keep_last_images <= 1000:
+        fail("storage.ecr_keep_last_images", "must be between 1 and 1000")
+
+
+def _validate_aurora(aurora: AuroraConfig, stage: str) -> None:
+    if not re.fullmatch(r"3\.\d{2}\.\d+", aurora.engine_version):
+        fail("aurora.engine_version", f"{aurora.engine_version!r} is not an Aurora MySQL 3 version")
+    if aurora.capacity is AuroraCapacity.SERVERLESS_V2:
+        if aurora.reader_count:
+            fail("aurora.reader_count", "this project runs Serverless v2 as a single writer")
+        if not 0 <= aurora.serverless_min_acu <= aurora.serverless_max_acu <= 256:
+            fail("aurora.serverless_min_acu", "need 0 <= min ACU <= max ACU <= 256")
+        if aurora.serverless_min_acu == 0 and not 5 <= aurora.auto_pause_minutes <= 1440:
+            fail("aurora.auto_pause_minutes", "auto-pause must be 5..1440 minutes")
+    elif not re.fullmatch(r"[a-z0-9]+\.[a-z0-9]+", aurora.instance_type):
+        fail("aurora.instance_type", f"{aurora.instance_type!r} is not an instance type")
+    if not 0 <= aurora.reader_count <= 15:
+        fail("aurora.reader_count", "Aurora allows 0..15 readers")
+    if not 7 <= aurora.backup_retention_days <= 35:
+        fail("aurora.backup_retention_days", "keep backups 7..35 days (SPEC: 7 or more)")
+    if not 0 <= aurora.backtrack_hours <= 72:
+        fail("aurora.backtrack_hours", "backtrack window is 0..72 hours")
+    if aurora.backtrack_hours and aurora.capacity is AuroraCapacity.SERVERLESS_V2:
+        fail("aurora.backtrack_hours", "backtrack is for provisioned clusters here")
+    _check_retention(aurora.log_retention_days, "aurora.log_retention_days")
+    if stage != "dev" and not (aurora.deletion_protection and aurora.snapshot_on_delete):
+        fail("aurora.deletion_protection", f"{stage} must protect and snapshot its database")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", aurora.admin_username):
+        fail("aurora.admin_username", "1-16 letters, digits or '_', starting with a letter")
+
+
+def _validate_cache(cache: CacheConfig) -> None:
+    if cache.engine not in ("valkey", "redis"):
+        fail("cache.engine", f"{cache.engine!r}: expected 'valkey' or 'redis'")
+    major = cache.engine_version.split(".")[0]
+    if not major.isdigit() or int(major) < 7:
+        fail("cache.engine_version", "must be Redis 7 compatible (7.x or newer)")
+    if not cache.node_type.startswith("cache."):
+        fail("cache.node_type", f"{cache.node_type!r} is not an ElastiCache node type")
+    if not 1 <= cache.node_count <= 6:
+        fail("cache.node_count", "a replication group has 1..6 nodes")
+    if not 0 <= cache.snapshot_retention_days <= 35:
+        fail("cache.snapshot_retention_days", "must be 0..35 days")
+    _check_retention(cache.log_retention_days, "cache.log_retention_days")
+
+
+def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
+    if k8s.version != KUBERNETES_VERSION:
+        fail("kubernetes.version", f"{k8s.version!r}: the project pins {KUBERNETES_VERSION}")
+    if not 1 <= k8s.node_min_size <= k8s.node_desired_size <= k8s.node_max_size:
+        fail("kubernetes.node_desired_size", "need 1 <= min <= desired <= max nodes")
+    if stage == "prod" and k8s.public_endpoint_cidrs:
+        fail("kubernetes.public_endpoint_cidrs", "prod's API endpoint must stay private")
+    for index, cidr in enumerate(k8s.public_endpoint_cidrs):
+        net = _network(cidr, f"kubernetes.public_endpoint_cidrs[{index}]")
+        if net.prefixlen == 0:
+            fail(f"kubernetes.public_endpoint_cidrs[{index}]", "0.0.0.0/0 is not a restriction")
+    if stage != "dev" and not k8s.all_control_plane_logs:
+        fail("kubernetes.all_control_plane_logs", f"{stage} must log all five log types")
+    _check_retention(
+        k8s.control_plane_log_retention_days, "kubernetes.control_plane_log_retention_days"
+    )
+    _check_retention(
+        k8s.application_log_retention_days, "kubernetes.application_log_retention_days"
+    )
+    if not re.fullmatch(r"[\w+=,.@-]{1,64}", k8s.admin_role_name):
+        fail("kubernetes.admin_role_name", f"{k8s.admin_role_name!r} is not an IAM role name")
+    if k8s.waf_rate_limit_per_5min < 10:
+        fail("kubernetes.waf_rate_limit_per_5min", "WAF rate limits start at 10")
+    if k8s.certificate_arn is not None and not k8s.certificate_arn.startswith("arn:aws:acm:"):
+        fail("kubernetes.certificate_arn", f"{k8s.certificate_arn!r} is not an ACM ARN")
+    if not _DNS_LABEL.fullmatch(k8s.secret_store_name):
+        fail("kubernetes.secret_store_name", "must be a DNS label")
+    for key, workload in (("backend", k8s.backend), ("frontend", k8s.frontend)):
+        _validate_workload(workload, f"kubernetes.{key}")
+    if k8s.backend.name == k8s.frontend.name:
+        fail("kubernetes.frontend.name", "backend and frontend need different names")
+    if k8s.backend.port == k8s.frontend.port:
+        fail("kubernetes.frontend.port", "backend and frontend need different ports")
+    _validate_monitoring(k8s.monitoring, "kubernetes.monitoring")
+
+
+def _validate_workload(workload: WorkloadConfig, path: str) -> None:
+    if not _DNS_LABEL.fullmatch(workload.name):
+        fail(f"{path}.name", f"{workload.name!r} is not a DNS label")
+    _check_port(workload.port, f"{path}.port")
+    if not workload.health_path.startswith("/"):
+        fail(f"{path}.health_path", "must start with '/'")
+    if not re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*", workload.image_repository):
+        fail(f"{path}.image_repository", f"{workload.image_repository!r} is not a repository")
+    if not 1 <= workload.hpa_min_replicas <= workload.hpa_max_replicas:
+        fail(f"{path}.hpa_min_replicas", "need 1 <= min <= max replicas")
+    if not workload.hpa_min_replicas <= workload.replicas <= workload.hpa_max_replicas:
+        fail(f"{path}.replicas", "must lie within the HPA range")
+    if not 1 <= workload.hpa_cpu_utilization_percent <= 100:
+        fail(f"{path}.hpa_cpu_utilization_percent", "must be 1..100")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", workload.image_tag):
+        fail(f"{path}.image_tag", f"{workload.image_tag!r} is not an image tag")
+    _validate_resources(workload.resources, f"{path}.resources")
+
+
+def _validate_resources(resources: Resources, path: str) -> None:
+    for quantity in ("cpu_request", "cpu_limit"):
+        if not re.fullmatch(r"\d+m?", getattr(resources, quantity)):
+            fail(f"{path}.{quantity}", "CPU as millicores ('250m') or cores ('1')")
+    for quantity in ("memory_request", "memory_limit"):
+        if not re.fullmatch(r"\d+(Mi|Gi)", getattr(resources, quantity)):
+            fail(f"{path}.{quantity}", "memory in Mi or Gi ('512Mi')")
+
+
+def _validate_monitoring(monitoring: MonitoringConfig, path: str) -> None:
+    for name in ("scrape_interval", "evaluation_interval", "retention_time"):
+        if not _DURATION.fullmatch(getattr(monitoring, name)):
+            fail(f"{path}.{name}", f"{getattr(monitoring, name)!r} is not a Prometheus duration")
+    retention = _BYTES.fullmatch(monitoring.retention_size)
+    if not retention:
+        fail(f"{path}.retention_size", f"{monitoring.retention_size!r}: expected e.g. 90GB")
+    for name in ("storage_size", "alertmanager_storage_size"):
+        if not _GIBIBYTES.fullmatch(getattr(monitoring, name)):
+            fail(f"{path}.{name}", f"{getattr(monitoring, name)!r}: expected e.g. 100Gi")
+    volume = _GIBIBYTES.fullmatch(monitoring.storage_size)
+    assert volume is not None
+    retention_bytes = int(retention.group(1)) * _BYTE_UNITS[retention.group(2)]
+    if retention_bytes >= int(volume.group(1)) * 2**30:
+        fail(f"{path}.retention_size", "must stay below storage_size")
+    if monitoring.namespace == monitoring.agents_namespace:
+        fail(f"{path}.agents_namespace", "must differ from namespace (Pod Security levels)")
+    for name in ("namespace", "agents_namespace", "fluent_bit_service_account"):
+        if not _DNS_LABEL.fullmatch(getattr(monitoring, name)):
+            fail(f"{path}.{name}", "must be a DNS label")
+    for component in fields(monitoring.resources):
+        _validate_resources(
+            getattr(monitoring.resources, component.name), f"{path}.resources.{component.name}"
+        )
+
+
+def _validate_functions(fn: FunctionsConfig) -> None:
+    for name, size in (
+        ("image_processor", fn.image_processor),
+        ("order_notification", fn.order_notification),
+        ("report_generator", fn.report_generator),
+        ("data_sync", fn.data_sync),
+    ):
+        if not 128 <= size.memory_mb <= 10240:
+            fail(f"functions.{name}.memory_mb", "Lambda memory is 128..10240 MB")
+        if not 1 <= size.timeout_s <= 900:
+            fail(f"functions.{name}.timeout_s", "Lambda timeout is 1..900 s")
+    if not re.fullmatch(r"[a-z]+=\d+(,[a-z]+=\d+)*", fn.thumbnail_sizes):
+        fail("functions.thumbnail_sizes", "expected 'name=pixels,...', e.g. 'medium=800'")
+    if not 1 <= fn.jpeg_quality <= 95:
+        fail("functions.jpeg_quality", "must be 1..95")
+    if not _EMAIL.fullmatch(fn.sender_email):
+        fail("functions.sender_email", f"{fn.sender_email!r} is not an e-mail address")
+    if not 0 <= fn.async_retry_attempts <= 2:
+        fail("functions.async_retry_attempts", "Lambda allows 0..2 async retries")
+    if not 1 <= fn.max_event_age_minutes <= 360:
+        fail("functions.max_event_age_minutes", "Lambda allows 1..360 minutes")
+    if not 1 <= fn.dead_letter_retention_days <= 14:
+        fail("functions.dead_letter_retention_days", "SQS keeps messages 1..14 days")
+    if fn.data_sync_every_minutes not in (5, 10, 15, 20, 30, 60, 120, 180, 360, 720):
+        fail("functions.data_sync_every_minutes", "pick a divisor-friendly interval, e.g. 60")
+    _check_retention(fn.log_retention_days, "functions.log_retention_days")
+
+
+def _validate_observability(obs: ObservabilityConfig, stage: str) -> None:
+    if not _EMAIL.fullmatch(obs.alarm_email):
+        fail("observability.alarm_email", f"{obs.alarm_email!r} is not an e-mail address")
+    for name in (
+        "aurora_cpu_percent",
+        "redis_memory_percent",
+        "redis_hit_rate_percent",
+        "alb_5xx_percent",
+    ):
+        if not 0 < getattr(obs, name) <= 100:
+            fail(f"observability.{name}", "a percentage in (0, 100]")
+    if obs.alb_p95_latency_seconds <= 0:
+        fail("observability.alb_p95_latency_seconds", "must be positive")
+    if obs.budget_usd_per_month <= 0:
+        fail("observability.budget_usd_per_month", "must be positive")
+    hours = obs.working_hours
+    if hours.enabled and stage != "dev":
+        fail("observability.working_hours.enabled", "only dev sleeps outside working hours")
+    if not 0 <= hours.start_hour < hours.stop_hour <= 23:
+        fail("observability.working_hours.start_hour", "need 0 <= start < stop <= 23")

@@ -1,0 +1,117 @@
+"""EksAddons: the EKS add-ons of a cluster, ordered around its managed node group."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from openmarket_cdk.constructs.pod_identity import pod_role
+from openmarket_cdk.nag import acknowledge
+
+_MANAGED_POLICY = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{}]"
+
+
+class EksAddons(Construct):
+    """VPC CNI (network policies on), kube-proxy, Pod Identity agent, CoreDNS, metrics-server,
+    EBS CSI driver and CloudWatch Observability (Container Insights metrics).
+
+    Node-level add-ons exist before the nodes join (network policy on from the start); add-ons
+    that run as Deployments wait for the nodes. Versions are EKS's default for the cluster's
+    Kubernetes version, fixed at creation; a cluster upgrade is when add-ons move
+    (docs/decisions.md).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        nodegroup: eks.Nodegroup,
+        stage_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        before_nodes: list[Construct] = []
+        after_nodes: list[Construct] = []
+        before_nodes.append(
+            eks.Addon(
+                self,
+                "VpcCni",
+                cluster=cluster,
+                addon_name="vpc-cni",
+                # NetworkPolicy enforcement by the VPC CNI's network-policy agent.
+                configuration_values={"enableNetworkPolicy": "true"},
+            )
+        )
+        for construct_id_, name, group in (
+            ("KubeProxy", "kube-proxy", before_nodes),
+            ("PodIdentityAgent", "eks-pod-identity-agent", before_nodes),
+            ("CoreDns", "coredns", after_nodes),
+            ("MetricsServer", "metrics-server", after_nodes),
+        ):
+            group.append(eks.Addon(self, construct_id_, cluster=cluster, addon_name=name))
+
+        ebs_role = pod_role(
+            self, "EbsCsiRole", f"{stage_prefix}: pod role of the EBS CSI controller"
+        )
+        ebs_role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonEBSCSIDriverPolicy")
+        )
+        acknowledge(
+            ebs_role,
+            _MANAGED_POLICY.format("service-role/AmazonEBSCSIDriverPolicy"),
+            "The EBS CSI driver needs AWS's own policy for it; AWS keeps it in step with the "
+            "driver's API calls.",
+        )
+        after_nodes.append(
+            self._with_pod_identity(
+                eks.Addon(self, "EbsCsiDriver", cluster=cluster, addon_name="aws-ebs-csi-driver"),
+                ebs_role,
+                "ebs-csi-controller-sa",
+            )
+        )
+
+        # Container Insights node/pod metrics for the CloudWatch dashboard; logs stay with
+        # Fluent Bit (monitoring charts), so the add-on's own log shipping is off.
+        insights_role = pod_role(
+            self, "CloudWatchAgentRole", f"{stage_prefix}: pod role of the CloudWatch agent"
+        )
+        insights_role.add_managed_policy(
+            iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchAgentServerPolicy")
+        )
+        acknowledge(
+            insights_role,
+            _MANAGED_POLICY.format("CloudWatchAgentServerPolicy"),
+            "The CloudWatch agent's own AWS-managed policy (PutMetricData, its log groups).",
+        )
+        after_nodes.append(
+            self._with_pod_identity(
+                eks.Addon(
+                    self,
+                    "CloudWatchObservability",
+                    cluster=cluster,
+                    addon_name="amazon-cloudwatch-observability",
+                    configuration_values={"containerLogs": {"enabled": False}},
+                ),
+                insights_role,
+                "cloudwatch-agent",
+            )
+        )
+        for addon in before_nodes:
+            nodegroup.node.add_dependency(addon)
+        for addon in after_nodes:
+            addon.node.add_dependency(nodegroup)
+        self.before_nodes = tuple(before_nodes)
+        self.after_nodes = tuple(after_nodes)
+
+    @staticmethod
+    def _with_pod_identity(addon: eks.Addon, role: iam.IRole, service_account: str) -> eks.Addon:
+        cfn = addon.node.default_child
+        assert isinstance(cfn, eks.CfnAddon)
+        cfn.pod_identity_associations = [
+            eks.CfnAddon.PodIdentityAssociationProperty(
+                role_arn=role.role_arn, service_account=service_account
+            )
+        ]
+        return addon

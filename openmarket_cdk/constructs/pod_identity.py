@@ -1,0 +1,47 @@
+"""PodRole and PodIdentity: AWS credentials for one Kubernetes service account."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+
+def pod_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
+    """An IAM role that EKS Pod Identity can hand to a service account (session tags on)."""
+    return iam.Role(
+        scope,
+        construct_id,
+        description=description,
+        assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com").with_session_tags(),
+    )
+
+
+class PodIdentity(Construct):
+    """A pod role and its EKS Pod Identity association with ``namespace/service_account``.
+
+    EKS injects credentials only into pods created after the association exists, so
+    whatever starts those pods (a Helm chart, a manifest) must depend on ``association``.
+    The association itself needs only the cluster (its name is a reference to it).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        namespace: str,
+        service_account: str,
+        description: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = pod_role(self, "Role", description)
+        self.association = eks.CfnPodIdentityAssociation(
+            self,
+            "Association",
+            cluster_name=cluster.cluster_name,
+            namespace=namespace,
+            service_account=service_account,
+            role_arn=self.role.role_arn,
+        )
