@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openmarket_cdk.config import StageConfig
-from openmarket_cdk.cost.assumptions import assumption
-from openmarket_cdk.cost.hours import (
+from tools.cost.assumptions import assumption
+from tools.cost.hours import (
     HOURS_PER_MONTH,
     schedule_fires_per_month,
     working_hours_per_month,
 )
-from openmarket_cdk.cost.model import STAGE_LEVEL, LineItem
-from openmarket_cdk.cost.prices import PriceTable
-from openmarket_cdk.cost.templates import Resource, StackTemplate, flatten, references
+from tools.cost.model import STAGE_LEVEL, LineItem
+from tools.cost.prices import PriceTable
+from tools.cost.templates import Resource, StackTemplate, flatten, references
 
 CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
 _SCALE_NODEGROUP = re.compile(r"aws-sdk:eks:updateNodegroupConfig$", re.IGNORECASE)

@@ -1,4 +1,4 @@
-"""scripts/cost_report.py: tables, cost-report.json and the exit codes."""
+"""python -m tools.cost (``make cost``): tables, cost-report.json and the exit codes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from scripts import cost_report
-from tests.cost.helpers import res
+from tests.tools.cost.helpers import res
+from tools.cost import cli as cost_report
 
 STAGES = ("dev", "staging", "prod")
 

@@ -14,10 +14,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from openmarket_cdk.cost.context import Calc, StageContext
-from openmarket_cdk.cost.hours import DAYS_PER_MONTH, HOURS_PER_MONTH, schedule_fires_per_month
-from openmarket_cdk.cost.model import Free, LineItem, Outcome, Unpriced
-from openmarket_cdk.cost.templates import Resource, as_number, flatten, references
+from tools.cost.context import Calc, StageContext
+from tools.cost.hours import DAYS_PER_MONTH, HOURS_PER_MONTH, schedule_fires_per_month
+from tools.cost.model import Free, LineItem, Outcome, Unpriced
+from tools.cost.templates import Resource, as_number, flatten, references
 
 Rule = Callable[[Resource, StageContext], list[Outcome]]
 

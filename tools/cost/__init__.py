@@ -7,10 +7,10 @@ either priced by a rule in ``rules.py``, listed as free there with a reason, or 
 unpriced. See ``docs/cost.md``.
 """
 
-from openmarket_cdk.cost.estimate import estimate_from_cdk_out, estimate_stage
-from openmarket_cdk.cost.model import CATEGORIES, Free, LineItem, StageEstimate, Unpriced
-from openmarket_cdk.cost.prices import MissingPrice, PriceTable, load_prices
-from openmarket_cdk.cost.templates import AssemblyError, StackTemplate, load_stage_templates
+from tools.cost.estimate import estimate_from_cdk_out, estimate_stage
+from tools.cost.model import CATEGORIES, Free, LineItem, StageEstimate, Unpriced
+from tools.cost.prices import MissingPrice, PriceTable, load_prices
+from tools.cost.templates import AssemblyError, StackTemplate, load_stage_templates
 
 __all__ = [
     "CATEGORIES",

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from openmarket_cdk.cost.rules import FREE_TYPES, RULES
-from tests.cost.helpers import H, estimate, items, p, res, stack, usd
+from tests.tools.cost.helpers import H, estimate, items, p, res, stack, usd
+from tools.cost.rules import FREE_TYPES, RULES
 
 INGRESS = {
     "apiVersion": "networking.k8s.io/v1",

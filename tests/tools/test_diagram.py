@@ -1,4 +1,4 @@
-"""scripts/diagram.py (``make diagram``) reads the session's assembly and draws what SPEC names.
+"""tools/diagram.py (``make diagram``) reads the session's assembly and draws what SPEC names.
 
 Checks the Graphviz source only; rendering it to PNG needs the graphviz package and is left
 to ``make diagram``.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from openmarket_cdk.config import STAGE_NAMES
-from scripts.diagram import Diagram, Node, build, load_stage, manifest_objects, to_dot
 from tests.conftest import Synthesized
+from tools.diagram import Diagram, Node, build, load_stage, manifest_objects, to_dot
 
 
 @pytest.fixture(scope="module")
