@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 from openmarket_cdk.config import STAGE_NAMES, stage_config
-from tools.cost import AssemblyError, estimate_stage, load_prices
+from tools.assembly import AssemblyError, load_stage
+from tools.cost import estimate_stage, load_prices
 from tools.cost.prices import DEFAULT_PRICE_FILE
 from tools.cost.report import report_document, stage_table, summary_table
-from tools.cost.templates import load_stage_templates
 
 EXIT_OVER_BUDGET = 1
 EXIT_NO_ASSEMBLY = 2
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     estimates = []
     for stage in args.stage or STAGE_NAMES:
         try:
-            stacks = load_stage_templates(args.cdk_out, stage)
+            stacks = load_stage(args.cdk_out, stage).stacks
         except AssemblyError as error:
             print(f"cost: {error}", file=sys.stderr)
             return EXIT_NO_ASSEMBLY

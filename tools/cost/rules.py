@@ -9,15 +9,14 @@ of resource always shows up in the report until someone prices it or says why it
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tools.assembly import Resource, as_number, flatten
 from tools.cost.context import Calc, StageContext
 from tools.cost.hours import DAYS_PER_MONTH, HOURS_PER_MONTH, schedule_fires_per_month
 from tools.cost.model import Free, LineItem, Outcome, Unpriced
-from tools.cost.templates import Resource, as_number, flatten, references
 
 Rule = Callable[[Resource, StageContext], list[Outcome]]
 
@@ -398,18 +397,6 @@ def _gib(quantity: Any) -> float | None:
     return number / 1024**3  # bytes
 
 
-def _manifest_objects(r: Resource) -> list[dict[str, Any]] | None:
-    text = flatten(r.prop("Manifest"))
-    if text is None:
-        return None
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    objects = parsed if isinstance(parsed, list) else [parsed]
-    return [o for o in objects if isinstance(o, dict)]
-
-
 def _volume_item(r: Resource, ctx: StageContext, what: str, gib: float, count: int) -> LineItem:
     c = ctx.calc()
     usd = count * gib * c.price("ebs.gb_month", "gp3")
@@ -424,7 +411,7 @@ def _volume_item(r: Resource, ctx: StageContext, what: str, gib: float, count: i
 
 
 def kubernetes_resource(r: Resource, ctx: StageContext) -> list[Outcome]:
-    objects = _manifest_objects(r)
+    objects = ctx.assembly.kubernetes_manifests[r.key].objects
     if objects is None:
         return [Unpriced(r.address, r.type, "manifest could not be read")]
     outcomes: list[Outcome] = []
@@ -740,9 +727,9 @@ def log_group(r: Resource, ctx: StageContext) -> list[Outcome]:
     c = ctx.calc()
     vended = r.address in ctx.flow_log_groups
     notes: list[str] = []
-    stack = r.stack
     if any(
-        f"{stack}/{ref}" in ctx.deploy_time_functions for ref in references(r.prop("LogGroupName"))
+        target.address in ctx.deploy_time_functions
+        for target in ctx.assembly.targets(r.stack, r.prop("LogGroupName"))
     ):
         kind, gigabytes = "deploy-time function log", c.assume("logs_deploy_time_lambda_gb")
     elif vended:

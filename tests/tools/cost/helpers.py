@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from openmarket_cdk.config import stage_config
-from tools.cost import LineItem, StackTemplate, StageEstimate, estimate_stage, load_prices
+from tools.assembly import StackTemplate
+from tools.cost import LineItem, StageEstimate, estimate_stage, load_prices
 from tools.cost.hours import HOURS_PER_MONTH
 
 PRICES = load_prices()

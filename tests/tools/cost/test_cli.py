@@ -9,43 +9,19 @@ from typing import Any
 import pytest
 
 from tests.tools.cost.helpers import res
+from tests.tools.helpers import write_cdk_out
+from tools.assembly import StackTemplate
 from tools.cost import cli as cost_report
 
 STAGES = ("dev", "staging", "prod")
 
 
-def write_cdk_out(root: Path, resources_by_stage: dict[str, dict[str, Any]]) -> Path:
-    """A minimal cloud assembly: one nested assembly and one stack per stage."""
-    out = root / "cdk.out"
-    artifacts: dict[str, Any] = {}
-    for stage, resources in resources_by_stage.items():
-        directory = f"assembly-{stage}"
-        artifacts[directory] = {
-            "type": "cdk:cloud-assembly",
-            "properties": {"directoryName": directory, "displayName": stage},
-        }
-        nested = out / directory
-        nested.mkdir(parents=True)
-        (nested / f"{stage}Test.template.json").write_text(json.dumps({"Resources": resources}))
-        (nested / "manifest.json").write_text(
-            json.dumps(
-                {
-                    "artifacts": {
-                        f"{stage}Test": {
-                            "type": "aws:cloudformation:stack",
-                            "displayName": f"{stage}/Test",
-                            "properties": {"templateFile": f"{stage}Test.template.json"},
-                        }
-                    }
-                }
-            )
-        )
-    (out / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
-    return out
-
-
 def run(tmp_path: Path, resources_by_stage: dict[str, dict[str, Any]], *extra: str) -> int:
-    cdk_out = write_cdk_out(tmp_path, resources_by_stage)
+    stacks = {
+        stage: [StackTemplate(f"{stage}/Test", {"Resources": resources})]
+        for stage, resources in resources_by_stage.items()
+    }
+    cdk_out = write_cdk_out(tmp_path, stacks)
     return cost_report.main(
         ["--cdk-out", str(cdk_out), "--output", str(tmp_path / "cost-report.json"), *extra]
     )

@@ -8,7 +8,8 @@ import pytest
 
 from openmarket_cdk.config import stage_config
 from tests.tools.cost.helpers import PRICES, estimate, items, res, usd
-from tools.cost import CATEGORIES, StackTemplate
+from tools.assembly import StackTemplate
+from tools.cost import CATEGORIES
 from tools.cost.report import SPEC_DEV_BEFORE, report_document, stage_table
 
 

@@ -243,7 +243,7 @@ def test_ingress_inside_a_kubernetes_resource_prices_one_alb_with_lcu_and_public
 
 def test_ingresses_of_one_group_share_one_alb() -> None:
     def grouped(name: str) -> dict[str, Any]:
-        obj = json.loads(json.dumps(INGRESS))
+        obj: dict[str, Any] = json.loads(json.dumps(INGRESS))
         obj["metadata"]["name"] = name
         obj["metadata"]["annotations"]["alb.ingress.kubernetes.io/group.name"] = "shared"
         return obj
