@@ -26,7 +26,8 @@ def test_every_resource_of_the_real_templates_is_priced_or_free(
 ) -> None:
     estimate = estimates[stage]
     assert not estimate.unpriced, (
-        "unpriced resources: add a rule or a FREE_TYPES entry in tools/cost/rules.py: "
+        "unpriced resources: add a rule or a free entry to the service's module in "
+        "tools/cost/rules/: "
         + "; ".join(f"{u.resource_type} {u.resource}: {u.reason}" for u in estimate.unpriced)
     )
 
