@@ -11,7 +11,7 @@ import pytest
 from tests.tools.cost.helpers import res
 from tests.tools.helpers import write_cdk_out
 from tools.assembly import StackTemplate
-from tools.cost import cli as cost_report
+from tools.cost import cli
 
 STAGES = ("dev", "staging", "prod")
 
@@ -22,7 +22,7 @@ def run(tmp_path: Path, resources_by_stage: dict[str, dict[str, Any]], *extra: s
         for stage, resources in resources_by_stage.items()
     }
     cdk_out = write_cdk_out(tmp_path, stacks)
-    return cost_report.main(
+    return cli.main(
         ["--cdk-out", str(cdk_out), "--output", str(tmp_path / "cost-report.json"), *extra]
     )
 
@@ -49,7 +49,7 @@ def test_a_stage_over_its_budget_exits_1(
 ) -> None:
     big = {f"Node{i}": res("AWS::EC2::Instance", InstanceType="m5.large") for i in range(3)}
     resources = {"dev": big, "staging": {}, "prod": {}}  # dev: 3 x ~$86 > $150
-    assert run(tmp_path, resources) == cost_report.EXIT_OVER_BUDGET
+    assert run(tmp_path, resources) == cli.EXIT_OVER_BUDGET
     report = json.loads((tmp_path / "cost-report.json").read_text())
     assert report["over_budget"] == ["dev"]
     assert "over budget: dev" in capsys.readouterr().err
@@ -62,14 +62,14 @@ def test_unpriced_types_are_reported_and_fail_only_on_request(
     resources = dict.fromkeys(STAGES, odd)
     assert run(tmp_path / "a", resources) == 0
     assert "unpriced resource types: AWS::Bedrock::Agent" in capsys.readouterr().err
-    assert run(tmp_path / "b", resources, "--fail-on-unpriced") == cost_report.EXIT_UNPRICED
+    assert run(tmp_path / "b", resources, "--fail-on-unpriced") == cli.EXIT_UNPRICED
     report = json.loads((tmp_path / "b" / "cost-report.json").read_text())
     assert report["unpriced_types"] == ["AWS::Bedrock::Agent"]
 
 
 def test_missing_cdk_out_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cost_report.main(["--cdk-out", str(tmp_path / "nowhere")])
-    assert code == cost_report.EXIT_NO_ASSEMBLY
+    code = cli.main(["--cdk-out", str(tmp_path / "nowhere")])
+    assert code == cli.EXIT_NO_ASSEMBLY
     assert "make synth" in capsys.readouterr().err
 
 
