@@ -7,6 +7,8 @@ Data transfer out belongs to no single resource: it is the stage-level item.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tools.assembly import Resource, flatten
 from tools.cost.context import StageContext
 from tools.cost.hours import HOURS_PER_MONTH
@@ -78,28 +80,45 @@ def flow_log(r: Resource, ctx: StageContext) -> list[Outcome]:
     return [c.item(r, "CloudWatch", "VPC flow logs to S3", f"{gigabytes:g} GB", usd)]
 
 
-def alb_item(r: Resource, ctx: StageContext, label: str, internet_facing: bool) -> LineItem:
+@dataclass(frozen=True)
+class _BalancerKind:
+    """What differs between pricing an ALB and an NLB: their keys, unit and category."""
+
+    capacity_assumption: str
+    price_prefix: str  # <prefix>_hour and <prefix>_lcu_hour in the price table
+    capacity_unit: str
+    category: str
+    address_note: str
+
+
+_ALB = _BalancerKind("alb_average_lcu", "elb.alb", "LCU", "ALB", " (one per AZ)")
+_NLB = _BalancerKind("nlb_average_lcu", "elb.nlb", "NLCU", "other", "")
+
+
+def _balancer_item(
+    r: Resource, ctx: StageContext, kind: _BalancerKind, label: str, internet_facing: bool
+) -> LineItem:
+    """Hours plus average capacity units, plus a public IPv4 per AZ when internet-facing."""
     c = ctx.calc()
-    lcu = c.assume("alb_average_lcu")
-    usd = (c.price("elb.alb_hour") + lcu * c.price("elb.alb_lcu_hour")) * HOURS_PER_MONTH
-    quantity = f"{HOURS_PER_MONTH:.0f} h + {lcu:g} LCU avg"
+    lcu = c.assume(kind.capacity_assumption)
+    hourly = c.price(f"{kind.price_prefix}_hour")
+    usd = (hourly + lcu * c.price(f"{kind.price_prefix}_lcu_hour")) * HOURS_PER_MONTH
+    quantity = f"{HOURS_PER_MONTH:.0f} h + {lcu:g} {kind.capacity_unit} avg"
     if internet_facing:
         addresses = len(ctx.config.availability_zones)
         usd += addresses * c.price("vpc.public_ipv4_hour") * HOURS_PER_MONTH
-        quantity += f" + {addresses} public IPv4 (one per AZ)"
-    return c.item(r, "ALB", label, quantity, usd)
+        quantity += f" + {addresses} public IPv4{kind.address_note}"
+    return c.item(r, kind.category, label, quantity, usd)
+
+
+def alb_item(r: Resource, ctx: StageContext, label: str, internet_facing: bool) -> LineItem:
+    """An Application Load Balancer, from CloudFormation or from an Ingress."""
+    return _balancer_item(r, ctx, _ALB, label, internet_facing)
 
 
 def nlb_item(r: Resource, ctx: StageContext, label: str, internet_facing: bool) -> LineItem:
-    c = ctx.calc()
-    lcu = c.assume("nlb_average_lcu")
-    usd = (c.price("elb.nlb_hour") + lcu * c.price("elb.nlb_lcu_hour")) * HOURS_PER_MONTH
-    quantity = f"{HOURS_PER_MONTH:.0f} h + {lcu:g} NLCU avg"
-    if internet_facing:
-        addresses = len(ctx.config.availability_zones)
-        usd += addresses * c.price("vpc.public_ipv4_hour") * HOURS_PER_MONTH
-        quantity += f" + {addresses} public IPv4"
-    return c.item(r, "other", label, quantity, usd)
+    """A Network Load Balancer, from CloudFormation or from a Service of type LoadBalancer."""
+    return _balancer_item(r, ctx, _NLB, label, internet_facing)
 
 
 def load_balancer(r: Resource, ctx: StageContext) -> list[Outcome]:
