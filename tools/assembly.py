@@ -302,9 +302,6 @@ class StageAssembly:
     def __getitem__(self, key: ResourceKey) -> Resource:
         return self._by_key[key]
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._by_key
-
     def stack(self, name: str) -> StackTemplate:
         """The stack with this display name (``prod/Network``)."""
         try:

@@ -1,7 +1,8 @@
 """Draws the architecture of one stage from the synthesized app (``make diagram``).
 
-Reads the cloud assembly that ``make synth`` wrote (``cdk.out``): the stage's stacks and their
-CloudFormation templates. Each stack is a box; inside it, the resources a reader looks for
+Reads the cloud assembly that ``make synth`` wrote (``cdk.out``) through ``tools.assembly``:
+the stage's stacks, their CloudFormation templates and the Kubernetes manifests the cluster
+stack applies. Each stack is a box; inside it, the resources a reader looks for
 (VPC and subnets, NAT, buckets, repositories, Aurora, the cache, functions, EKS, node group,
 workloads, alarms, ...), several of a kind folded into one node. The edges come from the
 templates too:
