@@ -60,7 +60,7 @@ manifests: setup ## Render the Kubernetes manifests of every stage to dist/<stag
 lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy openmarket_cdk app.py charts
+	$(VENV)/bin/mypy openmarket_cdk app.py charts tools
 	for fn in functions/*/; do $(VENV)/bin/mypy "$$fn" || exit 1; done
 
 check-stage:
@@ -90,11 +90,11 @@ deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff 
 	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening
 
 diagram: synth ## Regenerate docs/architecture.png (and .dot) from cdk.out (needs graphviz)
-	$(PYTHON) scripts/diagram.py --cdk-out cdk.out --stage prod \
+	$(PYTHON) -m tools.diagram --cdk-out cdk.out --stage prod \
 		--dot docs/architecture.dot --png docs/architecture.png
 
 cost: synth ## Estimate monthly cost per stage (writes cost-report.json)
-	$(PYTHON) scripts/cost_report.py
+	$(PYTHON) -m tools.cost
 
 bench: setup ## Run the benchmarks in bench/ and print their figures (~5 min)
 	scripts/install-system-packages.sh

@@ -1,7 +1,8 @@
 """Draws the architecture of one stage from the synthesized app (``make diagram``).
 
-Reads the cloud assembly that ``make synth`` wrote (``cdk.out``): the stage's stacks and their
-CloudFormation templates. Each stack is a box; inside it, the resources a reader looks for
+Reads the cloud assembly that ``make synth`` wrote (``cdk.out``) through ``tools.assembly``:
+the stage's stacks, their CloudFormation templates and the Kubernetes manifests the cluster
+stack applies. Each stack is a box; inside it, the resources a reader looks for
 (VPC and subnets, NAT, buckets, repositories, Aurora, the cache, functions, EKS, node group,
 workloads, alarms, ...), several of a kind folded into one node. The edges come from the
 templates too:
@@ -17,25 +18,32 @@ templates too:
 So the picture changes when the infrastructure does, and only then. Writes Graphviz dot and,
 with ``--png``, renders it with ``dot`` (Debian package graphviz).
 
-    .venv/bin/python scripts/diagram.py --cdk-out cdk.out --stage prod \\
+    .venv/bin/python -m tools.diagram --cdk-out cdk.out --stage prod \\
         --dot docs/architecture.dot --png docs/architecture.png
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ResourceKey = tuple[str, str]  # (stack name, logical id)
+from tools.assembly import (
+    AssemblyError,
+    Resource,
+    ResourceKey,
+    StackTemplate,
+    StageAssembly,
+    flatten,
+    load_stage,
+)
 
 # Node colours by stack kind (the part of the construct path after the stage).
 STACK_COLOURS = {
@@ -71,22 +79,9 @@ _PLACEMENT_HOPS = {
 
 
 @dataclass
-class Stack:
-    name: str  # CloudFormation stack name, e.g. openmarket-prod-network
-    kind: str  # construct id, e.g. Network
-    description: str
-    template: dict[str, Any]
-
-    @property
-    def resources(self) -> dict[str, dict[str, Any]]:
-        resources: dict[str, dict[str, Any]] = self.template.get("Resources", {})
-        return resources
-
-
-@dataclass
 class Node:
     key: str
-    stack: str
+    stack: str  # CloudFormation stack name: node ids and box labels use it
     kind: str  # what the node is, e.g. "function", "subnets"
     lines: list[str]
     members: set[ResourceKey] = field(default_factory=set)
@@ -99,108 +94,24 @@ class Node:
 
 @dataclass
 class Diagram:
-    stage: str
-    stacks: list[Stack]
+    assembly: StageAssembly
     nodes: dict[str, Node] = field(default_factory=dict)  # by Node.id
     edges: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
     dashed: set[tuple[str, str]] = field(default_factory=set)
     placement: set[tuple[str, str]] = field(default_factory=set)  # (subnets or VPC, resource)
 
-
-# --- reading the assembly ------------------------------------------------------------------
-
-
-def load_stage(cdk_out: Path, stage: str) -> list[Stack]:
-    """The stacks of one stage, in the order the assembly lists them."""
-    manifest = json.loads((cdk_out / "manifest.json").read_text())
-    nested = manifest["artifacts"].get(f"assembly-{stage}")
-    if nested is None:
-        raise SystemExit(f"{cdk_out} has no stage {stage!r}: run `make synth` first")
-    directory = cdk_out / nested["properties"]["directoryName"]
-    stage_manifest = json.loads((directory / "manifest.json").read_text())
-    stacks = []
-    for artifact in stage_manifest["artifacts"].values():
-        if artifact["type"] != "aws:cloudformation:stack":
-            continue
-        properties = artifact["properties"]
-        template = json.loads((directory / properties["templateFile"]).read_text())
-        stacks.append(
-            Stack(
-                name=properties.get("stackName", artifact.get("displayName", "")),
-                kind=str(artifact.get("displayName", "")).split("/")[-1],
-                description=template.get("Description", ""),
-                template=template,
-            )
-        )
-    return stacks
-
-
-class References:
-    """Resolves Ref / GetAtt / Sub / GetStackOutput to the resources they name."""
-
-    def __init__(self, stacks: list[Stack]) -> None:
-        self.resources = {(s.name, lid): r for s in stacks for lid, r in s.resources.items()}
-        self.outputs = {
-            (s.name, name): output.get("Value")
-            for s in stacks
-            for name, output in s.template.get("Outputs", {}).items()
-        }
-
-    def of(self, stack: str, value: Any) -> set[ResourceKey]:
-        found: set[ResourceKey] = set()
-        for kind, argument in _intrinsics(value):
-            if kind == "Ref" and isinstance(argument, str):
-                found.add((stack, argument))
-            elif kind == "Fn::GetAtt":
-                name = argument[0] if isinstance(argument, list) else str(argument).split(".")[0]
-                found.add((stack, name))
-            elif kind == "Fn::Sub":
-                text = argument[0] if isinstance(argument, list) else argument
-                for name in re.findall(r"\$\{([A-Za-z0-9]+)[.}]", str(text)):
-                    found.add((stack, name))
-            elif kind == "Fn::GetStackOutput" and isinstance(argument, dict):
-                producer = argument.get("StackName", "")
-                output = self.outputs.get((producer, argument.get("OutputName", "")))
-                found |= self.of(producer, output)
-        return {key for key in found if key in self.resources}
-
-    def type_of(self, key: ResourceKey) -> str:
-        return str(self.resources[key]["Type"])
-
-
-def _intrinsics(value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::GetStackOutput"):
-                yield key, inner
-            yield from _intrinsics(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from _intrinsics(inner)
+    @property
+    def stage(self) -> str:
+        return self.assembly.name
 
 
 def literal(value: Any, placeholder: str = "…") -> str:
-    """A property as text: tokens become ``placeholder`` (``Fn::Join`` is joined)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return str(separator).join(literal(part, placeholder) for part in parts)
-    if isinstance(value, (int, float)):
-        return str(value)
-    return placeholder
+    """A property as label text: a token (or anything not string-like) is ``placeholder``.
 
-
-def manifest_objects(value: Any) -> list[dict[str, Any]]:
-    """The Kubernetes objects of a KubernetesResource's ``Manifest`` property."""
-    text = literal(value, "TOKEN")
-    try:
-        parsed: Any = json.loads(text)
-        while isinstance(parsed, str):
-            parsed = json.loads(parsed)
-    except json.JSONDecodeError:
-        return []
-    return [obj for obj in parsed if isinstance(obj, dict)] if isinstance(parsed, list) else []
+    A label shows what a reader can check, so an ARN built at deploy time is just "…".
+    """
+    text = flatten(value, token=placeholder)
+    return placeholder if text is None else text
 
 
 def short_name(logical_id: str) -> str:
@@ -210,30 +121,30 @@ def short_name(logical_id: str) -> str:
 # --- nodes -----------------------------------------------------------------------------------
 
 
-def build(stage: str, stacks: list[Stack]) -> Diagram:
-    diagram = Diagram(stage, stacks)
-    refs = References(stacks)
-    prefix = f"openmarket-{stage}-"
+def build(assembly: StageAssembly) -> Diagram:
+    """The nodes and edges of one stage's diagram."""
+    diagram = Diagram(assembly)
+    prefix = f"openmarket-{assembly.name}-"
     sg_of: dict[str, set[ResourceKey]] = defaultdict(set)  # node id -> security groups
 
     def add(
-        stack: Stack, key: str, kind: str, line: str, lid: str, group: str | None = None
+        stack: StackTemplate, key: str, kind: str, line: str, lid: str, group: str | None = None
     ) -> Node:
-        node = Node(key, stack.name, kind, [], group=group)
+        node = Node(key, stack.stack_name, kind, [], group=group)
         node = diagram.nodes.setdefault(node.id, node)
         if line and line not in node.lines:
             node.lines.append(line)
         node.members.add((stack.name, lid))
         return node
 
-    for stack in stacks:
+    for stack in assembly.stacks:
         counts: dict[str, int] = defaultdict(int)
-        for resource in stack.resources.values():
-            counts[resource["Type"]] += 1
-        for lid, resource in stack.resources.items():
-            rtype, props = resource["Type"], resource.get("Properties", {})
+        for resource in stack.resources():
+            counts[resource.type] += 1
+        for resource in stack.resources():
+            lid, rtype, props = resource.logical_id, resource.type, resource.properties
 
-            def name(prop: str, props: dict[str, Any] = props, lid: str = lid) -> str:
+            def name(prop: str, props: Mapping[str, Any] = props, lid: str = lid) -> str:
                 text = literal(props.get(prop, short_name(lid))).replace(prefix, "")
                 return _ACCOUNT.sub("<account>", text)
 
@@ -315,7 +226,7 @@ def build(stage: str, stacks: list[Stack]) -> Diagram:
                     literal(props.get("Chart"))
                 )
             elif rtype == "Custom::AWSCDK-EKS-KubernetesResource":
-                for obj in manifest_objects(props.get("Manifest")):
+                for obj in assembly.kubernetes_manifests[resource.key].objects or ():
                     _kubernetes_object(diagram, stack, lid, obj, add)
             elif rtype == "AWS::WAFv2::WebACL":
                 add(stack, lid, "waf", "WAF web ACL", lid)
@@ -327,8 +238,8 @@ def build(stage: str, stacks: list[Stack]) -> Diagram:
             elif rtype == "AWS::SNS::Topic":
                 add(stack, lid, "topic", "SNS topic", lid)
             elif rtype == "AWS::SNS::Subscription":
-                for target in refs.of(stack.name, props.get("TopicArn")):
-                    topic = Node(target[1], stack.name, "topic", [])
+                for target in assembly.references(stack.name, props.get("TopicArn")):
+                    topic = Node(target[1], stack.stack_name, "topic", [])
                     if topic.id in diagram.nodes:
                         diagram.nodes[topic.id].lines.append(f"{literal(props.get('Protocol'))}")
             elif rtype == "AWS::Budgets::Budget":
@@ -337,19 +248,32 @@ def build(stage: str, stacks: list[Stack]) -> Diagram:
                     f"{literal(limit.get('Amount'))} {literal(limit.get('Unit'))}/month"
                 )
 
-    for stack in stacks:
-        for lid, resource in stack.resources.items():
-            if resource["Type"] == "AWS::RDS::DBInstance":
-                _database_instance(diagram, refs, stack.name, lid, resource.get("Properties", {}))
+    for resource in assembly.of_type("AWS::RDS::DBInstance"):
+        _database_instance(diagram, assembly, resource)
     owner = {member: node for node in diagram.nodes.values() for member in node.members}
-    _security_group_edges(diagram, refs, owner, sg_of)
-    _trigger_edges(diagram, refs, owner)
-    _use_edges(diagram, refs, owner)
-    _placement_edges(diagram, refs, owner)
+    _security_group_edges(diagram, assembly, owner, sg_of)
+    _trigger_edges(diagram, assembly, owner)
+    _use_edges(diagram, assembly, owner)
+    _placement_edges(diagram, assembly, owner)
     return diagram
 
 
-def _placement_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey, Node]) -> None:
+def _references_via(assembly: StageAssembly, key: ResourceKey, hops: set[str]) -> set[ResourceKey]:
+    """What a resource references, plus what its referenced ``hops`` types reference.
+
+    A node group reaches its security groups through its launch template, a database its
+    subnets through its subnet group: one step further finds them.
+    """
+    seen = assembly.references(key[0], assembly[key].properties)
+    for hop in list(seen):
+        if assembly[hop].type in hops:
+            seen |= assembly.references(hop[0], assembly[hop].properties)
+    return seen
+
+
+def _placement_edges(
+    diagram: Diagram, assembly: StageAssembly, owner: dict[ResourceKey, Node]
+) -> None:
     """Dotted edges from the VPC to its subnets and from subnets to what runs in them."""
     for node in list(diagram.nodes.values()):
         if node.kind in ("subnets", "vpc"):
@@ -357,11 +281,8 @@ def _placement_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey
         else:
             containers = {"subnets"}
         places: set[str] = set()
-        for stack, lid in node.members:
-            seen = refs.of(stack, refs.resources[(stack, lid)].get("Properties", {}))
-            for key in list(seen):
-                if refs.type_of(key) in _PLACEMENT_HOPS:
-                    seen |= refs.of(key[0], refs.resources[key].get("Properties", {}))
+        for member in node.members:
+            seen = _references_via(assembly, member, _PLACEMENT_HOPS)
             places |= {
                 owner[key].id
                 for key in seen
@@ -371,12 +292,12 @@ def _placement_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey
             diagram.placement.add((place, node.id))
 
 
-def _database_instance(
-    diagram: Diagram, refs: References, stack: str, lid: str, props: dict[str, Any]
-) -> None:
+def _database_instance(diagram: Diagram, assembly: StageAssembly, instance: Resource) -> None:
     """A line on the Aurora node per instance: writer/reader, class, AZ."""
-    for cluster in refs.of(stack, props.get("DBClusterIdentifier")):
-        node = diagram.nodes.get(Node(cluster[1], cluster[0], "database", []).id)
+    stack, lid, props = instance.stack, instance.logical_id, instance.properties
+    for cluster in assembly.references(stack, props.get("DBClusterIdentifier")):
+        cluster_stack = assembly.stack(cluster[0]).stack_name
+        node = diagram.nodes.get(Node(cluster[1], cluster_stack, "database", []).id)
         if node is None:
             continue
         name = short_name(lid).lower()
@@ -387,7 +308,7 @@ def _database_instance(
 
 
 def _kubernetes_object(
-    diagram: Diagram, stack: Stack, lid: str, obj: dict[str, Any], add: Any
+    diagram: Diagram, stack: StackTemplate, lid: str, obj: dict[str, Any], add: Any
 ) -> None:
     kind = obj.get("kind")
     metadata = obj.get("metadata", {})
@@ -405,28 +326,25 @@ def _kubernetes_object(
         for rule in obj.get("spec", {}).get("rules", []):
             for path in rule.get("http", {}).get("paths", []):
                 service = path.get("backend", {}).get("service", {})
-                target = Node(f"workload-{service.get('name')}", stack.name, "workload", [])
+                target = Node(f"workload-{service.get('name')}", stack.stack_name, "workload", [])
                 port = service.get("port", {}).get("number")
                 label = f"{path.get('path')} :{port}" if port else str(path.get("path"))
                 diagram.edges[(node.id, target.id)].add(label)
 
 
-def _security_groups(refs: References, node: Node) -> set[ResourceKey]:
+def _security_groups(assembly: StageAssembly, node: Node) -> set[ResourceKey]:
     groups: set[ResourceKey] = set()
-    for stack, lid in node.members:
-        resource = refs.resources[(stack, lid)]
-        seen = refs.of(stack, resource.get("Properties", {}))
-        for key in list(seen):
-            if refs.type_of(key) in _SG_HOPS:
-                seen |= refs.of(key[0], refs.resources[key].get("Properties", {}))
-        if node.kind == "alb" or resource["Type"] != "Custom::AWSCDK-EKS-KubernetesResource":
-            groups |= {k for k in seen if refs.type_of(k) == "AWS::EC2::SecurityGroup"}
+    for member in node.members:
+        resource = assembly[member]
+        seen = _references_via(assembly, member, _SG_HOPS)
+        if node.kind == "alb" or resource.type != "Custom::AWSCDK-EKS-KubernetesResource":
+            groups |= {k for k in seen if assembly[k].type == "AWS::EC2::SecurityGroup"}
     return groups
 
 
 def _security_group_edges(
     diagram: Diagram,
-    refs: References,
+    assembly: StageAssembly,
     owner: dict[ResourceKey, Node],
     sg_of: dict[str, set[ResourceKey]],
 ) -> None:
@@ -434,7 +352,7 @@ def _security_group_edges(
     for node in diagram.nodes.values():
         if node.kind == "workload":
             continue  # pods use their nodes' groups; the node group carries them
-        for group in _security_groups(refs, node):
+        for group in _security_groups(assembly, node):
             holders[group].add(node.id)
             sg_of[node.id].add(group)
     internet = "n_internet"
@@ -442,20 +360,20 @@ def _security_group_edges(
         diagram.nodes.get(source) is not None and diagram.nodes[source].kind == "alb"
         for source, _ in diagram.edges
     )
-    for (stack, lid), resource in refs.resources.items():
-        rtype, props = resource["Type"], resource.get("Properties", {})
-        rules: list[tuple[Any, dict[str, Any]]] = []
+    for resource in assembly.resources:
+        (stack, lid), rtype, props = resource.key, resource.type, resource.properties
+        rules: list[tuple[Any, Mapping[str, Any]]] = []
         if rtype == "AWS::EC2::SecurityGroupIngress":
             rules.append((props.get("GroupId"), props))
         elif rtype == "AWS::EC2::SecurityGroup":
             rules += [({"Ref": lid}, rule) for rule in props.get("SecurityGroupIngress", [])]
         for target_ref, rule in rules:
-            targets = refs.of(stack, target_ref)
+            targets = assembly.references(stack, target_ref)
             port = str(rule.get("FromPort", "all"))
             sources: set[str] = set()
             if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
                 sources.add(internet)
-            for group in refs.of(stack, rule.get("SourceSecurityGroupId")):
+            for group in assembly.references(stack, rule.get("SourceSecurityGroupId")):
                 sources |= holders.get(group, set())
             for target in targets:
                 for destination in holders.get(target, set()):
@@ -472,12 +390,14 @@ def _security_group_edges(
                         diagram.edges[(source, destination)].add(f"tcp {port}")
 
 
-def _trigger_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey, Node]) -> None:
+def _trigger_edges(
+    diagram: Diagram, assembly: StageAssembly, owner: dict[ResourceKey, Node]
+) -> None:
     def nodes(stack: str, value: Any) -> list[Node]:
-        return [owner[k] for k in sorted(refs.of(stack, value)) if k in owner]
+        return [owner[k] for k in sorted(assembly.references(stack, value)) if k in owner]
 
-    for (stack, lid), resource in refs.resources.items():
-        rtype, props = resource["Type"], resource.get("Properties", {})
+    for resource in assembly.resources:
+        (stack, lid), rtype, props = resource.key, resource.type, resource.properties
         if rtype == "Custom::S3BucketNotifications":
             config = props.get("NotificationConfiguration", {})
             for bucket in nodes(stack, props.get("BucketName")):
@@ -495,24 +415,24 @@ def _trigger_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey, 
                 diagram.edges[(owner[(stack, lid)].id, function.id)].add("invokes")
 
 
-def _use_edges(diagram: Diagram, refs: References, owner: dict[ResourceKey, Node]) -> None:
+def _use_edges(diagram: Diagram, assembly: StageAssembly, owner: dict[ResourceKey, Node]) -> None:
     for node in list(diagram.nodes.values()):
         if node.kind not in _CONSUMERS:
             continue
         for stack, lid in node.members:
-            resource = refs.resources[(stack, lid)]
+            resource = assembly[(stack, lid)]
             # One manifest resource holds a whole chart: a workload uses its own chart's refs.
             chart = short_name(lid).lower()
             if node.kind == "workload" and not chart.endswith(node.key.removeprefix("workload-")):
                 continue
-            for key in refs.of(stack, resource.get("Properties", {})):
+            for key in assembly.references(stack, resource.properties):
                 target = owner.get(key)
                 if target is None or target.id == node.id:
                     continue
                 if node.kind == "alb" and target.kind == "waf":
                     diagram.edges[(target.id, node.id)].add("filters")
                     continue
-                if refs.type_of(key) not in _TARGET_TYPES and target.kind != "secrets":
+                if assembly[key].type not in _TARGET_TYPES and target.kind != "secrets":
                     continue
                 edge = (node.id, target.id)
                 if edge not in diagram.edges:
@@ -529,7 +449,7 @@ def _quote(text: str) -> str:
 
 def to_dot(diagram: Diagram) -> str:
     out = [
-        f"// Generated by scripts/diagram.py from cdk.out (stage {diagram.stage}); do not edit.",
+        f"// Generated by tools/diagram.py from cdk.out (stage {diagram.stage}); do not edit.",
         "digraph openmarket {",
         "  graph [rankdir=LR, fontname=Helvetica, fontsize=12, compound=true, newrank=true,",
         f"         nodesep=0.25, ranksep=0.6, label={_quote(_title(diagram))}, labelloc=t];",
@@ -537,16 +457,16 @@ def to_dot(diagram: Diagram) -> str:
         '  edge [fontname=Helvetica, fontsize=9, color="#555555"];',
         '  n_internet [label="Users\\n(internet)", shape=ellipse, fillcolor="#ffffff"];',
     ]
-    for stack in diagram.stacks:
+    for stack in diagram.assembly.stacks:
         nodes = sorted(
-            (n for n in diagram.nodes.values() if n.stack == stack.name), key=lambda n: n.id
+            (n for n in diagram.nodes.values() if n.stack == stack.stack_name), key=lambda n: n.id
         )
         if not nodes:
             continue
         colour = STACK_COLOURS.get(stack.kind, DEFAULT_COLOUR)
-        cluster = re.sub(r"\W", "_", stack.name)
+        cluster = re.sub(r"\W", "_", stack.stack_name)
         out.append(f"  subgraph cluster_{cluster} {{")
-        out.append(f'    label={_quote(stack.name)}; style=rounded; color="#90a4ae";')
+        out.append(f'    label={_quote(stack.stack_name)}; style=rounded; color="#90a4ae";')
         groups: dict[str | None, list[Node]] = defaultdict(list)
         for node in nodes:
             groups[node.group].append(node)
@@ -597,14 +517,20 @@ def render_png(dot_text: str, png: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.diagram", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"))
     parser.add_argument("--stage", default="prod")
     parser.add_argument("--dot", type=Path, required=True)
     parser.add_argument("--png", type=Path)
     args = parser.parse_args(argv)
 
-    dot_text = to_dot(build(args.stage, load_stage(args.cdk_out, args.stage)))
+    try:
+        assembly = load_stage(args.cdk_out, args.stage)
+    except AssemblyError as error:
+        raise SystemExit(f"diagram: {error}") from None
+    dot_text = to_dot(build(assembly))
     args.dot.parent.mkdir(parents=True, exist_ok=True)
     args.dot.write_text(dot_text)
     print(f"wrote {args.dot}")

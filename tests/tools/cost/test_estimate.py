@@ -7,9 +7,10 @@ import json
 import pytest
 
 from openmarket_cdk.config import stage_config
-from openmarket_cdk.cost import CATEGORIES, StackTemplate
-from openmarket_cdk.cost.report import SPEC_DEV_BEFORE, report_document, stage_table
-from tests.cost.helpers import PRICES, estimate, items, res, usd
+from tests.tools.cost.helpers import PRICES, estimate, items, res, usd
+from tools.assembly import StackTemplate
+from tools.cost import CATEGORIES
+from tools.cost.report import SPEC_DEV_BEFORE, report_document, stage_table
 
 
 def test_categories_are_specs_line_items_plus_the_ones_spec_does_not_list() -> None:
@@ -101,7 +102,7 @@ def _dev_nodes(with_schedule: bool) -> list[StackTemplate]:
 
 
 def test_dev_node_group_counts_only_working_hours_when_the_schedule_exists() -> None:
-    from openmarket_cdk.cost import estimate_stage
+    from tools.cost import estimate_stage
 
     result = estimate_stage(stage_config("dev"), _dev_nodes(with_schedule=True), PRICES)
     (compute,) = [i for i in result.items if i.description.startswith("node group")]
@@ -112,7 +113,7 @@ def test_dev_node_group_counts_only_working_hours_when_the_schedule_exists() -> 
 
 
 def test_dev_node_group_without_a_schedule_runs_all_month_and_warns() -> None:
-    from openmarket_cdk.cost import estimate_stage
+    from tools.cost import estimate_stage
 
     result = estimate_stage(stage_config("dev"), _dev_nodes(with_schedule=False), PRICES)
     (compute,) = [i for i in result.items if i.description.startswith("node group")]

@@ -1,4 +1,4 @@
-"""scripts/diagram.py (``make diagram``) reads the session's assembly and draws what SPEC names.
+"""tools/diagram.py (``make diagram``) reads the session's assembly and draws what SPEC names.
 
 Checks the Graphviz source only; rendering it to PNG needs the graphviz package and is left
 to ``make diagram``.
@@ -6,16 +6,19 @@ to ``make diagram``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from openmarket_cdk.config import STAGE_NAMES
-from scripts.diagram import Diagram, Node, build, load_stage, manifest_objects, to_dot
 from tests.conftest import Synthesized
+from tools.assembly import load_stage
+from tools.diagram import Diagram, Node, build, main, to_dot
 
 
 @pytest.fixture(scope="module")
 def diagrams(synthesized: Synthesized) -> dict[str, Diagram]:
-    return {stage: build(stage, load_stage(synthesized.outdir, stage)) for stage in STAGE_NAMES}
+    return {stage: build(load_stage(synthesized.outdir, stage)) for stage in STAGE_NAMES}
 
 
 def find(diagram: Diagram, kind: str, text: str = "") -> Node:
@@ -81,13 +84,13 @@ def test_stage_differences_show(diagrams: dict[str, Diagram]) -> None:
 def test_dot_is_deterministic_and_names_no_account(
     diagrams: dict[str, Diagram], synthesized: Synthesized
 ) -> None:
-    again = build("prod", load_stage(synthesized.outdir, "prod"))
+    again = build(load_stage(synthesized.outdir, "prod"))
     assert to_dot(again) == to_dot(diagrams["prod"])
     assert "000000000000" not in to_dot(diagrams["prod"])
 
 
-def test_manifest_parsing_tolerates_tokens() -> None:
-    parts = ['"[{\\"kind\\":\\"Ingress\\",\\"x\\":\\"', {"Ref": "A"}, '\\"}]"']
-    manifest = {"Fn::Join": ["", parts]}
-    assert manifest_objects(manifest) == [{"kind": "Ingress", "x": "TOKEN"}]
-    assert manifest_objects("not json") == []
+def test_a_missing_assembly_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--cdk-out", str(tmp_path / "nowhere"), "--dot", str(tmp_path / "a.dot")])
+    assert "make synth" in str(exit_info.value.code)
+    assert not (tmp_path / "a.dot").exists()

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openmarket_cdk.config import StageConfig
-from openmarket_cdk.cost.assumptions import assumption
-from openmarket_cdk.cost.hours import (
+from tools.assembly import Resource, StackTemplate, StageAssembly, flatten
+from tools.cost.assumptions import assumption
+from tools.cost.hours import (
     HOURS_PER_MONTH,
     schedule_fires_per_month,
     working_hours_per_month,
 )
-from openmarket_cdk.cost.model import STAGE_LEVEL, LineItem
-from openmarket_cdk.cost.prices import PriceTable
-from openmarket_cdk.cost.templates import Resource, StackTemplate, flatten, references
+from tools.cost.model import STAGE_LEVEL, LineItem
+from tools.cost.prices import PriceTable
 
 CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
 _SCALE_NODEGROUP = re.compile(r"aws-sdk:eks:updateNodegroupConfig$", re.IGNORECASE)
@@ -64,9 +64,10 @@ class StageContext:
         self.config = config
         self.stage = config.name
         self.prices = prices
-        self.stacks = list(stacks)
-        self.resources: list[Resource] = [r for s in self.stacks for r in s.resources()]
-        self._by_address = {r.address: r for r in self.resources}
+        # Stacks in name order: the report does not depend on the assembly's order.
+        self.assembly = StageAssembly(config.name, sorted(stacks, key=lambda s: s.name))
+        self.stacks = list(self.assembly.stacks)
+        self.resources: list[Resource] = list(self.assembly.resources)
         self.warnings: list[str] = []
         self.alb_groups: dict[str, str] = {}
         self.working_hours = config.observability.working_hours
@@ -82,12 +83,8 @@ class StageContext:
 
     # --- lookups ---------------------------------------------------------------------------
     def resolve(self, stack: str, value: Any) -> Resource | None:
-        """The resource of ``stack`` that ``value`` references (Ref/GetAtt), if any."""
-        for logical_id in sorted(references(value)):
-            found = self._by_address.get(f"{stack}/{logical_id}")
-            if found is not None:
-                return found
-        return None
+        """The resource that ``value`` (a property in ``stack``) references, if any."""
+        return next(iter(self.assembly.targets(stack, value)), None)
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources if r.type == resource_type]
@@ -109,15 +106,16 @@ class StageContext:
                 if target is not None and target.address in functions:
                     found.add(target.address)
         # Provider frameworks call the user handler named in their environment.
+        by_address = {r.address: r for r in self.resources}
         changed = True
         while changed:
             changed = False
             for address in sorted(found):
-                env = self._by_address[address].prop("Environment", "Variables", default={})
-                for logical_id in references(env):
-                    candidate = f"{address.rsplit('/', 1)[0]}/{logical_id}"
-                    if candidate in functions and candidate not in found:
-                        found.add(candidate)
+                function = by_address[address]
+                env = function.prop("Environment", "Variables", default={})
+                for target in self.assembly.targets(function.stack, env):
+                    if target.address in functions and target.address not in found:
+                        found.add(target.address)
                         changed = True
         return found
 

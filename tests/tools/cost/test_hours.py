@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from openmarket_cdk.config import WorkingHoursConfig, stage_config
-from openmarket_cdk.cost.hours import (
+from tools.cost.hours import (
     DAYS_PER_MONTH,
     HOURS_PER_MONTH,
     hours_per_month,

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from openmarket_cdk.cost.assumptions import ASSUMPTIONS
-from openmarket_cdk.cost.model import CATEGORIES, StageEstimate
-from openmarket_cdk.cost.prices import PriceTable
+from tools.cost.assumptions import ASSUMPTIONS
+from tools.cost.model import CATEGORIES, StageEstimate
+from tools.cost.prices import PriceTable
 
 # SPEC "Cost (dev, USD per month, the original's estimate)": the per-item breakdown exists
 # for dev before optimisation only; after optimisation and the other stages are totals.
@@ -135,7 +135,7 @@ def report_document(estimates: Sequence[StageEstimate], prices: PriceTable) -> d
         "region": prices.region,
         "currency": prices.currency,
         "price_table": {
-            "file": f"openmarket_cdk/cost/{prices.path.name}",
+            "file": f"tools/cost/{prices.path.name}",
             "assembled_on": prices.assembled_on,
             "method": prices.method,
         },

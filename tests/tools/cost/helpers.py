@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from openmarket_cdk.config import stage_config
-from openmarket_cdk.cost import LineItem, StackTemplate, StageEstimate, estimate_stage, load_prices
-from openmarket_cdk.cost.hours import HOURS_PER_MONTH
+from tools.assembly import StackTemplate
+from tools.cost import LineItem, StageEstimate, estimate_stage, load_prices
+from tools.cost.hours import HOURS_PER_MONTH
 
 PRICES = load_prices()
 H = HOURS_PER_MONTH

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from openmarket_cdk.config import STAGE_NAMES
-from openmarket_cdk.cost import StageEstimate, estimate_from_cdk_out, load_prices
-from openmarket_cdk.cost.report import report_document
 from tests.conftest import Synthesized
+from tools.cost import StageEstimate, estimate_from_cdk_out, load_prices
+from tools.cost.report import report_document
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,8 @@ def test_every_resource_of_the_real_templates_is_priced_or_free(
 ) -> None:
     estimate = estimates[stage]
     assert not estimate.unpriced, (
-        "unpriced resources: add a rule or a FREE_TYPES entry in openmarket_cdk/cost/rules.py: "
+        "unpriced resources: add a rule or a free entry to the service's module in "
+        "tools/cost/rules/: "
         + "; ".join(f"{u.resource_type} {u.resource}: {u.reason}" for u in estimate.unpriced)
     )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from openmarket_cdk.cost.prices import DEFAULT_PRICE_FILE, MissingPrice, load_prices
+from tools.cost.prices import DEFAULT_PRICE_FILE, MissingPrice, load_prices
 
 PRICES = load_prices()
 

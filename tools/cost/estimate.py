@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from openmarket_cdk.config import StageConfig, stage_config
-from openmarket_cdk.cost.context import StageContext
-from openmarket_cdk.cost.hours import HOURS_PER_MONTH
-from openmarket_cdk.cost.model import Free, LineItem, StageEstimate, Unpriced
-from openmarket_cdk.cost.prices import MissingPrice, PriceTable, load_prices
-from openmarket_cdk.cost.rules import FREE_TYPES, RULES, stage_level_items
-from openmarket_cdk.cost.templates import StackTemplate, load_stage_templates
+from tools.assembly import StackTemplate, load_stage
+from tools.cost.context import StageContext
+from tools.cost.hours import HOURS_PER_MONTH
+from tools.cost.model import Free, LineItem, StageEstimate, Unpriced
+from tools.cost.prices import MissingPrice, PriceTable, load_prices
+from tools.cost.rules import FREE_TYPES, RULES, stage_level_items
 
 
 def estimate_stage(
@@ -79,4 +79,4 @@ def estimate_from_cdk_out(
 ) -> StageEstimate:
     """Estimate ``stage`` from the synthesized cloud assembly in ``cdk_out``."""
     config = stage_config(stage) if account is None else stage_config(stage, account)
-    return estimate_stage(config, load_stage_templates(cdk_out, stage), prices or load_prices())
+    return estimate_stage(config, load_stage(cdk_out, stage).stacks, prices or load_prices())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from openmarket_cdk.cost import CATEGORIES
-from openmarket_cdk.cost.assumptions import ASSUMPTIONS
 from tests.conftest import ROOT
+from tools.cost import CATEGORIES
+from tools.cost.assumptions import ASSUMPTIONS
 
 DOC = (ROOT / "docs" / "cost.md").read_text()
 

@@ -1,4 +1,4 @@
-"""scripts/cost_report.py: tables, cost-report.json and the exit codes."""
+"""python -m tools.cost (``make cost``): tables, cost-report.json and the exit codes."""
 
 from __future__ import annotations
 
@@ -8,45 +8,21 @@ from typing import Any
 
 import pytest
 
-from scripts import cost_report
-from tests.cost.helpers import res
+from tests.tools.cost.helpers import res
+from tests.tools.helpers import write_cdk_out
+from tools.assembly import StackTemplate
+from tools.cost import cli
 
 STAGES = ("dev", "staging", "prod")
 
 
-def write_cdk_out(root: Path, resources_by_stage: dict[str, dict[str, Any]]) -> Path:
-    """A minimal cloud assembly: one nested assembly and one stack per stage."""
-    out = root / "cdk.out"
-    artifacts: dict[str, Any] = {}
-    for stage, resources in resources_by_stage.items():
-        directory = f"assembly-{stage}"
-        artifacts[directory] = {
-            "type": "cdk:cloud-assembly",
-            "properties": {"directoryName": directory, "displayName": stage},
-        }
-        nested = out / directory
-        nested.mkdir(parents=True)
-        (nested / f"{stage}Test.template.json").write_text(json.dumps({"Resources": resources}))
-        (nested / "manifest.json").write_text(
-            json.dumps(
-                {
-                    "artifacts": {
-                        f"{stage}Test": {
-                            "type": "aws:cloudformation:stack",
-                            "displayName": f"{stage}/Test",
-                            "properties": {"templateFile": f"{stage}Test.template.json"},
-                        }
-                    }
-                }
-            )
-        )
-    (out / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
-    return out
-
-
 def run(tmp_path: Path, resources_by_stage: dict[str, dict[str, Any]], *extra: str) -> int:
-    cdk_out = write_cdk_out(tmp_path, resources_by_stage)
-    return cost_report.main(
+    stacks = {
+        stage: [StackTemplate(f"{stage}/Test", {"Resources": resources})]
+        for stage, resources in resources_by_stage.items()
+    }
+    cdk_out = write_cdk_out(tmp_path, stacks)
+    return cli.main(
         ["--cdk-out", str(cdk_out), "--output", str(tmp_path / "cost-report.json"), *extra]
     )
 
@@ -73,7 +49,7 @@ def test_a_stage_over_its_budget_exits_1(
 ) -> None:
     big = {f"Node{i}": res("AWS::EC2::Instance", InstanceType="m5.large") for i in range(3)}
     resources = {"dev": big, "staging": {}, "prod": {}}  # dev: 3 x ~$86 > $150
-    assert run(tmp_path, resources) == cost_report.EXIT_OVER_BUDGET
+    assert run(tmp_path, resources) == cli.EXIT_OVER_BUDGET
     report = json.loads((tmp_path / "cost-report.json").read_text())
     assert report["over_budget"] == ["dev"]
     assert "over budget: dev" in capsys.readouterr().err
@@ -86,14 +62,14 @@ def test_unpriced_types_are_reported_and_fail_only_on_request(
     resources = dict.fromkeys(STAGES, odd)
     assert run(tmp_path / "a", resources) == 0
     assert "unpriced resource types: AWS::Bedrock::Agent" in capsys.readouterr().err
-    assert run(tmp_path / "b", resources, "--fail-on-unpriced") == cost_report.EXIT_UNPRICED
+    assert run(tmp_path / "b", resources, "--fail-on-unpriced") == cli.EXIT_UNPRICED
     report = json.loads((tmp_path / "b" / "cost-report.json").read_text())
     assert report["unpriced_types"] == ["AWS::Bedrock::Agent"]
 
 
 def test_missing_cdk_out_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cost_report.main(["--cdk-out", str(tmp_path / "nowhere")])
-    assert code == cost_report.EXIT_NO_ASSEMBLY
+    code = cli.main(["--cdk-out", str(tmp_path / "nowhere")])
+    assert code == cli.EXIT_NO_ASSEMBLY
     assert "make synth" in capsys.readouterr().err
 
 

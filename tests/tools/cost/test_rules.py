@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from openmarket_cdk.cost.rules import FREE_TYPES, RULES
-from tests.cost.helpers import H, estimate, items, p, res, stack, usd
+from tests.tools.cost.helpers import H, estimate, items, p, res, stack, usd
+from tools.assembly import Resource
+from tools.cost.context import StageContext
+from tools.cost.model import Outcome
+from tools.cost.rules import FREE_TYPES, RULES, SERVICES, Service, registry
 
 INGRESS = {
     "apiVersion": "networking.k8s.io/v1",
@@ -243,7 +246,7 @@ def test_ingress_inside_a_kubernetes_resource_prices_one_alb_with_lcu_and_public
 
 def test_ingresses_of_one_group_share_one_alb() -> None:
     def grouped(name: str) -> dict[str, Any]:
-        obj = json.loads(json.dumps(INGRESS))
+        obj: dict[str, Any] = json.loads(json.dumps(INGRESS))
         obj["metadata"]["name"] = name
         obj["metadata"]["annotations"]["alb.ingress.kubernetes.io/group.name"] = "shared"
         return obj
@@ -673,3 +676,20 @@ def test_stage_level_data_transfer_uses_spec_50_gb_in_dev() -> None:
 
 def test_a_stack_fixture_is_reusable() -> None:
     assert stack({"A": res("AWS::SQS::Queue")}).name == "prod/Test"
+
+
+def test_a_type_claimed_by_two_services_is_refused() -> None:
+    def rule(r: Resource, ctx: StageContext) -> list[Outcome]:
+        return []
+
+    priced = Service("compute", rules={"AWS::EC2::Instance": rule})
+    free = Service("network", free={"AWS::EC2::Instance": "no charge"})
+    with pytest.raises(ValueError, match="claimed by both compute and network"):
+        registry([priced, free])
+    rules, free_types = registry([priced, Service("security", free={"AWS::IAM::Role": "free"})])
+    assert (list(rules), dict(free_types)) == (["AWS::EC2::Instance"], {"AWS::IAM::Role": "free"})
+
+
+def test_every_service_module_claims_types_under_its_own_name() -> None:
+    assert len({service.name for service in SERVICES}) == len(SERVICES)
+    assert all(service.rules or service.free for service in SERVICES)

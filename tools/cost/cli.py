@@ -1,9 +1,12 @@
-"""Monthly cost estimate of each stage from cdk.out (``make cost``).
+"""Monthly cost estimate of each stage from cdk.out (``make cost``, ``python -m tools.cost``).
 
 Prints one table per stage shaped like SPEC's cost section, next to SPEC's numbers, writes
 cost-report.json, and exits 1 when a stage's estimate exceeds its budget from config
 (``observability.budget_usd_per_month``). Exit 2: cdk.out (or a stage in it) is missing.
 Exit 3 with --fail-on-unpriced: some resource has no price. Run ``make synth`` first.
+
+Paths default to the working directory (the repository root when run by ``make cost``), so
+the command works the same from a checkout and from an installed package.
 """
 
 from __future__ import annotations
@@ -13,14 +16,11 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from openmarket_cdk.config import STAGE_NAMES, stage_config  # noqa: E402
-from openmarket_cdk.cost import AssemblyError, estimate_stage, load_prices  # noqa: E402
-from openmarket_cdk.cost.prices import DEFAULT_PRICE_FILE  # noqa: E402
-from openmarket_cdk.cost.report import report_document, stage_table, summary_table  # noqa: E402
-from openmarket_cdk.cost.templates import load_stage_templates  # noqa: E402
+from openmarket_cdk.config import STAGE_NAMES, stage_config
+from tools.assembly import AssemblyError, load_stage
+from tools.cost import estimate_stage, load_prices
+from tools.cost.prices import DEFAULT_PRICE_FILE
+from tools.cost.report import report_document, stage_table, summary_table
 
 EXIT_OVER_BUDGET = 1
 EXIT_NO_ASSEMBLY = 2
@@ -28,9 +28,11 @@ EXIT_UNPRICED = 3
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
-    parser.add_argument("--output", type=Path, default=ROOT / "cost-report.json")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.cost", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"))
+    parser.add_argument("--output", type=Path, default=Path("cost-report.json"))
     parser.add_argument("--prices", type=Path, default=DEFAULT_PRICE_FILE)
     parser.add_argument("--stage", action="append", choices=STAGE_NAMES, help="repeatable")
     parser.add_argument("--details", action="store_true", help="print every line item")
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     estimates = []
     for stage in args.stage or STAGE_NAMES:
         try:
-            stacks = load_stage_templates(args.cdk_out, stage)
+            stacks = load_stage(args.cdk_out, stage).stacks
         except AssemblyError as error:
             print(f"cost: {error}", file=sys.stderr)
             return EXIT_NO_ASSEMBLY
@@ -65,7 +67,3 @@ def main(argv: list[str] | None = None) -> int:
     if unpriced and args.fail_on_unpriced:
         return EXIT_UNPRICED
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

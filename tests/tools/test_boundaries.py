@@ -1,0 +1,46 @@
+"""The post-synth tools stay apart from the CDK package, as DESIGN.md's layout says.
+
+``openmarket_cdk`` never imports ``tools`` (the app must synthesize without them), and
+``tools`` never imports the CDK, cdk8s or constructs (they read JSON, so they run without
+jsii or Node.js); the stage configs are the one thing both share.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def imported_modules(package: Path) -> Iterator[tuple[Path, str]]:
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                yield from ((path, alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                yield path, node.module
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("openmarket_cdk", ("tools",)),
+        ("tools", ("aws_cdk", "cdk8s", "cdk8s_plus_28", "constructs", "charts")),
+    ],
+)
+def test_no_import_crosses_the_boundary(package: str, forbidden: tuple[str, ...]) -> None:
+    crossing = [
+        f"{path.relative_to(ROOT)}: {module}"
+        for path, module in imported_modules(ROOT / package)
+        if module.split(".")[0] in forbidden
+    ]
+    assert not crossing, crossing
+
+
+def test_the_tools_read_only_the_config_of_the_cdk_package() -> None:
+    used = {module for _, module in imported_modules(ROOT / "tools")}
+    assert {m for m in used if m.split(".")[0] == "openmarket_cdk"} <= {"openmarket_cdk.config"}

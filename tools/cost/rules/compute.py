@@ -1,0 +1,162 @@
+"""Compute: the EKS control plane, managed node groups and standalone EC2 instances.
+
+A node group runs only the hours its Scheduler schedules leave it up (dev's working hours);
+its root volumes live and die with the nodes, so they are counted for the same hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tools.assembly import Resource, as_number, flatten
+from tools.cost.context import StageContext
+from tools.cost.hours import HOURS_PER_MONTH
+from tools.cost.model import Outcome, Unpriced
+from tools.cost.rules.base import Service
+
+
+def eks_cluster(r: Resource, ctx: StageContext) -> list[Outcome]:
+    c = ctx.calc()
+    usd = c.price("eks.cluster_hour") * HOURS_PER_MONTH
+    notes = []
+    if r.prop("UpgradePolicy", "SupportType", default="EXTENDED") == "EXTENDED":
+        notes.append("extended support after standard support ends: $0.60/h")
+    version = flatten(r.prop("Version")) or "?"
+    name = flatten(r.prop("Name")) or r.logical_id
+    return [
+        c.item(
+            r,
+            "EKS control plane",
+            f"EKS cluster {name} (Kubernetes {version})",
+            f"1 cluster x {HOURS_PER_MONTH:.0f} h",
+            usd,
+            notes,
+        )
+    ]
+
+
+def _node_hours(name: str, desired: int, ctx: StageContext) -> tuple[float, int, list[str]]:
+    """Hours the node group runs, nodes while it runs, and notes; warns on a mismatch."""
+    schedule = ctx.nodegroup_schedules.get(name)
+    enabled = ctx.working_hours.enabled
+    if enabled and schedule and schedule.scaled_to_zero_by:
+        nodes = schedule.desired_when_started or desired
+        hours = ctx.working_hours_per_month
+        wh = ctx.working_hours
+        note = (
+            f"scaled to 0 outside {wh.weekdays} {wh.start_hour:02d}:00-{wh.stop_hour:02d}:00 "
+            f"{wh.time_zone} ({wh.hours_per_week} h/week -> {hours:.1f} h/month) by "
+            + ", ".join(schedule.scaled_to_zero_by)
+        )
+        return hours, nodes, [note]
+    if enabled:
+        ctx.warnings.append(
+            f"working hours are enabled in config, but no enabled Scheduler schedule in the "
+            f"templates scales node group '{name}' to 0: counted {HOURS_PER_MONTH:.0f} h/month"
+        )
+    elif schedule and schedule.scaled_to_zero_by:
+        ctx.warnings.append(
+            f"node group '{name}' is scaled to 0 by {', '.join(schedule.scaled_to_zero_by)} "
+            f"but working hours are disabled in config: counted {HOURS_PER_MONTH:.0f} h/month"
+        )
+    return HOURS_PER_MONTH, desired, []
+
+
+def eks_nodegroup(r: Resource, ctx: StageContext) -> list[Outcome]:
+    name = flatten(r.prop("NodegroupName")) or r.logical_id
+    template = ctx.resolve(r.stack, r.prop("LaunchTemplate", "Id"))
+    template_data: Mapping[str, Any] = (
+        template.prop("LaunchTemplateData", default={}) if template else {}
+    )
+    instance_types = r.prop("InstanceTypes") or (
+        [template_data["InstanceType"]] if "InstanceType" in template_data else []
+    )
+    if not instance_types:
+        return [Unpriced(r.address, r.type, "node group without an instance type")]
+    instance_type = str(instance_types[0])
+    desired = int(as_number(r.prop("ScalingConfig", "DesiredSize"), 0)) or int(
+        as_number(r.prop("ScalingConfig", "MinSize"), 1)
+    )
+    hours, nodes, notes = _node_hours(name, desired, ctx)
+    if len(instance_types) > 1:
+        notes.append(f"priced as the first of {instance_types}")
+    if r.prop("CapacityType") == "SPOT":
+        notes.append("Spot capacity priced at on-demand (upper bound)")
+    c = ctx.calc()
+    usd = nodes * c.price("ec2.instance_hour", instance_type) * hours
+    items: list[Outcome] = [
+        c.item(
+            r,
+            "nodes",
+            f"node group {name}: {nodes} x {instance_type}",
+            f"{nodes} x {hours:.1f} h",
+            usd,
+            notes,
+        )
+    ]
+    # Root volumes live and die with the nodes.
+    c = ctx.calc()
+    mappings = template_data.get("BlockDeviceMappings") or []
+    ebs = mappings[0].get("Ebs", {}) if mappings else {}
+    if ebs:
+        size = as_number(ebs.get("VolumeSize"), 0) or c.assume("eks_node_default_disk_gb")
+        volume_type = str(ebs.get("VolumeType", "gp3"))
+    else:
+        size = as_number(r.prop("DiskSize"), 0) or c.assume("eks_node_default_disk_gb")
+        volume_type = "gp3"
+    usd = nodes * size * c.price("ebs.gb_month", volume_type) * hours / HOURS_PER_MONTH
+    items.append(
+        c.item(
+            r,
+            "nodes",
+            f"node root volumes: {nodes} x {size:.0f} GB {volume_type}",
+            f"{nodes * size:.0f} GB x {hours:.1f}/{HOURS_PER_MONTH:.0f} of a month",
+            usd,
+        )
+    )
+    return items
+
+
+def ec2_instance(r: Resource, ctx: StageContext) -> list[Outcome]:
+    instance_type = flatten(r.prop("InstanceType")) or "m1.small"
+    is_nat = r.prop("SourceDestCheck") is False
+    category = "NAT" if is_nat else "other"
+    c = ctx.calc()
+    usd = c.price("ec2.instance_hour", instance_type) * HOURS_PER_MONTH
+    role = "NAT instance" if is_nat else "EC2 instance"
+    items: list[Outcome] = [
+        c.item(r, category, f"{role} {instance_type}", f"1 x {HOURS_PER_MONTH:.0f} h", usd)
+    ]
+    c = ctx.calc()
+    size = c.assume("ec2_root_volume_gb")
+    usd = size * c.price("ebs.gb_month", "gp3")
+    items.append(c.item(r, category, f"{role} root volume", f"{size:.0f} GB gp3", usd))
+    public = is_nat or any(
+        bool(ni.get("AssociatePublicIpAddress"))
+        for ni in r.prop("NetworkInterfaces", default=[]) or []
+        if isinstance(ni, dict)
+    )
+    if public:
+        c = ctx.calc()
+        usd = c.price("vpc.public_ipv4_hour") * HOURS_PER_MONTH
+        items.append(
+            c.item(r, category, f"{role} public IPv4 address", f"1 x {HOURS_PER_MONTH:.0f} h", usd)
+        )
+    return items
+
+
+SERVICE = Service(
+    name="compute",
+    rules={
+        "AWS::EKS::Cluster": eks_cluster,
+        "AWS::EKS::Nodegroup": eks_nodegroup,
+        "AWS::EC2::Instance": ec2_instance,
+    },
+    free={
+        "AWS::EC2::LaunchTemplate": "no charge; the instances it launches are priced (nodes line)",
+        "AWS::EKS::AccessEntry": "EKS access entries have no charge",
+        "AWS::EKS::Addon": "add-ons have no charge; their pods run on the node group",
+        "AWS::EKS::PodIdentityAssociation": "EKS Pod Identity has no charge",
+    },
+)

@@ -1,0 +1,192 @@
+"""Kubernetes: what the manifests and Helm charts the EKS construct applies cost in AWS.
+
+Most objects run on (or are stored in) the cluster and cost nothing of their own; an
+Ingress of class alb becomes an ALB (one per ingress group), a Service of type
+LoadBalancer an NLB, and a PersistentVolumeClaim or a StatefulSet's volume claim
+templates EBS volumes. A kind or a chart the rules do not know is unpriced, never free.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from tools.assembly import Resource, as_number, flatten
+from tools.cost.context import StageContext
+from tools.cost.model import Free, LineItem, Outcome, Unpriced
+from tools.cost.rules.base import Service
+from tools.cost.rules.network import alb_item, nlb_item
+
+# Helm charts whose workloads only run on the node group (no AWS resources of their own).
+KNOWN_HELM_CHARTS: Mapping[str, str] = {
+    "aws-load-balancer-controller": (
+        "controller pods on the node group; the load balancers it creates are priced from "
+        "the Ingress objects"
+    ),
+    "external-secrets": "operator pods on the node group; Secrets Manager reads are priced",
+    "metrics-server": "pods on the node group",
+    "cert-manager": "pods on the node group",
+    "cluster-autoscaler": "pods on the node group",
+}
+
+# Kubernetes kinds that create nothing billable in AWS by themselves.
+FREE_KUBERNETES_KINDS = frozenset(
+    {
+        "Namespace",
+        "ServiceAccount",
+        "ConfigMap",
+        "Secret",
+        "Deployment",
+        "DaemonSet",
+        "ReplicaSet",
+        "Pod",
+        "Job",
+        "CronJob",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "StorageClass",
+        "PriorityClass",
+        "LimitRange",
+        "ResourceQuota",
+        "CustomResourceDefinition",
+        "IngressClass",
+        "IngressClassParams",
+        "TargetGroupBinding",
+        "SecretStore",
+        "ClusterSecretStore",
+        "ExternalSecret",
+    }
+)
+
+_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+_GIB = {"Ki": 1 / 1024**2, "Mi": 1 / 1024, "Gi": 1.0, "Ti": 1024.0}
+_GB = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def _gib(quantity: Any) -> float | None:
+    match = _QUANTITY.match(str(quantity or ""))
+    if not match:
+        return None
+    number, unit = float(match.group(1)), match.group(2)
+    if unit in _GIB:
+        return number * _GIB[unit]
+    if unit in _GB:
+        return number * _GB[unit] / 1024**3
+    return number / 1024**3  # bytes
+
+
+def _volume_item(r: Resource, ctx: StageContext, what: str, gib: float, count: int) -> LineItem:
+    c = ctx.calc()
+    usd = count * gib * c.price("ebs.gb_month", "gp3")
+    return c.item(
+        r,
+        "other",
+        f"EBS volume for {what}",
+        f"{count} x {gib:g} GiB gp3",
+        usd,
+        ["storage class assumed gp3 (the cluster default)"],
+    )
+
+
+def kubernetes_resource(r: Resource, ctx: StageContext) -> list[Outcome]:
+    objects = ctx.assembly.kubernetes_manifests[r.key].objects
+    if objects is None:
+        return [Unpriced(r.address, r.type, "manifest could not be read")]
+    outcomes: list[Outcome] = []
+    free_kinds: set[str] = set()
+    for obj in objects:
+        kind = str(obj.get("kind", "?"))
+        meta = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        ident = f"{kind} {meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+        if kind == "Ingress":
+            annotations = meta.get("annotations") or {}
+            ingress_class = spec.get("ingressClassName") or annotations.get(
+                "kubernetes.io/ingress.class"
+            )
+            if ingress_class != "alb":
+                outcomes.append(
+                    Unpriced(r.address, r.type, f"{ident}: ingress class {ingress_class}")
+                )
+                continue
+            group = (
+                annotations.get("alb.ingress.kubernetes.io/group.name") or f"{r.address}/{ident}"
+            )
+            if group in ctx.alb_groups:
+                outcomes.append(Free(r.address, r.type, f"{ident} shares the ALB of {group}"))
+                continue
+            ctx.alb_groups[group] = r.address
+            internet_facing = (
+                annotations.get("alb.ingress.kubernetes.io/scheme") == "internet-facing"
+            )
+            name = annotations.get("alb.ingress.kubernetes.io/load-balancer-name", "")
+            label = f"ALB {name} from {ident} (AWS Load Balancer Controller)".replace("  ", " ")
+            outcomes.append(alb_item(r, ctx, label, internet_facing))
+        elif kind == "Service" and spec.get("type") == "LoadBalancer":
+            annotations = meta.get("annotations") or {}
+            scheme = annotations.get("service.beta.kubernetes.io/aws-load-balancer-scheme")
+            outcomes.append(nlb_item(r, ctx, f"NLB from {ident}", scheme == "internet-facing"))
+        elif kind == "PersistentVolumeClaim":
+            gib = _gib((spec.get("resources") or {}).get("requests", {}).get("storage"))
+            if gib is None:
+                outcomes.append(Unpriced(r.address, r.type, f"{ident}: size unreadable"))
+            else:
+                outcomes.append(_volume_item(r, ctx, ident, gib, 1))
+        elif kind == "StatefulSet":
+            replicas = int(as_number(spec.get("replicas"), 1))
+            for claim in spec.get("volumeClaimTemplates") or []:
+                claim_spec = claim.get("spec") or {}
+                storage = (claim_spec.get("resources") or {}).get("requests", {}).get("storage")
+                gib = _gib(storage)
+                if gib is None:
+                    outcomes.append(Unpriced(r.address, r.type, f"{ident}: volume size unreadable"))
+                else:
+                    outcomes.append(_volume_item(r, ctx, ident, gib, replicas))
+            free_kinds.add(kind)
+        elif kind in FREE_KUBERNETES_KINDS or kind == "Service":
+            free_kinds.add(kind)
+        else:
+            outcomes.append(
+                Unpriced(r.address, r.type, f"{ident}: Kubernetes kind with no price rule")
+            )
+    if free_kinds:
+        outcomes.append(
+            Free(
+                r.address,
+                r.type,
+                "Kubernetes objects that run on or are stored in the cluster ("
+                + ", ".join(sorted(free_kinds))
+                + "): no AWS charge of their own; load balancers and volumes are priced",
+            )
+        )
+    return outcomes
+
+
+def helm_chart(r: Resource, ctx: StageContext) -> list[Outcome]:
+    chart = flatten(r.prop("Chart")) or "?"
+    reason = KNOWN_HELM_CHARTS.get(chart)
+    if reason is None:
+        return [
+            Unpriced(
+                r.address,
+                r.type,
+                f"Helm chart '{chart}' may create AWS resources (volumes, load balancers): "
+                "price them or add the chart to KNOWN_HELM_CHARTS with a reason",
+            )
+        ]
+    return [Free(r.address, r.type, f"Helm chart '{chart}': {reason}")]
+
+
+SERVICE = Service(
+    name="kubernetes",
+    rules={
+        "Custom::AWSCDK-EKS-KubernetesResource": kubernetes_resource,
+        "Custom::AWSCDK-EKS-HelmChart": helm_chart,
+    },
+)
