@@ -26,18 +26,21 @@ CDK_ARGS ?=
 # prompt there would only fail for want of a terminal.
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
-.PHONY: help setup synth test lint diff deploy destroy smoke deploy-access check-stage \
+.PHONY: help setup synth test lint fmt diff deploy destroy smoke deploy-access check-stage \
 	diagram cost bench clean manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt $(FUNCTION_REQUIREMENTS)
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $(FUNCTION_REQUIREMENTS)
 	@test -x $(PYTHON) || python3 -m venv $(VENV) || { \
 		echo "python3 -m venv failed: on Debian/Ubuntu install python3-venv" \
 		     "(apt-get install python3-venv), then run make again." >&2; exit 1; }
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check \
 		-r requirements-dev.txt -c constraints.txt
+	# The project itself, editable: openmarket_cdk, charts and tools import as packages.
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps \
+		--no-build-isolation -e .
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json $(STAMP)
@@ -49,7 +52,7 @@ setup: $(STAMP) $(NODE_STAMP) ## Create .venv and node_modules from the pinned f
 synth: setup ## Synthesize all three stages into cdk.out
 	$(CDK) synth --quiet
 
-test: setup ## Install the test servers if missing, then run the whole test suite
+test: setup ## The whole test suite, lint gate included (installs the test servers if missing)
 	scripts/install-system-packages.sh
 	scripts/checkov-venv.sh
 	$(PYTHON) -m pytest
@@ -57,11 +60,14 @@ test: setup ## Install the test servers if missing, then run the whole test suit
 manifests: setup ## Render the Kubernetes manifests of every stage to dist/<stage>/
 	$(PYTHON) scripts/render_manifests.py
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff (lint + format check), mypy --strict on the app, charts, tools and functions
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy openmarket_cdk app.py charts tools
-	for fn in functions/*/; do $(VENV)/bin/mypy "$$fn" || exit 1; done
+	scripts/typecheck.sh
+
+fmt: setup ## Format and autofix: ruff format, ruff check --fix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 check-stage:
 	@case " $(STAGES) " in *" $(STAGE) "*) ;; \

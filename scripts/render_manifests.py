@@ -13,12 +13,11 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from charts.stage import render_stage
+from openmarket_cdk.chart_values import placeholder_chart_values
+from openmarket_cdk.config import STAGE_NAMES, resolve_account, stage_config
 
-from charts.stage import render_stage  # noqa: E402
-from openmarket_cdk.chart_values import placeholder_chart_values  # noqa: E402
-from openmarket_cdk.config import STAGE_NAMES, resolve_account, stage_config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:

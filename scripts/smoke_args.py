@@ -10,10 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from openmarket_cdk.config import StageConfig, stage_config
 
-from openmarket_cdk.config import StageConfig, stage_config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def smoke_args(config: StageConfig) -> list[str]:

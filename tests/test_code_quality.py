@@ -1,4 +1,4 @@
-"""The code stays ruff-clean (lint and format); mypy runs in `make lint`."""
+"""The lint gate: ruff (lint and format) and mypy --strict, as `make lint` runs them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, typecheck_result
 
 RUFF = str(Path(sys.executable).parent / "ruff")
 
@@ -21,3 +21,9 @@ def test_ruff_format_is_clean() -> None:
         [RUFF, "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    """openmarket_cdk, app.py, charts, tools and every function (scripts/typecheck.sh)."""
+    code, output = typecheck_result(timeout_s=900)
+    assert code == 0, output
