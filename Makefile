@@ -26,7 +26,7 @@ CDK_ARGS ?=
 # prompt there would only fail for want of a terminal.
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
-.PHONY: help setup synth test lint fmt diff deploy destroy smoke deploy-access check-stage \
+.PHONY: help setup synth test lint fmt diff deploy wake destroy smoke deploy-access check-stage \
 	diagram cost bench clean manifests
 
 help: ## List the targets
@@ -83,6 +83,9 @@ deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true):
 
 smoke: setup check-stage ## After a deploy: GET /api/health through the stage's ALB until 200
 	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE))
+
+wake: setup check-stage ## Start a sleeping stage now (nodes, staging's Aurora): make wake STAGE=staging
+	$(PYTHON) scripts/wake_stage.py $(STAGE)
 
 destroy: setup check-stage ## Delete the dev stage's stacks (refuses staging and prod)
 	scripts/confirm_stage.sh destroy $(STAGE)

@@ -17,6 +17,7 @@ from openmarket_cdk.config import (
     STAGE_NAMES,
     StageConfig,
     StageConfigError,
+    all_stage_configs,
     resolve_account,
     stage_config,
     validate_stage,
@@ -99,6 +100,12 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         env=cdk.Environment(account=account, region=REGION),
         termination_protection=True,
         existing_provider_arn=app.node.try_get_context("github_oidc_provider_arn"),
+        # The deploy workflow wakes these before deploying (make wake).
+        sleeping_stages=[
+            config
+            for config in all_stage_configs(account)
+            if config.observability.working_hours.enabled
+        ],
     )
     for key, value in (("Project", "openmarket"), ("ManagedBy", "aws-cdk")):
         cdk.Tags.of(access).add(key, value)

@@ -69,6 +69,11 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     # image-processor (uploads/, thumbnails/) and the backend pod role (both)
     f"{UPLOADS}thumbnails/*]": 6,
     f"{UPLOADS}uploads/*]": 6,
+    # The deploy role wakes dev's and staging's node group (its ARN ends in an EKS-made id).
+    "AwsSolutions-IAM5[Resource::arn:aws:eks:ap-northeast-2:000000000000:nodegroup/"
+    "openmarket-dev/openmarket-<stage>-apps/*]": 1,
+    "AwsSolutions-IAM5[Resource::arn:aws:eks:ap-northeast-2:000000000000:nodegroup/"
+    "openmarket-staging/openmarket-<stage>-apps/*]": 1,
     "AwsSolutions-RDS10": 1,  # dev: no deletion protection
     "AwsSolutions-RDS11": 3,  # MySQL on SPEC's 3306
     "AwsSolutions-RDS14": 1,  # dev: no backtrack on Serverless v2

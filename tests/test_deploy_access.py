@@ -20,7 +20,7 @@ from cdk_nag import AwsSolutionsChecks
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from openmarket_cdk.config import GITHUB_REPOSITORY, REGION
+from openmarket_cdk.config import GITHUB_REPOSITORY, REGION, all_stage_configs
 from openmarket_cdk.stacks.deploy_access import (
     APPROVAL_ENVIRONMENTS,
     DEPLOY_ROLE_NAME,
@@ -63,9 +63,12 @@ def synth(outdir: Path, **props: Any) -> Synth:
     return Synth(artifact.template, outdir / artifact.template_file, report)
 
 
+SLEEPING = [c for c in all_stage_configs(ACCOUNT) if c.observability.working_hours.enabled]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synth(tmp_path_factory.mktemp("deploy-access"))
+    return synth(tmp_path_factory.mktemp("deploy-access"), sleeping_stages=SLEEPING)
 
 
 def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -162,6 +165,19 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
         ),
         # Read-only, for the smoke test that finds each stage's ALB by name.
         ("elasticloadbalancing:DescribeLoadBalancers", ["*"]),
+        # make wake: dev's and staging's one node group each, staging's one Aurora cluster.
+        (
+            ["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
+            [
+                f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/openmarket-dev/openmarket-dev-apps/*",
+                f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/openmarket-staging/"
+                "openmarket-staging-apps/*",
+            ],
+        ),
+        (
+            ["rds:DescribeDBClusters", "rds:StartDBCluster"],
+            [f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:openmarket-staging-aurora"],
+        ),
     ]
 
 

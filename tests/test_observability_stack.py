@@ -140,7 +140,7 @@ def test_budget_alerts_at_80_and_100_percent(synthesized: Synthesized, stage: st
     assert thresholds == [80, 100]
 
 
-def test_dev_sleeps_outside_working_hours_and_others_never(
+def test_dev_and_staging_sleep_outside_working_hours_prod_never(
     synthesized: Synthesized, stage: str
 ) -> None:
     template = synthesized.template(stage, "observability")
@@ -148,12 +148,16 @@ def test_dev_sleeps_outside_working_hours_and_others_never(
         s["Properties"]["Name"]: s["Properties"]
         for s in of_type(template, "AWS::Scheduler::Schedule").values()
     }
-    if stage != "dev":
+    if stage == "prod":
         assert schedules == {}
         return
-    start = schedules["openmarket-dev-nodes-start"]
-    stop = schedules["openmarket-dev-nodes-stop"]
-    assert start["ScheduleExpression"] == "cron(0 9 ? * MON-FRI *)"
+    # dev's day starts at 09:00; staging's nodes and Aurora come back at 08:00 KST, so the
+    # database has started before people arrive at 09:00.
+    start_hour = {"dev": 9, "staging": 8}[stage]
+    prefix = f"openmarket-{stage}"
+    start = schedules[f"{prefix}-nodes-start"]
+    stop = schedules[f"{prefix}-nodes-stop"]
+    assert start["ScheduleExpression"] == f"cron(0 {start_hour} ? * MON-FRI *)"
     assert stop["ScheduleExpression"] == "cron(0 18 ? * MON-FRI *)"
     for schedule in (start, stop):
         assert schedule["ScheduleExpressionTimezone"] == "Asia/Seoul"
@@ -169,5 +173,22 @@ def test_dev_sleeps_outside_working_hours_and_others_never(
         if "WorkingHours" in json.dumps(policy["Properties"]["Roles"])
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    assert [s["Action"] for s in statements] == ["eks:UpdateNodegroupConfig"]
+    actions = [s["Action"] for s in statements]
     assert "Nodegroup" in json.dumps(statements[0]["Resource"])
+    if stage == "dev":
+        # Serverless v2 at 0 ACU pauses by itself: no database schedule.
+        assert actions == ["eks:UpdateNodegroupConfig"]
+        assert len(schedules) == 2
+        return
+    cluster = f"{prefix}-aurora"
+    # One statement for the cluster: start and stop, nothing else.
+    assert actions == ["eks:UpdateNodegroupConfig", ["rds:StartDBCluster", "rds:StopDBCluster"]]
+    for statement in statements[1:]:
+        assert statement["Resource"].endswith(f":cluster:{cluster}")
+    for action, hour in (("start", start_hour), ("stop", 18)):
+        schedule = schedules[f"{prefix}-database-{action}"]
+        assert schedule["ScheduleExpression"] == f"cron(0 {hour} ? * MON-FRI *)"
+        assert f":scheduler:::aws-sdk:rds:{action}DBCluster" in json.dumps(
+            schedule["Target"]["Arn"]
+        )
+        assert json.loads(schedule["Target"]["Input"]) == {"DbClusterIdentifier": cluster}

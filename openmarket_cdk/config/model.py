@@ -295,7 +295,7 @@ class FunctionsConfig:
 
 @dataclass(frozen=True)
 class WorkingHoursConfig:
-    """Dev only: nodes (and a provisioned Aurora) run weekdays 09:00-18:00 Asia/Seoul."""
+    """dev and staging: nodes (and a provisioned Aurora) run weekdays 09:00-18:00 Asia/Seoul."""
 
     enabled: bool = False
     time_zone: str = "Asia/Seoul"
@@ -371,6 +371,10 @@ class StageConfig:
     @property
     def nodegroup_name(self) -> str:
         return f"{self.prefix}-apps"
+
+    @property
+    def aurora_cluster_identifier(self) -> str:
+        return f"{self.prefix}-aurora"
 
     @property
     def uploads_bucket_name(self) -> str:

@@ -41,7 +41,8 @@ def _dev(account: str) -> StageConfig:
         ),
         observability=replace(
             base.observability,
-            budget_usd_per_month=150.0,
+            # Close to the floor of an EKS control plane, one ALB, Aurora and a cache.
+            budget_usd_per_month=180.0,
             working_hours=replace(base.observability.working_hours, enabled=True),
         ),
         kubernetes=replace(
@@ -72,7 +73,14 @@ def _staging(account: str) -> StageConfig:
         aurora=replace(base.aurora, backup_retention_days=7, backtrack_hours=24),
         cache=replace(base.cache, snapshot_retention_days=3),
         kubernetes=replace(base.kubernetes, application_log_retention_days=30),
-        observability=replace(base.observability, budget_usd_per_month=300.0),
+        observability=replace(
+            base.observability,
+            budget_usd_per_month=300.0,
+            # Nobody uses staging at night: nodes to zero and Aurora stopped outside weekdays'
+            # working hours; both come back at 08:00 KST so staging is ready by 09:00 (Aurora
+            # takes minutes to start). `make wake STAGE=staging` for off-hours deploys.
+            working_hours=replace(base.observability.working_hours, enabled=True, start_hour=8),
+        ),
     )
 
 
@@ -85,6 +93,7 @@ def _prod(account: str) -> StageConfig:
             base.aurora, backup_retention_days=14, backtrack_hours=24, log_retention_days=90
         ),
         cache=replace(base.cache, snapshot_retention_days=7, log_retention_days=90),
+        observability=replace(base.observability, budget_usd_per_month=700.0),
     )
 
 

@@ -317,7 +317,7 @@ def _validate_observability(obs: ObservabilityConfig, stage: str) -> None:
     if obs.budget_usd_per_month <= 0:
         fail("observability.budget_usd_per_month", "must be positive")
     hours = obs.working_hours
-    if hours.enabled and stage != "dev":
-        fail("observability.working_hours.enabled", "only dev sleeps outside working hours")
+    if hours.enabled and stage == "prod":
+        fail("observability.working_hours.enabled", "prod never sleeps")
     if not 0 <= hours.start_hour < hours.stop_hour <= 23:
         fail("observability.working_hours.start_hour", "need 0 <= start < stop <= 23")

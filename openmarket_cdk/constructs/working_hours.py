@@ -1,23 +1,29 @@
-"""WorkingHoursSchedule: dev's node group sleeps outside weekdays 09:00-18:00 Asia/Seoul."""
+"""WorkingHoursSchedule: a stage's compute sleeps outside weekdays' working hours (Asia/Seoul)."""
 
 from __future__ import annotations
 
-from aws_cdk import TimeZone
+from aws_cdk import ArnFormat, Stack, TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
-from openmarket_cdk.config import StageConfig
+from openmarket_cdk.config import AuroraCapacity, StageConfig
 
 
 class WorkingHoursSchedule(Construct):
-    """Two EventBridge Scheduler schedules with universal targets, no Lambda.
+    """EventBridge Scheduler schedules with universal targets, no Lambda.
 
-    At ``stop_hour`` on weekdays the managed node group is scaled to 0 nodes
-    (``eks:UpdateNodegroupConfig``); at ``start_hour`` it is scaled back to the configured
-    size. Aurora is not scheduled: dev runs Serverless v2 with auto-pause, which already costs
-    nothing while idle. The role may update this one node group and nothing else.
+    - At ``stop_hour`` on weekdays the managed node group is scaled to 0 nodes
+      (``eks:UpdateNodegroupConfig``); at ``start_hour`` it is scaled back to the configured
+      size.
+    - A provisioned Aurora cluster (staging) is stopped at ``stop_hour`` and started at
+      ``start_hour`` (``rds:StopDBCluster``/``StartDBCluster``). Aurora starts a stopped
+      cluster by itself after 7 days; a weekend is 2.5. A Serverless v2 cluster at 0 ACU
+      (dev) is not scheduled: auto-pause already costs nothing while idle.
+
+    The role may update this one node group and stop/start this one cluster, nothing else.
+    ``make wake STAGE=<stage>`` does the start half by hand (off-hours deploys, approvals).
     """
 
     def __init__(
@@ -26,17 +32,16 @@ class WorkingHoursSchedule(Construct):
         construct_id: str,
         *,
         config: StageConfig,
-        cluster_name: str,
-        nodegroup_name: str,
         nodegroup_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
         hours = config.observability.working_hours
         k8s = config.kubernetes
-        role = iam.Role(
+        self._config = config
+        self.role = iam.Role(
             self,
             "Role",
-            description=f"{config.prefix}: scale the app node group for working hours",
+            description=f"{config.prefix}: stop and start the stage's compute for working hours",
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 conditions={"StringEquals": {"aws:SourceAccount": config.account}},
@@ -45,34 +50,26 @@ class WorkingHoursSchedule(Construct):
         update_nodegroup = iam.PolicyStatement(
             actions=["eks:UpdateNodegroupConfig"], resources=[nodegroup_arn]
         )
-        sizes = {
-            "start": (k8s.node_min_size, k8s.node_desired_size, hours.start_hour),
-            "stop": (0, 0, hours.stop_hour),
-        }
         self.schedules: dict[str, scheduler.Schedule] = {}
-        for action, (minimum, desired, hour) in sizes.items():
-            self.schedules[action] = scheduler.Schedule(
-                self,
+        for action, minimum, desired, hour in (
+            ("start", k8s.node_min_size, k8s.node_desired_size, hours.start_hour),
+            ("stop", 0, 0, hours.stop_hour),
+        ):
+            self.schedules[f"nodes-{action}"] = self._schedule(
                 f"{action.title()}Nodes",
-                schedule_name=f"{config.prefix}-nodes-{action}",
-                description=f"Weekdays {hour:02d}:00 {hours.time_zone}: node group to "
-                f"{desired} nodes",
-                schedule=scheduler.ScheduleExpression.cron(
-                    minute="0",
-                    hour=str(hour),
-                    week_day=hours.weekdays,
-                    time_zone=TimeZone.of(hours.time_zone),
-                ),
-                target=scheduler_targets.Universal(
+                f"nodes-{action}",
+                hour,
+                f"node group to {desired} nodes",
+                scheduler_targets.Universal(
                     service="eks",
                     action="updateNodegroupConfig",
-                    role=role,
+                    role=self.role,
                     # Exactly this node group (the target's default would be Resource "*").
                     policy_statements=[update_nodegroup],
                     input=scheduler.ScheduleTargetInput.from_object(
                         {
-                            "ClusterName": cluster_name,
-                            "NodegroupName": nodegroup_name,
+                            "ClusterName": config.cluster_name,
+                            "NodegroupName": config.nodegroup_name,
                             "ScalingConfig": {
                                 "MinSize": minimum,
                                 "DesiredSize": desired,
@@ -83,3 +80,55 @@ class WorkingHoursSchedule(Construct):
                     retry_attempts=2,
                 ),
             )
+        if config.aurora.capacity is AuroraCapacity.PROVISIONED:
+            cluster_arn = Stack.of(self).format_arn(
+                service="rds",
+                resource="cluster",
+                resource_name=config.aurora_cluster_identifier,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for action, hour in (("start", hours.start_hour), ("stop", hours.stop_hour)):
+                self.schedules[f"database-{action}"] = self._schedule(
+                    f"{action.title()}Database",
+                    f"database-{action}",
+                    hour,
+                    f"{action} the Aurora cluster",
+                    scheduler_targets.Universal(
+                        service="rds",
+                        action=f"{action}DBCluster",
+                        role=self.role,
+                        policy_statements=[
+                            iam.PolicyStatement(
+                                actions=[f"rds:{action.title()}DBCluster"],
+                                resources=[cluster_arn],
+                            )
+                        ],
+                        input=scheduler.ScheduleTargetInput.from_object(
+                            {"DbClusterIdentifier": config.aurora_cluster_identifier}
+                        ),
+                        retry_attempts=2,
+                    ),
+                )
+
+    def _schedule(
+        self,
+        construct_id: str,
+        name: str,
+        hour: int,
+        what: str,
+        target: scheduler.IScheduleTarget,
+    ) -> scheduler.Schedule:
+        hours = self._config.observability.working_hours
+        return scheduler.Schedule(
+            self,
+            construct_id,
+            schedule_name=f"{self._config.prefix}-{name}",
+            description=f"Weekdays {hour:02d}:00 {hours.time_zone}: {what}",
+            schedule=scheduler.ScheduleExpression.cron(
+                minute="0",
+                hour=str(hour),
+                week_day=hours.weekdays,
+                time_zone=TimeZone.of(hours.time_zone),
+            ),
+            target=target,
+        )

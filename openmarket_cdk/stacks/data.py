@@ -118,7 +118,7 @@ class DataStack(Stack):
             if aurora.snapshot_on_delete
             else retain_or_destroy(cfg.retain_on_delete)
         )
-        cluster_identifier = f"{cfg.prefix}-aurora"
+        cluster_identifier = cfg.aurora_cluster_identifier
         admin_secret = rds.DatabaseSecret(
             self,
             "AuroraAdminSecret",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import CfnOutput, DefaultStackSynthesizer, Duration, Stack
+from aws_cdk import ArnFormat, CfnOutput, DefaultStackSynthesizer, Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from openmarket_cdk.config import GITHUB_REPOSITORY
+from openmarket_cdk.config import GITHUB_REPOSITORY, AuroraCapacity, StageConfig
 from openmarket_cdk.nag import acknowledge
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
@@ -74,6 +75,9 @@ class DeployAccessStack(Stack):
 
     Neither role has any permission of its own beyond ``sts:AssumeRole`` on those exact role
     ARNs: what a deploy may change is what the bootstrap's CloudFormation execution role may.
+    Two narrow exceptions for the deploy role: finding ALBs by name (the smoke test), and
+    waking a stage that sleeps outside working hours (``sleeping_stages``: describe and
+    scale up its one node group, describe and start its one Aurora cluster) before a deploy.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class DeployAccessStack(Stack):
         *,
         repository: str = GITHUB_REPOSITORY,
         existing_provider_arn: str | None = None,
+        sleeping_stages: Sequence[StageConfig] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -140,8 +145,45 @@ class DeployAccessStack(Stack):
             "elasticloadbalancing:DescribeLoadBalancers (read-only, for the smoke test) has no "
             "resource-level permissions.",
         )
+        self._allow_waking(sleeping_stages)
         CfnOutput(self, "DeployRoleArn", value=self.deploy_role.role_arn)
         CfnOutput(self, "DiffRoleArn", value=self.diff_role.role_arn)
+
+    def _allow_waking(self, stages: Sequence[StageConfig]) -> None:
+        """``make wake`` in the deploy workflow: a deploy into a sleeping stage would wait for
+        nodes (Helm releases, charts) that the schedule has removed."""
+        for config in stages:
+            nodegroups = self.format_arn(
+                service="eks",
+                resource="nodegroup",
+                resource_name=f"{config.cluster_name}/{config.nodegroup_name}/*",
+            )
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
+                    resources=[nodegroups],
+                )
+            )
+            acknowledge(
+                self.deploy_role,
+                f"AwsSolutions-IAM5[Resource::{nodegroups}]",
+                "A node group's ARN ends in an id EKS assigns at creation; the wildcard covers "
+                "only that one node group of the stage.",
+            )
+            if config.aurora.capacity is AuroraCapacity.PROVISIONED:
+                self.deploy_role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=["rds:DescribeDBClusters", "rds:StartDBCluster"],
+                        resources=[
+                            self.format_arn(
+                                service="rds",
+                                resource="cluster",
+                                resource_name=config.aurora_cluster_identifier,
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                        ],
+                    )
+                )
 
     def bootstrap_role_arn(self, kind: str) -> str:
         """The ARN of one CDK bootstrap role (``deploy``, ``lookup``, ...) in this env."""

@@ -131,8 +131,6 @@ class ObservabilityStack(Stack):
                 self,
                 "WorkingHours",
                 config=config,
-                cluster_name=inputs.cluster_name,
-                nodegroup_name=inputs.nodegroup_name,
                 nodegroup_arn=inputs.nodegroup_arn,
             )
 

@@ -37,7 +37,7 @@ def test_within_budget_exits_0_and_writes_per_stage_totals(
     assert report["over_budget"] == []
     dev = report["stages"]["dev"]
     assert dev["categories"]["EKS control plane"] == pytest.approx(73.0)
-    assert dev["budget_usd"] == 150.0
+    assert dev["budget_usd"] == 180.0
     out = capsys.readouterr().out
     for stage in STAGES:
         assert f"== {stage}:" in out

@@ -28,10 +28,15 @@ def test_dev_working_hours_are_45_per_week_and_195_5_per_month() -> None:
     assert working_hours_per_month(working) == pytest.approx(195.54, abs=0.01)
 
 
-@pytest.mark.parametrize("stage", ["staging", "prod"])
-def test_stages_without_working_hours_run_all_month(stage: str) -> None:
-    working = stage_config(stage).observability.working_hours
+def test_prod_runs_all_month() -> None:
+    working = stage_config("prod").observability.working_hours
     assert working_hours_per_month(working) == 730
+
+
+def test_staging_runs_weekdays_08_to_18() -> None:
+    working = stage_config("staging").observability.working_hours
+    assert working.hours_per_week == 50
+    assert working_hours_per_month(working) == pytest.approx(730 * 50 / 168)
 
 
 def test_working_hours_follow_the_config() -> None:

@@ -1,0 +1,88 @@
+"""Wakes a stage that sleeps outside working hours: `make wake STAGE=staging`.
+
+dev and staging scale their node group to 0 (and staging stops its Aurora cluster) outside
+weekdays' working hours (openmarket_cdk/constructs/working_hours.py). A deploy, an approval or
+a test at night needs them back first: this starts the Aurora cluster if it is stopped, scales
+the node group back to the configured size if it is below it, and waits (bounded) until both
+are available. Already awake: it says so and changes nothing. prod never sleeps.
+
+The next scheduled stop puts the stage to sleep again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import boto3
+
+from openmarket_cdk.config import STAGE_NAMES, AuroraCapacity, StageConfig, stage_config
+
+# Aurora takes 5-10 minutes to start, a node group a few minutes to add nodes.
+WAIT_DELAY_S = 30
+WAIT_MAX_ATTEMPTS = 40  # 20 minutes
+
+
+def wake(config: StageConfig, rds: Any, eks: Any, wait: bool = True) -> list[str]:
+    """Start what sleeps; return what was done (empty: it was awake)."""
+    if not config.observability.working_hours.enabled:
+        return []
+    done: list[str] = []
+    cluster_id = config.aurora_cluster_identifier
+    if config.aurora.capacity is AuroraCapacity.PROVISIONED:
+        (cluster,) = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"]
+        if cluster["Status"] == "stopped":
+            rds.start_db_cluster(DBClusterIdentifier=cluster_id)
+            done.append(f"started Aurora cluster {cluster_id}")
+        elif cluster["Status"] == "stopping":
+            raise SystemExit(
+                f"Aurora cluster {cluster_id} is stopping: run make wake again in a few minutes"
+            )
+    k8s = config.kubernetes
+    nodegroup = eks.describe_nodegroup(
+        clusterName=config.cluster_name, nodegroupName=config.nodegroup_name
+    )["nodegroup"]
+    if nodegroup["scalingConfig"]["desiredSize"] < k8s.node_desired_size:
+        eks.update_nodegroup_config(
+            clusterName=config.cluster_name,
+            nodegroupName=config.nodegroup_name,
+            scalingConfig={
+                "minSize": k8s.node_min_size,
+                "desiredSize": k8s.node_desired_size,
+                "maxSize": k8s.node_max_size,
+            },
+        )
+        done.append(f"scaled node group {config.nodegroup_name} to {k8s.node_desired_size}")
+    if wait and done:
+        waiter_config = {"Delay": WAIT_DELAY_S, "MaxAttempts": WAIT_MAX_ATTEMPTS}
+        if config.aurora.capacity is AuroraCapacity.PROVISIONED:
+            rds.get_waiter("db_cluster_available").wait(
+                DBClusterIdentifier=cluster_id, WaiterConfig=waiter_config
+            )
+        eks.get_waiter("nodegroup_active").wait(
+            clusterName=config.cluster_name,
+            nodegroupName=config.nodegroup_name,
+            WaiterConfig=waiter_config,
+        )
+    return done
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=STAGE_NAMES)
+    parser.add_argument("--no-wait", action="store_true", help="start, do not wait")
+    args = parser.parse_args(argv)
+    config = stage_config(args.stage)
+    if not config.observability.working_hours.enabled:
+        print(f"{config.name} never sleeps: nothing to wake")
+        return 0
+    rds = boto3.client("rds", region_name=config.region)
+    eks = boto3.client("eks", region_name=config.region)
+    done = wake(config, rds, eks, wait=not args.no_wait)
+    print("\n".join(done) if done else f"{config.name} is awake: nothing to do")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

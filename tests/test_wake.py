@@ -1,0 +1,104 @@
+"""`make wake`: a sleeping stage is started with exactly the calls it needs, an awake one is
+left alone (botocore's Stubber checks every call and its parameters; no AWS account)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from openmarket_cdk.config import stage_config
+from scripts.wake_stage import main, wake
+
+REGION = "ap-northeast-2"
+
+
+def clients() -> tuple[Any, Stubber, Any, Stubber]:
+    rds = boto3.client("rds", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    eks = boto3.client("eks", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    return rds, Stubber(rds), eks, Stubber(eks)
+
+
+def nodegroup(desired: int) -> dict[str, Any]:
+    return {"nodegroup": {"scalingConfig": {"minSize": 0, "desiredSize": desired, "maxSize": 4}}}
+
+
+def test_a_sleeping_staging_gets_its_database_and_nodes_back() -> None:
+    config = stage_config("staging")
+    k8s = config.kubernetes
+    rds, rds_stub, eks, eks_stub = clients()
+    cluster = {"DBClusterIdentifier": "openmarket-staging-aurora"}
+    rds_stub.add_response(
+        "describe_db_clusters", {"DBClusters": [{**cluster, "Status": "stopped"}]}, cluster
+    )
+    rds_stub.add_response("start_db_cluster", {}, cluster)
+    names = {"clusterName": "openmarket-staging", "nodegroupName": "openmarket-staging-apps"}
+    eks_stub.add_response("describe_nodegroup", nodegroup(0), names)
+    eks_stub.add_response(
+        "update_nodegroup_config",
+        {},
+        {
+            **names,
+            "scalingConfig": {
+                "minSize": k8s.node_min_size,
+                "desiredSize": k8s.node_desired_size,
+                "maxSize": k8s.node_max_size,
+            },
+        },
+    )
+    with rds_stub, eks_stub:
+        done = wake(config, rds, eks, wait=False)
+    rds_stub.assert_no_pending_responses()
+    eks_stub.assert_no_pending_responses()
+    assert done == [
+        "started Aurora cluster openmarket-staging-aurora",
+        f"scaled node group openmarket-staging-apps to {k8s.node_desired_size}",
+    ]
+
+
+def test_an_awake_stage_is_left_alone() -> None:
+    config = stage_config("staging")
+    rds, rds_stub, eks, eks_stub = clients()
+    cluster = {"DBClusterIdentifier": "openmarket-staging-aurora"}
+    rds_stub.add_response(
+        "describe_db_clusters", {"DBClusters": [{**cluster, "Status": "available"}]}, cluster
+    )
+    eks_stub.add_response(
+        "describe_nodegroup",
+        nodegroup(config.kubernetes.node_desired_size),
+        {"clusterName": "openmarket-staging", "nodegroupName": "openmarket-staging-apps"},
+    )
+    with rds_stub, eks_stub:
+        assert wake(config, rds, eks) == []
+
+
+def test_dev_wakes_only_its_nodes_serverless_aurora_resumes_by_itself() -> None:
+    config = stage_config("dev")
+    rds, rds_stub, eks, eks_stub = clients()
+    eks_stub.add_response(
+        "describe_nodegroup",
+        nodegroup(0),
+        {"clusterName": "openmarket-dev", "nodegroupName": "openmarket-dev-apps"},
+    )
+    eks_stub.add_response("update_nodegroup_config", {})
+    with rds_stub, eks_stub:  # no RDS call at all: the stubber would fail on one
+        assert wake(config, rds, eks, wait=False) == [
+            f"scaled node group openmarket-dev-apps to {config.kubernetes.node_desired_size}"
+        ]
+
+
+def test_a_stopping_cluster_is_a_clear_retry_message() -> None:
+    rds, rds_stub, eks, eks_stub = clients()
+    rds_stub.add_response(
+        "describe_db_clusters",
+        {"DBClusters": [{"DBClusterIdentifier": "x", "Status": "stopping"}]},
+    )
+    with rds_stub, eks_stub, pytest.raises(SystemExit, match="stopping: run make wake again"):
+        wake(stage_config("staging"), rds, eks)
+
+
+def test_prod_never_sleeps(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prod"]) == 0
+    assert "prod never sleeps" in capsys.readouterr().out
