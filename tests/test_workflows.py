@@ -240,6 +240,13 @@ def test_each_stage_deploys_with_oidc_docker_and_a_smoke_test(
     assert qemu < make_deploy and credentials < make_deploy
     # The smoke test is the step right after the deploy, and the job's last.
     assert smoke == make_deploy + 1 == len(steps) - 1
+    # A stage that sleeps outside working hours is woken, with credentials, before its
+    # deploy (a deploy at night would wait for nodes); prod never sleeps.
+    wake = [i for i, s in enumerate(steps) if s.get("run") == f"make wake STAGE={stage}"]
+    if stage_config(stage).observability.working_hours.enabled:
+        assert wake == [make_deploy - 1] and credentials < wake[0]
+    else:
+        assert wake == []
 
 
 def test_makefile_skips_the_cli_prompt_only_in_ci() -> None:
