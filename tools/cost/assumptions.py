@@ -127,6 +127,15 @@ _ALL: tuple[Assumption, ...] = (
         source="EKS managed node group default DiskSize",
         approximate=False,
     ),
+    Assumption(
+        key="ec2_spot_discount",
+        unit="fraction below the on-demand price, for Spot node groups",
+        values=(0.6, 0.6, 0.6),
+        source=(
+            "project assumption: t3/t3a Spot in ap-northeast-2 has mostly run 60-70 % below "
+            "on-demand; the lower end is used, and Spot prices move"
+        ),
+    ),
     # --- Lambda --------------------------------------------------------------------------------
     Assumption(
         key="lambda_invocations",

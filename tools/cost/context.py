@@ -263,6 +263,8 @@ class Calc:
         monthly_usd: float,
         notes: Iterable[str] = (),
         resource_type: str | None = None,
+        minimum_usd: float | None = None,
+        maximum_usd: float | None = None,
     ) -> LineItem:
         return LineItem(
             category=category,
@@ -275,4 +277,6 @@ class Calc:
             assumptions=tuple(self.assumptions),
             notes=tuple(notes),
             approximate=self.approximate,
+            minimum_usd=minimum_usd,
+            maximum_usd=maximum_usd,
         )

@@ -24,6 +24,12 @@ CATEGORIES: tuple[str, ...] = (
     "other",
 )
 
+# What no setting removes (issue 14): the EKS control plane, one ALB, the minimum nodes, the
+# database and the cache. A line item of these categories counts at its ``floor_usd`` (the
+# item at its minimum: nodes at the node group's minimum, Serverless v2 at its minimum ACU),
+# every other item at zero.
+FLOOR_CATEGORIES = frozenset({"EKS control plane", "nodes", "Aurora", "ElastiCache", "ALB"})
+
 STAGE_LEVEL = "(stage)"  # the resource of a line item that belongs to no single resource
 
 
@@ -41,12 +47,29 @@ class LineItem:
     assumptions: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     approximate: bool = False
+    # The item at its minimum / with every autoscaler at its maximum; None: as expected.
+    minimum_usd: float | None = None
+    maximum_usd: float | None = None
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
             raise ValueError(f"unknown cost category {self.category!r}")
-        if self.monthly_usd < 0:
+        if min(self.monthly_usd, self.floor_usd, self.ceiling_usd) < 0:
             raise ValueError(f"negative cost for {self.resource}")
+        if not self.floor_usd <= self.monthly_usd <= self.ceiling_usd:
+            raise ValueError(f"{self.resource}: floor <= expected <= ceiling is violated")
+
+    @property
+    def floor_usd(self) -> float:
+        """What this item costs at the stage's floor (0 outside ``FLOOR_CATEGORIES``)."""
+        if self.category not in FLOOR_CATEGORIES:
+            return 0.0
+        return self.monthly_usd if self.minimum_usd is None else self.minimum_usd
+
+    @property
+    def ceiling_usd(self) -> float:
+        """What this item costs with every autoscaler at its maximum."""
+        return self.monthly_usd if self.maximum_usd is None else self.maximum_usd
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +77,8 @@ class LineItem:
             "description": self.description,
             "quantity": self.quantity,
             "monthly_usd": round(self.monthly_usd, 4),
+            "floor_usd": round(self.floor_usd, 4),
+            "ceiling_usd": round(self.ceiling_usd, 4),
             "resource": self.resource,
             "resource_type": self.resource_type,
             "prices": list(self.prices),
@@ -110,6 +135,16 @@ class StageEstimate:
         return sum(item.monthly_usd for item in self.items)
 
     @property
+    def floor_usd(self) -> float:
+        """What no setting removes: control plane, one ALB, minimum nodes, database, cache."""
+        return sum(item.floor_usd for item in self.items)
+
+    @property
+    def ceiling_usd(self) -> float:
+        """The estimate with the node autoscaler and Aurora's reader scaling at their maximum."""
+        return sum(item.ceiling_usd for item in self.items)
+
+    @property
     def over_budget(self) -> bool:
         return self.total_usd > self.budget_usd
 
@@ -134,6 +169,8 @@ class StageEstimate:
         return {
             "stage": self.stage,
             "total_usd": round(self.total_usd, 2),
+            "floor_usd": round(self.floor_usd, 2),
+            "ceiling_usd": round(self.ceiling_usd, 2),
             "budget_usd": self.budget_usd,
             "within_budget": not self.over_budget,
             "total_is_lower_bound": bool(self.unpriced),

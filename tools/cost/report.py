@@ -62,6 +62,9 @@ def stage_table(estimate: StageEstimate, details: bool = False) -> str:
         f"{status} ==",
         f"   {len(estimate.stacks)} stacks, {estimate.resource_count} resources; "
         f"prices {facts.get('price_table')} ({facts.get('price_table_assembled_on')})",
+        f"   floor ${estimate.floor_usd:,.2f} (control plane, one ALB, minimum nodes, database, "
+        f"cache) <= expected ${total:,.2f} <= ceiling ${estimate.ceiling_usd:,.2f} "
+        "(node autoscaler and Aurora readers at their maximum)",
     ]
     if facts.get("working_hours_enabled"):
         scaled = ", ".join(facts.get("nodegroups_scaled_to_zero_by_schedule") or []) or "none"
@@ -103,6 +106,10 @@ def stage_table(estimate: StageEstimate, details: bool = False) -> str:
                     f"    {mark}{item.monthly_usd:>9,.2f}  {category:<17} {item.description}"
                 )
                 lines.append(f"{'':>34}{item.quantity}  [{item.resource}]")
+                if item.floor_usd != item.monthly_usd or item.ceiling_usd != item.monthly_usd:
+                    lines.append(
+                        f"{'':>34}floor {item.floor_usd:,.2f}, ceiling {item.ceiling_usd:,.2f}"
+                    )
                 lines += [f"{'':>34}note: {note}" for note in item.notes]
         lines.append("    (~ = uses an approximate price or assumption)")
         lines += ["", "   free resource types:"]
@@ -113,7 +120,8 @@ def stage_table(estimate: StageEstimate, details: bool = False) -> str:
 
 def summary_table(estimates: Sequence[StageEstimate]) -> str:
     lines = [
-        f"{'stage':<9}{'estimate':>10}{'budget':>10}{'SPEC before':>13}{'SPEC after':>12}  status",
+        f"{'stage':<9}{'floor':>10}{'estimate':>10}{'ceiling':>10}{'budget':>10}"
+        f"{'SPEC before':>13}{'SPEC after':>12}  status",
     ]
     for estimate in estimates:
         before, after = SPEC_TOTALS.get(estimate.stage, (0.0, 0.0))
@@ -121,7 +129,8 @@ def summary_table(estimates: Sequence[StageEstimate]) -> str:
         if estimate.unpriced:
             status += f", {len(estimate.unpriced)} unpriced"
         lines.append(
-            f"{estimate.stage:<9}{_usd(estimate.total_usd)}{_usd(estimate.budget_usd)}"
+            f"{estimate.stage:<9}{_usd(estimate.floor_usd)}{_usd(estimate.total_usd)}"
+            f"{_usd(estimate.ceiling_usd)}{_usd(estimate.budget_usd)}"
             f"{_usd(before, 13)}{_usd(after, 12)}  {status}"
         )
     return "\n".join(lines)
@@ -140,6 +149,8 @@ def report_document(estimates: Sequence[StageEstimate], prices: PriceTable) -> d
             "method": prices.method,
         },
         "totals_usd": {e.stage: round(e.total_usd, 2) for e in estimates},
+        "floors_usd": {e.stage: round(e.floor_usd, 2) for e in estimates},
+        "ceilings_usd": {e.stage: round(e.ceiling_usd, 2) for e in estimates},
         "budgets_usd": {e.stage: e.budget_usd for e in estimates},
         "over_budget": [e.stage for e in estimates if e.over_budget],
         "unpriced_types": sorted({t for e in estimates for t in e.unpriced_types()}),

@@ -80,7 +80,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "AWS::KMS::Key": res("AWS::KMS::Key"),
     "AWS::SecretsManager::Secret": res("AWS::SecretsManager::Secret"),
     "AWS::WAFv2::WebACL": res("AWS::WAFv2::WebACL", Rules=[{"Name": "a"}]),
+    "AWS::ApplicationAutoScaling::ScalableTarget": res(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        ScalableDimension="rds:cluster:ReadReplicaCount",
+        ServiceNamespace="rds",
+        ResourceId="cluster:openmarket-prod-aurora",
+        MinCapacity=1,
+        MaxCapacity=3,
+    ),
 }
+# Priced at its ceiling only: nothing above the minimum is expected.
+CEILING_ONLY = {"AWS::ApplicationAutoScaling::ScalableTarget"}
 
 
 def test_every_rule_has_a_sample() -> None:
@@ -95,15 +105,24 @@ def test_no_type_is_both_free_and_priced() -> None:
 @pytest.mark.parametrize("resource_type", sorted(SAMPLES))
 def test_each_priced_type_yields_a_line_item(resource_type: str) -> None:
     resources = {"Sample": SAMPLES[resource_type]}
-    if resource_type == "AWS::RDS::DBInstance":
-        resources["Cluster"] = SAMPLES["AWS::RDS::DBCluster"]
+    if resource_type in ("AWS::RDS::DBInstance", "AWS::ApplicationAutoScaling::ScalableTarget"):
+        resources["Cluster"] = res(
+            "AWS::RDS::DBCluster",
+            Engine="aurora-mysql",
+            DBClusterIdentifier="openmarket-prod-aurora",
+        )
+    if resource_type == "AWS::ApplicationAutoScaling::ScalableTarget":
+        resources["Writer"] = SAMPLES["AWS::RDS::DBInstance"]
     result = estimate(resources)
     assert not result.unpriced, result.unpriced
     found = items(result, "Sample")
     if resource_type == "Custom::AWSCDK-EKS-HelmChart":  # known charts are free, with reason
         assert [f.resource for f in result.free] == ["prod/Test/Sample"]
         return
-    assert found and all(i.monthly_usd > 0 for i in found)
+    if resource_type in CEILING_ONLY:
+        assert found and all(i.monthly_usd == 0 < i.ceiling_usd for i in found)
+    else:
+        assert found and all(i.monthly_usd > 0 for i in found)
     assert all(i.prices for i in found), "every line item cites its prices"
 
 

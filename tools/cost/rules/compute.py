@@ -79,20 +79,28 @@ def eks_nodegroup(r: Resource, ctx: StageContext) -> list[Outcome]:
         as_number(r.prop("ScalingConfig", "MinSize"), 1)
     )
     hours, nodes, notes = _node_hours(name, desired, ctx)
+    # The floor runs the node group's minimum, the ceiling its maximum (the node autoscaler's
+    # bound), for the same hours.
+    minimum = int(as_number(r.prop("ScalingConfig", "MinSize"), nodes)) or nodes
+    maximum = max(int(as_number(r.prop("ScalingConfig", "MaxSize"), nodes)), nodes)
     if len(instance_types) > 1:
         notes.append(f"priced as the first of {instance_types}")
-    if r.prop("CapacityType") == "SPOT":
-        notes.append("Spot capacity priced at on-demand (upper bound)")
     c = ctx.calc()
-    usd = nodes * c.price("ec2.instance_hour", instance_type) * hours
+    hourly = c.price("ec2.instance_hour", instance_type)
+    if r.prop("CapacityType") == "SPOT":
+        discount = c.assume("ec2_spot_discount")
+        hourly *= 1 - discount
+        notes.append(f"Spot: {discount:.0%} below on-demand (an average; Spot prices move)")
     items: list[Outcome] = [
         c.item(
             r,
             "nodes",
             f"node group {name}: {nodes} x {instance_type}",
-            f"{nodes} x {hours:.1f} h",
-            usd,
+            f"{nodes} x {hours:.1f} h (min {minimum}, max {maximum})",
+            nodes * hourly * hours,
             notes,
+            minimum_usd=min(minimum, nodes) * hourly * hours,
+            maximum_usd=maximum * hourly * hours,
         )
     ]
     # Root volumes live and die with the nodes.
@@ -105,14 +113,16 @@ def eks_nodegroup(r: Resource, ctx: StageContext) -> list[Outcome]:
     else:
         size = as_number(r.prop("DiskSize"), 0) or c.assume("eks_node_default_disk_gb")
         volume_type = "gp3"
-    usd = nodes * size * c.price("ebs.gb_month", volume_type) * hours / HOURS_PER_MONTH
+    per_node = size * c.price("ebs.gb_month", volume_type) * hours / HOURS_PER_MONTH
     items.append(
         c.item(
             r,
             "nodes",
             f"node root volumes: {nodes} x {size:.0f} GB {volume_type}",
             f"{nodes * size:.0f} GB x {hours:.1f}/{HOURS_PER_MONTH:.0f} of a month",
-            usd,
+            nodes * per_node,
+            minimum_usd=min(minimum, nodes) * per_node,
+            maximum_usd=maximum * per_node,
         )
     )
     return items

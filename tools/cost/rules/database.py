@@ -30,11 +30,7 @@ def rds_db_instance(r: Resource, ctx: StageContext) -> list[Outcome]:
     if instance_class == "db.serverless":
         return [_aurora_serverless(r, cluster, ctx)]
     identifier = flatten(cluster.prop("DBClusterIdentifier")) or cluster.logical_id
-    stopped_by = ctx.stopped_db_clusters.get(identifier, [])
-    hours, notes = HOURS_PER_MONTH, []
-    if stopped_by and ctx.working_hours.enabled:
-        hours = ctx.working_hours_per_month
-        notes.append("stopped outside working hours by " + ", ".join(stopped_by))
+    hours, notes = _instance_hours(identifier, ctx)
     c = ctx.calc()
     usd = c.price("rds.aurora_mysql_instance_hour", instance_class) * hours
     return [
@@ -71,8 +67,59 @@ def _aurora_serverless(r: Resource, cluster: Resource, ctx: StageContext) -> Lin
         quantity = f"{average:g} ACU x {HOURS_PER_MONTH:.0f} h"
         notes = [f"{minimum:g}-{maximum:g} ACU"]
     return c.item(
-        r, "Aurora", "Aurora Serverless v2 instance", quantity, acu_hours * acu_price, notes
+        r,
+        "Aurora",
+        "Aurora Serverless v2 instance",
+        quantity,
+        acu_hours * acu_price,
+        notes,
+        # The floor: the configured minimum all month (0 ACU pauses: nothing).
+        minimum_usd=min(minimum * HOURS_PER_MONTH * acu_price, acu_hours * acu_price),
     )
+
+
+def _instance_hours(cluster_identifier: str, ctx: StageContext) -> tuple[float, list[str]]:
+    """Hours a provisioned instance of the cluster runs (working hours if it is stopped
+    outside them), and the note saying so."""
+    stopped_by = ctx.stopped_db_clusters.get(cluster_identifier, [])
+    if stopped_by and ctx.working_hours.enabled:
+        return ctx.working_hours_per_month, [
+            "stopped outside working hours by " + ", ".join(stopped_by)
+        ]
+    return HOURS_PER_MONTH, []
+
+
+def aurora_reader_scaling(r: Resource, ctx: StageContext) -> list[Outcome]:
+    """Application Auto Scaling of Aurora readers: nothing above the minimum is expected (the
+    minimum readers are DBInstances of their own), the maximum is the ceiling."""
+    if flatten(r.prop("ScalableDimension")) != "rds:cluster:ReadReplicaCount":
+        return [Unpriced(r.address, r.type, "scalable target of another service: no rule")]
+    resource_id = flatten(r.prop("ResourceId")) or ""
+    identifier = resource_id.removeprefix("cluster:")
+    classes = [
+        flatten(i.prop("DBInstanceClass")) or "?"
+        for i in ctx.of_type("AWS::RDS::DBInstance")
+        if (cluster := _db_cluster(i, ctx)) is not None
+        and (flatten(cluster.prop("DBClusterIdentifier")) or "") == identifier
+    ]
+    provisioned = [name for name in classes if name != "db.serverless"]
+    if not provisioned:
+        return [Unpriced(r.address, r.type, f"no provisioned instance in {resource_id}")]
+    extra = int(as_number(r.prop("MaxCapacity"), 0)) - int(as_number(r.prop("MinCapacity"), 0))
+    hours, notes = _instance_hours(identifier, ctx)
+    c = ctx.calc()
+    per_reader = c.price("rds.aurora_mysql_instance_hour", provisioned[0]) * hours
+    return [
+        c.item(
+            r,
+            "Aurora",
+            f"Aurora readers added by auto scaling ({provisioned[0]})",
+            f"0 expected, up to {extra} x {hours:.1f} h",
+            0.0,
+            notes,
+            maximum_usd=max(extra, 0) * per_reader,
+        )
+    ]
 
 
 def rds_db_cluster(r: Resource, ctx: StageContext) -> list[Outcome]:
@@ -106,6 +153,7 @@ def rds_db_cluster(r: Resource, ctx: StageContext) -> list[Outcome]:
                 f"Aurora backtrack ({window_hours:g} h window)",
                 f"{kept_million:.2f} M change records x {HOURS_PER_MONTH:.0f} h",
                 usd,
+                minimum_usd=0.0,  # a setting: not part of the floor
             )
         )
     return items
@@ -197,6 +245,7 @@ SERVICE = Service(
         "AWS::ElastiCache::CacheCluster": elasticache_cache_cluster,
         "AWS::DynamoDB::Table": dynamodb_table,
         "AWS::DynamoDB::GlobalTable": dynamodb_table,
+        "AWS::ApplicationAutoScaling::ScalableTarget": aurora_reader_scaling,
     },
     free={
         "AWS::ElastiCache::SubnetGroup": "no charge",
@@ -204,5 +253,7 @@ SERVICE = Service(
         "AWS::RDS::DBSubnetGroup": "no charge",
         "AWS::RDS::DBClusterParameterGroup": "no charge",
         "AWS::RDS::DBParameterGroup": "no charge",
+        "AWS::ApplicationAutoScaling::ScalingPolicy": "no charge; the capacity it adds is "
+        "priced on its scalable target",
     },
 )
