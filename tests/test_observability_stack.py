@@ -171,3 +171,30 @@ def test_dev_sleeps_outside_working_hours_and_others_never(
     ]
     assert [s["Action"] for s in statements] == ["eks:UpdateNodegroupConfig"]
     assert "Nodegroup" in json.dumps(statements[0]["Resource"])
+
+
+def test_reader_alarm_and_graphs_follow_autoscaled_readers(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """Readers are watched by cluster and role, so readers Aurora Auto Scaling adds (instance
+    ids unknown to the template) are in the alarm and on the dashboard too."""
+    alarms = _alarms(synthesized, stage)
+    dashboard = only(synthesized.template(stage, "observability"), "AWS::CloudWatch::Dashboard")
+    body = json.loads(_rendered(dashboard["DashboardBody"]))
+    graphs = {w["properties"].get("title"): w["properties"] for w in body["widgets"]}
+    no_instance_ids = json.dumps([alarms, body])
+    assert "DBInstanceIdentifier" not in no_instance_ids
+    if stage == "dev":  # a single Serverless v2 writer: no readers to follow
+        assert "aurora-reader-cpu" not in alarms
+        return
+    reader_cpu = alarms["aurora-reader-cpu"]
+    dimensions = {d["Name"]: d["Value"] for d in reader_cpu["Dimensions"]}
+    assert dimensions == {"DBClusterIdentifier": f"openmarket-{stage}-aurora", "Role": "READER"}
+    assert _metric_name(reader_cpu) == "CPUUtilization"
+    assert reader_cpu["Threshold"] == stage_config(stage).observability.aurora_cpu_percent
+    # Longer than a scale-out (cooldown plus a new reader's start): woken only if it fails.
+    minutes = reader_cpu["EvaluationPeriods"] * reader_cpu["Period"] / 60
+    assert minutes > stage_config(stage).aurora.reader_scale_out_cooldown_minutes + 10
+    for title in ("Aurora CPU %", "Aurora connections", "Aurora replica lag"):
+        rendered = json.dumps(graphs[title]["metrics"])
+        assert '"Role", "READER"' in rendered, title

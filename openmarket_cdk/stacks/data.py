@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_kms as kms
@@ -30,7 +31,8 @@ class DataStack(Stack):
     Deploys, in the isolated database subnets of the stage's VPC:
     - an Aurora MySQL 3 cluster (8.0 compatible), KMS-encrypted, TLS required, credentials
       generated in Secrets Manager. staging/prod: provisioned writer in 2a and
-      reader in 2c, deletion protection, snapshot on delete; dev: one Serverless v2 writer
+      reader in 2c, more readers by Application Auto Scaling on reader CPU (up to the
+      configured maximum), deletion protection, snapshot on delete; dev: one Serverless v2 writer
       that scales to zero and pauses when idle;
     - an ElastiCache replication group (Valkey, Redis 7 compatible) with TLS in transit,
       encryption at rest and an AUTH token from Secrets Manager. staging/prod: primary in 2a
@@ -190,6 +192,8 @@ class DataStack(Stack):
         )
         for log_group in export_log_groups:
             cluster.node.add_dependency(log_group)
+        if not serverless and aurora.max_reader_count > aurora.reader_count:
+            self.reader_scaling = self._reader_autoscaling(aurora, cluster)
         acknowledge(
             cluster,
             "AwsSolutions-RDS11",
@@ -210,6 +214,33 @@ class DataStack(Stack):
                 "dev runs Serverless v2 and restores from automated backups instead.",
             )
         return cluster
+
+    def _reader_autoscaling(
+        self, aurora: AuroraConfig, cluster: rds.DatabaseCluster
+    ) -> appscaling.ScalableTarget:
+        """Aurora Auto Scaling: readers from ``reader_count`` (the ones above, never removed)
+        up to ``max_reader_count``, tracking the readers' average CPU.
+
+        Added readers are instances Aurora creates itself, with the writer's class; they are
+        not in this template, so alarms and the dashboard watch readers by cluster and role.
+        """
+        target = appscaling.ScalableTarget(
+            self,
+            "AuroraReaderScaling",
+            service_namespace=appscaling.ServiceNamespace.RDS,
+            scalable_dimension="rds:cluster:ReadReplicaCount",
+            resource_id=f"cluster:{cluster.cluster_identifier}",
+            min_capacity=aurora.reader_count,
+            max_capacity=aurora.max_reader_count,
+        )
+        target.scale_to_track_metric(
+            "ReaderCpu",
+            target_value=aurora.reader_target_cpu_percent,
+            predefined_metric=appscaling.PredefinedMetric.RDS_READER_AVERAGE_CPU_UTILIZATION,
+            scale_out_cooldown=Duration.minutes(aurora.reader_scale_out_cooldown_minutes),
+            scale_in_cooldown=Duration.minutes(aurora.reader_scale_in_cooldown_minutes),
+        )
+        return target
 
     # --- ElastiCache ------------------------------------------------------------------------
     def _cache(
