@@ -179,6 +179,11 @@ def test_readers_scale_on_reader_cpu_in_staging_and_prod(
         aurora.max_reader_count,
     )
     assert target["MinCapacity"] >= 1 and target["MaxCapacity"] <= 15
+    # Aurora Auto Scaling acts through its service-linked role, not a role of this stack.
+    assert target["RoleARN"] == (
+        "arn:aws:iam::000000000000:role/aws-service-role/rds.application-autoscaling."
+        "amazonaws.com/AWSServiceRoleForApplicationAutoScaling_RDSCluster"
+    )
     if stage == "prod":
         assert target["MaxCapacity"] >= 3
     (policy,) = (p["Properties"] for p in policies.values())

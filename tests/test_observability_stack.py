@@ -188,12 +188,15 @@ def test_reader_alarm_and_graphs_follow_autoscaled_readers(
         assert "aurora-reader-cpu" not in alarms
         return
     reader_cpu = alarms["aurora-reader-cpu"]
-    dimensions = {d["Name"]: d["Value"] for d in reader_cpu["Dimensions"]}
-    assert dimensions == {"DBClusterIdentifier": f"openmarket-{stage}-aurora", "Role": "READER"}
+    (stat,) = [m["MetricStat"] for m in reader_cpu["Metrics"] if "MetricStat" in m]
+    dimensions = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+    assert set(dimensions) == {"DBClusterIdentifier", "Role"}
+    assert dimensions["Role"] == "READER"
+    assert "Aurora" in json.dumps(dimensions["DBClusterIdentifier"])  # the data stack's cluster
     assert _metric_name(reader_cpu) == "CPUUtilization"
     assert reader_cpu["Threshold"] == stage_config(stage).observability.aurora_cpu_percent
     # Longer than a scale-out (cooldown plus a new reader's start): woken only if it fails.
-    minutes = reader_cpu["EvaluationPeriods"] * reader_cpu["Period"] / 60
+    minutes = reader_cpu["EvaluationPeriods"] * stat["Period"] / 60
     assert minutes > stage_config(stage).aurora.reader_scale_out_cooldown_minutes + 10
     for title in ("Aurora CPU %", "Aurora connections", "Aurora replica lag"):
         rendered = json.dumps(graphs[title]["metrics"])

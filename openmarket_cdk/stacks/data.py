@@ -8,6 +8,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -232,6 +233,16 @@ class DataStack(Stack):
             resource_id=f"cluster:{cluster.cluster_identifier}",
             min_capacity=aurora.reader_count,
             max_capacity=aurora.max_reader_count,
+            # RDS scaling runs as its service-linked role (created on first registration);
+            # without this CDK would make a role of its own with no RDS permissions.
+            role=iam.Role.from_role_arn(
+                self,
+                "AuroraReaderScalingServiceRole",
+                f"arn:aws:iam::{self._config.account}:role/aws-service-role/"
+                "rds.application-autoscaling.amazonaws.com/"
+                "AWSServiceRoleForApplicationAutoScaling_RDSCluster",
+                mutable=False,
+            ),
         )
         target.scale_to_track_metric(
             "ReaderCpu",
