@@ -200,6 +200,14 @@ SERVICE = Service(
     },
     free={
         "AWS::ElastiCache::SubnetGroup": "no charge",
+        # Readers Aurora Auto Scaling adds are not in the template: the estimate is the
+        # floor (configured readers); each added reader costs what a configured one does.
+        "AWS::ApplicationAutoScaling::ScalableTarget": (
+            "no charge; readers it adds under load are extra, at the configured reader's price"
+        ),
+        "AWS::ApplicationAutoScaling::ScalingPolicy": (
+            "no charge beyond its two CloudWatch alarms (cents a month)"
+        ),
         "AWS::ElastiCache::ParameterGroup": "no charge",
         "AWS::RDS::DBSubnetGroup": "no charge",
         "AWS::RDS::DBClusterParameterGroup": "no charge",
