@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
-from aws_cdk import Duration
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
@@ -13,7 +11,7 @@ from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
 from openmarket_cdk.config import EdgeConfig
-from openmarket_cdk.constructs.pod_identity import PodIdentity
+from openmarket_cdk.constructs.pod_identity import PodIdentity, add_controller_chart
 from openmarket_cdk.nag import acknowledge
 
 # kubernetes-sigs/external-dns chart 1.21.1 = ExternalDNS 0.21.0 (AWS SDK v2: Pod Identity).
@@ -104,8 +102,7 @@ class StageEdge(Construct):
         identity = PodIdentity(
             self,
             "PodIdentity",
-            # aws-eks-v2's Python stubs miss a member of ICluster on Cluster; it is one.
-            cluster=cast(eks.ICluster, cluster),
+            cluster=cluster,
             namespace=EXTERNAL_DNS_NAMESPACE,
             service_account=EXTERNAL_DNS_SERVICE_ACCOUNT,
             description=f"{owner_id}: pod role of ExternalDNS ({edge.domain_name})",
@@ -141,19 +138,14 @@ class StageEdge(Construct):
             "route53:ListHostedZones has no resource-level permissions; ExternalDNS finds "
             "its zone with it and may change records in that one zone only.",
         )
-        # The release is the cluster's child (Cluster/chart-ExternalDns).
-        self.chart = cluster.add_helm_chart(
+        self.chart = add_controller_chart(
+            cluster,
             "ExternalDns",
+            identity=identity,
             chart="external-dns",
             repository=EXTERNAL_DNS_REPOSITORY,
             version=EXTERNAL_DNS_CHART_VERSION,
-            release="external-dns",
-            namespace=EXTERNAL_DNS_NAMESPACE,
-            create_namespace=True,
-            wait=True,
-            timeout=Duration.minutes(15),
             values=external_dns_values(edge, owner_id, region),
         )
-        self.chart.node.add_dependency(identity.association)
         for construct in after:
             self.chart.node.add_dependency(construct)
