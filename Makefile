@@ -77,12 +77,12 @@ diff: setup check-stage ## cdk diff of one stage: make diff STAGE=dev
 	$(CDK) diff -c stages=$(STAGE) '$(STAGE)/*' $(CDK_ARGS)
 
 deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true): make deploy STAGE=dev
-	scripts/preflight-deploy.sh $(STAGE)
+	scripts/preflight-deploy.sh $(STAGE) $(CDK_ARGS)
 	scripts/confirm_stage.sh deploy $(STAGE)
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
 
-smoke: setup check-stage ## After a deploy: GET /api/health through the stage's ALB until 200
-	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE))
+smoke: setup check-stage ## After a deploy: GET /api/health (the stage's URL or ALB) until 200
+	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE) $(CDK_ARGS))
 
 wake: setup check-stage ## Start a sleeping stage now (nodes, staging's Aurora): make wake STAGE=staging
 	$(PYTHON) scripts/wake_stage.py $(STAGE)

@@ -13,6 +13,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from openmarket_cdk.config import (
+    EDGE_CONTEXT_KEYS,
     REGION,
     STAGE_NAMES,
     StageConfig,
@@ -21,6 +22,7 @@ from openmarket_cdk.config import (
     resolve_account,
     stage_config,
     validate_stage,
+    with_edge_overrides,
 )
 from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
@@ -61,7 +63,18 @@ def _docker_engine_answers() -> bool:
 
 
 def with_context_overrides(app: cdk.App, config: StageConfig) -> StageConfig:
-    """Image tags may come from context (``-c backend_image_tag=1.4.2``), e.g. from CI."""
+    """Image tags (``-c backend_image_tag=1.4.2``, e.g. from CI) and the stage's edge
+    (``-c domain=shop.example.com -c hosted_zone_id=Z... -c hosted_zone_name=example.com``)
+    may come from context. A stage left without a domain says so: it serves HTTP only."""
+    config = with_edge_overrides(
+        config, {key: app.node.try_get_context(key) for key in EDGE_CONTEXT_KEYS}
+    )
+    if config.edge is None:
+        print(
+            f"{config.name}: no domain (edge.domain_name): HTTP only on the ALB's own name; "
+            "-c domain=... -c hosted_zone_id=... -c hosted_zone_name=... enables HTTPS.",
+            file=sys.stderr,
+        )
     k8s = config.kubernetes
     changed = replace(
         k8s,
@@ -85,9 +98,17 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         app.node.set_context(BUNDLING_CONTEXT_KEY, [])
         print("No Docker engine: Lambda bundling skipped (synth only).", file=sys.stderr)
     account = resolve_account({"account": app.node.try_get_context("account")})
+    names = selected_stages(app)
+    edge_keys = [key for key in EDGE_CONTEXT_KEYS if app.node.try_get_context(key)]
+    if edge_keys and len(names) > 1:
+        # One domain for several stages would have their ExternalDNS fight over one record.
+        raise StageConfigError(
+            f"stage config field 'edge': -c {edge_keys[0]}=... names one stage's domain; "
+            "select that stage with -c stages=<stage>"
+        )
     stages = [
         OpenMarketStage(app, with_context_overrides(app, stage_config(name, account)))
-        for name in selected_stages(app)
+        for name in names
     ]
     # Once per account, outside the stages: GitHub Actions' OIDC provider and roles.
     # `cdk deploy DeployAccess` selects it; 'dev/*' never does.

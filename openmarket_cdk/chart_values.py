@@ -47,6 +47,8 @@ class DeployTimeValues:
     cache_endpoint: str
     uploads_bucket_name: str
     event_bus_name: str
+    # The stage's ACM certificate (the cluster stack creates it); None: HTTP only (dev).
+    certificate_arn: str | None
 
 
 def placeholder_deploy_values(config: StageConfig) -> DeployTimeValues:
@@ -58,6 +60,7 @@ def placeholder_deploy_values(config: StageConfig) -> DeployTimeValues:
         cache_endpoint="<from-stack:data:CachePrimaryEndpoint>",
         uploads_bucket_name=config.uploads_bucket_name,
         event_bus_name=config.order_events_bus_name,
+        certificate_arn="<from-stack:cluster:CertificateArn>" if config.edge else None,
     )
 
 
@@ -153,8 +156,8 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
             frontend=frontend,
             alb_security_group_id=deploy.alb_security_group_id,
             waf_acl_arn=deploy.waf_acl_arn,
-            certificate_arn=k8s.certificate_arn,
-            host=k8s.domain_name,
+            certificate_arn=deploy.certificate_arn,
+            host=config.edge.domain_name if config.edge else None,
             access_logs_bucket=config.logs_bucket_name,
         ),
         network_policy=NetworkPolicyValues(

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Stops a deploy early, with a clear message, when this machine cannot deploy.
 set -euo pipefail
-stage="${1:?usage: preflight-deploy.sh STAGE}"
+stage="${1:?usage: preflight-deploy.sh STAGE [CDK arguments...]}"
+shift
+here="$(cd "$(dirname "$0")" && pwd)"
+
+# First what needs neither Docker nor AWS: a stage with placeholder names (domain, hosted
+# zone) would hang on a certificate that DNS can never validate. Same context as the deploy.
+"${PYTHON:-python3}" "$here/preflight_edge.py" "$stage" "$@"
 
 if ! docker info >/dev/null 2>&1; then
   echo "make deploy STAGE=$stage: no Docker engine answers here." >&2

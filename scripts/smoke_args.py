@@ -1,38 +1,36 @@
 """Prints the arguments of scripts/smoke_test.sh for one stage, from the stage config.
 
-``make smoke STAGE=dev`` runs ``scripts/smoke_test.sh $(scripts/smoke_args.py dev)``: the ALB
-name the Ingress gives the load balancer, the backend's health path, and, when the stage
-has a domain or a certificate, the Host header and HTTPS.
+``make smoke STAGE=prod`` runs ``scripts/smoke_test.sh $(scripts/smoke_args.py prod
+$(CDK_ARGS))``. A stage with a domain is checked where shoppers go: its HTTPS URL, and plain
+HTTP on the same name must redirect there. A stage without one (dev) is checked through the
+ALB the Ingress names, over HTTP. Context overrides (``-c domain=...``) count, as in deploy.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from openmarket_cdk.config import StageConfig, stage_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from openmarket_cdk.config import StageConfig
+from scripts.preflight_edge import stage_config_from_cli
 
 
 def smoke_args(config: StageConfig) -> list[str]:
-    """``--alb openmarket-<stage>-alb --path /api/health`` (+ ``--host``, ``--https``)."""
-    k8s = config.kubernetes
+    """``--url https://<domain><health> --redirect-from http://<domain><health>``, or
+    ``--alb openmarket-<stage>-alb --path <health>`` for a stage without a domain."""
+    health = config.kubernetes.backend.health_path
+    if config.edge is not None:
+        domain = config.edge.domain_name
+        return ["--url", f"https://{domain}{health}", "--redirect-from", f"http://{domain}{health}"]
     # The name chart_values gives the Ingress's load-balancer-name annotation (a test checks
     # the two agree); computed here without cdk8s, so no Node process starts.
-    args = ["--alb", f"{config.prefix}-alb", "--path", k8s.backend.health_path]
-    if k8s.domain_name:
-        args += ["--host", k8s.domain_name]
-    if k8s.certificate_arn:
-        args.append("--https")
-    return args
+    return ["--alb", config.load_balancer_name, "--path", health]
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: smoke_args.py STAGE", file=sys.stderr)
+    if not argv:
+        print("usage: smoke_args.py STAGE [CDK arguments...]", file=sys.stderr)
         return 2
-    print(" ".join(smoke_args(stage_config(argv[0]))))
+    print(" ".join(smoke_args(stage_config_from_cli(argv[0], argv[1:]))))
     return 0
 
 

@@ -15,13 +15,16 @@ from openmarket_cdk.config import (
     REGION,
     STAGE_NAMES,
     AuroraCapacity,
+    EdgeConfig,
     NatMode,
     StageConfig,
     StageConfigError,
     all_stage_configs,
+    deploy_blockers,
     resolve_account,
     stage_config,
     validate_stage,
+    with_edge_overrides,
 )
 
 
@@ -237,3 +240,92 @@ def test_bad_account_override_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv(ACCOUNT_ENV_VAR, "not-an-account")
     with pytest.raises(StageConfigError, match="'account'"):
         resolve_account({})
+
+
+# --- the edge: a domain per stage -------------------------------------------------------------
+
+
+def test_staging_and_prod_have_an_edge_with_obviously_fake_placeholders() -> None:
+    assert stage_config("dev").edge is None  # HTTP only unless a domain is given
+    for stage in ("staging", "prod"):
+        edge = stage_config(stage).edge
+        assert edge is not None
+        assert edge.domain_name.endswith(f".{edge.hosted_zone_name}")
+        # Reserved names (RFC 2606) and a zone id no account has: preflight refuses them.
+        assert edge.hosted_zone_name.endswith(".example")
+        assert edge.hosted_zone_id.endswith("EXAMPLE")
+        assert len(deploy_blockers(stage_config(stage))) == 3
+
+
+@pytest.mark.parametrize(
+    ("edge", "field"),
+    [
+        (("shop.other.io", "Z0123456789AB", "example.net"), "edge.domain_name"),
+        (("example.net", "Z0123456789AB", "example.net"), "edge.domain_name"),  # apex
+        (("Shop.example.net", "Z0123456789AB", "example.net"), "edge.domain_name"),
+        (("shop.example.net.", "Z0123456789AB", "example.net"), "edge.domain_name"),
+        (("shop.example.net", "z0123456789ab", "example.net"), "edge.hosted_zone_id"),
+        (("shop.example.net", "0123456789AB", "example.net"), "edge.hosted_zone_id"),
+        (("shop.example.net", "Z0123456789AB", "example_net"), "edge.hosted_zone_name"),
+    ],
+)
+def test_bad_edge_values_fail_with_the_field_name(edge: tuple[str, str, str], field: str) -> None:
+    broken = replace(stage_config("prod"), edge=EdgeConfig(*edge))
+    with pytest.raises(StageConfigError, match=re.escape(f"stage config field '{field}'")):
+        validate_stage(broken)
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_staging_and_prod_cannot_drop_their_edge(stage: str) -> None:
+    with pytest.raises(StageConfigError, match=r"'edge': .* serves HTTPS"):
+        validate_stage(replace(stage_config(stage), edge=None))
+
+
+def test_context_overrides_set_or_change_the_edge() -> None:
+    real = {"hosted_zone_id": "z0123456789ab", "hosted_zone_name": "Shop.IO."}
+    dev = with_edge_overrides(stage_config("dev"), {"domain": "dev.shop.io", **real})
+    assert dev.edge == EdgeConfig("dev.shop.io", "Z0123456789AB", "shop.io")
+    assert deploy_blockers(dev) == []
+    prod = with_edge_overrides(stage_config("prod"), {"domain": "www.shop.io", **real})
+    assert prod.edge == EdgeConfig("www.shop.io", "Z0123456789AB", "shop.io")
+    # Only the domain: the zone stays the placeholder, which preflight names.
+    partly = with_edge_overrides(stage_config("prod"), {"domain": "www.openmarket.example"})
+    assert [p.split(" is ")[0] for p in deploy_blockers(partly)] == [
+        "prod: edge.domain_name",
+        "prod: edge.hosted_zone_name",
+        "prod: edge.hosted_zone_id",
+    ]
+    with pytest.raises(StageConfigError, match=r"hosted_zone_id=.*hosted_zone_name="):
+        with_edge_overrides(stage_config("dev"), {"domain": "dev.shop.io"})
+
+
+# --- Aurora read replicas that scale ----------------------------------------------------------
+
+
+def test_reader_scaling_bounds_per_stage() -> None:
+    dev, staging, prod = (stage_config(s).aurora for s in STAGE_NAMES)
+    assert (dev.reader_count, dev.max_reader_count) == (0, 0)  # Serverless v2 single writer
+    assert staging.reader_count == 1 < staging.max_reader_count <= 15
+    assert prod.reader_count == 1 and 3 <= prod.max_reader_count <= 15
+    assert prod.reader_target_cpu_percent == 70.0
+
+
+@pytest.mark.parametrize(
+    ("stage", "change", "message"),
+    [
+        ("prod", {"max_reader_count": 2}, "at least 3"),
+        ("prod", {"max_reader_count": 16}, "<= max <= 15"),
+        ("staging", {"max_reader_count": 0}, "reader_count \\(1\\) <= max"),
+        ("prod", {"reader_target_cpu_percent": 95.0}, "10..90"),
+        ("prod", {"reader_scale_in_cooldown_minutes": 0}, "1..120"),
+        ("dev", {"max_reader_count": 2}, "single writer"),
+    ],
+)
+def test_bad_reader_scaling_fails_with_the_field_name(
+    stage: str, change: dict[str, object], message: str
+) -> None:
+    config = stage_config(stage)
+    broken = replace(config, aurora=replace(config.aurora, **change))  # type: ignore[arg-type]
+    field = next(iter(change))
+    with pytest.raises(StageConfigError, match=rf"'aurora\.{field}'.*{message}"):
+        validate_stage(broken)

@@ -155,3 +155,45 @@ def test_data_keys_rotate_and_secrets_survive_in_staging_and_prod(
     expected = "Delete" if stage == "dev" else "Retain"
     assert {s["DeletionPolicy"] for s in secrets} == {expected}
     assert {k["DeletionPolicy"] for k in keys} == {expected}
+
+
+def test_readers_scale_on_reader_cpu_in_staging_and_prod(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """Aurora Auto Scaling: from today's readers up to the configured maximum, at 70 % CPU."""
+    template = synthesized.template(stage, "data")
+    targets = of_type(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    policies = of_type(template, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    if stage == "dev":  # Serverless v2, a single writer: nothing to scale out
+        assert not targets and not policies
+        return
+    aurora = stage_config(stage).aurora
+    (target_id,) = targets
+    target = targets[target_id]["Properties"]
+    assert target["ServiceNamespace"] == "rds"
+    assert target["ScalableDimension"] == "rds:cluster:ReadReplicaCount"
+    cluster_id = next(iter(of_type(template, "AWS::RDS::DBCluster")))
+    assert target["ResourceId"] == {"Fn::Join": ["", ["cluster:", {"Ref": cluster_id}]]}
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (
+        aurora.reader_count,
+        aurora.max_reader_count,
+    )
+    assert target["MinCapacity"] >= 1 and target["MaxCapacity"] <= 15
+    # Aurora Auto Scaling acts through its service-linked role, not a role of this stack.
+    assert target["RoleARN"] == (
+        "arn:aws:iam::000000000000:role/aws-service-role/rds.application-autoscaling."
+        "amazonaws.com/AWSServiceRoleForApplicationAutoScaling_RDSCluster"
+    )
+    if stage == "prod":
+        assert target["MaxCapacity"] >= 3
+    (policy,) = (p["Properties"] for p in policies.values())
+    assert ref_id(policy["ScalingTargetId"]) == target_id
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == aurora.reader_target_cpu_percent == 70
+    assert tracking["PredefinedMetricSpecification"] == {
+        "PredefinedMetricType": "RDSReaderAverageCPUUtilization"
+    }
+    assert tracking["ScaleOutCooldown"] == aurora.reader_scale_out_cooldown_minutes * 60
+    assert tracking["ScaleInCooldown"] == aurora.reader_scale_in_cooldown_minutes * 60
+    assert tracking["ScaleOutCooldown"] < tracking["ScaleInCooldown"]

@@ -192,3 +192,33 @@ def test_dev_and_staging_sleep_outside_working_hours_prod_never(
             schedule["Target"]["Arn"]
         )
         assert json.loads(schedule["Target"]["Input"]) == {"DbClusterIdentifier": cluster}
+
+
+def test_reader_alarm_and_graphs_follow_autoscaled_readers(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """Readers are watched by cluster and role, so readers Aurora Auto Scaling adds (instance
+    ids unknown to the template) are in the alarm and on the dashboard too."""
+    alarms = _alarms(synthesized, stage)
+    dashboard = only(synthesized.template(stage, "observability"), "AWS::CloudWatch::Dashboard")
+    body = json.loads(_rendered(dashboard["DashboardBody"]))
+    graphs = {w["properties"].get("title"): w["properties"] for w in body["widgets"]}
+    no_instance_ids = json.dumps([alarms, body])
+    assert "DBInstanceIdentifier" not in no_instance_ids
+    if stage == "dev":  # a single Serverless v2 writer: no readers to follow
+        assert "aurora-reader-cpu" not in alarms
+        return
+    reader_cpu = alarms["aurora-reader-cpu"]
+    (stat,) = [m["MetricStat"] for m in reader_cpu["Metrics"] if "MetricStat" in m]
+    dimensions = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+    assert set(dimensions) == {"DBClusterIdentifier", "Role"}
+    assert dimensions["Role"] == "READER"
+    assert "Aurora" in json.dumps(dimensions["DBClusterIdentifier"])  # the data stack's cluster
+    assert _metric_name(reader_cpu) == "CPUUtilization"
+    assert reader_cpu["Threshold"] == stage_config(stage).observability.aurora_cpu_percent
+    # Longer than a scale-out (cooldown plus a new reader's start): woken only if it fails.
+    minutes = reader_cpu["EvaluationPeriods"] * stat["Period"] / 60
+    assert minutes > stage_config(stage).aurora.reader_scale_out_cooldown_minutes + 10
+    for title in ("Aurora CPU %", "Aurora connections", "Aurora replica lag"):
+        rendered = json.dumps(graphs[title]["metrics"])
+        assert '"Role", "READER"' in rendered, title

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -305,7 +304,9 @@ def test_destroy_refuses_everything_but_dev() -> None:
 
 
 class HealthServer:
-    """127.0.0.1 HTTP server: /ok 200, /down 503, /flaky 503 twice then 200, /hang never."""
+    """127.0.0.1 HTTP server: /ok 200, /down 503, /flaky 503 twice then 200, /hang never;
+    /redirect/<status>/<target> answers <status> with Location <target> (``here`` stands for
+    https://127.0.0.1:<port>), the way the ALB answers plain HTTP."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
@@ -317,6 +318,14 @@ class HealthServer:
                 server.requests.append((self.path, self.headers.get("Host", "")))
                 if self.path.startswith("/hang"):
                     time.sleep(3)
+                    return
+                if self.path.startswith("/redirect/"):
+                    _, _, status_text, target = self.path.split("/", 3)
+                    here = f"https://127.0.0.1:{server.port}"
+                    self.send_response(int(status_text))
+                    self.send_header("Location", target.replace("here", here, 1))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 status = {"/ok": 200, "/down": 503}.get(self.path, 404)
                 if self.path == "/flaky":
@@ -460,9 +469,37 @@ def test_smoke_fails_when_the_alb_never_appears(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("redirect", "passes"),
+    [
+        ("/redirect/301/here/api/health", True),
+        ("/redirect/308/here/api/health", True),
+        ("/redirect/301/here", True),
+        ("/redirect/302/here/api/health", False),  # temporary: browsers would not remember
+        ("/redirect/301/http://127.0.0.1/api/health", False),  # not HTTPS
+        ("/redirect/301/https://elsewhere.example/api/health", False),  # another host
+        ("/ok", False),  # plain HTTP served, not redirected
+    ],
+)
+def test_smoke_checks_the_http_to_https_redirect(
+    server: HealthServer, redirect: str, passes: bool
+) -> None:
+    code, output, _ = smoke(
+        "--url", server.url("/ok"), "--redirect-from", server.url(redirect), attempts=2
+    )
+    assert (code == 0) == passes, output
+    if passes:
+        assert "redirects to HTTPS" in output
+    else:
+        assert "want 301/308 to https://127.0.0.1" in output and "FAILED" in output
+    # Each attempt: the health URL, then the redirect (never followed).
+    assert [path for path, _ in server.requests] == [*(["/ok", redirect] * (1 if passes else 2))]
+
+
+@pytest.mark.parametrize(
     ("args", "env"),
     [
         ((), {}),
+        (("--url", "http://x", "--redirect-from", "https://x"), {}),
         (("--url", "http://x", "--alb", "y"), {}),
         (("--url", "http://x"), {"SMOKE_ATTEMPTS": "many"}),
         (("--url", "http://x"), {"SMOKE_ATTEMPTS": "0"}),
@@ -476,27 +513,94 @@ def test_smoke_usage_errors(args: tuple[str, ...], env: dict[str, str]) -> None:
     assert result.returncode == 2, result.stderr
 
 
-@pytest.mark.parametrize("stage", STAGE_NAMES)
-def test_smoke_args_name_the_alb_the_ingress_creates(stage: str) -> None:
-    config = stage_config(stage)
+def test_smoke_args_without_a_domain_name_the_alb_the_ingress_creates() -> None:
+    config = stage_config("dev")
+    assert config.edge is None
     ingress = placeholder_chart_values(config).app.ingress
+    assert smoke_args(config) == ["--alb", ingress.load_balancer_name, "--path", "/api/health"]
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_smoke_args_use_the_stage_url_and_check_its_redirect(stage: str) -> None:
+    config = stage_config(stage)
+    assert config.edge is not None
+    domain = config.edge.domain_name
     assert smoke_args(config) == [
-        "--alb",
-        ingress.load_balancer_name,
-        "--path",
-        "/api/health",
+        "--url",
+        f"https://{domain}/api/health",
+        "--redirect-from",
+        f"http://{domain}/api/health",
     ]
 
 
-def test_smoke_args_with_a_domain_and_certificate() -> None:
-    config = stage_config("prod")
-    k8s = replace(
-        config.kubernetes,
-        domain_name="shop.example.com",
-        certificate_arn="arn:aws:acm:ap-northeast-2:123456789012:certificate/abc",
+def test_smoke_args_follow_the_context_overrides_as_deploy_does() -> None:
+    script = ROOT / "scripts" / "smoke_args.py"
+    overrides = ["-c", "domain=dev.shop.example.net", "--context=hosted_zone_id=Z0123456789AB"]
+    result = subprocess.run(
+        [sys.executable, str(script), "dev", *overrides, "-c", "hosted_zone_name=example.net"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    args = smoke_args(replace(config, kubernetes=k8s))
-    assert args[-3:] == ["--host", "shop.example.com", "--https"]
+    assert result.stdout.split() == [
+        "--url",
+        "https://dev.shop.example.net/api/health",
+        "--redirect-from",
+        "http://dev.shop.example.net/api/health",
+    ]
+
+
+# --- scripts/preflight-deploy.sh: the edge check ---------------------------------------------
+
+PREFLIGHT = ROOT / "scripts" / "preflight-deploy.sh"
+REAL_EDGE = ("-c", "hosted_zone_id=Z0123456789ABCDEFGHIJ", "-c", "hosted_zone_name=shop.io")
+
+
+@pytest.fixture(scope="module")
+def no_docker(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PATH whose `docker` never answers: a run past the edge check stops at the next one."""
+    bin_dir = tmp_path_factory.mktemp("no-docker")
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "docker").chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{venv_env()['PATH']}"
+
+
+def preflight(path: str, stage: str, *cdk_args: str) -> subprocess.CompletedProcess[str]:
+    env = venv_env(PYTHON=sys.executable, PATH=path)
+    return subprocess.run(
+        [str(PREFLIGHT), stage, *cdk_args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_preflight_refuses_a_stage_with_placeholder_names(no_docker: str, stage: str) -> None:
+    result = preflight(no_docker, stage)
+    assert result.returncode == 1
+    domain = stage_config(stage).edge.domain_name  # type: ignore[union-attr]
+    assert (
+        f"{stage}: edge.domain_name is the placeholder '{domain}'; set the stage's domain in "
+        "openmarket_cdk/config/stages.py or -c domain=<name>"
+    ) in result.stderr
+    assert "edge.hosted_zone_id is the placeholder" in result.stderr
+    assert "Docker" not in result.stderr  # refused before anything else is asked
+
+
+def test_preflight_names_what_is_still_a_placeholder(no_docker: str) -> None:
+    result = preflight(no_docker, "prod", "-c", "domain=shop.openmarket.io")
+    assert result.returncode == 1
+    # The domain is real now, but not inside the placeholder zone: named as such.
+    assert "'shop.openmarket.io' is not inside the hosted zone 'openmarket.example'" in (
+        result.stderr
+    )
+    result = preflight(no_docker, "prod", "-c", "domain=www.shop.io", *REAL_EDGE)
+    assert "placeholder" not in result.stderr
+    assert "Docker" in result.stderr  # past the edge check, on to the next one
+
+
+def test_preflight_lets_dev_deploy_http_only_and_says_so(no_docker: str) -> None:
+    result = preflight(no_docker, "dev")
+    assert "dev: no domain configured: the ALB serves HTTP only." in result.stderr
+    assert "Docker" in result.stderr  # the edge check passed
 
 
 # --- scripts/diff_report.py ---------------------------------------------------------------

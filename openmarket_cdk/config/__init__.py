@@ -28,6 +28,7 @@ from openmarket_cdk.config.model import (
     AuroraCapacity,
     AuroraConfig,
     CacheConfig,
+    EdgeConfig,
     FunctionsConfig,
     FunctionSize,
     KubernetesConfig,
@@ -44,12 +45,19 @@ from openmarket_cdk.config.model import (
     WorkingHoursConfig,
     WorkloadConfig,
 )
-from openmarket_cdk.config.stages import all_stage_configs, resolve_account, stage_config
-from openmarket_cdk.config.validation import validate_stage
+from openmarket_cdk.config.stages import (
+    EDGE_CONTEXT_KEYS,
+    all_stage_configs,
+    resolve_account,
+    stage_config,
+    with_edge_overrides,
+)
+from openmarket_cdk.config.validation import deploy_blockers, validate_stage
 
 __all__ = [
     "ACCOUNT_ENV_VAR",
     "AVAILABILITY_ZONES",
+    "EDGE_CONTEXT_KEYS",
     "ELB_LOG_DELIVERY_ACCOUNT",
     "GITHUB_REPOSITORY",
     "KUBERNETES_VERSION",
@@ -60,6 +68,7 @@ __all__ = [
     "AuroraCapacity",
     "AuroraConfig",
     "CacheConfig",
+    "EdgeConfig",
     "FunctionSize",
     "FunctionsConfig",
     "KubernetesConfig",
@@ -77,9 +86,11 @@ __all__ = [
     "WorkloadConfig",
     "all_stage_configs",
     "as_dict",
+    "deploy_blockers",
     "resolve_account",
     "stage_config",
     "validate_stage",
+    "with_edge_overrides",
 ]
 
 

@@ -21,6 +21,20 @@ GITHUB_REPOSITORY = "openmarket/openmarket-cdk"
 AVAILABILITY_ZONES: tuple[str, str] = ("ap-northeast-2a", "ap-northeast-2c")
 PLACEHOLDER_ACCOUNT = "000000000000"
 ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
+# Stand-ins in the stage definitions until a fork sets its own: reserved names (RFC 2606
+# ".example") and a zone id no account has, so a deploy with them is refused (preflight).
+PLACEHOLDER_HOSTED_ZONE_ID = "Z0000000000000000000EXAMPLE"
+PLACEHOLDER_ZONE_NAME = "openmarket.example"
+# Names no registry hands out (RFC 2606, RFC 6761): a domain under one is a placeholder.
+RESERVED_DOMAINS: tuple[str, ...] = (
+    "example",
+    "example.com",
+    "example.net",
+    "example.org",
+    "test",
+    "invalid",
+    "localhost",
+)
 STAGE_NAMES: tuple[str, ...] = ("dev", "staging", "prod")
 # One constant for the cluster version: in EKS standard support until early 2027 (1.28, the
 # original's, is no longer offered). The kubectl layer package must match (tests check it).
@@ -90,8 +104,16 @@ class AuroraConfig:
     engine_version: str = "3.10.2"
     capacity: AuroraCapacity = AuroraCapacity.PROVISIONED
     instance_type: str = "t4g.medium"
-    # Readers in the second AZ (SPEC: writer 2a + 1 reader 2c).
+    # Readers in the second AZ (SPEC: writer 2a + 1 reader 2c). With Application Auto Scaling
+    # this is the floor; readers are added up to max_reader_count (SPEC: 0-15 replicas).
     reader_count: int = 1
+    max_reader_count: int = 3
+    # Target tracking on the readers' average CPU (SPEC: RDS CPU < 70%).
+    reader_target_cpu_percent: float = 70.0
+    # A new reader takes about 10 minutes to come up: no second scale-out before it counts.
+    reader_scale_out_cooldown_minutes: int = 10
+    # Removing a reader drops its connections: scale in slowly, after a calm half hour.
+    reader_scale_in_cooldown_minutes: int = 30
     serverless_min_acu: float = 0.0
     serverless_max_acu: float = 2.0
     # Serverless v2 at 0 ACU pauses after this many idle minutes.
@@ -237,9 +259,6 @@ class KubernetesConfig:
     secret_store_name: str = "aws-secrets-manager"
     # WAF rate-based rule: requests per 5 minutes from one IP before it is blocked.
     waf_rate_limit_per_5min: int = 2000
-    # HTTPS with an HTTP->HTTPS redirect whenever a certificate is configured.
-    certificate_arn: str | None = None
-    domain_name: str | None = None
     application_log_retention_days: int = 90
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
@@ -327,6 +346,29 @@ class ObservabilityConfig:
 
 
 @dataclass(frozen=True)
+class EdgeConfig:
+    """The stage's public name: HTTPS on ``domain_name``, a record in a Route 53 zone.
+
+    The hosted zone is given by id and name (no lookup at synth). The cluster stack asks ACM
+    for a certificate validated by DNS in that zone, and ExternalDNS points ``domain_name`` at
+    the ALB the ingress controller creates. The zone itself (and its NS delegation from the
+    parent domain) exists before the first deploy (docs/deployment.md).
+    """
+
+    domain_name: str
+    hosted_zone_id: str
+    hosted_zone_name: str
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.domain_name}"
+
+    @property
+    def zone_arn(self) -> str:
+        return f"arn:aws:route53:::hostedzone/{self.hosted_zone_id}"
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything that differs between dev, staging and prod."""
 
@@ -339,6 +381,8 @@ class StageConfig:
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    # None: HTTP only on the ALB's own name (dev may run so; staging and prod may not).
+    edge: EdgeConfig | None = None
     # Stage-wide policies, read by every stack.
     # Multi-AZ data tier: an Aurora reader and a cache replica in the second AZ.
     multi_az: bool = True
@@ -420,6 +464,11 @@ class StageConfig:
     def load_balancer_name(self) -> str:
         """The ALB the ingress controller creates for the apps."""
         return f"{self.prefix}-alb"
+
+    @property
+    def external_dns_owner_id(self) -> str:
+        """ExternalDNS's TXT owner id: one per stage, so no stage touches another's records."""
+        return self.prefix
 
     @property
     def runbook_base_url(self) -> str:

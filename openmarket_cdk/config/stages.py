@@ -10,8 +10,11 @@ from typing import Any
 from openmarket_cdk.config.model import (
     ACCOUNT_ENV_VAR,
     PLACEHOLDER_ACCOUNT,
+    PLACEHOLDER_HOSTED_ZONE_ID,
+    PLACEHOLDER_ZONE_NAME,
     STAGE_NAMES,
     AuroraCapacity,
+    EdgeConfig,
     NatMode,
     StageConfig,
 )
@@ -33,6 +36,7 @@ def _dev(account: str) -> StageConfig:
             base.aurora,
             capacity=AuroraCapacity.SERVERLESS_V2,
             reader_count=0,
+            max_reader_count=0,
             serverless_min_acu=0.0,
             serverless_max_acu=2.0,
             log_retention_days=7,
@@ -70,7 +74,9 @@ def _staging(account: str) -> StageConfig:
     return replace(
         base,
         network=replace(base.network, nat_mode=NatMode.SINGLE_GATEWAY, flow_log_retention_days=30),
-        aurora=replace(base.aurora, backup_retention_days=7, backtrack_hours=24),
+        aurora=replace(
+            base.aurora, backup_retention_days=7, backtrack_hours=24, max_reader_count=2
+        ),
         cache=replace(base.cache, snapshot_retention_days=3),
         kubernetes=replace(base.kubernetes, application_log_retention_days=30),
         observability=replace(
@@ -81,6 +87,12 @@ def _staging(account: str) -> StageConfig:
             # takes minutes to start). `make wake STAGE=staging` for off-hours deploys.
             working_hours=replace(base.observability.working_hours, enabled=True, start_hour=8),
         ),
+        # Placeholders (reserved names): set the real ones before the first deploy.
+        edge=EdgeConfig(
+            domain_name=f"staging.{PLACEHOLDER_ZONE_NAME}",
+            hosted_zone_id=PLACEHOLDER_HOSTED_ZONE_ID,
+            hosted_zone_name=PLACEHOLDER_ZONE_NAME,
+        ),
     )
 
 
@@ -90,10 +102,20 @@ def _prod(account: str) -> StageConfig:
         base,
         network=replace(base.network, nat_mode=NatMode.GATEWAY_PER_AZ, flow_log_retention_days=90),
         aurora=replace(
-            base.aurora, backup_retention_days=14, backtrack_hours=24, log_retention_days=90
+            base.aurora,
+            backup_retention_days=14,
+            backtrack_hours=24,
+            log_retention_days=90,
+            max_reader_count=3,
         ),
         cache=replace(base.cache, snapshot_retention_days=7, log_retention_days=90),
         observability=replace(base.observability, budget_usd_per_month=700.0),
+        # Placeholders (reserved names): set the real ones before the first deploy.
+        edge=EdgeConfig(
+            domain_name=f"shop.{PLACEHOLDER_ZONE_NAME}",
+            hosted_zone_id=PLACEHOLDER_HOSTED_ZONE_ID,
+            hosted_zone_name=PLACEHOLDER_ZONE_NAME,
+        ),
     )
 
 
@@ -110,6 +132,45 @@ def resolve_account(context: Mapping[str, Any] | None = None) -> str:
     return validate_account(
         str(from_context or os.environ.get(ACCOUNT_ENV_VAR) or PLACEHOLDER_ACCOUNT)
     )
+
+
+# Context keys that set the stage's edge (``-c domain=shop.example.com``); they apply to
+# every stage being synthesized, so the app accepts them with one stage selected only.
+EDGE_CONTEXT_KEYS: dict[str, str] = {
+    "domain": "domain_name",
+    "hosted_zone_id": "hosted_zone_id",
+    "hosted_zone_name": "hosted_zone_name",
+}
+
+
+def with_edge_overrides(config: StageConfig, context: Mapping[str, Any]) -> StageConfig:
+    """``config`` with its edge fields replaced by context values, validated.
+
+    A stage without an edge in config (dev) needs all three keys; a stage with one may
+    change any of them.
+    """
+    given = {
+        field_name: str(context[key]).strip().lower().rstrip(".")
+        for key, field_name in EDGE_CONTEXT_KEYS.items()
+        if context.get(key)
+    }
+    if not given:
+        return config
+    if config.edge is None:
+        missing = [key for key, field_name in EDGE_CONTEXT_KEYS.items() if field_name not in given]
+        if missing:
+            fail(
+                "edge",
+                f"{config.name} has no edge in config: with -c domain=... also give "
+                + ", ".join(f"-c {key}=..." for key in missing),
+            )
+        edge = EdgeConfig(**given)
+    else:
+        edge = replace(config.edge, **given)
+    if "hosted_zone_id" in given:
+        # Zone ids are upper case; the lower-casing above is for the names.
+        edge = replace(edge, hosted_zone_id=str(context["hosted_zone_id"]).strip().upper())
+    return validate_stage(replace(config, edge=edge))
 
 
 def stage_config(name: str, account: str = PLACEHOLDER_ACCOUNT) -> StageConfig:

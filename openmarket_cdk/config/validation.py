@@ -14,12 +14,15 @@ from typing import NoReturn
 from openmarket_cdk.config.model import (
     AVAILABILITY_ZONES,
     KUBERNETES_VERSION,
+    PLACEHOLDER_HOSTED_ZONE_ID,
     REGION,
+    RESERVED_DOMAINS,
     STAGE_NAMES,
     VALID_LOG_RETENTION_DAYS,
     AuroraCapacity,
     AuroraConfig,
     CacheConfig,
+    EdgeConfig,
     FunctionsConfig,
     KubernetesConfig,
     MonitoringConfig,
@@ -34,6 +37,10 @@ from openmarket_cdk.config.model import (
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# Route 53 hosted zone ids: "Z" and upper-case letters/digits (e.g. Z0123456789ABCDEFGHIJ).
+_HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
+# ExternalDNS's ownership TXT record of an AAAA alias is "aaaa-<first label>.<rest>".
+_TXT_RECORD_TYPE_PREFIX = len("aaaa-")
 _DURATION = re.compile(r"\d+(ms|s|m|h|d|w|y)")
 _BYTES = re.compile(r"(\d+)([KMGT]?B)")
 _GIBIBYTES = re.compile(r"(\d+)Gi")
@@ -64,6 +71,7 @@ def validate_stage(cfg: StageConfig) -> StageConfig:
     _validate_kubernetes(cfg.kubernetes, cfg.name)
     _validate_functions(cfg.functions)
     _validate_observability(cfg.observability, cfg.name)
+    _validate_edge(cfg.edge, cfg.name)
     # Both data services follow the stage's AZ layout: a standby in the second AZ exists
     # exactly when the stage is Multi-AZ.
     if not cfg.multi_az:
@@ -76,6 +84,8 @@ def validate_stage(cfg: StageConfig) -> StageConfig:
             fail("aurora.reader_count", "a Multi-AZ stage needs at least one reader in 2c")
         if cfg.cache.node_count < 2:
             fail("cache.node_count", "a Multi-AZ stage needs a primary and a replica")
+    # After the AZ checks: they name the reader count, the root of most scaling errors.
+    _validate_reader_scaling(cfg.aurora, cfg.name)
     return cfg
 
 
@@ -168,6 +178,27 @@ def _validate_aurora(aurora: AuroraConfig, stage: str) -> None:
         fail("aurora.admin_username", "1-16 letters, digits or '_', starting with a letter")
 
 
+# prod keeps room for at least two readers beyond SPEC's one under load.
+PROD_MIN_MAX_READERS = 3
+
+
+def _validate_reader_scaling(aurora: AuroraConfig, stage: str) -> None:
+    if aurora.capacity is AuroraCapacity.SERVERLESS_V2 and aurora.max_reader_count:
+        fail("aurora.max_reader_count", "Serverless v2 runs as a single writer here: set 0")
+    if not aurora.reader_count <= aurora.max_reader_count <= 15:
+        fail(
+            "aurora.max_reader_count",
+            f"{aurora.max_reader_count}: need reader_count ({aurora.reader_count}) <= max <= 15",
+        )
+    if stage == "prod" and aurora.max_reader_count < PROD_MIN_MAX_READERS:
+        fail("aurora.max_reader_count", f"prod may scale to at least {PROD_MIN_MAX_READERS}")
+    if not 10 <= aurora.reader_target_cpu_percent <= 90:
+        fail("aurora.reader_target_cpu_percent", "a CPU target in 10..90 %")
+    for name in ("reader_scale_out_cooldown_minutes", "reader_scale_in_cooldown_minutes"):
+        if not 1 <= getattr(aurora, name) <= 120:
+            fail(f"aurora.{name}", "cooldowns are 1..120 minutes")
+
+
 def _validate_cache(cache: CacheConfig) -> None:
     if cache.engine not in ("valkey", "redis"):
         fail("cache.engine", f"{cache.engine!r}: expected 'valkey' or 'redis'")
@@ -206,8 +237,6 @@ def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
         fail("kubernetes.admin_role_name", f"{k8s.admin_role_name!r} is not an IAM role name")
     if k8s.waf_rate_limit_per_5min < 10:
         fail("kubernetes.waf_rate_limit_per_5min", "WAF rate limits start at 10")
-    if k8s.certificate_arn is not None and not k8s.certificate_arn.startswith("arn:aws:acm:"):
-        fail("kubernetes.certificate_arn", f"{k8s.certificate_arn!r} is not an ACM ARN")
     if not _DNS_LABEL.fullmatch(k8s.secret_store_name):
         fail("kubernetes.secret_store_name", "must be a DNS label")
     for key, workload in (("backend", k8s.backend), ("frontend", k8s.frontend)):
@@ -321,3 +350,64 @@ def _validate_observability(obs: ObservabilityConfig, stage: str) -> None:
         fail("observability.working_hours.enabled", "prod never sleeps")
     if not 0 <= hours.start_hour < hours.stop_hour <= 23:
         fail("observability.working_hours.start_hour", "need 0 <= start < stop <= 23")
+
+
+def _check_domain(name: str, field_path: str) -> None:
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_DNS_LABEL.fullmatch(x) for x in labels):
+        fail(field_path, f"{name!r} is not a lower-case DNS name without a trailing dot")
+
+
+def _validate_edge(edge: EdgeConfig | None, stage: str) -> None:
+    if edge is None:
+        if stage != "dev":
+            fail("edge", f"{stage} serves HTTPS on its own domain: set edge in stages.py")
+        return
+    _check_domain(edge.domain_name, "edge.domain_name")
+    _check_domain(edge.hosted_zone_name, "edge.hosted_zone_name")
+    zone = edge.hosted_zone_name
+    # Strictly inside: ExternalDNS's ownership records of an apex name ("a-<zone>") would
+    # fall outside the zone.
+    if not edge.domain_name.endswith(f".{zone}"):
+        fail("edge.domain_name", f"{edge.domain_name!r} is not inside the hosted zone {zone!r}")
+    if len(edge.domain_name.split(".")[0]) + _TXT_RECORD_TYPE_PREFIX > 63:
+        fail("edge.domain_name", "its first label must leave room for ExternalDNS's 'aaaa-'")
+    if not _HOSTED_ZONE_ID.fullmatch(edge.hosted_zone_id):
+        fail(
+            "edge.hosted_zone_id",
+            f"{edge.hosted_zone_id!r} is not a Route 53 hosted zone id (Z + letters/digits)",
+        )
+
+
+def is_reserved_domain(name: str) -> bool:
+    """Whether ``name`` is under a name no registry hands out (RFC 2606/6761)."""
+    return any(name == r or name.endswith(f".{r}") for r in RESERVED_DOMAINS)
+
+
+def deploy_blockers(cfg: StageConfig) -> list[str]:
+    """Why ``cfg`` must not be deployed as it is: placeholders where a real name belongs.
+
+    Synth accepts placeholders (templates and tests need no real zone); a deploy with them
+    would wait on a certificate no DNS can validate. dev without an edge runs HTTP only.
+    """
+    edge = cfg.edge
+    if edge is None:
+        return []
+    where = "openmarket_cdk/config/stages.py"
+    problems: list[str] = []
+    if is_reserved_domain(edge.domain_name):
+        problems.append(
+            f"{cfg.name}: edge.domain_name is the placeholder {edge.domain_name!r}; set the "
+            f"stage's domain in {where} or -c domain=<name>"
+        )
+    if is_reserved_domain(edge.hosted_zone_name):
+        problems.append(
+            f"{cfg.name}: edge.hosted_zone_name is the placeholder {edge.hosted_zone_name!r}; "
+            f"set the Route 53 zone's name in {where} or -c hosted_zone_name=<zone>"
+        )
+    if edge.hosted_zone_id == PLACEHOLDER_HOSTED_ZONE_ID:
+        problems.append(
+            f"{cfg.name}: edge.hosted_zone_id is the placeholder {edge.hosted_zone_id!r}; set "
+            f"the Route 53 zone's id in {where} or -c hosted_zone_id=<Z...>"
+        )
+    return problems

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
-from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from openmarket_cdk.common import grant_secret_read
-from openmarket_cdk.constructs.pod_identity import PodIdentity
+from openmarket_cdk.constructs.pod_identity import PodIdentity, add_controller_chart
 
 EXTERNAL_SECRETS_CHART_VERSION = "2.0.1"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
@@ -45,8 +43,7 @@ class ExternalSecretsOperator(Construct):
         identity = PodIdentity(
             self,
             "PodIdentity",
-            # aws-eks-v2's Python stubs miss a member of ICluster on Cluster; it is one.
-            cluster=cast(eks.ICluster, cluster),
+            cluster=cluster,
             namespace=EXTERNAL_SECRETS_NAMESPACE,
             service_account=EXTERNAL_SECRETS_SERVICE_ACCOUNT,
             description=f"{stage_prefix}: pod role of the External Secrets Operator",
@@ -55,22 +52,16 @@ class ExternalSecretsOperator(Construct):
             grant_secret_read(identity.role, secret, foreign_key)
         for secret in own_secrets:
             secret.grant_read(identity.role)
-        # The release is the cluster's child (Cluster/chart-ExternalSecrets).
-        self.chart = cluster.add_helm_chart(
+        self.chart = add_controller_chart(
+            cluster,
             "ExternalSecrets",
+            identity=identity,
             chart="external-secrets",
             repository="https://charts.external-secrets.io",
             version=EXTERNAL_SECRETS_CHART_VERSION,
-            release="external-secrets",
-            namespace=EXTERNAL_SECRETS_NAMESPACE,
-            create_namespace=True,
-            wait=True,
-            # A first deploy waits for nodes, images and webhooks; Helm's 5 min is tight.
-            timeout=Duration.minutes(15),
             values={
                 "installCRDs": True,
                 "serviceAccount": {"name": EXTERNAL_SECRETS_SERVICE_ACCOUNT},
             },
         )
-        self.chart.node.add_dependency(identity.association)
         self.chart.node.add_dependency(nodegroup)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -30,12 +34,14 @@ class PodIdentity(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cluster: eks.ICluster,
+        # Either: aws-eks-v2's Python stubs miss a member of ICluster on Cluster.
+        cluster: eks.ICluster | eks.Cluster,
         namespace: str,
         service_account: str,
         description: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.namespace = namespace
         self.role = pod_role(self, "Role", description)
         self.association = eks.CfnPodIdentityAssociation(
             self,
@@ -45,3 +51,35 @@ class PodIdentity(Construct):
             service_account=service_account,
             role_arn=self.role.role_arn,
         )
+
+
+# A first deploy waits for nodes, images and webhooks; Helm's 5 minutes are tight.
+CONTROLLER_CHART_TIMEOUT = Duration.minutes(15)
+
+
+def add_controller_chart(
+    cluster: eks.Cluster,
+    construct_id: str,
+    *,
+    identity: PodIdentity,
+    chart: str,
+    repository: str,
+    version: str,
+    values: Mapping[str, Any],
+) -> eks.HelmChart:
+    """A controller's Helm release (the cluster's child, ``Cluster/chart-<construct_id>``) in
+    its identity's namespace, started only once that identity's association exists."""
+    release = cluster.add_helm_chart(
+        construct_id,
+        chart=chart,
+        repository=repository,
+        version=version,
+        release=chart,
+        namespace=identity.namespace,
+        create_namespace=True,
+        wait=True,
+        timeout=CONTROLLER_CHART_TIMEOUT,
+        values=dict(values),
+    )
+    release.node.add_dependency(identity.association)
+    return release

@@ -26,6 +26,7 @@ from openmarket_cdk.constructs.app_node_group import AppNodeGroup
 from openmarket_cdk.constructs.backend_access import BackendAccess
 from openmarket_cdk.constructs.chart_deployment import OrderedChartDeployment
 from openmarket_cdk.constructs.cluster_internals import acknowledge_cluster_internals
+from openmarket_cdk.constructs.edge import StageEdge
 from openmarket_cdk.constructs.eks_addons import EksAddons
 from openmarket_cdk.constructs.external_secrets import ExternalSecretsOperator
 from openmarket_cdk.constructs.pod_identity import PodIdentity
@@ -59,7 +60,8 @@ class ClusterStack(Stack):
     encryption of secrets, control-plane logs, a private API endpoint (dev: public, limited to
     configured CIDRs), an admin access entry, and a managed node group in the private subnets
     of both AZs; the EKS add-ons, the AWS Load Balancer Controller and External Secrets
-    Operator; a WAF web ACL for the ALB; pod IAM roles; and every chart of the stage in order:
+    Operator; a WAF web ACL for the ALB; pod IAM roles; with a stage domain, its ACM
+    certificate and ExternalDNS (the ALB's alias record); and every chart of the stage in order:
     namespace -> platform -> backend, frontend -> ingress -> network policy -> monitoring.
 
     The stateful resources (key, log groups, secrets, cluster) are the stack's direct
@@ -227,6 +229,23 @@ class ClusterStack(Stack):
             )
         )
 
+        alb_controller = self.cluster.alb_controller
+        # HTTPS name of the stage (staging, prod; dev when a domain is given): certificate
+        # and ExternalDNS. Without one the ALB serves HTTP on its own name.
+        edge = (
+            StageEdge(
+                self,
+                "Edge",
+                edge=config.edge,
+                owner_id=config.external_dns_owner_id,
+                region=config.region,
+                cluster=self.cluster,
+                after=[self.nodegroup, *([alb_controller] if alb_controller else [])],
+            )
+            if config.edge
+            else None
+        )
+
         # --- charts, in order -----------------------------------------------------------
         values = chart_values(
             config,
@@ -236,9 +255,9 @@ class ClusterStack(Stack):
                 cache_endpoint=inputs.cache_endpoint,
                 uploads_bucket_name=inputs.uploads_bucket.bucket_name,
                 event_bus_name=inputs.event_bus.event_bus_name,
+                certificate_arn=edge.certificate.certificate_arn if edge else None,
             ),
         )
-        alb_controller = self.cluster.alb_controller
         self.charts = OrderedChartDeployment(
             self,
             "Charts",
@@ -256,6 +275,8 @@ class ClusterStack(Stack):
 
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "WebAclArn", value=self.web_acl.arn)
+        if edge is not None:
+            CfnOutput(self, "CertificateArn", value=edge.certificate.certificate_arn)
 
 
 def _endpoint_access(config: StageConfig) -> eks.EndpointAccess:

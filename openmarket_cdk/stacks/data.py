@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -30,7 +32,8 @@ class DataStack(Stack):
     Deploys, in the isolated database subnets of the stage's VPC:
     - an Aurora MySQL 3 cluster (8.0 compatible), KMS-encrypted, TLS required, credentials
       generated in Secrets Manager. staging/prod: provisioned writer in 2a and
-      reader in 2c, deletion protection, snapshot on delete; dev: one Serverless v2 writer
+      reader in 2c, more readers by Application Auto Scaling on reader CPU (up to the
+      configured maximum), deletion protection, snapshot on delete; dev: one Serverless v2 writer
       that scales to zero and pauses when idle;
     - an ElastiCache replication group (Valkey, Redis 7 compatible) with TLS in transit,
       encryption at rest and an AUTH token from Secrets Manager. staging/prod: primary in 2a
@@ -190,6 +193,8 @@ class DataStack(Stack):
         )
         for log_group in export_log_groups:
             cluster.node.add_dependency(log_group)
+        if not serverless and aurora.max_reader_count > aurora.reader_count:
+            self.reader_scaling = self._reader_autoscaling(aurora, cluster)
         acknowledge(
             cluster,
             "AwsSolutions-RDS11",
@@ -210,6 +215,43 @@ class DataStack(Stack):
                 "dev runs Serverless v2 and restores from automated backups instead.",
             )
         return cluster
+
+    def _reader_autoscaling(
+        self, aurora: AuroraConfig, cluster: rds.DatabaseCluster
+    ) -> appscaling.ScalableTarget:
+        """Aurora Auto Scaling: readers from ``reader_count`` (the ones above, never removed)
+        up to ``max_reader_count``, tracking the readers' average CPU.
+
+        Added readers are instances Aurora creates itself, with the writer's class; they are
+        not in this template, so alarms and the dashboard watch readers by cluster and role.
+        """
+        target = appscaling.ScalableTarget(
+            self,
+            "AuroraReaderScaling",
+            service_namespace=appscaling.ServiceNamespace.RDS,
+            scalable_dimension="rds:cluster:ReadReplicaCount",
+            resource_id=f"cluster:{cluster.cluster_identifier}",
+            min_capacity=aurora.reader_count,
+            max_capacity=aurora.max_reader_count,
+            # RDS scaling runs as its service-linked role (created on first registration);
+            # without this CDK would make a role of its own with no RDS permissions.
+            role=iam.Role.from_role_arn(
+                self,
+                "AuroraReaderScalingServiceRole",
+                f"arn:aws:iam::{self._config.account}:role/aws-service-role/"
+                "rds.application-autoscaling.amazonaws.com/"
+                "AWSServiceRoleForApplicationAutoScaling_RDSCluster",
+                mutable=False,
+            ),
+        )
+        target.scale_to_track_metric(
+            "ReaderCpu",
+            target_value=aurora.reader_target_cpu_percent,
+            predefined_metric=appscaling.PredefinedMetric.RDS_READER_AVERAGE_CPU_UTILIZATION,
+            scale_out_cooldown=Duration.minutes(aurora.reader_scale_out_cooldown_minutes),
+            scale_in_cooldown=Duration.minutes(aurora.reader_scale_in_cooldown_minutes),
+        )
+        return target
 
     # --- ElastiCache ------------------------------------------------------------------------
     def _cache(

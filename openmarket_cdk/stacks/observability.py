@@ -48,8 +48,9 @@ class ObservabilityInputs:
 class ObservabilityStack(Stack):
     """What the operations team looks at and is woken by, per stage.
 
-    Deploys one CloudWatch dashboard (ALB, EKS nodes, Aurora, cache, each Lambda, dead-letter
-    queues, NAT), alarms with SPEC's thresholds from config, a composite "platform degraded"
+    Deploys one CloudWatch dashboard (ALB, EKS nodes, Aurora writer and readers by role,
+    cache, each Lambda, dead-letter queues, NAT), alarms with SPEC's thresholds from config
+    (readers by role, so the ones auto scaling adds count), a composite "platform degraded"
     alarm, a KMS-encrypted SNS topic with the e-mail subscription from config, an AWS Budgets
     budget with alerts at 80% and 100%, and in dev the working-hours schedule that scales the
     node group to zero outside weekdays 09:00-18:00 Asia/Seoul.
@@ -199,6 +200,25 @@ class ObservabilityStack(Stack):
             period=FIVE_MINUTES,
         )
 
+    def _aurora_role(self, metric: str, role: str, statistic: str = "Average") -> cloudwatch.Metric:
+        """A metric of every instance in one role (WRITER or READER), by cluster: readers
+        that Aurora Auto Scaling adds are covered without knowing their instance ids."""
+        return cloudwatch.Metric(
+            namespace="AWS/RDS",
+            metric_name=metric,
+            dimensions_map={
+                "DBClusterIdentifier": self._inputs.aurora_cluster_identifier,
+                "Role": role,
+            },
+            statistic=statistic,
+            period=FIVE_MINUTES,
+            label=role.lower(),
+        )
+
+    @property
+    def _has_readers(self) -> bool:
+        return self._config.aurora.max_reader_count > 0
+
     def _cache(self, metric: str, node: int = 1, statistic: str = "Average") -> cloudwatch.Metric:
         return cloudwatch.Metric(
             namespace="AWS/ElastiCache",
@@ -220,6 +240,12 @@ class ObservabilityStack(Stack):
             statistic="Average",
             period=FIVE_MINUTES,
         )
+
+    def _aurora_by_role(self, metric: str, statistic: str = "Average") -> list[cloudwatch.Metric]:
+        """The writer and, where there are readers, the readers (however many) apart."""
+        if not self._has_readers:
+            return [self._aurora(metric, statistic)]
+        return [self._aurora_role(metric, role, statistic) for role in ("WRITER", "READER")]
 
     # --- alarms -----------------------------------------------------------------------------
     def _alarm(
@@ -267,6 +293,18 @@ class ObservabilityStack(Stack):
             above,
             f"Aurora connections above {obs.aurora_connections} (SPEC target < 100)",
         )
+        if self._has_readers:
+            # Auto Scaling adds readers at the same target; still above it after 30 minutes
+            # means the readers are at their maximum or cannot be added.
+            self._alarm(
+                "aurora-reader-cpu",
+                self._aurora_role("CPUUtilization", "READER"),
+                obs.aurora_cpu_percent,
+                above,
+                f"Aurora readers' CPU above {obs.aurora_cpu_percent:g}% for 30 minutes, "
+                "despite reader auto scaling (at its maximum?)",
+                periods=6,
+            )
         self._alarm(
             "cache-memory",
             self._cache("DatabaseMemoryUsagePercentage", statistic="Maximum"),
@@ -385,9 +423,18 @@ class ObservabilityStack(Stack):
             ),
             graph("EKS node CPU %", self._nodes("node_cpu_utilization"), unit="%"),
             graph("EKS node memory %", self._nodes("node_memory_utilization"), unit="%"),
-            graph("Aurora CPU %", self._aurora("CPUUtilization"), unit="%"),
-            graph("Aurora connections", self._aurora("DatabaseConnections", "Maximum")),
-            graph("Aurora replica lag", self._aurora("AuroraReplicaLag", "Maximum"), unit="ms"),
+            graph("Aurora CPU %", *self._aurora_by_role("CPUUtilization"), unit="%"),
+            graph(
+                "Aurora connections",
+                *self._aurora_by_role("DatabaseConnections", "Maximum"),
+            ),
+            graph(
+                "Aurora replica lag",
+                self._aurora_role("AuroraReplicaLag", "READER", "Maximum")
+                if self._has_readers
+                else self._aurora("AuroraReplicaLag", "Maximum"),
+                unit="ms",
+            ),
             graph("Aurora freeable memory", self._aurora("FreeableMemory", "Minimum")),
             graph("Cache CPU %", *(self._cache("EngineCPUUtilization", n) for n in cache_nodes)),
             graph(

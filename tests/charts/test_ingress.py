@@ -125,3 +125,21 @@ def test_too_long_a_load_balancer_name_is_refused() -> None:
     values = replace(app_values("dev").ingress, load_balancer_name="x" * 33)
     with pytest.raises(ValueError, match=r"1\.\.32 characters"):
         ingress_annotations(values)
+
+
+@pytest.mark.parametrize("stage", stage_params())
+def test_staging_and_prod_listen_on_443_for_their_domain_dev_on_80_only(
+    rendered: dict[str, RenderedStage], stage: str
+) -> None:
+    """What `make manifests` renders: the certificate the cluster stack creates stands in as
+    a placeholder (a CloudFormation token in the template)."""
+    annotations = ingress(rendered, stage)["metadata"]["annotations"]
+    listen_ports = json.loads(annotations[f"{ALB}/listen-ports"])
+    rule = ingress(rendered, stage)["spec"]["rules"][0]
+    if stage == "dev":
+        assert listen_ports == [{"HTTP": 80}] and "host" not in rule
+        return
+    assert listen_ports == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert annotations[f"{ALB}/ssl-redirect"] == "443"
+    assert annotations[f"{ALB}/certificate-arn"] == "<from-stack:cluster:CertificateArn>"
+    assert rule["host"].endswith(".openmarket.example")

@@ -94,13 +94,25 @@ def aurora_reader_scaling(r: Resource, ctx: StageContext) -> list[Outcome]:
     minimum readers are DBInstances of their own), the maximum is the ceiling."""
     if flatten(r.prop("ScalableDimension")) != "rds:cluster:ReadReplicaCount":
         return [Unpriced(r.address, r.type, "scalable target of another service: no rule")]
+    # "cluster:<identifier>": the identifier is a literal, or a reference to the DBCluster.
     resource_id = flatten(r.prop("ResourceId")) or ""
-    identifier = resource_id.removeprefix("cluster:")
+    referenced = [
+        t.address
+        for t in ctx.assembly.targets(r.stack, r.prop("ResourceId"))
+        if t.type == "AWS::RDS::DBCluster"
+    ]
+    literal = resource_id.removeprefix("cluster:")
+    clusters = {
+        cluster.address: flatten(cluster.prop("DBClusterIdentifier")) or cluster.logical_id
+        for cluster in ctx.of_type("AWS::RDS::DBCluster")
+        if cluster.address in referenced
+        or (flatten(cluster.prop("DBClusterIdentifier")) or "") == literal
+    }
+    identifier = next(iter(clusters.values()), literal)
     classes = [
         flatten(i.prop("DBInstanceClass")) or "?"
         for i in ctx.of_type("AWS::RDS::DBInstance")
-        if (cluster := _db_cluster(i, ctx)) is not None
-        and (flatten(cluster.prop("DBClusterIdentifier")) or "") == identifier
+        if (cluster := _db_cluster(i, ctx)) is not None and cluster.address in clusters
     ]
     provisioned = [name for name in classes if name != "db.serverless"]
     if not provisioned:
@@ -253,7 +265,9 @@ SERVICE = Service(
         "AWS::RDS::DBSubnetGroup": "no charge",
         "AWS::RDS::DBClusterParameterGroup": "no charge",
         "AWS::RDS::DBParameterGroup": "no charge",
-        "AWS::ApplicationAutoScaling::ScalingPolicy": "no charge; the capacity it adds is "
-        "priced on its scalable target",
+        # The readers it adds are priced at the ceiling on its scalable target.
+        "AWS::ApplicationAutoScaling::ScalingPolicy": (
+            "no charge beyond its two CloudWatch alarms (cents a month)"
+        ),
     },
 )

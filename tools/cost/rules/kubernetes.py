@@ -25,6 +25,10 @@ KNOWN_HELM_CHARTS: Mapping[str, str] = {
         "the Ingress objects"
     ),
     "external-secrets": "operator pods on the node group; Secrets Manager reads are priced",
+    "external-dns": (
+        "one controller pod on the node group; Route 53 alias queries are free and the "
+        "hosted zone exists outside the stage"
+    ),
     "metrics-server": "pods on the node group",
     "cert-manager": "pods on the node group",
     "cluster-autoscaler": "pods on the node group",

@@ -100,6 +100,7 @@ SERVICE = Service(
         "AWS::IAM::OIDCProvider": "IAM has no charge",
         "AWS::IAM::ServiceLinkedRole": "IAM has no charge",
         "AWS::KMS::Alias": "aliases have no charge (the key is priced)",
+        "AWS::CertificateManager::Certificate": "public ACM certificates have no charge",
         "AWS::SecretsManager::ResourcePolicy": "no charge",
         "AWS::SecretsManager::RotationSchedule": (
             "no charge; the rotation function runs once per rotation period"
