@@ -26,7 +26,7 @@ CDK_ARGS ?=
 # prompt there would only fail for want of a terminal.
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
-.PHONY: help setup synth test lint diff deploy destroy smoke deploy-access check-stage \
+.PHONY: help setup synth test lint diff deploy deploy-registries destroy smoke deploy-access check-stage \
 	diagram cost bench clean manifests
 
 help: ## List the targets
@@ -71,23 +71,36 @@ diff: setup check-stage ## cdk diff of one stage: make diff STAGE=dev
 	$(CDK) diff -c stages=$(STAGE) '$(STAGE)/*' $(CDK_ARGS)
 
 deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true): make deploy STAGE=dev
-	scripts/preflight-deploy.sh $(STAGE)
+	scripts/preflight-deploy.sh $(STAGE) $(CDK_ARGS)
 	scripts/confirm_stage.sh deploy $(STAGE)
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
+
+deploy-registries: setup check-stage ## First deploy only: the stage's storage stack (ECR repositories), to push images to
+	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
+	  { echo "make deploy-registries: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	scripts/confirm_stage.sh deploy $(STAGE)
+	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/Storage' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
 
 smoke: setup check-stage ## After a deploy: GET /api/health through the stage's ALB until 200
 	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE))
 
-destroy: setup check-stage ## Delete the dev stage's stacks (refuses staging and prod)
+# In three steps, so nothing keeps billing: (1) the cluster stack and the one that depends on
+# it (deleting its charts deletes the Ingress, so the controller removes the ALB while it
+# still runs); (2) what the cluster's controllers made that CloudFormation never knew (EBS
+# volumes of the StatefulSets' claims, an ALB or security group the controller left), by the
+# cluster's tags; (3) every other stack, the network last (no ALB holds its subnets).
+destroy: setup check-stage ## Delete the dev stage's stacks and what its cluster made (refuses staging and prod)
 	scripts/confirm_stage.sh destroy $(STAGE)
 	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
 	  { echo "make destroy: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	$(CDK) destroy -c stages=$(STAGE) '$(STAGE)/Cluster'
+	$(PYTHON) scripts/destroy_leftovers.py $(STAGE)
 	$(CDK) destroy -c stages=$(STAGE) '$(STAGE)/*'
 
-deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff roles
+deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff roles (reuse one: CDK_ARGS='-c github_oidc_provider_arn=arn:...')
 	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
 	  { echo "make deploy-access: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
-	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening
+	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening $(CDK_ARGS)
 
 diagram: synth ## Regenerate docs/architecture.png (and .dot) from cdk.out (needs graphviz)
 	$(PYTHON) -m tools.diagram --cdk-out cdk.out --stage prod \

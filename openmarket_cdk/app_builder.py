@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -15,12 +14,11 @@ from cdk_nag import AwsSolutionsChecks
 from openmarket_cdk.config import (
     REGION,
     STAGE_NAMES,
-    StageConfig,
     StageConfigError,
     resolve_account,
     stage_config,
-    validate_stage,
 )
+from openmarket_cdk.config.overrides import with_context_overrides
 from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
 
@@ -59,23 +57,6 @@ def _docker_engine_answers() -> bool:
     return result.returncode == 0
 
 
-def with_context_overrides(app: cdk.App, config: StageConfig) -> StageConfig:
-    """Image tags may come from context (``-c backend_image_tag=1.4.2``), e.g. from CI."""
-    k8s = config.kubernetes
-    changed = replace(
-        k8s,
-        backend=replace(
-            k8s.backend,
-            image_tag=str(app.node.try_get_context("backend_image_tag") or k8s.backend.image_tag),
-        ),
-        frontend=replace(
-            k8s.frontend,
-            image_tag=str(app.node.try_get_context("frontend_image_tag") or k8s.frontend.image_tag),
-        ),
-    )
-    return validate_stage(replace(config, kubernetes=changed))
-
-
 def build_app(app: cdk.App) -> list[OpenMarketStage]:
     """Add one stage per selected stage name and the cdk-nag AwsSolutions checks."""
     if app.node.try_get_context(BUNDLING_CONTEXT_KEY) != [] and not docker_available():
@@ -85,7 +66,9 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         print("No Docker engine: Lambda bundling skipped (synth only).", file=sys.stderr)
     account = resolve_account({"account": app.node.try_get_context("account")})
     stages = [
-        OpenMarketStage(app, with_context_overrides(app, stage_config(name, account)))
+        OpenMarketStage(
+            app, with_context_overrides(app.node.try_get_context, stage_config(name, account))
+        )
         for name in selected_stages(app)
     ]
     # Once per account, outside the stages: GitHub Actions' OIDC provider and roles.
