@@ -99,6 +99,24 @@ def test_make_deploy_runs_the_preflight_with_the_cli_arguments() -> None:
 
 def test_make_deploy_access_passes_context_so_an_existing_provider_is_reused() -> None:
     assert "$(CDK_ARGS)" in _target("deploy-access")
+    assert "github_oidc_provider_arn" in (ROOT / "docs/deployment.md").read_text()
+
+
+def test_the_deployment_guide_gives_the_first_deploy_order_of_real_targets() -> None:
+    guide = (ROOT / "docs/deployment.md").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    for target in set(re.findall(r"make ([a-z][a-z-]+)", guide)):
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
+    first = guide[guide.index("## The first deploy of a stage") :]
+    # Registries, then images, then the stage, then the smoke test.
+    order = [
+        "make deploy-registries",
+        "Push the application images",
+        "make deploy STAGE",
+        "make smoke",
+    ]
+    positions = [first.index(step) for step in order]
+    assert positions == sorted(positions)
 
 
 # --- make destroy: nothing left billing ------------------------------------------------------
