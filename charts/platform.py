@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cdk8s
@@ -38,20 +38,15 @@ class PlatformChart(cdk8s.Chart):
         # namespace itself rather than through the chart.
         super().__init__(scope, id, labels=chart_labels(), disable_resource_name_hashes=True)
         self.storage_class = self._storage_class()
-        self.secret_store = secret_store(
-            self, name=values.secret_store_name, namespace=values.namespace, region=values.region
+        self.secret_store, self.external_secrets = secret_sync(
+            self,
+            namespace=values.namespace,
+            region=values.region,
+            store_name=values.secret_store_name,
+            refresh_interval=values.refresh_interval,
+            secrets=values.external_secrets,
+            secret_labels=chart_labels(),
         )
-        self.external_secrets = [
-            external_secret(
-                self,
-                secret,
-                namespace=values.namespace,
-                store_name=values.secret_store_name,
-                refresh_interval=values.refresh_interval,
-                secret_labels=chart_labels(),
-            )
-            for secret in values.external_secrets
-        ]
 
     def _storage_class(self) -> k8s.KubeStorageClass:
         return k8s.KubeStorageClass(
@@ -67,6 +62,32 @@ class PlatformChart(cdk8s.Chart):
             allow_volume_expansion=True,
             reclaim_policy="Delete",
         )
+
+
+def secret_sync(
+    scope: Construct,
+    *,
+    namespace: str,
+    region: str,
+    store_name: str,
+    refresh_interval: str,
+    secrets: Sequence[ExternalSecretValues],
+    secret_labels: Mapping[str, str],
+) -> tuple[cdk8s.ApiObject, list[cdk8s.ApiObject]]:
+    """The SecretStore of a namespace and one ExternalSecret per synced secret."""
+    store = secret_store(scope, name=store_name, namespace=namespace, region=region)
+    external_secrets = [
+        external_secret(
+            scope,
+            secret,
+            namespace=namespace,
+            store_name=store_name,
+            refresh_interval=refresh_interval,
+            secret_labels=secret_labels,
+        )
+        for secret in secrets
+    ]
+    return store, external_secrets
 
 
 def secret_store(scope: Construct, *, name: str, namespace: str, region: str) -> cdk8s.ApiObject:

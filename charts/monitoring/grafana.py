@@ -118,6 +118,15 @@ def dashboard_config_map_name(uid: str) -> str:
     return f"{NAME}-dashboard-{uid}"
 
 
+def _chart_props(values: MonitoringValues) -> dict[str, Any]:
+    """Grafana's charts (the server, each dashboard): one namespace, the same labels."""
+    return {
+        "namespace": values.namespace,
+        "labels": monitoring_labels(NAME),
+        "disable_resource_name_hashes": True,
+    }
+
+
 class GrafanaDashboardChart(cdk8s.Chart):
     """Deploys one provisioned Grafana dashboard (a ConfigMap Grafana mounts), for everyone
     who looks at the stack's health.
@@ -129,13 +138,7 @@ class GrafanaDashboardChart(cdk8s.Chart):
     """
 
     def __init__(self, scope: Construct, id: str, values: MonitoringValues, uid: str) -> None:
-        super().__init__(
-            scope,
-            id,
-            namespace=values.namespace,
-            labels=monitoring_labels(NAME),
-            disable_resource_name_hashes=True,
-        )
+        super().__init__(scope, id, **_chart_props(values))
         name = dashboard_config_map_name(uid)
         self.config_map = kplus.ConfigMap(
             self,
@@ -156,13 +159,7 @@ class GrafanaChart(cdk8s.Chart):
     """
 
     def __init__(self, scope: Construct, id: str, values: MonitoringValues) -> None:
-        super().__init__(
-            scope,
-            id,
-            namespace=values.namespace,
-            labels=monitoring_labels(NAME),
-            disable_resource_name_hashes=True,
-        )
+        super().__init__(scope, id, **_chart_props(values))
         self.service_account = common.service_account(self, NAME)
         provisioning = {
             "datasources": datasources(values),

@@ -9,7 +9,7 @@ from constructs import Construct
 from charts.monitoring.common import monitoring_labels
 from charts.monitoring.values import SLACK_RECEIVERS, MonitoringValues
 from charts.namespace import POD_SECURITY_VERSION, pod_security_labels
-from charts.platform import external_secret, secret_store
+from charts.platform import secret_sync
 from charts.values import ExternalSecretValues
 
 # Grafana's admin credentials: Kubernetes Secret key -> JSON property in Secrets Manager.
@@ -90,17 +90,12 @@ class MonitoringSecretsChart(cdk8s.Chart):
             scope, id, labels=monitoring_labels("secrets"), disable_resource_name_hashes=True
         )
         secrets = values.secrets
-        self.secret_store = secret_store(
-            self, name=secrets.secret_store_name, namespace=values.namespace, region=values.region
+        self.secret_store, self.external_secrets = secret_sync(
+            self,
+            namespace=values.namespace,
+            region=values.region,
+            store_name=secrets.secret_store_name,
+            refresh_interval=secrets.refresh_interval,
+            secrets=monitoring_external_secrets(values),
+            secret_labels=monitoring_labels("secrets"),
         )
-        self.external_secrets = [
-            external_secret(
-                self,
-                secret,
-                namespace=values.namespace,
-                store_name=secrets.secret_store_name,
-                refresh_interval=secrets.refresh_interval,
-                secret_labels=monitoring_labels("secrets"),
-            )
-            for secret in monitoring_external_secrets(values)
-        ]
