@@ -30,7 +30,7 @@ REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 	diagram cost bench clean manifests
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(FUNCTION_REQUIREMENTS)
 	@test -x $(PYTHON) || python3 -m venv $(VENV) || { \
