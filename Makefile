@@ -26,11 +26,12 @@ CDK_ARGS ?=
 # prompt there would only fail for want of a terminal.
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
-.PHONY: help setup synth test lint fmt diff deploy wake destroy smoke deploy-access check-stage \
+.PHONY: help setup synth test lint fmt diff deploy deploy-registries wake destroy smoke \
+	deploy-access check-stage \
 	diagram cost bench clean manifests
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml $(FUNCTION_REQUIREMENTS)
 	@test -x $(PYTHON) || python3 -m venv $(VENV) || { \
@@ -81,22 +82,36 @@ deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true):
 	scripts/confirm_stage.sh deploy $(STAGE)
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
 
+deploy-registries: setup check-stage ## First deploy only: the stage's storage stack (ECR repositories), to push images to
+	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
+	  { echo "make deploy-registries: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	scripts/confirm_stage.sh deploy $(STAGE)
+	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/Storage' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
+
+
 smoke: setup check-stage ## After a deploy: GET /api/health (the stage's URL or ALB) until 200
 	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE) $(CDK_ARGS))
 
 wake: setup check-stage ## Start a sleeping stage now (nodes, staging's Aurora): make wake STAGE=staging
 	$(PYTHON) scripts/wake_stage.py $(STAGE)
 
-destroy: setup check-stage ## Delete the dev stage's stacks (refuses staging and prod)
+# In three steps, so nothing keeps billing: (1) the cluster stack and the one that depends on
+# it (deleting its charts deletes the Ingress, so the controller removes the ALB while it
+# still runs); (2) what the cluster's controllers made that CloudFormation never knew (EBS
+# volumes of the StatefulSets' claims, an ALB or security group the controller left), by the
+# cluster's tags; (3) every other stack, the network last (no ALB holds its subnets).
+destroy: setup check-stage ## Delete the dev stage's stacks and what its cluster made (refuses staging and prod)
 	scripts/confirm_stage.sh destroy $(STAGE)
 	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
 	  { echo "make destroy: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	$(CDK) destroy -c stages=$(STAGE) '$(STAGE)/Cluster'
+	$(PYTHON) scripts/destroy_leftovers.py $(STAGE)
 	$(CDK) destroy -c stages=$(STAGE) '$(STAGE)/*'
 
-deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff roles
+deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff roles (reuse one: CDK_ARGS='-c github_oidc_provider_arn=arn:...')
 	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
 	  { echo "make deploy-access: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
-	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening
+	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening $(CDK_ARGS)
 
 diagram: synth ## Regenerate docs/architecture.png (and .dot) from cdk.out (needs graphviz)
 	$(PYTHON) -m tools.diagram --cdk-out cdk.out --stage prod \

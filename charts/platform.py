@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cdk8s
@@ -37,10 +38,15 @@ class PlatformChart(cdk8s.Chart):
         # namespace itself rather than through the chart.
         super().__init__(scope, id, labels=chart_labels(), disable_resource_name_hashes=True)
         self.storage_class = self._storage_class()
-        self.secret_store = self._secret_store(values)
-        self.external_secrets = [
-            self._external_secret(values, secret) for secret in values.external_secrets
-        ]
+        self.secret_store, self.external_secrets = secret_sync(
+            self,
+            namespace=values.namespace,
+            region=values.region,
+            store_name=values.secret_store_name,
+            refresh_interval=values.refresh_interval,
+            secrets=values.external_secrets,
+            secret_labels=chart_labels(),
+        )
 
     def _storage_class(self) -> k8s.KubeStorageClass:
         return k8s.KubeStorageClass(
@@ -57,38 +63,87 @@ class PlatformChart(cdk8s.Chart):
             reclaim_policy="Delete",
         )
 
-    def _secret_store(self, values: PlatformValues) -> cdk8s.ApiObject:
-        return _custom_object(
-            self,
-            "secret-store",
-            kind="SecretStore",
-            name=values.secret_store_name,
-            namespace=values.namespace,
-            # No `auth`: ESO uses the AWS SDK's default chain, i.e. the controller's pod
-            # identity. No static keys exist anywhere.
-            spec={"provider": {"aws": {"service": "SecretsManager", "region": values.region}}},
-        )
 
-    def _external_secret(
-        self, values: PlatformValues, secret: ExternalSecretValues
-    ) -> cdk8s.ApiObject:
-        data: list[dict[str, Any]] = [
-            {"secretKey": key, "remoteRef": {"key": secret.remote_secret_name, "property": prop}}
-            for key, prop in sorted(secret.keys.items())
-        ]
-        return _custom_object(
-            self,
-            f"external-secret-{secret.name}",
-            kind="ExternalSecret",
-            name=secret.name,
-            namespace=values.namespace,
-            spec={
-                "refreshInterval": values.refresh_interval,
-                "secretStoreRef": {"kind": "SecretStore", "name": values.secret_store_name},
-                "target": {"name": secret.name, "creationPolicy": "Owner"},
-                "data": data,
-            },
+def secret_sync(
+    scope: Construct,
+    *,
+    namespace: str,
+    region: str,
+    store_name: str,
+    refresh_interval: str,
+    secrets: Sequence[ExternalSecretValues],
+    secret_labels: Mapping[str, str],
+) -> tuple[cdk8s.ApiObject, list[cdk8s.ApiObject]]:
+    """The SecretStore of a namespace and one ExternalSecret per synced secret."""
+    store = secret_store(scope, name=store_name, namespace=namespace, region=region)
+    external_secrets = [
+        external_secret(
+            scope,
+            secret,
+            namespace=namespace,
+            store_name=store_name,
+            refresh_interval=refresh_interval,
+            secret_labels=secret_labels,
         )
+        for secret in secrets
+    ]
+    return store, external_secrets
+
+
+def secret_store(scope: Construct, *, name: str, namespace: str, region: str) -> cdk8s.ApiObject:
+    """A SecretStore for AWS Secrets Manager. No ``auth``: ESO uses the AWS SDK's default
+    chain, i.e. the controller's pod identity. No static keys exist anywhere."""
+    return _custom_object(
+        scope,
+        "secret-store",
+        kind="SecretStore",
+        name=name,
+        namespace=namespace,
+        spec={"provider": {"aws": {"service": "SecretsManager", "region": region}}},
+    )
+
+
+def external_secret(
+    scope: Construct,
+    secret: ExternalSecretValues,
+    *,
+    namespace: str,
+    store_name: str,
+    refresh_interval: str,
+    secret_labels: Mapping[str, str],
+) -> cdk8s.ApiObject:
+    """One ExternalSecret; ESO creates and owns the Kubernetes Secret it names.
+
+    The target template sets the Secret's labels and annotations explicitly. Without a
+    template ESO copies the ExternalSecret's own labels onto the Secret, and those include
+    the prune label the CDK kubectl handler adds to every object of a chart
+    (``aws.cdk.eks/prune-<addr>``): the next ``kubectl apply --prune`` of the chart would then
+    delete the synced Secret (ESO recreates it, but pods starting in the gap fail).
+    """
+    data: list[dict[str, Any]] = [
+        {"secretKey": key, "remoteRef": {"key": secret.remote_secret_name, "property": prop}}
+        for key, prop in sorted(secret.keys.items())
+    ]
+    return _custom_object(
+        scope,
+        f"external-secret-{secret.name}",
+        kind="ExternalSecret",
+        name=secret.name,
+        namespace=namespace,
+        spec={
+            "refreshInterval": refresh_interval,
+            "secretStoreRef": {"kind": "SecretStore", "name": store_name},
+            "target": {
+                "name": secret.name,
+                "creationPolicy": "Owner",
+                # No template data: the Secret's keys are the synced ones, as before.
+                "template": {
+                    "metadata": {"labels": dict(secret_labels), "annotations": {}},
+                },
+            },
+            "data": data,
+        },
+    )
 
 
 def _custom_object(

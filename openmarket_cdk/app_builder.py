@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -21,9 +20,9 @@ from openmarket_cdk.config import (
     all_stage_configs,
     resolve_account,
     stage_config,
-    validate_stage,
     with_edge_overrides,
 )
+from openmarket_cdk.config.overrides import with_context_overrides
 from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
 
@@ -62,10 +61,10 @@ def _docker_engine_answers() -> bool:
     return result.returncode == 0
 
 
-def with_context_overrides(app: cdk.App, config: StageConfig) -> StageConfig:
-    """Image tags (``-c backend_image_tag=1.4.2``, e.g. from CI) and the stage's edge
-    (``-c domain=shop.example.com -c hosted_zone_id=Z... -c hosted_zone_name=example.com``)
-    may come from context. A stage left without a domain says so: it serves HTTP only."""
+def stage_with_context(app: cdk.App, config: StageConfig) -> StageConfig:
+    """The stage's edge (``-c domain=shop.example.com -c hosted_zone_id=Z...
+    -c hosted_zone_name=example.com``) and image tags (``-c backend_image_tag=1.4.2``, e.g.
+    from CI) may come from context. A stage left without a domain says so: HTTP only."""
     config = with_edge_overrides(
         config, {key: app.node.try_get_context(key) for key in EDGE_CONTEXT_KEYS}
     )
@@ -75,19 +74,7 @@ def with_context_overrides(app: cdk.App, config: StageConfig) -> StageConfig:
             "-c domain=... -c hosted_zone_id=... -c hosted_zone_name=... enables HTTPS.",
             file=sys.stderr,
         )
-    k8s = config.kubernetes
-    changed = replace(
-        k8s,
-        backend=replace(
-            k8s.backend,
-            image_tag=str(app.node.try_get_context("backend_image_tag") or k8s.backend.image_tag),
-        ),
-        frontend=replace(
-            k8s.frontend,
-            image_tag=str(app.node.try_get_context("frontend_image_tag") or k8s.frontend.image_tag),
-        ),
-    )
-    return validate_stage(replace(config, kubernetes=changed))
+    return with_context_overrides(app.node.try_get_context, config)
 
 
 def build_app(app: cdk.App) -> list[OpenMarketStage]:
@@ -107,8 +94,7 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
             "select that stage with -c stages=<stage>"
         )
     stages = [
-        OpenMarketStage(app, with_context_overrides(app, stage_config(name, account)))
-        for name in names
+        OpenMarketStage(app, stage_with_context(app, stage_config(name, account))) for name in names
     ]
     # Once per account, outside the stages: GitHub Actions' OIDC provider and roles.
     # `cdk deploy DeployAccess` selects it; 'dev/*' never does.

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Stops a deploy early, with a clear message, when this machine cannot deploy.
+# Stops a deploy early, with a clear message, when this machine cannot deploy or the stage's
+# images are not in its ECR repositories.
+#   preflight-deploy.sh STAGE [CDK CLI arguments, e.g. -c backend_image_tag=1.4.2]
 set -euo pipefail
 stage="${1:?usage: preflight-deploy.sh STAGE [CDK arguments...]}"
 shift
@@ -26,3 +28,6 @@ if [ -z "${OPENMARKET_ACCOUNT:-}" ]; then
   echo "make deploy STAGE=$stage: set OPENMARKET_ACCOUNT to the target AWS account id." >&2
   exit 1
 fi
+# The backend and frontend tags the stage deploys (config, or -c ..._image_tag) must be in
+# its ECR repositories: otherwise the deploy would end in pods that never pull.
+python3 "$(dirname "$0")/preflight_images.py" "$stage" "$@"

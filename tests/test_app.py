@@ -83,6 +83,9 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-SMG4": 12,
     "AwsSolutions-SQS3": 12,  # the dead-letter queues themselves (4 x 3 stages)
     "AwsSolutions-VPC3": 3,  # SPEC's database-subnet ACL
+    # The deploy role's image preflight (ecr:DescribeImages on openmarket/*, once per account)
+    "AwsSolutions-IAM5[Resource::arn:aws:ecr:ap-northeast-2:000000000000:"
+    "repository/openmarket/*]": 1,
 }
 
 

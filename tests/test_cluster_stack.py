@@ -233,7 +233,8 @@ def test_charts_are_applied_in_order_and_fit_the_handler(
 ) -> None:
     manifests = dict(_manifests(synthesized, stage))
     order = [f"ClusterChart{kind.replace('-', '')}" for kind in STAGE_CHART_KINDS]
-    ids = {prefix: next(k for k in manifests if k.startswith(prefix)) for prefix in order}
+    # Logical id = path + an 8-character hash (grafana is a prefix of grafana-dashboard-*).
+    ids = {prefix: next(k for k in manifests if k[:-8] == prefix) for prefix in order}
     for before, after in itertools.pairwise(order):
         assert ids[before] in manifests[ids[after]]["DependsOn"], (before, after)
     for logical_id, resource in manifests.items():

@@ -165,6 +165,11 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
         ),
         # Read-only, for the smoke test that finds each stage's ALB by name.
         ("elasticloadbalancing:DescribeLoadBalancers", ["*"]),
+        # Read-only, for the image preflight of make deploy: OpenMarket's repositories only.
+        (
+            "ecr:DescribeImages",
+            [f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/openmarket/*"],
+        ),
         # make wake: dev's and staging's one node group each, staging's one Aurora cluster.
         (
             ["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import cdk8s
 import cdk8s_plus_28 as kplus
 from constructs import Construct
@@ -11,7 +9,7 @@ from constructs import Construct
 from charts.monitoring.common import monitoring_labels
 from charts.monitoring.values import SLACK_RECEIVERS, MonitoringValues
 from charts.namespace import POD_SECURITY_VERSION, pod_security_labels
-from charts.platform import _custom_object
+from charts.platform import secret_sync
 from charts.values import ExternalSecretValues
 
 # Grafana's admin credentials: Kubernetes Secret key -> JSON property in Secrets Manager.
@@ -92,35 +90,12 @@ class MonitoringSecretsChart(cdk8s.Chart):
             scope, id, labels=monitoring_labels("secrets"), disable_resource_name_hashes=True
         )
         secrets = values.secrets
-        self.secret_store = _custom_object(
+        self.secret_store, self.external_secrets = secret_sync(
             self,
-            "secret-store",
-            kind="SecretStore",
-            name=secrets.secret_store_name,
             namespace=values.namespace,
-            spec={"provider": {"aws": {"service": "SecretsManager", "region": values.region}}},
-        )
-        self.external_secrets = [
-            self._external_secret(values, secret) for secret in monitoring_external_secrets(values)
-        ]
-
-    def _external_secret(
-        self, values: MonitoringValues, secret: ExternalSecretValues
-    ) -> cdk8s.ApiObject:
-        data: list[dict[str, Any]] = [
-            {"secretKey": key, "remoteRef": {"key": secret.remote_secret_name, "property": prop}}
-            for key, prop in sorted(secret.keys.items())
-        ]
-        return _custom_object(
-            self,
-            f"external-secret-{secret.name}",
-            kind="ExternalSecret",
-            name=secret.name,
-            namespace=values.namespace,
-            spec={
-                "refreshInterval": values.secrets.refresh_interval,
-                "secretStoreRef": {"kind": "SecretStore", "name": values.secrets.secret_store_name},
-                "target": {"name": secret.name, "creationPolicy": "Owner"},
-                "data": data,
-            },
+            region=values.region,
+            store_name=secrets.secret_store_name,
+            refresh_interval=secrets.refresh_interval,
+            secrets=monitoring_external_secrets(values),
+            secret_labels=monitoring_labels("secrets"),
         )

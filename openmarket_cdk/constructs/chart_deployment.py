@@ -13,7 +13,7 @@ class OrderedChartDeployment(Construct):
     """Each chart becomes one ``KubernetesManifest`` (the cluster's child ``Chart-<kind>``,
     applied with ``kubectl apply --prune``), and waits for the chart before it, so the
     namespace exists before what lives in it and CRD-backed objects come after their
-    controller (``first_after``). ``also_after`` adds per-chart prerequisites: the
+    controllers (``first_after``). ``also_after`` adds per-chart prerequisites: the
     credentials (Pod Identity associations) of the pods a chart starts, the controller a chart
     needs, a log group a chart writes to.
     """
@@ -25,7 +25,7 @@ class OrderedChartDeployment(Construct):
         *,
         cluster: eks.Cluster,
         charts: Mapping[str, cdk8s.Chart],
-        first_after: IConstruct,
+        first_after: Sequence[IConstruct],
         also_after: Mapping[str, Sequence[IConstruct]],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -33,13 +33,13 @@ class OrderedChartDeployment(Construct):
         if unknown:
             raise ValueError(f"prerequisites for charts that do not exist: {sorted(unknown)}")
         self.manifests: dict[str, eks.KubernetesManifest] = {}
-        previous: IConstruct = first_after
+        previous: Sequence[IConstruct] = first_after
         for kind, chart in charts.items():
             manifest = cluster.add_cdk8s_chart(
                 f"Chart-{kind}", chart, ingress_alb=False, prune=True
             )
-            manifest.node.add_dependency(previous)
+            manifest.node.add_dependency(*previous)
             for prerequisite in also_after.get(kind, ()):
                 manifest.node.add_dependency(prerequisite)
             self.manifests[kind] = manifest
-            previous = manifest
+            previous = (manifest,)

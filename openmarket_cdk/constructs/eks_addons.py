@@ -66,7 +66,15 @@ class EksAddons(Construct):
         )
         after_nodes.append(
             self._with_pod_identity(
-                eks.Addon(self, "EbsCsiDriver", cluster=cluster, addon_name="aws-ebs-csi-driver"),
+                eks.Addon(
+                    self,
+                    "EbsCsiDriver",
+                    cluster=cluster,
+                    addon_name="aws-ebs-csi-driver",
+                    # Volumes carry kubernetes.io/cluster/<name>=owned, so the ones a deleted
+                    # cluster leaves are found by its name (scripts/destroy_leftovers.py).
+                    configuration_values={"controller": {"k8sTagClusterId": cluster.cluster_name}},
+                ),
                 ebs_role,
                 "ebs-csi-controller-sa",
             )

@@ -26,6 +26,11 @@ from openmarket_cdk.constructs.app_node_group import AppNodeGroup
 from openmarket_cdk.constructs.backend_access import BackendAccess
 from openmarket_cdk.constructs.chart_deployment import OrderedChartDeployment
 from openmarket_cdk.constructs.cluster_internals import acknowledge_cluster_internals
+from openmarket_cdk.constructs.deploy_order import (
+    ALB_CONTROLLER_HELM_VALUES,
+    LoadBalancerReady,
+    order_first_deploy,
+)
 from openmarket_cdk.constructs.edge import StageEdge
 from openmarket_cdk.constructs.eks_addons import EksAddons
 from openmarket_cdk.constructs.external_secrets import ExternalSecretsOperator
@@ -150,7 +155,10 @@ class ClusterStack(Stack):
                     subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
                 ).subnets,
             ),
-            alb_controller=eks.AlbControllerOptions(version=ALB_CONTROLLER_VERSION),
+            alb_controller=eks.AlbControllerOptions(
+                version=ALB_CONTROLLER_VERSION,
+                additional_helm_chart_values=ALB_CONTROLLER_HELM_VALUES,
+            ),
             # Pinned so the monitoring network policies can name the Service range.
             service_ipv4_cidr=config.network.service_cidr,
             removal_policy=removal,
@@ -186,7 +194,7 @@ class ClusterStack(Stack):
             app_security_group=inputs.app_security_group,
         )
         self.nodegroup = node_group.nodegroup
-        EksAddons(
+        addons = EksAddons(
             self, "Addons", cluster=icluster, nodegroup=self.nodegroup, stage_prefix=config.prefix
         )
         external_secrets = ExternalSecretsOperator(
@@ -258,13 +266,23 @@ class ClusterStack(Stack):
                 certificate_arn=edge.certificate.certificate_arn if edge else None,
             ),
         )
+        order_first_deploy(
+            alb_controller=alb_controller,
+            nodegroup=self.nodegroup,
+            service_creators=(
+                *addons.after_nodes,
+                external_secrets.chart,
+                *([edge.chart] if edge else []),
+            ),
+        )
         self.charts = OrderedChartDeployment(
             self,
             "Charts",
             cluster=self.cluster,
             charts=add_stage_charts(cdk8s.App(), values),
-            # ESO's CRDs exist before the first SecretStore/ExternalSecret.
-            first_after=external_secrets.chart,
+            # ESO's CRDs exist before the first SecretStore/ExternalSecret; DNS, volumes and
+            # metrics (the in-cluster add-ons) before the first pod.
+            first_after=(external_secrets.chart, *addons.after_nodes),
             also_after={
                 # Credentials before the pods that use them.
                 "backend": [backend_access.association],
@@ -273,7 +291,18 @@ class ClusterStack(Stack):
             },
         )
 
+        # The ALB exists before this stack completes (the observability stack looks it up).
+        load_balancer = LoadBalancerReady(
+            self,
+            "LoadBalancerReady",
+            cluster=icluster,
+            ingress_manifest=self.charts.manifests["ingress"],
+            namespace=values.app.ingress.namespace,
+            ingress_name=values.app.ingress.name,
+        )
+
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
+        CfnOutput(self, "LoadBalancerHostname", value=load_balancer.hostname)
         CfnOutput(self, "WebAclArn", value=self.web_acl.arn)
         if edge is not None:
             CfnOutput(self, "CertificateArn", value=edge.certificate.certificate_arn)

@@ -116,7 +116,7 @@ class DeployAccessStack(Stack):
             max_session=DEPLOY_SESSION,
             description=(
                 f"GitHub Actions deploys of {repository} (main branch, staging and prod "
-                "environments): may only assume the CDK bootstrap roles and find ALBs"
+                "environments): may only assume the CDK bootstrap roles, find ALBs and check images"
             ),
         )
         self.diff_role = self._github_role(
@@ -144,6 +144,20 @@ class DeployAccessStack(Stack):
             "AwsSolutions-IAM5[Resource::*]",
             "elasticloadbalancing:DescribeLoadBalancers (read-only, for the smoke test) has no "
             "resource-level permissions.",
+        )
+        # make deploy's preflight (scripts/preflight_images.py) refuses a deploy whose image
+        # tags are not in the stages' ECR repositories: read-only, OpenMarket's repositories.
+        repositories = self.format_arn(
+            service="ecr", resource="repository", resource_name="openmarket/*"
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(actions=["ecr:DescribeImages"], resources=[repositories])
+        )
+        acknowledge(
+            self.deploy_role,
+            f"AwsSolutions-IAM5[Resource::{repositories}]",
+            "ecr:DescribeImages (read-only, the image preflight) on every stage's repositories "
+            "(openmarket/<stage>/...), which the preflight checks before each deploy.",
         )
         self._allow_waking(sleeping_stages)
         CfnOutput(self, "DeployRoleArn", value=self.deploy_role.role_arn)

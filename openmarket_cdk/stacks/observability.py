@@ -140,8 +140,10 @@ class ObservabilityStack(Stack):
         """``app/<name>/<id>``: the ALB belongs to the ingress controller, so look it up.
 
         The ALB is created by the AWS Load Balancer Controller from the Ingress; its id is only
-        known once it exists. This stack deploys after the cluster stack, so a deploy-time
-        DescribeLoadBalancers finds it; the ARN's last three parts are the dimension.
+        known once it exists. This stack deploys after the cluster stack, which completes only
+        once the controller has made the ALB (``LoadBalancerReady``, a bounded wait that names
+        the Ingress when it fails), so a deploy-time DescribeLoadBalancers finds it; the ARN's
+        last three parts are the dimension.
         """
         lookup = cr.AwsCustomResource(
             self,

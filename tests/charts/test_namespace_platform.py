@@ -66,7 +66,18 @@ def test_one_external_secret_per_synced_secret(
         assert secrets[entry.name]["apiVersion"] == "external-secrets.io/v1"
         assert spec["refreshInterval"] == values.refresh_interval
         assert spec["secretStoreRef"] == {"kind": "SecretStore", "name": values.secret_store_name}
-        assert spec["target"] == {"name": entry.name, "creationPolicy": "Owner"}
+        # The template sets the Secret's metadata, so ESO never copies the ExternalSecret's
+        # labels (in the cluster, the chart's prune label) onto it.
+        assert spec["target"] == {
+            "name": entry.name,
+            "creationPolicy": "Owner",
+            "template": {
+                "metadata": {
+                    "labels": {"app.kubernetes.io/part-of": "openmarket"},
+                    "annotations": {},
+                }
+            },
+        }
         assert {d["secretKey"]: d["remoteRef"] for d in spec["data"]} == {
             key: {"key": entry.remote_secret_name, "property": prop}
             for key, prop in entry.keys.items()

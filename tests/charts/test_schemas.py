@@ -78,7 +78,21 @@ def check_external_secret(obj: Manifest) -> None:
         "SecretStore",
         "ClusterSecretStore",
     }
-    _keys("ExternalSecret.spec.target", spec["target"], {"name"}, {"creationPolicy"})
+    _keys("ExternalSecret.spec.target", spec["target"], {"name"}, {"creationPolicy", "template"})
+    if "template" in spec["target"]:
+        template = spec["target"]["template"]
+        _keys(
+            "ExternalSecret.spec.target.template",
+            template,
+            set(),
+            {"metadata", "type", "engineVersion", "mergePolicy", "data", "templateFrom"},
+        )
+        _keys(
+            "ExternalSecret.spec.target.template.metadata",
+            template.get("metadata", {}),
+            set(),
+            {"labels", "annotations", "finalizers"},
+        )
     assert spec["target"]["creationPolicy"] in {"Owner", "Orphan", "Merge", "None"}
     assert DNS_1123_SUBDOMAIN.fullmatch(spec["target"]["name"])
     assert spec["data"], "ExternalSecret.spec.data is empty"

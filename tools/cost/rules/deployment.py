@@ -19,6 +19,9 @@ SERVICE = Service(
         "AWS::CloudFormation::WaitConditionHandle": "CloudFormation bookkeeping; no charge",
         "Custom::AWS": f"AwsCustomResource: one SDK call that {DEPLOY_TIME}",
         "Custom::AWSCDKCfnJson": f"CDK JSON helper that {DEPLOY_TIME}",
+        "Custom::AWSCDK-EKS-KubernetesObjectValue": (
+            f"reads one field of a Kubernetes object (kubectl get); {DEPLOY_TIME}"
+        ),
         "Custom::S3AutoDeleteObjects": f"empties a bucket on stack deletion; {DEPLOY_TIME}",
         "Custom::S3BucketNotifications": f"configures bucket notifications; {DEPLOY_TIME}",
         "Custom::VpcRestrictDefaultSG": f"strips the default security group; {DEPLOY_TIME}",

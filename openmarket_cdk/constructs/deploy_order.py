@@ -1,0 +1,84 @@
+"""First-deploy ordering of the cluster stack: what CloudFormation would otherwise run in
+parallel and lose to a webhook or a controller that is not there yet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_eks_v2 as eks
+from constructs import Construct, IConstruct
+
+# The AWS Load Balancer Controller chart (3.2.2) registers a mutating webhook on every Service
+# (failurePolicy Fail) that makes the controller the default for Services of type
+# LoadBalancer. Until its pods are Ready, every Service create in the cluster is rejected
+# (aws-load-balancer-controller#4140): CoreDNS's, metrics-server's, ESO's. OpenMarket has no
+# LoadBalancer Service (the ALB comes from the Ingress), so the webhook only adds that risk.
+# The pod webhook (readiness gates) stays: it only intercepts namespaces labelled for it,
+# whose charts are applied after the controller.
+ALB_CONTROLLER_HELM_VALUES = {"enableServiceMutatorWebhook": False}
+
+# How long the cluster stack waits for the controller to create the ALB from the Ingress
+# (usually 1-3 minutes). Below the kubectl handler's 15-minute Lambda timeout.
+LOAD_BALANCER_WAIT = Duration.minutes(12)
+
+
+def order_first_deploy(
+    *,
+    alb_controller: IConstruct | None,
+    nodegroup: IConstruct,
+    service_creators: Sequence[IConstruct],
+) -> None:
+    """Controller before anything that creates a Service; nodes before the controller.
+
+    ``service_creators`` are the EKS add-ons that run in-cluster (CoreDNS, metrics-server,
+    EBS CSI, CloudWatch) and the External Secrets release; every chart comes after the latter.
+    The controller's release waits (Helm ``--wait``) for its pods, which need nodes: started
+    before the node group exists it would spend its 15-minute Helm timeout waiting for them.
+    Even with the Service webhook off (``ALB_CONTROLLER_HELM_VALUES``) the order stays: a
+    future chart value or a controller upgrade that adds a webhook must not reopen the race.
+    """
+    if alb_controller is None:
+        return
+    alb_controller.node.add_dependency(nodegroup)
+    for creator in service_creators:
+        creator.node.add_dependency(alb_controller)
+
+
+class LoadBalancerReady(Construct):
+    """Waits, at deploy time and for at most ``LOAD_BALANCER_WAIT``, until the controller has
+    created the ALB for the Ingress (its hostname appears in the Ingress status).
+
+    The observability stack looks the ALB up by name for its alarms and dashboard; it deploys
+    after this stack, so it never runs before the ALB exists. If the controller fails (bad
+    annotation, missing permission) the deploy stops here, naming the Ingress, rather than
+    in a later stack with "load balancer not found".
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: eks.ICluster,
+        ingress_manifest: IConstruct,
+        namespace: str,
+        ingress_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._value = eks.KubernetesObjectValue(
+            self,
+            "IngressHostname",
+            cluster=cluster,
+            object_type="ingress",
+            object_name=ingress_name,
+            object_namespace=namespace,
+            json_path=".status.loadBalancer.ingress[0].hostname",
+            timeout=LOAD_BALANCER_WAIT,
+        )
+        self._value.node.add_dependency(ingress_manifest)
+
+    @property
+    def hostname(self) -> str:
+        """The ALB's DNS name (a deploy-time value)."""
+        return self._value.value
