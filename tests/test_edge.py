@@ -13,7 +13,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from openmarket_cdk.app_builder import with_context_overrides
+from openmarket_cdk.app_builder import stage_with_context
 from openmarket_cdk.config import StageConfig, StageConfigError, stage_config
 from openmarket_cdk.constructs.edge import (
     EXTERNAL_DNS_CHART_VERSION,
@@ -181,7 +181,7 @@ def test_external_dns_may_change_only_the_stage_records_in_its_zone(
 
 
 def _notice(capsys: pytest.CaptureFixture[str], context: dict[str, str]) -> tuple[StageConfig, str]:
-    config = with_context_overrides(cdk.App(context=context), stage_config("dev"))
+    config = stage_with_context(cdk.App(context=context), stage_config("dev"))
     return config, capsys.readouterr().err
 
 
