@@ -384,6 +384,11 @@ class StageConfig:
     def reports_bucket_name(self) -> str:
         return f"{self.prefix}-reports-{self.account}"
 
+    def access_logs_prefix(self, bucket: str) -> str:
+        """Where S3 server access logs of one bucket (``uploads``, ``reports``) land in the
+        logs bucket; the source bucket and the logs bucket's policy both use it."""
+        return f"s3-access/{bucket}/"
+
     @property
     def aurora_secret_name(self) -> str:
         return f"{self.prefix}/aurora/admin"

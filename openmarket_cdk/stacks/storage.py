@@ -56,6 +56,22 @@ class StorageStack(Stack):
                 resources=[self.logs_bucket.arn_for_objects(f"alb/AWSLogs/{config.account}/*")],
             )
         )
+        # S3 server access logs of the reports bucket (functions stack), granted here with the
+        # same source conditions CDK gives the uploads bucket's: from that bucket and this
+        # account only. Both names are fixed in config, so no reference crosses the stacks.
+        self.logs_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                resources=[
+                    self.logs_bucket.arn_for_objects(f"{config.access_logs_prefix('reports')}*")
+                ],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{config.reports_bucket_name}"},
+                    "StringEquals": {"aws:SourceAccount": config.account},
+                },
+            )
+        )
         acknowledge(
             self.logs_bucket,
             "AwsSolutions-S1",
@@ -83,7 +99,7 @@ class StorageStack(Stack):
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.logs_bucket,
-            server_access_logs_prefix="s3-access/uploads/",
+            server_access_logs_prefix=config.access_logs_prefix("uploads"),
             lifecycle_rules=[_uploads_lifecycle(storage)],
             removal_policy=removal,
             auto_delete_objects=empty_on_delete,
