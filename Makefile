@@ -26,8 +26,8 @@ CDK_ARGS ?=
 # prompt there would only fail for want of a terminal.
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
-.PHONY: help setup synth test lint diff deploy destroy smoke deploy-access check-stage \
-	diagram cost bench clean manifests
+.PHONY: help setup synth test lint diff deploy destroy smoke deploy-access snapshot \
+	check-stage diagram cost bench clean manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true):
 	scripts/preflight-deploy.sh $(STAGE)
 	scripts/confirm_stage.sh deploy $(STAGE)
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
+
+snapshot: setup check-stage ## Before a deploy: manual Aurora snapshot named after the commit
+	$(PYTHON) scripts/predeploy_snapshot.py $(STAGE)
 
 smoke: setup check-stage ## After a deploy: GET /api/health through the stage's ALB until 200
 	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE))

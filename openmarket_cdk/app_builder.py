@@ -26,6 +26,9 @@ from openmarket_cdk.stage import OpenMarketStage
 
 BUNDLING_CONTEXT_KEY = "aws:cdk:bundling-stacks"
 NAG_PACKS = frozenset({"AwsSolutions"})
+# The stages whose deploy workflow takes a manual Aurora snapshot first (make snapshot): the
+# deploy role may snapshot exactly their clusters.
+SNAPSHOT_BEFORE_DEPLOY: tuple[str, ...] = ("prod",)
 
 
 def selected_stages(app: cdk.App) -> list[str]:
@@ -99,6 +102,7 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         env=cdk.Environment(account=account, region=REGION),
         termination_protection=True,
         existing_provider_arn=app.node.try_get_context("github_oidc_provider_arn"),
+        snapshot_stages=[stage_config(name, account) for name in SNAPSHOT_BEFORE_DEPLOY],
     )
     for key, value in (("Project", "openmarket"), ("ManagedBy", "aws-cdk")):
         cdk.Tags.of(access).add(key, value)

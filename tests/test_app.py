@@ -69,6 +69,9 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     # image-processor (uploads/, thumbnails/) and the backend pod role (both)
     f"{UPLOADS}thumbnails/*]": 6,
     f"{UPLOADS}uploads/*]": 6,
+    # The deploy role's pre-deploy snapshots of prod's Aurora cluster: new names each time
+    "AwsSolutions-IAM5[Resource::arn:aws:rds:ap-northeast-2:000000000000:"
+    "cluster-snapshot:openmarket-<stage>-predeploy-*]": 1,
     "AwsSolutions-RDS10": 1,  # dev: no deletion protection
     "AwsSolutions-RDS11": 3,  # MySQL on SPEC's 3306
     "AwsSolutions-RDS14": 1,  # dev: no backtrack on Serverless v2

@@ -384,6 +384,17 @@ class StageConfig:
     def reports_bucket_name(self) -> str:
         return f"{self.prefix}-reports-{self.account}"
 
+    @property
+    def aurora_cluster_identifier(self) -> str:
+        """The Aurora cluster's fixed identifier (the data stack's; a test checks they agree):
+        ``make snapshot`` snapshots this cluster before a deploy."""
+        return f"{self.prefix}-aurora"
+
+    @property
+    def predeploy_snapshot_prefix(self) -> str:
+        """Manual snapshots taken before a deploy: ``<prefix>-<short sha>-<UTC time>``."""
+        return f"{self.prefix}-predeploy"
+
     def access_logs_prefix(self, bucket: str) -> str:
         """Where S3 server access logs of one bucket (``uploads``, ``reports``) land in the
         logs bucket; the source bucket and the logs bucket's policy both use it."""

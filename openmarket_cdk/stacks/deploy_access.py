@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, DefaultStackSynthesizer, Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from openmarket_cdk.config import GITHUB_REPOSITORY
+from openmarket_cdk.config import GITHUB_REPOSITORY, StageConfig
 from openmarket_cdk.nag import acknowledge
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
@@ -74,6 +75,8 @@ class DeployAccessStack(Stack):
 
     Neither role has any permission of its own beyond ``sts:AssumeRole`` on those exact role
     ARNs: what a deploy may change is what the bootstrap's CloudFormation execution role may.
+    The deploy role may also find ALBs (smoke test) and, for the ``snapshot_stages``, take a
+    manual snapshot of the stage's Aurora cluster before the deploy (``make snapshot``).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class DeployAccessStack(Stack):
         *,
         repository: str = GITHUB_REPOSITORY,
         existing_provider_arn: str | None = None,
+        snapshot_stages: Sequence[StageConfig] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -140,8 +144,39 @@ class DeployAccessStack(Stack):
             "elasticloadbalancing:DescribeLoadBalancers (read-only, for the smoke test) has no "
             "resource-level permissions.",
         )
+        for stage in snapshot_stages:
+            self._allow_predeploy_snapshot(stage)
         CfnOutput(self, "DeployRoleArn", value=self.deploy_role.role_arn)
         CfnOutput(self, "DiffRoleArn", value=self.diff_role.role_arn)
+
+    def _allow_predeploy_snapshot(self, stage: StageConfig) -> None:
+        """``make snapshot`` in the deploy workflow: a manual snapshot of this stage's Aurora
+        cluster, named ``<prefix>-predeploy-...`` and tagged, then polled until available.
+        Creating and tagging snapshots of no other name, and nothing that deletes or restores.
+        """
+        arn = f"arn:aws:rds:{stage.region}:{stage.account}"
+        cluster = f"{arn}:cluster:{stage.aurora_cluster_identifier}"
+        snapshots = f"{arn}:cluster-snapshot:{stage.predeploy_snapshot_prefix}-*"
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["rds:CreateDBClusterSnapshot"], resources=[cluster, snapshots]
+            )
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(actions=["rds:AddTagsToResource"], resources=[snapshots])
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["rds:DescribeDBClusters", "rds:DescribeDBClusterSnapshots"],
+                resources=[cluster, snapshots],
+            )
+        )
+        acknowledge(
+            self.deploy_role,
+            f"AwsSolutions-IAM5[Resource::{snapshots}]",
+            "Each pre-deploy snapshot is new, named after the commit and the time; the "
+            "stage's pre-deploy prefix is the narrowest grant for that.",
+        )
 
     def bootstrap_role_arn(self, kind: str) -> str:
         """The ARN of one CDK bootstrap role (``deploy``, ``lookup``, ...) in this env."""
