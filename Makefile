@@ -26,8 +26,8 @@ CDK_ARGS ?=
 # prompt there would only fail for want of a terminal.
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
-.PHONY: help setup synth test lint diff deploy destroy smoke deploy-access snapshot \
-	check-stage diagram cost bench clean manifests
+.PHONY: help setup synth test lint diff deploy destroy smoke deploy-access deploy-audit \
+	snapshot check-stage diagram cost bench clean manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -91,6 +91,11 @@ deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff 
 	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
 	  { echo "make deploy-access: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
 	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening
+
+deploy-audit: setup ## Once per account: CloudTrail audit trail and the CIS alarms
+	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
+	  { echo "make deploy-audit: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	$(CDK) deploy -c stages=dev Audit --require-approval broadening
 
 diagram: synth ## Regenerate docs/architecture.png (and .dot) from cdk.out (needs graphviz)
 	$(PYTHON) -m tools.diagram --cdk-out cdk.out --stage prod \

@@ -17,10 +17,12 @@ from openmarket_cdk.config import (
     STAGE_NAMES,
     StageConfig,
     StageConfigError,
+    account_config,
     resolve_account,
     stage_config,
     validate_stage,
 )
+from openmarket_cdk.stacks.audit import AuditStack
 from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
 
@@ -104,8 +106,21 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         existing_provider_arn=app.node.try_get_context("github_oidc_provider_arn"),
         snapshot_stages=[stage_config(name, account) for name in SNAPSHOT_BEFORE_DEPLOY],
     )
-    for key, value in (("Project", "openmarket"), ("ManagedBy", "aws-cdk")):
-        cdk.Tags.of(access).add(key, value)
+    # Once per account too: the audit trail and the CIS alarms (`cdk deploy Audit`).
+    audit_config = account_config(account)
+    audit = AuditStack(
+        app,
+        "Audit",
+        stack_name=audit_config.audit_stack_name,
+        description="OpenMarket: account audit trail (CloudTrail, Object Lock bucket) and CIS "
+        "monitoring alarms (once per account)",
+        env=cdk.Environment(account=account, region=audit_config.region),
+        termination_protection=True,
+        config=audit_config,
+    )
+    for stack in (access, audit):
+        for key, value in (("Project", "openmarket"), ("ManagedBy", "aws-cdk")):
+            cdk.Tags.of(stack).add(key, value)
     # Every finding fails synth unless acknowledged with a reason on the resource.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stages

@@ -25,6 +25,7 @@ from openmarket_cdk.config.model import (
     REGION,
     STAGE_NAMES,
     VALID_LOG_RETENTION_DAYS,
+    AccountConfig,
     AuroraCapacity,
     AuroraConfig,
     CacheConfig,
@@ -44,8 +45,13 @@ from openmarket_cdk.config.model import (
     WorkingHoursConfig,
     WorkloadConfig,
 )
-from openmarket_cdk.config.stages import all_stage_configs, resolve_account, stage_config
-from openmarket_cdk.config.validation import validate_stage
+from openmarket_cdk.config.stages import (
+    account_config,
+    all_stage_configs,
+    resolve_account,
+    stage_config,
+)
+from openmarket_cdk.config.validation import validate_account_config, validate_stage
 
 __all__ = [
     "ACCOUNT_ENV_VAR",
@@ -57,6 +63,7 @@ __all__ = [
     "REGION",
     "STAGE_NAMES",
     "VALID_LOG_RETENTION_DAYS",
+    "AccountConfig",
     "AuroraCapacity",
     "AuroraConfig",
     "CacheConfig",
@@ -75,10 +82,12 @@ __all__ = [
     "StorageConfig",
     "WorkingHoursConfig",
     "WorkloadConfig",
+    "account_config",
     "all_stage_configs",
     "as_dict",
     "resolve_account",
     "stage_config",
+    "validate_account_config",
     "validate_stage",
 ]
 

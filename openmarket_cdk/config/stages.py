@@ -11,11 +11,17 @@ from openmarket_cdk.config.model import (
     ACCOUNT_ENV_VAR,
     PLACEHOLDER_ACCOUNT,
     STAGE_NAMES,
+    AccountConfig,
     AuroraCapacity,
     NatMode,
     StageConfig,
 )
-from openmarket_cdk.config.validation import fail, validate_account, validate_stage
+from openmarket_cdk.config.validation import (
+    fail,
+    validate_account,
+    validate_account_config,
+    validate_stage,
+)
 
 
 def _dev(account: str) -> StageConfig:
@@ -114,3 +120,8 @@ def stage_config(name: str, account: str = PLACEHOLDER_ACCOUNT) -> StageConfig:
 def all_stage_configs(account: str = PLACEHOLDER_ACCOUNT) -> list[StageConfig]:
     """dev, staging and prod, in deployment order."""
     return [stage_config(name, account) for name in STAGE_NAMES]
+
+
+def account_config(account: str = PLACEHOLDER_ACCOUNT) -> AccountConfig:
+    """The validated once-per-account settings (audit trail and its alarms)."""
+    return validate_account_config(AccountConfig(account=account))
