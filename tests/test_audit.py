@@ -8,12 +8,15 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
 
 from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, REGION, StageConfigError, account_config
 from openmarket_cdk.config.validation import validate_account_config
 from openmarket_cdk.stacks.audit import CIS_CONTROLS, CIS_METRIC_NAMESPACE
 from tests.cfn import of_type, only, ref_id
 from tests.conftest import Synthesized
+from tests.normalize import normalize_template
 
 CONFIG = account_config(PLACEHOLDER_ACCOUNT)
 TRAIL_ARN = f"arn:aws:cloudtrail:{REGION}:{PLACEHOLDER_ACCOUNT}:trail/{CONFIG.trail_name}"
@@ -291,3 +294,7 @@ def test_the_audit_stack_is_protected_and_named(synthesized: Synthesized) -> Non
 def test_account_config_names_the_bad_field(field: str, value: Any, message: str) -> None:
     with pytest.raises(StageConfigError, match=rf"'account\.{field}'.*{message}"):
         validate_account_config(replace(CONFIG, **{field: value}))
+
+
+def test_template_matches_snapshot(template: dict[str, Any], snapshot: SnapshotAssertion) -> None:
+    assert normalize_template(template) == snapshot(extension_class=JSONSnapshotExtension)
