@@ -17,7 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from openmarket_cdk.common import log_retention
+from openmarket_cdk.common import log_retention, private_bucket
 from openmarket_cdk.config import AccountConfig
 from openmarket_cdk.nag import acknowledge
 
@@ -215,62 +215,59 @@ class AuditStack(Stack):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        cloudtrail_principal = iam.ServicePrincipal("cloudtrail.amazonaws.com")
+
+        def allow(sid: str, service: str, actions: list[str], conditions: dict[str, Any]) -> None:
+            """A key-policy statement for one AWS service, always with a condition."""
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    actions=actions,
+                    principals=[iam.ServicePrincipal(service)],
+                    resources=["*"],
+                    conditions=conditions,
+                )
+            )
+
+        this_trail = {"aws:SourceArn": config.trail_arn}
         trail_context = f"arn:aws:cloudtrail:*:{config.account}:trail/*"
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudTrailEncryptsLogFiles",
-                actions=["kms:GenerateDataKey*"],
-                principals=[cloudtrail_principal],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {"aws:SourceArn": config.trail_arn},
-                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail_context},
-                },
-            )
+        allow(
+            "CloudTrailEncryptsLogFiles",
+            "cloudtrail.amazonaws.com",
+            ["kms:GenerateDataKey*"],
+            {
+                "StringEquals": this_trail,
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail_context},
+            },
         )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudTrailDescribesKey",
-                actions=["kms:DescribeKey"],
-                principals=[cloudtrail_principal],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceArn": config.trail_arn}},
-            )
+        allow(
+            "CloudTrailDescribesKey",
+            "cloudtrail.amazonaws.com",
+            ["kms:DescribeKey"],
+            {"StringEquals": this_trail},
         )
         # Reading log files back (kms:Decrypt) is for principals of this account whose own IAM
         # policy allows it: the key's default statement delegates to IAM.
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsEncryptsTrailLogGroup",
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                principals=[iam.ServicePrincipal(f"logs.{config.region}.amazonaws.com")],
-                resources=["*"],
-                conditions={
-                    "ArnEquals": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:aws:logs:{config.region}:{config.account}:log-group:"
-                            f"{config.trail_log_group_name}"
-                        )
-                    }
-                },
-            )
+        log_group_arn = (
+            f"arn:aws:logs:{config.region}:{config.account}:log-group:{config.trail_log_group_name}"
+        )
+        allow(
+            "CloudWatchLogsEncryptsTrailLogGroup",
+            f"logs.{config.region}.amazonaws.com",
+            [
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
+            {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
         )
         # CloudWatch alarms publish to the encrypted topic.
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublishToTopic",
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": config.account}},
-            )
+        allow(
+            "CloudWatchAlarmsPublishToTopic",
+            "cloudwatch.amazonaws.com",
+            ["kms:Decrypt", "kms:GenerateDataKey*"],
+            {"StringEquals": {"aws:SourceAccount": config.account}},
         )
         return key
 
@@ -281,10 +278,7 @@ class AuditStack(Stack):
             bucket_name=config.access_logs_bucket_name,
             # S3 server access logging can only deliver to SSE-S3 buckets.
             encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **private_bucket(),
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expiry",
@@ -314,10 +308,7 @@ class AuditStack(Stack):
             encryption_key=self.key,
             # No S3 Bucket Key: CloudTrail encrypts each file under the trail's encryption
             # context, which the key policy's conditions check.
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **private_bucket(),
             object_lock_enabled=True,
             object_lock_default_retention=s3.ObjectLockRetention.compliance(
                 Duration.days(config.trail_retention_days)

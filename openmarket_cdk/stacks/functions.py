@@ -17,7 +17,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from openmarket_cdk.common import retain_or_destroy
+from openmarket_cdk.common import private_bucket, retain_or_destroy
 from openmarket_cdk.config import StageConfig
 from openmarket_cdk.constructs.background_jobs import (
     DataSync,
@@ -161,10 +161,7 @@ def _reports_bucket(stack: Stack, config: StageConfig, logs_bucket: s3.IBucket) 
         encryption_key=key,
         # One data key per bucket instead of per object: ~99% fewer KMS requests.
         bucket_key_enabled=True,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        versioned=True,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        **private_bucket(),
         # Server access logs still go to the SSE-S3 logs bucket (the only kind S3 delivers to).
         server_access_logs_bucket=access_logs_target,
         server_access_logs_prefix=config.access_logs_prefix("reports"),
