@@ -27,8 +27,7 @@ CDK_ARGS ?=
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
 .PHONY: help setup synth test lint fmt diff deploy deploy-registries wake destroy smoke \
-	deploy-access check-stage \
-	diagram cost bench clean manifests
+	deploy-access deploy-audit snapshot check-stage diagram cost bench clean manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -88,6 +87,10 @@ deploy-registries: setup check-stage ## First deploy only: the stage's storage s
 	scripts/confirm_stage.sh deploy $(STAGE)
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/Storage' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
 
+snapshot: setup check-stage ## Before a deploy: manual Aurora snapshot named after the commit
+	$(PYTHON) scripts/predeploy_snapshot.py $(STAGE)
+
+
 
 smoke: setup check-stage ## After a deploy: GET /api/health (the stage's URL or ALB) until 200
 	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE) $(CDK_ARGS))
@@ -112,6 +115,11 @@ deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff 
 	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
 	  { echo "make deploy-access: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
 	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening $(CDK_ARGS)
+
+deploy-audit: setup ## Once per account: CloudTrail audit trail and the CIS alarms
+	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
+	  { echo "make deploy-audit: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	$(CDK) deploy -c stages=dev Audit --require-approval broadening
 
 diagram: synth ## Regenerate docs/architecture.png (and .dot) from cdk.out (needs graphviz)
 	$(PYTHON) -m tools.diagram --cdk-out cdk.out --stage prod \

@@ -17,17 +17,22 @@ from openmarket_cdk.config import (
     STAGE_NAMES,
     StageConfig,
     StageConfigError,
+    account_config,
     all_stage_configs,
     resolve_account,
     stage_config,
     with_edge_overrides,
 )
 from openmarket_cdk.config.overrides import with_context_overrides
+from openmarket_cdk.stacks.audit import AuditStack
 from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
 
 BUNDLING_CONTEXT_KEY = "aws:cdk:bundling-stacks"
 NAG_PACKS = frozenset({"AwsSolutions"})
+# The stages whose deploy workflow takes a manual Aurora snapshot first (make snapshot): the
+# deploy role may snapshot exactly their clusters.
+SNAPSHOT_BEFORE_DEPLOY: tuple[str, ...] = ("prod",)
 
 
 def selected_stages(app: cdk.App) -> list[str]:
@@ -113,9 +118,23 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
             for config in all_stage_configs(account)
             if config.observability.working_hours.enabled
         ],
+        snapshot_stages=[stage_config(name, account) for name in SNAPSHOT_BEFORE_DEPLOY],
     )
-    for key, value in (("Project", "openmarket"), ("ManagedBy", "aws-cdk")):
-        cdk.Tags.of(access).add(key, value)
+    # Once per account too: the audit trail and the CIS alarms (`cdk deploy Audit`).
+    audit_config = account_config(account)
+    audit = AuditStack(
+        app,
+        "Audit",
+        stack_name=audit_config.audit_stack_name,
+        description="OpenMarket: account audit trail (CloudTrail, Object Lock bucket) and CIS "
+        "monitoring alarms (once per account)",
+        env=cdk.Environment(account=account, region=audit_config.region),
+        termination_protection=True,
+        config=audit_config,
+    )
+    for stack in (access, audit):
+        for key, value in (("Project", "openmarket"), ("ManagedBy", "aws-cdk")):
+            cdk.Tags.of(stack).add(key, value)
     # Every finding fails synth unless acknowledged with a reason on the resource.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stages

@@ -1,11 +1,14 @@
-"""Small helpers the stacks share: log retention, removal policies, secret grants."""
+"""Small helpers the stacks share: log retention, removal policies, buckets, secret grants."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 _RETENTION_BY_DAYS = {
@@ -47,6 +50,17 @@ def pascal_case(name: str) -> str:
 def retain_or_destroy(retain: bool) -> RemovalPolicy:
     """RETAIN for stages whose data must survive a stack deletion, DESTROY for dev."""
     return RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+
+
+def private_bucket() -> dict[str, Any]:
+    """What every OpenMarket bucket has: all public access blocked, TLS only, versioned, ACLs
+    off. ``s3.Bucket(..., **private_bucket(), ...)``."""
+    return {
+        "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+        "enforce_ssl": True,
+        "versioned": True,
+        "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    }
 
 
 def grant_secret_read(

@@ -30,7 +30,7 @@ from openmarket_cdk.stage import OpenMarketStage  # noqa: E402  (after PATH: jsi
 
 STACK_KINDS = ("network", "storage", "data", "functions", "cluster", "observability")
 # Once-per-account stacks (outside the stages): kind -> construct id in the app.
-ACCOUNT_STACKS = {"deploy-access": "DeployAccess"}
+ACCOUNT_STACKS = {"deploy-access": "DeployAccess", "audit": "Audit"}
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -49,7 +49,8 @@ class Synthesized:
     stack_names: dict[tuple[str, str], str]
     termination_protection: dict[tuple[str, str], bool]
     outdir: Path
-    # Stacks deployed once per account, outside the stages, by name (``deploy-access``).
+    # Stacks deployed once per account, outside the stages, by name (``deploy-access``,
+    # ``audit``).
     account_templates: dict[str, dict[str, Any]]
 
     def template(self, stage: str, kind: str) -> dict[str, Any]:

@@ -75,10 +75,13 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "openmarket-dev/openmarket-<stage>-apps/*]": 1,
     "AwsSolutions-IAM5[Resource::arn:aws:eks:ap-northeast-2:000000000000:nodegroup/"
     "openmarket-staging/openmarket-<stage>-apps/*]": 1,
+    # The deploy role's pre-deploy snapshots of prod's Aurora cluster: new names each time
+    "AwsSolutions-IAM5[Resource::arn:aws:rds:ap-northeast-2:000000000000:"
+    "cluster-snapshot:openmarket-<stage>-predeploy-*]": 1,
     "AwsSolutions-RDS10": 1,  # dev: no deletion protection
     "AwsSolutions-RDS11": 3,  # MySQL on SPEC's 3306
     "AwsSolutions-RDS14": 1,  # dev: no backtrack on Serverless v2
-    "AwsSolutions-S1": 3,  # the access-log bucket itself
+    "AwsSolutions-S1": 4,  # the access-log buckets themselves (3 stages + the audit stack)
     # Aurora admin, cache AUTH, Grafana admin, Slack webhooks: rotated by runbook
     "AwsSolutions-SMG4": 12,
     "AwsSolutions-SQS3": 12,  # the dead-letter queues themselves (4 x 3 stages)

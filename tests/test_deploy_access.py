@@ -20,7 +20,7 @@ from cdk_nag import AwsSolutionsChecks
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from openmarket_cdk.config import GITHUB_REPOSITORY, REGION, all_stage_configs
+from openmarket_cdk.config import GITHUB_REPOSITORY, REGION, all_stage_configs, stage_config
 from openmarket_cdk.stacks.deploy_access import (
     APPROVAL_ENVIRONMENTS,
     DEPLOY_ROLE_NAME,
@@ -250,6 +250,33 @@ def test_cfn_lint_is_clean(built: Synth) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_role_may_snapshot_only_the_named_stages_clusters(tmp_path: Path) -> None:
+    """make snapshot before the prod deploy: create, tag and read manual snapshots named
+    openmarket-prod-predeploy-* of openmarket-prod-aurora; nothing that deletes or restores."""
+    template = synth(tmp_path, snapshot_stages=[stage_config("prod", ACCOUNT)]).template
+    rds = f"arn:aws:rds:{REGION}:{ACCOUNT}"
+    cluster = f"{rds}:cluster:openmarket-prod-aurora"
+    snapshots = f"{rds}:cluster-snapshot:openmarket-prod-predeploy-*"
+    granted = allowed_actions(template, DEPLOY_ROLE_NAME)
+    assert granted[:2] == allowed_actions(built_template(tmp_path), DEPLOY_ROLE_NAME)
+    # (CDK merges statements with the same resources.)
+    assert granted[2:] == [
+        (
+            [
+                "rds:CreateDBClusterSnapshot",
+                "rds:DescribeDBClusterSnapshots",
+                "rds:DescribeDBClusters",
+            ],
+            [snapshots, cluster],
+        ),
+        ("rds:AddTagsToResource", [snapshots]),
+    ]
+
+
+def built_template(tmp_path: Path) -> dict[str, Any]:
+    return synth(tmp_path / "plain").template
 
 
 def test_an_existing_provider_is_used_instead_of_a_new_one(tmp_path: Path) -> None:

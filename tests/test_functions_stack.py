@@ -203,5 +203,36 @@ def test_reports_go_to_their_own_bucket(synthesized: Synthesized, stage: str) ->
     )
 
 
+def test_reports_are_encrypted_with_their_own_rotating_key(
+    synthesized: Synthesized, stage: str
+) -> None:
+    template = synthesized.template(stage, "functions")
+    (bucket,) = of_type(template, "AWS::S3::Bucket").values()
+    (encryption,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    key_id = ref_id(encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"])
+    assert key_id in of_type(template, "AWS::KMS::Key")
+    assert template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+    # Access logs still go to the (SSE-S3) logs bucket, under the reports prefix.
+    assert bucket["Properties"]["LoggingConfiguration"]["LogFilePrefix"] == "s3-access/reports/"
+    # The report generator may have S3 make data keys under it, and nothing more.
+    _, report = _functions(synthesized, stage)["report-generator"]
+    role_id = ref_id(report["Role"])
+    assert role_id is not None
+    grants = [
+        statement
+        for statement in _policy_statements(synthesized, stage, role_id)
+        if ref_id(statement["Resource"]) == key_id
+    ]
+    assert grants == [
+        {
+            "Action": "kms:GenerateDataKey",
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.ap-northeast-2.amazonaws.com"}},
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [key_id, "Arn"]},
+        }
+    ]
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]

@@ -140,3 +140,28 @@ def test_logs_bucket_accepts_alb_access_logs_only_under_its_prefix(
     ]
     assert elb["Action"] == "s3:PutObject"
     assert f"/alb/AWSLogs/{PLACEHOLDER_ACCOUNT}/*" in json.dumps(elb["Resource"])
+
+
+@pytest.mark.parametrize("source", ["uploads", "reports"])
+def test_s3_log_delivery_is_granted_only_from_its_bucket_in_this_account(
+    synthesized: Synthesized, stage: str, source: str
+) -> None:
+    """Compliance review: every logging.s3 grant names its source bucket and account, so no
+    other bucket (another account's, in particular) can write into the logs bucket."""
+    logical_id, _ = _bucket(synthesized, stage, "logs")
+    policies = of_type(synthesized.template(stage, "storage"), "AWS::S3::BucketPolicy").values()
+    (policy,) = [p for p in policies if ref_id(p["Properties"]["Bucket"]) == logical_id]
+    deliveries = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "logging.s3.amazonaws.com"}
+    ]
+    assert len(deliveries) == 2  # uploads and reports, nothing unconditioned besides
+    (statement,) = [s for s in deliveries if f"/s3-access/{source}/*" in json.dumps(s["Resource"])]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": PLACEHOLDER_ACCOUNT}
+    source_arn = statement["Condition"]["ArnLike"]["aws:SourceArn"]
+    if source == "uploads":
+        uploads_id, _ = _bucket(synthesized, stage, "uploads")
+        assert ref_id(source_arn) == uploads_id
+    else:
+        assert source_arn == f"arn:aws:s3:::{stage_config(stage).reports_bucket_name}"

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from openmarket_cdk.app_builder import SNAPSHOT_BEFORE_DEPLOY
 from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import STAGE_NAMES, stage_config
 from openmarket_cdk.stacks.deploy_access import (
@@ -246,6 +247,23 @@ def test_each_stage_deploys_with_oidc_docker_and_a_smoke_test(
         assert wake == [make_deploy - 1] and credentials < wake[0]
     else:
         assert wake == []
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_prod_alone_is_snapshotted_right_before_its_deploy(
+    deploy: dict[str, Any], stage: str
+) -> None:
+    job = deploy["jobs"][stage]
+    snapshots = [i for i, s in enumerate(job["steps"]) if "make snapshot" in str(s.get("run"))]
+    if stage not in SNAPSHOT_BEFORE_DEPLOY:
+        assert snapshots == []
+        return
+    credentials = step_index(job, lambda s: uses(s, "aws-actions/configure-aws-credentials"))
+    make_deploy = step_index(job, lambda s: s.get("run") == f"make deploy STAGE={stage}")
+    # With the deploy role's credentials, and nothing between the snapshot and the deploy.
+    assert snapshots == [make_deploy - 1]
+    assert job["steps"][snapshots[0]]["run"] == f"make snapshot STAGE={stage}"
+    assert credentials < snapshots[0]
 
 
 def test_makefile_skips_the_cli_prompt_only_in_ci() -> None:

@@ -25,6 +25,7 @@ from openmarket_cdk.config.model import (
     REGION,
     STAGE_NAMES,
     VALID_LOG_RETENTION_DAYS,
+    AccountConfig,
     AuroraCapacity,
     AuroraConfig,
     CacheConfig,
@@ -47,12 +48,17 @@ from openmarket_cdk.config.model import (
 )
 from openmarket_cdk.config.stages import (
     EDGE_CONTEXT_KEYS,
+    account_config,
     all_stage_configs,
     resolve_account,
     stage_config,
     with_edge_overrides,
 )
-from openmarket_cdk.config.validation import deploy_blockers, validate_stage
+from openmarket_cdk.config.validation import (
+    deploy_blockers,
+    validate_account_config,
+    validate_stage,
+)
 
 __all__ = [
     "ACCOUNT_ENV_VAR",
@@ -65,6 +71,7 @@ __all__ = [
     "REGION",
     "STAGE_NAMES",
     "VALID_LOG_RETENTION_DAYS",
+    "AccountConfig",
     "AuroraCapacity",
     "AuroraConfig",
     "CacheConfig",
@@ -84,11 +91,13 @@ __all__ = [
     "StorageConfig",
     "WorkingHoursConfig",
     "WorkloadConfig",
+    "account_config",
     "all_stage_configs",
     "as_dict",
     "deploy_blockers",
     "resolve_account",
     "stage_config",
+    "validate_account_config",
     "validate_stage",
     "with_edge_overrides",
 ]

@@ -369,6 +369,51 @@ class EdgeConfig:
 
 
 @dataclass(frozen=True)
+class AccountConfig:
+    """What exists once per AWS account, outside every stage: the audit trail and its alarms.
+
+    Stages may share an account, so none of them owns these; ``openmarket-audit`` does.
+    """
+
+    account: str
+    region: str = REGION
+    trail_name: str = "openmarket-audit"
+    # CloudTrail log files (and digests) can be neither deleted nor overwritten for this
+    # many days (S3 Object Lock, compliance mode), and expire when the lock ends.
+    trail_retention_days: int = 365
+    # Then Glacier Flexible Retrieval: audit logs are read rarely, and a restore is fine.
+    trail_glacier_after_days: int = 90
+    # The trail's CloudWatch Logs copy, which the CIS metric filters read: one year.
+    trail_log_group_retention_days: int = 365
+    # Server access logs of the trail bucket (CIS: access logging on the CloudTrail bucket).
+    access_logs_expire_after_days: int = 365
+    # Where the CIS alarms (root use, unauthorized calls, console sign-in without MFA, ...)
+    # are sent.
+    alarm_email: str = "security-alerts@openmarket.example"
+
+    @property
+    def audit_stack_name(self) -> str:
+        return "openmarket-audit"
+
+    @property
+    def trail_bucket_name(self) -> str:
+        return f"openmarket-audit-trail-{self.account}"
+
+    @property
+    def access_logs_bucket_name(self) -> str:
+        return f"openmarket-audit-access-logs-{self.account}"
+
+    @property
+    def trail_log_group_name(self) -> str:
+        return f"/aws/cloudtrail/{self.trail_name}"
+
+    @property
+    def trail_arn(self) -> str:
+        """Known before deploy, so the key and bucket policies can name the trail exactly."""
+        return f"arn:aws:cloudtrail:{self.region}:{self.account}:trail/{self.trail_name}"
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything that differs between dev, staging and prod."""
 
@@ -417,10 +462,6 @@ class StageConfig:
         return f"{self.prefix}-apps"
 
     @property
-    def aurora_cluster_identifier(self) -> str:
-        return f"{self.prefix}-aurora"
-
-    @property
     def uploads_bucket_name(self) -> str:
         return f"{self.prefix}-uploads-{self.account}"
 
@@ -431,6 +472,22 @@ class StageConfig:
     @property
     def reports_bucket_name(self) -> str:
         return f"{self.prefix}-reports-{self.account}"
+
+    @property
+    def aurora_cluster_identifier(self) -> str:
+        """The Aurora cluster's fixed identifier (the data stack's; a test checks they agree):
+        ``make snapshot`` snapshots this cluster before a deploy."""
+        return f"{self.prefix}-aurora"
+
+    @property
+    def predeploy_snapshot_prefix(self) -> str:
+        """Manual snapshots taken before a deploy: ``<prefix>-<short sha>-<UTC time>``."""
+        return f"{self.prefix}-predeploy"
+
+    def access_logs_prefix(self, bucket: str) -> str:
+        """Where S3 server access logs of one bucket (``uploads``, ``reports``) land in the
+        logs bucket; the source bucket and the logs bucket's policy both use it."""
+        return f"s3-access/{bucket}/"
 
     @property
     def aurora_secret_name(self) -> str:

@@ -13,12 +13,18 @@ from openmarket_cdk.config.model import (
     PLACEHOLDER_HOSTED_ZONE_ID,
     PLACEHOLDER_ZONE_NAME,
     STAGE_NAMES,
+    AccountConfig,
     AuroraCapacity,
     EdgeConfig,
     NatMode,
     StageConfig,
 )
-from openmarket_cdk.config.validation import fail, validate_account, validate_stage
+from openmarket_cdk.config.validation import (
+    fail,
+    validate_account,
+    validate_account_config,
+    validate_stage,
+)
 
 
 def _dev(account: str) -> StageConfig:
@@ -184,3 +190,8 @@ def stage_config(name: str, account: str = PLACEHOLDER_ACCOUNT) -> StageConfig:
 def all_stage_configs(account: str = PLACEHOLDER_ACCOUNT) -> list[StageConfig]:
     """dev, staging and prod, in deployment order."""
     return [stage_config(name, account) for name in STAGE_NAMES]
+
+
+def account_config(account: str = PLACEHOLDER_ACCOUNT) -> AccountConfig:
+    """The validated once-per-account settings (audit trail and its alarms)."""
+    return validate_account_config(AccountConfig(account=account))

@@ -19,6 +19,7 @@ from openmarket_cdk.config.model import (
     RESERVED_DOMAINS,
     STAGE_NAMES,
     VALID_LOG_RETENTION_DAYS,
+    AccountConfig,
     AuroraCapacity,
     AuroraConfig,
     CacheConfig,
@@ -86,6 +87,30 @@ def validate_stage(cfg: StageConfig) -> StageConfig:
             fail("cache.node_count", "a Multi-AZ stage needs a primary and a replica")
     # After the AZ checks: they name the reader count, the root of most scaling errors.
     _validate_reader_scaling(cfg.aurora, cfg.name)
+    return cfg
+
+
+def validate_account_config(cfg: AccountConfig) -> AccountConfig:
+    """Check the once-per-account settings (audit trail, its alarms); field paths start with
+    ``account.`` so an error is not mistaken for a stage's."""
+    try:
+        validate_account(cfg.account)
+    except StageConfigError:
+        fail("account.account", f"{cfg.account!r} is not a 12-digit AWS account id")
+    if cfg.region != REGION:
+        fail("account.region", f"{cfg.region!r}: OpenMarket runs in {REGION}")
+    # CloudTrail: 3-128 characters, letters, digits, '.', '_', '-', starting with one of them.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}", cfg.trail_name):
+        fail("account.trail_name", f"{cfg.trail_name!r} is not a CloudTrail trail name")
+    if not 1 <= cfg.trail_retention_days <= 36500:
+        fail("account.trail_retention_days", "S3 Object Lock retention is 1..36500 days")
+    if not 1 <= cfg.trail_glacier_after_days < cfg.trail_retention_days:
+        fail("account.trail_glacier_after_days", "must come before the trail's expiry")
+    _check_retention(cfg.trail_log_group_retention_days, "account.trail_log_group_retention_days")
+    if cfg.access_logs_expire_after_days < 1:
+        fail("account.access_logs_expire_after_days", "must be at least 1 day")
+    if not _EMAIL.fullmatch(cfg.alarm_email):
+        fail("account.alarm_email", f"{cfg.alarm_email!r} is not an e-mail address")
     return cfg
 
 

@@ -236,6 +236,17 @@ class ReportGenerator(OpenMarketFunction):
                 actions=["s3:PutObject"], resources=[reports_bucket.arn_for_objects("reports/*")]
             )
         )
+        # SSE-KMS: S3 asks KMS for a data key on the writer's behalf (PutObject, single part).
+        assert reports_bucket.encryption_key is not None
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey"],
+                resources=[reports_bucket.encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}
+                },
+            )
+        )
         acknowledge(
             self.role,
             f"AwsSolutions-IAM5[Resource::<{logical_id(reports_bucket)}.Arn>/reports/*]",

@@ -75,9 +75,11 @@ class DeployAccessStack(Stack):
 
     Neither role has any permission of its own beyond ``sts:AssumeRole`` on those exact role
     ARNs: what a deploy may change is what the bootstrap's CloudFormation execution role may.
-    Two narrow exceptions for the deploy role: finding ALBs by name (the smoke test), and
-    waking a stage that sleeps outside working hours (``sleeping_stages``: describe and
-    scale up its one node group, describe and start its one Aurora cluster) before a deploy.
+    Narrow exceptions for the deploy role: finding ALBs by name (the smoke test), reading
+    image tags of OpenMarket's repositories (the image preflight), waking a stage that sleeps
+    outside working hours (``sleeping_stages``: describe and scale up its one node group,
+    describe and start its one Aurora cluster), and, for the ``snapshot_stages``, a manual
+    snapshot of the stage's Aurora cluster before the deploy (``make snapshot``).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class DeployAccessStack(Stack):
         repository: str = GITHUB_REPOSITORY,
         existing_provider_arn: str | None = None,
         sleeping_stages: Sequence[StageConfig] = (),
+        snapshot_stages: Sequence[StageConfig] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -160,6 +163,8 @@ class DeployAccessStack(Stack):
             "(openmarket/<stage>/...), which the preflight checks before each deploy.",
         )
         self._allow_waking(sleeping_stages)
+        for stage in snapshot_stages:
+            self._allow_predeploy_snapshot(stage)
         CfnOutput(self, "DeployRoleArn", value=self.deploy_role.role_arn)
         CfnOutput(self, "DiffRoleArn", value=self.diff_role.role_arn)
 
@@ -198,6 +203,35 @@ class DeployAccessStack(Stack):
                         ],
                     )
                 )
+
+    def _allow_predeploy_snapshot(self, stage: StageConfig) -> None:
+        """``make snapshot`` in the deploy workflow: a manual snapshot of this stage's Aurora
+        cluster, named ``<prefix>-predeploy-...`` and tagged, then polled until available.
+        Creating and tagging snapshots of no other name, and nothing that deletes or restores.
+        """
+        arn = f"arn:aws:rds:{stage.region}:{stage.account}"
+        cluster = f"{arn}:cluster:{stage.aurora_cluster_identifier}"
+        snapshots = f"{arn}:cluster-snapshot:{stage.predeploy_snapshot_prefix}-*"
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["rds:CreateDBClusterSnapshot"], resources=[cluster, snapshots]
+            )
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(actions=["rds:AddTagsToResource"], resources=[snapshots])
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["rds:DescribeDBClusters", "rds:DescribeDBClusterSnapshots"],
+                resources=[cluster, snapshots],
+            )
+        )
+        acknowledge(
+            self.deploy_role,
+            f"AwsSolutions-IAM5[Resource::{snapshots}]",
+            "Each pre-deploy snapshot is new, named after the commit and the time; the "
+            "stage's pre-deploy prefix is the narrowest grant for that.",
+        )
 
     def bootstrap_role_arn(self, kind: str) -> str:
         """The ARN of one CDK bootstrap role (``deploy``, ``lookup``, ...) in this env."""

@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from openmarket_cdk.common import pascal_case, retain_or_destroy
+from openmarket_cdk.common import pascal_case, private_bucket, retain_or_destroy
 from openmarket_cdk.config import ELB_LOG_DELIVERY_ACCOUNT, StageConfig, StorageConfig
 from openmarket_cdk.nag import acknowledge
 
@@ -40,10 +40,7 @@ class StorageStack(Stack):
             bucket_name=config.logs_bucket_name,
             # S3 server access logging can only deliver to SSE-S3 buckets.
             encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **private_bucket(),
             lifecycle_rules=[_logs_lifecycle(storage)],
             removal_policy=removal,
             auto_delete_objects=empty_on_delete,
@@ -54,6 +51,22 @@ class StorageStack(Stack):
                 actions=["s3:PutObject"],
                 principals=[iam.AccountPrincipal(ELB_LOG_DELIVERY_ACCOUNT)],
                 resources=[self.logs_bucket.arn_for_objects(f"alb/AWSLogs/{config.account}/*")],
+            )
+        )
+        # S3 server access logs of the reports bucket (functions stack), granted here with the
+        # same source conditions CDK gives the uploads bucket's: from that bucket and this
+        # account only. Both names are fixed in config, so no reference crosses the stacks.
+        self.logs_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                resources=[
+                    self.logs_bucket.arn_for_objects(f"{config.access_logs_prefix('reports')}*")
+                ],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{config.reports_bucket_name}"},
+                    "StringEquals": {"aws:SourceAccount": config.account},
+                },
             )
         )
         acknowledge(
@@ -78,12 +91,9 @@ class StorageStack(Stack):
             encryption_key=self.uploads_key,
             # One data key per bucket instead of per object: ~99% fewer KMS requests.
             bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **private_bucket(),
             server_access_logs_bucket=self.logs_bucket,
-            server_access_logs_prefix="s3-access/uploads/",
+            server_access_logs_prefix=config.access_logs_prefix("uploads"),
             lifecycle_rules=[_uploads_lifecycle(storage)],
             removal_policy=removal,
             auto_delete_objects=empty_on_delete,
