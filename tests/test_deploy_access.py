@@ -260,9 +260,10 @@ def test_deploy_role_may_snapshot_only_the_named_stages_clusters(tmp_path: Path)
     cluster = f"{rds}:cluster:openmarket-prod-aurora"
     snapshots = f"{rds}:cluster-snapshot:openmarket-prod-predeploy-*"
     granted = allowed_actions(template, DEPLOY_ROLE_NAME)
-    assert granted[:2] == allowed_actions(built_template(tmp_path), DEPLOY_ROLE_NAME)
+    plain = allowed_actions(built_template(tmp_path), DEPLOY_ROLE_NAME)
+    assert granted[: len(plain)] == plain
     # (CDK merges statements with the same resources.)
-    assert granted[2:] == [
+    assert granted[len(plain) :] == [
         (
             [
                 "rds:CreateDBClusterSnapshot",
