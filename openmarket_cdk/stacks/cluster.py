@@ -28,6 +28,7 @@ from openmarket_cdk.constructs.chart_deployment import OrderedChartDeployment
 from openmarket_cdk.constructs.cluster_internals import acknowledge_cluster_internals
 from openmarket_cdk.constructs.eks_addons import EksAddons
 from openmarket_cdk.constructs.external_secrets import ExternalSecretsOperator
+from openmarket_cdk.constructs.node_autoscaler import NodeAutoscaler
 from openmarket_cdk.constructs.pod_identity import PodIdentity
 from openmarket_cdk.constructs.web_acl import AlbWebAcl
 from openmarket_cdk.nag import acknowledge
@@ -185,7 +186,15 @@ class ClusterStack(Stack):
         )
         self.nodegroup = node_group.nodegroup
         EksAddons(
-            self, "Addons", cluster=icluster, nodegroup=self.nodegroup, stage_prefix=config.prefix
+            self,
+            "Addons",
+            cluster=icluster,
+            nodegroup=self.nodegroup,
+            stage_prefix=config.prefix,
+            prefix_delegation=k8s.prefix_delegation,
+        )
+        NodeAutoscaler(
+            self, "NodeAutoscaler", config=config, cluster=self.cluster, nodegroup=self.nodegroup
         )
         external_secrets = ExternalSecretsOperator(
             self,
