@@ -171,7 +171,7 @@ def _grant_autoscaling(role: iam.IRole, config: StageConfig, nodegroup: eks.Node
     )
     acknowledge(
         role,
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:"
+        f"AwsSolutions-IAM5[Resource::arn:{stack.partition}:autoscaling:"
         f"{config.region}:{config.account}:autoScalingGroup:*:autoScalingGroupName/"
         f"eks-{config.nodegroup_name}-*]",
         "EKS names the managed node group's Auto Scaling group with a random suffix; the "
