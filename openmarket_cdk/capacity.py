@@ -430,7 +430,26 @@ def capacity_report(configs: Sequence[StageConfig]) -> str:
         "packed first-fit decreasing, DaemonSets on every node. Free = allocatable minus",
         "requests, summed over the nodes (a pod needs its share on one node).",
         "",
+        "The Cluster Autoscaler (`openmarket_cdk/constructs/node_autoscaler.py`) adds a node",
+        "when a pod is Pending for want of room, up to the node group's maximum, and removes",
+        "one that has stayed under its utilisation threshold, never below the minimum. A pod",
+        "Pending for 10 minutes fires `OpenMarketPodsUnschedulable` (docs/monitoring.md).",
+        "",
     ]
+    for config in configs:
+        hours = config.observability.working_hours
+        if not hours.enabled:
+            continue
+        sleep = config.kubernetes.node_autoscaler.sleep_minutes_before_stop
+        lines += [
+            f"{config.name} sleeps: on {hours.weekdays} a CronJob scales the autoscaler to 0 at "
+            f"{hours.stop_hour - 1:02d}:{60 - sleep:02d} ({hours.time_zone}), so when the "
+            f"night schedule sets the node group to 0 at {hours.stop_hour:02d}:00 nothing "
+            f"scales it back and no paid node runs until {hours.start_hour:02d}:00. Then the "
+            "schedule restores the minimum, and a second CronJob, whose pod waits for the "
+            "first node, scales the autoscaler back.",
+            "",
+        ]
     for config in configs:
         stage = stage_workloads(config)
         k8s = config.kubernetes
