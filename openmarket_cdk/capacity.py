@@ -272,11 +272,8 @@ def stage_workloads(config: StageConfig) -> StageWorkloads:
     return StageWorkloads(config, tuple(charts + system_workloads(config)), tuple(budgets))
 
 
-@dataclass(frozen=True)
-class NodeUse:
-    cpu_m: int
-    memory_mi: int
-    pods: int
+# What a node's pods use: the same three numbers as what it offers.
+NodeUse = NodeShape
 
 
 @dataclass(frozen=True)
