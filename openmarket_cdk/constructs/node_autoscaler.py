@@ -109,6 +109,7 @@ class NodeAutoscaler(Construct):
             version=autoscaler.chart_version,
             release="cluster-autoscaler",
             namespace=NAMESPACE,
+            create_namespace=False,  # kube-system exists
             wait=True,
             timeout=Duration.minutes(15),
             values=values,
