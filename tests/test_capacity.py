@@ -41,6 +41,8 @@ from openmarket_cdk.config import (
     stage_config,
     validate_stage,
 )
+from openmarket_cdk.constructs.external_secrets import EXTERNAL_SECRETS_CHART_VERSION
+from openmarket_cdk.stacks.cluster import ALB_CONTROLLER_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -171,6 +173,17 @@ def test_node_density_settings_are_checked() -> None:
     validate_stage(replace(dev, kubernetes=replace(without_prefixes, max_pods_per_node=17)))
     with pytest.raises(StageConfigError, match="node_max_size"):
         validate_stage(replace(dev, kubernetes=replace(k8s, node_max_size=k8s.node_min_size)))
+
+
+def test_the_component_table_names_the_pinned_chart_versions() -> None:
+    versions = {c.name: c.version for c in stage_config("prod").kubernetes.system_components}
+    assert versions["aws-load-balancer-controller"] == ALB_CONTROLLER_VERSION.helm_chart_version
+    for name in (
+        "external-secrets",
+        "external-secrets-webhook",
+        "external-secrets-cert-controller",
+    ):
+        assert versions[name] == EXTERNAL_SECRETS_CHART_VERSION
 
 
 def test_the_capacity_page_is_current() -> None:

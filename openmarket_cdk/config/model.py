@@ -283,7 +283,8 @@ class NodeAutoscalerConfig:
 
 # Every pod the cluster runs outside the rendered charts, with the requests its own defaults
 # set. EKS add-ons run at EKS's default version for Kubernetes 1.35 (fixed at creation), so
-# their version is "EKS default"; the Helm releases are pinned in code. Numbers, per source:
+# they carry no version; the Helm releases' chart versions are pinned in code and repeated
+# here (tests/test_capacity.py keeps the two equal). Numbers, per source:
 SYSTEM_COMPONENTS: tuple[SystemComponent, ...] = (
     # EKS vpc-cni add-on: aws-node (25m, no memory request; amazon-vpc-cni-k8s
     # charts/aws-vpc-cni/values.yaml resources.requests.cpu) + network-policy agent ({}).
@@ -311,12 +312,16 @@ SYSTEM_COMPONENTS: tuple[SystemComponent, ...] = (
         "cloudwatch-operator", 1, "100m", "64Mi", "cloudwatch-observability values (manager)"
     ),
     # aws-eks-v2 AlbController: chart replicaCount 2, resources {} (aws-load-balancer-controller).
-    SystemComponent("aws-load-balancer-controller", 2, "0m", "0Mi", "aws-lbc chart values.yaml"),
-    # external-secrets chart: controller, webhook, cert-controller; 1 replica each, resources {}.
-    SystemComponent("external-secrets", 1, "0m", "0Mi", "external-secrets values.yaml"),
-    SystemComponent("external-secrets-webhook", 1, "0m", "0Mi", "external-secrets values.yaml"),
     SystemComponent(
-        "external-secrets-cert-controller", 1, "0m", "0Mi", "external-secrets values.yaml"
+        "aws-load-balancer-controller", 2, "0m", "0Mi", "aws-lbc chart values.yaml", "3.2.2"
+    ),
+    # external-secrets chart: controller, webhook, cert-controller; 1 replica each, resources {}.
+    SystemComponent("external-secrets", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"),
+    SystemComponent(
+        "external-secrets-webhook", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"
+    ),
+    SystemComponent(
+        "external-secrets-cert-controller", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"
     ),
 )
 
