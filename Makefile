@@ -27,7 +27,7 @@ CDK_ARGS ?=
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
 .PHONY: help setup synth test lint fmt diff deploy deploy-registries wake destroy smoke \
-	deploy-access deploy-audit snapshot check-stage diagram cost bench clean manifests
+	deploy-access deploy-audit snapshot check-stage diagram cost bench clean manifests capacity
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -124,6 +124,9 @@ deploy-audit: setup ## Once per account: CloudTrail audit trail and the CIS alar
 diagram: synth ## Regenerate docs/architecture.png (and .dot) from cdk.out (needs graphviz)
 	$(PYTHON) -m tools.diagram --cdk-out cdk.out --stage prod \
 		--dot docs/architecture.dot --png docs/architecture.png
+
+capacity: setup ## Regenerate docs/capacity.md (node headroom per stage, capacity model)
+	$(PYTHON) scripts/capacity_report.py
 
 cost: synth ## Estimate monthly cost per stage (writes cost-report.json)
 	$(PYTHON) -m tools.cost

@@ -52,8 +52,11 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     # VPC ENI actions (2 functions), SMS publish, bucket-notification handler, ALB
     # controller, ALB lookup (DescribeLoadBalancers); x 3 stages; + the deploy role's ALB
     # lookup for the smoke test (once per account); ExternalDNS's route53:ListHostedZones
-    # (staging, prod: the stages with a domain)
-    "AwsSolutions-IAM5[Resource::*]": 21,
+    # (staging, prod: the stages with a domain); the Cluster Autoscaler's Describe calls
+    "AwsSolutions-IAM5[Resource::*]": 24,
+    # The Cluster Autoscaler may scale its node group's ASG only (EKS adds a random suffix)
+    "AwsSolutions-IAM5[Resource::arn:aws:autoscaling:ap-northeast-2:000000000000:"
+    "autoScalingGroup:*:autoScalingGroupName/eks-openmarket-<stage>-apps-*]": 3,
     "AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler2E05C68A.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<DataSyncCE22D76D.Arn>:*]": 3,  # scheduler: fn qualifiers
     "AwsSolutions-IAM5[Resource::<ReportGeneratorCE152FAC.Arn>:*]": 3,

@@ -1,10 +1,12 @@
 """Prometheus alerting and recording rules, as data (rendered with yaml.safe_dump).
 
-Ten alerts. Eight are upstream rules, kept under their upstream names and with their
-upstream expressions, thresholds and ``for`` durations (prometheus-operator's general
-rules, kubernetes-mixin, node-mixin), adapted only to this stack's job names; their
-runbooks are the upstream ones. Two are OpenMarket's own, on the backend's SPEC targets
-(error rate < 1 %, p95 < 500 ms), with runbooks in docs/monitoring.md.
+Eleven alerts: SPEC's ten and one for capacity. Eight are upstream rules, kept under their
+upstream names and with their upstream expressions, thresholds and ``for`` durations
+(prometheus-operator's general rules, kubernetes-mixin, node-mixin), adapted only to this
+stack's job names; their runbooks are the upstream ones. Two are OpenMarket's own, on the
+backend's SPEC targets (error rate < 1 %, p95 < 500 ms), and one says that pods have waited
+for a node longer than the Cluster Autoscaler should ever need (kubernetes-mixin has no such
+rule); their runbooks are in docs/monitoring.md.
 
 Left out on purpose: anything about kube-scheduler, kube-controller-manager or etcd (EKS
 runs the control plane and exposes none of them to scraping, so those rules would fire
@@ -181,6 +183,29 @@ def kubernetes_rules() -> list[Rule]:
     ]
 
 
+def capacity_rules(values: MonitoringValues) -> Rule:
+    """Pods that no node can take: the autoscaler is at the node group's maximum, cannot
+    launch an instance, or is not running. It adds a node within minutes, so 10 minutes of
+    PodScheduled=False/Unschedulable is never a normal scale-up."""
+    return {
+        "name": "openmarket-capacity",
+        "rules": [
+            _alert(
+                "OpenMarketPodsUnschedulable",
+                f"max by (namespace, pod) (kube_pod_status_unschedulable{{{KSM}}}) == 1",
+                for_="10m",
+                severity="warning",
+                team="platform",
+                summary="Pods have been unschedulable for 10 minutes: the cluster is out of room.",
+                description="Pod {{ $labels.namespace }}/{{ $labels.pod }} has waited for a "
+                "node for more than 10 minutes (PodScheduled=False, reason Unschedulable); the "
+                "Cluster Autoscaler has not added one.",
+                runbook_url=f"{values.runbook_base_url}#openmarketpodsunschedulable",
+            )
+        ],
+    }
+
+
 def node_rules() -> Rule:
     return {
         "name": "node-exporter",
@@ -292,6 +317,7 @@ def rule_groups(values: MonitoringValues) -> list[Rule]:
     return [
         general_rules(),
         *kubernetes_rules(),
+        capacity_rules(values),
         node_rules(),
         backend_recording_rules(values),
         backend_alert_rules(values),

@@ -229,14 +229,149 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class InstanceShape:
+    """What the capacity model and the node settings need to know of an EC2 instance type.
+
+    ``memory_mib`` is the memory the kubelet reports as capacity (MemTotal), a little below
+    the nominal size: the kernel and firmware keep the rest. ``enis``/``ipv4_per_eni`` are the
+    default network card's limits (amazon-eks-ami nodeadm ``instance-info.jsonl``).
+    """
+
+    vcpus: int
+    memory_mib: int
+    enis: int
+    ipv4_per_eni: int
+    nitro: bool = True
+
+
+# t3.medium: 2 vCPU, 4 GiB nominal; an AL2023 node reports about 3,860 MiB of capacity.
+# ENI limits: nodeadm's instance-info.jsonl, e.g. t3.medium defaultMaxENIs 3,
+# ipv4AddressesPerInterface 6.
+INSTANCE_SHAPES: dict[str, InstanceShape] = {
+    "t3.medium": InstanceShape(vcpus=2, memory_mib=3860, enis=3, ipv4_per_eni=6),
+    "t3.large": InstanceShape(vcpus=2, memory_mib=7820, enis=3, ipv4_per_eni=12),
+    "t3.xlarge": InstanceShape(vcpus=4, memory_mib=15800, enis=4, ipv4_per_eni=15),
+}
+
+
+@dataclass(frozen=True)
+class SystemComponent:
+    """A pod the cluster runs besides the rendered charts: an EKS add-on, a Helm release.
+
+    ``replicas`` is ``None`` for a DaemonSet (one pod on every node). Requests are the sum over
+    the pod's containers, as the component's own defaults set them (``0`` where it sets none:
+    the pod still takes a pod slot). ``source`` says where the numbers come from.
+    """
+
+    name: str
+    replicas: int | None
+    cpu_request: str
+    memory_request: str
+    source: str
+    version: str | None = None
+
+    @property
+    def per_node(self) -> bool:
+        return self.replicas is None
+
+
+@dataclass(frozen=True)
+class NodeAutoscalerConfig:
+    """Cluster Autoscaler on the managed node group (kubernetes/autoscaler Helm chart).
+
+    Chart 9.59.0 ships app 1.35.0; the image is pinned to the newest 1.35 patch, since the
+    autoscaler's minor must match the cluster's (its scheduler simulation is 1.35's).
+    """
+
+    chart_version: str = "9.59.0"
+    image_tag: str = "v1.35.2"
+    replicas: int = 1
+    # The chart's own suggestion (values.yaml: 100m / 300Mi), as requests and limit.
+    resources: Resources = Resources("100m", "500m", "300Mi", "600Mi")
+    # least-waste: of the node groups that fit the pending pods, the one left with the least
+    # idle CPU/memory (one group today; it matters once a second instance type is added).
+    expander: str = "least-waste"
+    # A node is removed after it has been under the utilisation threshold this long, and not
+    # sooner than this after a scale-up (no flapping while an HPA settles).
+    scale_down_unneeded_minutes: int = 10
+    scale_down_delay_after_add_minutes: int = 10
+    scale_down_utilization_threshold: float = 0.5
+    # Dev's night: the autoscaler is scaled to 0 replicas this many minutes before the node
+    # group is scaled to 0 (so it cannot scale the group back up while the nodes drain), and
+    # back to ``replicas`` when the morning schedule brings the nodes back.
+    sleep_minutes_before_stop: int = 5
+    kubectl_image: str = "registry.k8s.io/kubectl:v1.35.3"
+
+
+# Every pod the cluster runs outside the rendered charts, with the requests its own defaults
+# set. EKS add-ons run at EKS's default version for Kubernetes 1.35 (fixed at creation), so
+# they carry no version; the Helm releases' chart versions are pinned in code and repeated
+# here (tests/test_capacity.py keeps the two equal). Numbers, per source:
+SYSTEM_COMPONENTS: tuple[SystemComponent, ...] = (
+    # EKS vpc-cni add-on: aws-node (25m, no memory request; amazon-vpc-cni-k8s
+    # charts/aws-vpc-cni/values.yaml resources.requests.cpu) + network-policy agent ({}).
+    SystemComponent("aws-node", None, "25m", "0Mi", "vpc-cni chart values.yaml"),
+    # EKS kube-proxy add-on: 100m CPU, no memory request (EKS's kube-proxy DaemonSet).
+    SystemComponent("kube-proxy", None, "100m", "0Mi", "EKS kube-proxy add-on manifest"),
+    # eks-pod-identity-agent chart values.yaml: resources {}.
+    SystemComponent("eks-pod-identity-agent", None, "0m", "0Mi", "eks-pod-identity-agent values"),
+    # aws-ebs-csi-driver chart 2.64: node DaemonSet = ebs-plugin + node-driver-registrar +
+    # liveness-probe, each 10m/40Mi (node.resources, inherited by the sidecars).
+    SystemComponent("ebs-csi-node", None, "30m", "120Mi", "aws-ebs-csi-driver values.yaml"),
+    # aws-ebs-csi-driver chart 2.64: controller replicaCount 2; ebs-plugin, provisioner,
+    # attacher, snapshotter, resizer, volume-modifier, liveness-probe: 7 x 10m/40Mi.
+    SystemComponent("ebs-csi-controller", 2, "70m", "280Mi", "aws-ebs-csi-driver values.yaml"),
+    # EKS coredns add-on: 2 replicas, 100m / 70Mi each.
+    SystemComponent("coredns", 2, "100m", "70Mi", "EKS coredns add-on defaults"),
+    # EKS metrics-server add-on: 2 replicas (HA), upstream chart requests 100m / 200Mi.
+    SystemComponent("metrics-server", 2, "100m", "200Mi", "metrics-server chart values.yaml"),
+    # amazon-cloudwatch-observability chart: agent DaemonSet 250m/128Mi, operator
+    # (manager) 100m/64Mi; Fluent Bit off (containerLogs.enabled false), dcgm-exporter and
+    # neuron-monitor only on GPU/Inferentia nodes, the OTel scraper/KSM/node-exporter only
+    # with otelContainerInsights (off).
+    SystemComponent("cloudwatch-agent", None, "250m", "128Mi", "cloudwatch-observability values"),
+    SystemComponent(
+        "cloudwatch-operator", 1, "100m", "64Mi", "cloudwatch-observability values (manager)"
+    ),
+    # aws-eks-v2 AlbController: chart replicaCount 2, resources {} (aws-load-balancer-controller).
+    SystemComponent(
+        "aws-load-balancer-controller", 2, "0m", "0Mi", "aws-lbc chart values.yaml", "3.2.2"
+    ),
+    # external-secrets chart: controller, webhook, cert-controller; 1 replica each, resources {}.
+    SystemComponent("external-secrets", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"),
+    SystemComponent(
+        "external-secrets-webhook", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"
+    ),
+    SystemComponent(
+        "external-secrets-cert-controller", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"
+    ),
+)
+
+
+@dataclass(frozen=True)
 class KubernetesConfig:
     """The EKS cluster and what runs on it."""
 
     version: str = KUBERNETES_VERSION
     node_instance_type: str = "t3.medium"
-    node_min_size: int = 2
-    node_max_size: int = 4
-    node_desired_size: int = 2
+    # The node group's bounds: the minimum runs everything at minimum replicas with room for
+    # one rolling update; the Cluster Autoscaler adds nodes up to the maximum, which holds
+    # every HPA at its maximum (tests/test_capacity.py, docs/capacity.md). SPEC's 2 nodes do
+    # not hold SPEC's own requests plus the EKS add-ons: 3.90 vCPU requested at minimum
+    # replicas against 3.86 allocatable on two t3.medium, before any rolling update; so 3.
+    # The maximum is SPEC's 10,000-DAU figure, 6, which also holds every HPA at 10.
+    node_min_size: int = 3
+    node_max_size: int = 6
+    node_desired_size: int = 3
+    # VPC CNI prefix delegation: each ENI slot carries a /28 (16 addresses), so a t3.medium is
+    # no longer capped at 17 pods (3 ENIs x 5 + 2). The kubelet's max pods is then set here
+    # (nodeadm ``maxPodsExpression``), and kube-reserved memory follows it: 255Mi + 11Mi per
+    # pod. EKS's 110 for a t3.medium would reserve 1,465Mi of its ~3,860Mi and the stage no
+    # longer fits at its maximum; 24 reserves 519Mi and leaves pod slots to spare.
+    prefix_delegation: bool = True
+    max_pods_per_node: int = 24
+    node_autoscaler: NodeAutoscalerConfig = field(default_factory=NodeAutoscalerConfig)
+    system_components: tuple[SystemComponent, ...] = SYSTEM_COMPONENTS
     # All five control-plane log types (api, audit, authenticator, controllerManager,
     # scheduler); dev keeps only api/audit/authenticator to save ingestion cost.
     all_control_plane_logs: bool = True

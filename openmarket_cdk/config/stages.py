@@ -17,6 +17,7 @@ from openmarket_cdk.config.model import (
     AuroraCapacity,
     EdgeConfig,
     NatMode,
+    Resources,
     StageConfig,
 )
 from openmarket_cdk.config.validation import (
@@ -57,6 +58,19 @@ def _dev(account: str) -> StageConfig:
         ),
         kubernetes=replace(
             base.kubernetes,
+            # SPEC's two nodes (dev's cost line) hold dev only with a smaller Prometheus and
+            # Grafana request (limits unchanged): dev scrapes two nodes with no real traffic.
+            # Prefix delegation is what lets 2 nodes take dev's ~40 pods (17 each without).
+            node_min_size=2,
+            node_desired_size=2,
+            monitoring=replace(
+                base.kubernetes.monitoring,
+                resources=replace(
+                    base.kubernetes.monitoring.resources,
+                    prometheus=Resources("200m", "2000m", "512Mi", "4Gi"),
+                    grafana=Resources("100m", "1000m", "256Mi", "2Gi"),
+                ),
+            ),
             all_control_plane_logs=False,
             control_plane_log_retention_days=7,
             application_log_retention_days=7,

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from openmarket_cdk.config.model import (
     AVAILABILITY_ZONES,
+    INSTANCE_SHAPES,
     KUBERNETES_VERSION,
     PLACEHOLDER_HOSTED_ZONE_ID,
     REGION,
@@ -28,6 +29,7 @@ from openmarket_cdk.config.model import (
     KubernetesConfig,
     MonitoringConfig,
     NetworkConfig,
+    NodeAutoscalerConfig,
     ObservabilityConfig,
     Resources,
     StageConfig,
@@ -244,6 +246,8 @@ def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
         fail("kubernetes.version", f"{k8s.version!r}: the project pins {KUBERNETES_VERSION}")
     if not 1 <= k8s.node_min_size <= k8s.node_desired_size <= k8s.node_max_size:
         fail("kubernetes.node_desired_size", "need 1 <= min <= desired <= max nodes")
+    _validate_node_density(k8s)
+    _validate_node_autoscaler(k8s.node_autoscaler, k8s.node_min_size, k8s.node_max_size)
     if stage == "prod" and k8s.public_endpoint_cidrs:
         fail("kubernetes.public_endpoint_cidrs", "prod's API endpoint must stay private")
     for index, cidr in enumerate(k8s.public_endpoint_cidrs):
@@ -271,6 +275,67 @@ def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
     if k8s.backend.port == k8s.frontend.port:
         fail("kubernetes.frontend.port", "backend and frontend need different ports")
     _validate_monitoring(k8s.monitoring, "kubernetes.monitoring")
+
+
+def _validate_node_density(k8s: KubernetesConfig) -> None:
+    shape = INSTANCE_SHAPES.get(k8s.node_instance_type)
+    if shape is None:
+        fail(
+            "kubernetes.node_instance_type",
+            f"{k8s.node_instance_type!r} has no InstanceShape (config/model.py INSTANCE_SHAPES)",
+        )
+    # Without prefix delegation every pod needs one secondary address: ENIs x (IPs - 1) + 2.
+    # With it, EKS recommends 110 below 30 vCPUs and 250 above (max-pods-calculator.sh).
+    ceiling = (
+        (110 if shape.vcpus < 30 else 250)
+        if k8s.prefix_delegation
+        else shape.enis * (shape.ipv4_per_eni - 1) + 2
+    )
+    if k8s.prefix_delegation and not shape.nitro:
+        fail("kubernetes.prefix_delegation", "prefix delegation needs a Nitro instance type")
+    if not 10 <= k8s.max_pods_per_node <= ceiling:
+        fail(
+            "kubernetes.max_pods_per_node",
+            f"{k8s.max_pods_per_node} is outside 10..{ceiling} for {k8s.node_instance_type}"
+            f" (prefix delegation {'on' if k8s.prefix_delegation else 'off'})",
+        )
+    names = [component.name for component in k8s.system_components]
+    if len(set(names)) != len(names):
+        fail("kubernetes.system_components", "component names must be unique")
+    for index, component in enumerate(k8s.system_components):
+        path = f"kubernetes.system_components[{index}]"
+        if component.replicas is not None and component.replicas < 1:
+            fail(f"{path}.replicas", "a Deployment runs at least one replica (None: DaemonSet)")
+        if not re.fullmatch(r"\d+m", component.cpu_request):
+            fail(f"{path}.cpu_request", "CPU in millicores ('100m')")
+        if not re.fullmatch(r"\d+Mi", component.memory_request):
+            fail(f"{path}.memory_request", "memory in Mi ('70Mi')")
+
+
+def _validate_node_autoscaler(
+    autoscaler: NodeAutoscalerConfig, node_min: int, node_max: int
+) -> None:
+    path = "kubernetes.node_autoscaler"
+    if not re.fullmatch(r"\d+\.\d+\.\d+", autoscaler.chart_version):
+        fail(f"{path}.chart_version", f"{autoscaler.chart_version!r} is not a chart version")
+    # The autoscaler's minor is the cluster's: it simulates the scheduler of that release.
+    if not autoscaler.image_tag.startswith(f"v{KUBERNETES_VERSION}."):
+        fail(f"{path}.image_tag", f"must be a v{KUBERNETES_VERSION}.x release")
+    if not autoscaler.kubectl_image.rsplit(":", 1)[-1].startswith(f"v{KUBERNETES_VERSION}."):
+        fail(f"{path}.kubectl_image", f"must be a v{KUBERNETES_VERSION}.x kubectl")
+    if not 1 <= autoscaler.replicas <= 2:
+        fail(f"{path}.replicas", "1 (or 2 with leader election) replicas")
+    if autoscaler.expander not in ("least-waste", "random", "most-pods", "priority"):
+        fail(f"{path}.expander", f"{autoscaler.expander!r} is not an expander this stack uses")
+    if not 0 < autoscaler.scale_down_utilization_threshold < 1:
+        fail(f"{path}.scale_down_utilization_threshold", "a fraction in (0, 1)")
+    if autoscaler.scale_down_unneeded_minutes < 1:
+        fail(f"{path}.scale_down_unneeded_minutes", "at least a minute")
+    if not 1 <= autoscaler.sleep_minutes_before_stop <= 30:
+        fail(f"{path}.sleep_minutes_before_stop", "1..30 minutes before the node group stops")
+    if node_max <= node_min:
+        fail("kubernetes.node_max_size", "must exceed node_min_size: the autoscaler needs room")
+    _validate_resources(autoscaler.resources, f"{path}.resources")
 
 
 def _validate_workload(workload: WorkloadConfig, path: str) -> None:

@@ -16,13 +16,41 @@ NODE_ROLE_POLICIES = (
 )
 
 
+def _node_config(max_pods: int) -> ec2.UserData:
+    """AL2023 nodeadm NodeConfig setting the kubelet's max pods.
+
+    nodeadm's own default counts ENI addresses (t3.medium: 3 x (6 - 1) + 2 = 17) and does not
+    know about prefix delegation. ``maxPodsExpression`` makes nodeadm compute kube-reserved
+    memory (255Mi + 11Mi x max pods) from the same number as ``maxPods``
+    (awslabs/amazon-eks-ami nodeadm/doc/examples.md, "Defining a Max Pods Expression"). EKS
+    merges this MIME part with the cluster details it adds for a managed node group.
+    """
+    node_config = (
+        "---\n"
+        "apiVersion: node.eks.aws/v1alpha1\n"
+        "kind: NodeConfig\n"
+        "spec:\n"
+        "  kubelet:\n"
+        f'    maxPodsExpression: "{max_pods}"\n'
+        "    config:\n"
+        f"      maxPods: {max_pods}\n"
+    )
+    user_data = ec2.MultipartUserData()
+    user_data.add_part(
+        ec2.MultipartBody.from_raw_body(content_type="application/node.eks.aws", body=node_config)
+    )
+    return user_data
+
+
 class AppNodeGroup(Construct):
     """AL2023 nodes in the private subnets of both AZs, through a launch template.
 
     The launch template requires IMDSv2 with a hop limit of 1 (pods cannot borrow the node
     role through IMDS; they use Pod Identity), encrypts the gp3 root volume, and gives the
     nodes the cluster security group plus the network stack's app group, which is what the
-    ALB may reach (3000/3001) and what Aurora and the cache admit. The node group itself is
+    ALB may reach (3000/3001) and what Aurora and the cache admit. With VPC CNI prefix
+    delegation its user data sets the kubelet's max pods from config (``_node_config``).
+    The node group itself is
     the cluster's child (``Cluster/NodegroupAppNodes``), as ``add_nodegroup_capacity`` makes it,
     so its logical ID does not depend on this part.
     """
@@ -53,6 +81,7 @@ class AppNodeGroup(Construct):
                 )
             ],
             security_group=app_security_group,
+            user_data=_node_config(k8s.max_pods_per_node) if k8s.prefix_delegation else None,
         )
         launch_template.add_security_group(
             ec2.SecurityGroup.from_security_group_id(

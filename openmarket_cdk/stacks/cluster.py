@@ -34,6 +34,7 @@ from openmarket_cdk.constructs.deploy_order import (
 from openmarket_cdk.constructs.edge import StageEdge
 from openmarket_cdk.constructs.eks_addons import EksAddons
 from openmarket_cdk.constructs.external_secrets import ExternalSecretsOperator
+from openmarket_cdk.constructs.node_autoscaler import NodeAutoscaler
 from openmarket_cdk.constructs.pod_identity import PodIdentity
 from openmarket_cdk.constructs.web_acl import AlbWebAcl
 from openmarket_cdk.nag import acknowledge
@@ -195,7 +196,15 @@ class ClusterStack(Stack):
         )
         self.nodegroup = node_group.nodegroup
         addons = EksAddons(
-            self, "Addons", cluster=icluster, nodegroup=self.nodegroup, stage_prefix=config.prefix
+            self,
+            "Addons",
+            cluster=icluster,
+            nodegroup=self.nodegroup,
+            stage_prefix=config.prefix,
+            prefix_delegation=k8s.prefix_delegation,
+        )
+        node_autoscaler = NodeAutoscaler(
+            self, "NodeAutoscaler", config=config, cluster=self.cluster, nodegroup=self.nodegroup
         )
         external_secrets = ExternalSecretsOperator(
             self,
@@ -272,6 +281,7 @@ class ClusterStack(Stack):
             service_creators=(
                 *addons.after_nodes,
                 external_secrets.chart,
+                node_autoscaler.chart,
                 *([edge.chart] if edge else []),
             ),
         )

@@ -153,8 +153,9 @@ def test_retention_storage_and_resources(dev: RenderedMonitoring) -> None:
     assert claim["spec"]["resources"]["requests"]["storage"] == "100Gi"
     assert claim["spec"]["storageClassName"] == "gp3"
     assert spec["template"]["spec"]["securityContext"]["fsGroup"] == 65534
+    # dev's requests are below SPEC's 500m/1Gi so that it fits two nodes (docs/capacity.md).
     assert container["resources"] == {
-        "requests": {"cpu": "500m", "memory": "1024Mi"},
+        "requests": {"cpu": "200m", "memory": "512Mi"},
         "limits": {"cpu": "2000m", "memory": "4096Mi"},
     }
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}

@@ -33,6 +33,8 @@ UPSTREAM_ALERTS = {
     "KubePersistentVolumeFillingUp",
 }
 OPENMARKET_ALERTS = {"OpenMarketBackendHighErrorRate", "OpenMarketBackendHighLatency"}
+# OpenMarket's own alerts for the platform team (runbooks in docs/monitoring.md too).
+OPENMARKET_PLATFORM_ALERTS = {"OpenMarketPodsUnschedulable"}
 # Rules about components EKS runs itself: they would fire for ever there.
 CONTROL_PLANE_WORDS = ("Scheduler", "ControllerManager", "Etcd", "KubeAPIDown", "KubeletDown")
 
@@ -98,6 +100,7 @@ PVC = {
     "namespace": "monitoring",
     "persistentvolumeclaim": "data-prometheus-0",
 }
+UNSCHEDULABLE = {"job": "kube-state-metrics", "namespace": NS, "pod": "backend-7"}
 HTTP = {"job": "backend", "namespace": NS}
 METRIC = VALUES.backend.request_duration_metric
 
@@ -323,6 +326,35 @@ def unit_tests() -> list[dict[str, Any]]:
             ],
             quiet("KubePersistentVolumeFillingUp", "5m"),
         ),
+        # OpenMarketPodsUnschedulable: a pod Pending/Unschedulable for 15 minutes fires;
+        # one the autoscaler found a node for after 5 minutes stays quiet.
+        case(
+            [
+                series("kube_pod_status_unschedulable", {**UNSCHEDULABLE, "uid": "a1"}, "1x20"),
+                series(
+                    "kube_pod_status_unschedulable",
+                    {**UNSCHEDULABLE, "pod": "backend-8", "uid": "b2"},
+                    "1x5 _x15",
+                ),
+            ],
+            quiet("OpenMarketPodsUnschedulable", "8m"),
+            alert(
+                "OpenMarketPodsUnschedulable",
+                "15m",
+                {"namespace": NS, "pod": "backend-7", "severity": "warning", **PLATFORM},
+                notes(
+                    "Pods have been unschedulable for 10 minutes: the cluster is out of room.",
+                    f"Pod {NS}/backend-7 has waited for a node for more than 10 minutes "
+                    "(PodScheduled=False, reason Unschedulable); the Cluster Autoscaler has not "
+                    "added one.",
+                    f"{RUNBOOKS}#openmarketpodsunschedulable",
+                ),
+            ),
+        ),
+        case(  # scheduled after 5 minutes
+            [series("kube_pod_status_unschedulable", {**UNSCHEDULABLE, "uid": "a1"}, "1x5 _x15")],
+            quiet("OpenMarketPodsUnschedulable", "15m"),
+        ),
         # OpenMarketBackendHighErrorRate: 5 of 105 requests a second fail (4.8 %).
         case(
             [requests("200", "0+100x30"), requests("500", "0+5x30")],
@@ -385,7 +417,7 @@ def run(command: list[str]) -> subprocess.CompletedProcess[str]:
 def test_promtool_accepts_the_rules(promtool: str, rules_file: Path) -> None:
     result = run([promtool, "check", "rules", str(rules_file)])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 14 rules found" in result.stdout
+    assert "SUCCESS: 15 rules found" in result.stdout
 
 
 def test_the_configmap_carries_the_rules_as_built(rules_file: Path) -> None:
@@ -423,10 +455,10 @@ def test_the_unit_tests_cover_every_alert_both_ways() -> None:
     assert quiet_ones == names - {"Watchdog"}
 
 
-def test_ten_alerts_upstream_names_where_upstream_has_them() -> None:
+def test_spec_ten_alerts_and_the_capacity_alert_upstream_names_where_upstream_has_them() -> None:
     names = alert_names(VALUES)
-    assert len(names) == 10 and len(set(names)) == 10
-    assert set(names) == UPSTREAM_ALERTS | OPENMARKET_ALERTS
+    assert len(names) == 11 and len(set(names)) == 11
+    assert set(names) == UPSTREAM_ALERTS | OPENMARKET_ALERTS | OPENMARKET_PLATFORM_ALERTS
     for name in names:
         assert not any(word in name for word in CONTROL_PLANE_WORDS), name
 
@@ -443,8 +475,9 @@ def test_every_alert_is_labelled_and_documented() -> None:
             notes = rule["annotations"]
             assert set(notes) == {"summary", "description", "runbook_url"}, name
             assert notes["runbook_url"].startswith("https://"), name
-            if name in OPENMARKET_ALERTS:
-                assert rule["labels"]["team"] == "app"
+            if name in OPENMARKET_ALERTS | OPENMARKET_PLATFORM_ALERTS:
+                team = "app" if name in OPENMARKET_ALERTS else "platform"
+                assert rule["labels"]["team"] == team, name
                 assert notes["runbook_url"].endswith(f"#{name.lower()}")
             else:
                 assert notes["runbook_url"].startswith(UPSTREAM_RUNBOOKS), name
@@ -465,5 +498,5 @@ def test_the_runbook_anchors_exist_in_the_monitoring_guide() -> None:
     from tests.charts.conftest import ROOT
 
     guide = (ROOT / "docs" / "monitoring.md").read_text()
-    for name in OPENMARKET_ALERTS:
+    for name in OPENMARKET_ALERTS | OPENMARKET_PLATFORM_ALERTS:
         assert f"### {name}" in guide, f"docs/monitoring.md has no section for {name}"

@@ -1,0 +1,495 @@
+"""The capacity model of a stage's cluster: does everything fit on the nodes, and when?
+
+Pods come from two places: the stage's rendered charts (Deployments, StatefulSets,
+DaemonSets, their HPAs and PodDisruptionBudgets) and the config's table of everything else
+(EKS add-ons, Helm releases, the Cluster Autoscaler). A node offers what the kubelet leaves
+allocatable on the stage's instance type, computed as AL2023's nodeadm computes it
+(awslabs/amazon-eks-ami ``nodeadm/internal/kubelet/config.go``):
+
+- kube-reserved CPU: 6 % of the first core, 1 % of the second, 0.5 % of cores 3-4, 0.25 %
+  of the rest;
+- kube-reserved memory: ``255Mi + 11Mi x maxPods``;
+- hard eviction threshold ``memory.available`` 100Mi (no system-reserved is set);
+- at most ``maxPods`` pods.
+
+Packing is first-fit decreasing per node, with every DaemonSet's pod on every node first,
+the way the scheduler must place them: a sum of requests can fit while no single node has
+room for the largest pod, and this model catches that.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from charts.stage import render_stage
+from openmarket_cdk.chart_values import placeholder_chart_values
+from openmarket_cdk.config import INSTANCE_SHAPES, InstanceShape, StageConfig
+
+Manifest = Mapping[str, Any]
+
+EVICTION_HARD_MEMORY_MI = 100
+# (range start, range end, reserved fraction of the range in 1/10,000): nodeadm's table.
+_CPU_RESERVE_RANGES = ((0, 1000, 600), (1000, 2000, 100), (2000, 4000, 50), (4000, None, 25))
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def cpu_millicores(quantity: str) -> int:
+    """``250m`` -> 250, ``1`` -> 1000, ``0.5`` -> 500."""
+    if quantity.endswith("m"):
+        return int(quantity[:-1])
+    return math.ceil(float(quantity) * 1000)
+
+
+_MEMORY_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "M": 10**6 / 2**20}
+_MEMORY_UNITS |= {"G": 10**9 / 2**20, "k": 10**3 / 2**20, "": 1 / 2**20}
+
+
+def memory_mebibytes(quantity: str) -> int:
+    """``512Mi`` -> 512, ``2Gi`` -> 2048, ``128M`` -> 123 (rounded up)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]i|[kMG]|)", quantity)
+    if not match:
+        raise ValueError(f"not a memory quantity: {quantity!r}")
+    return math.ceil(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
+
+
+def kube_reserved_cpu_millicores(vcpus: int) -> int:
+    total = vcpus * 1000
+    reserved = 0
+    for start, end, per_10000 in _CPU_RESERVE_RANGES:
+        top = total if end is None else min(total, end)
+        if top > start:
+            reserved += (top - start) * per_10000 // 10000
+    return reserved
+
+
+def kube_reserved_memory_mebibytes(max_pods: int) -> int:
+    return 255 + 11 * max_pods
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """What one node offers to pods."""
+
+    cpu_m: int
+    memory_mi: int
+    pods: int
+
+
+def allocatable(shape: InstanceShape, max_pods: int) -> NodeShape:
+    return NodeShape(
+        cpu_m=shape.vcpus * 1000 - kube_reserved_cpu_millicores(shape.vcpus),
+        memory_mi=shape.memory_mib
+        - kube_reserved_memory_mebibytes(max_pods)
+        - EVICTION_HARD_MEMORY_MI,
+        pods=max_pods,
+    )
+
+
+def node_shape(config: StageConfig) -> NodeShape:
+    k8s = config.kubernetes
+    return allocatable(INSTANCE_SHAPES[k8s.node_instance_type], k8s.max_pods_per_node)
+
+
+@dataclass(frozen=True)
+class Pod:
+    """One pod's requests (the scheduler's view: max of init containers and the sum)."""
+
+    workload: str
+    cpu_m: int
+    memory_mi: int
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A set of identical pods: a Deployment/StatefulSet (with its HPA range) or a DaemonSet."""
+
+    name: str
+    kind: str
+    cpu_m: int
+    memory_mi: int
+    min_replicas: int
+    max_replicas: int
+    per_node: bool = False
+    # Extra pods a rolling update starts before old ones go (Deployment maxSurge).
+    surge: int = 0
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def pods(self, count: int) -> list[Pod]:
+        return [Pod(self.name, self.cpu_m, self.memory_mi)] * count
+
+
+@dataclass(frozen=True)
+class DisruptionBudget:
+    name: str
+    match_labels: tuple[tuple[str, str], ...]
+    min_available: str | None
+    max_unavailable: str | None
+
+    def allowed_disruptions(self, replicas: int) -> int:
+        """Pods of ``replicas`` healthy ones that may be evicted at once."""
+        if self.max_unavailable is not None:
+            return _resolve(self.max_unavailable, replicas, round_up=True)
+        if self.min_available is not None:
+            return replicas - _resolve(self.min_available, replicas, round_up=True)
+        return replicas
+
+
+def _resolve(value: str, total: int, *, round_up: bool) -> int:
+    text = str(value)
+    if text.endswith("%"):
+        exact = int(text[:-1]) * total / 100
+        return math.ceil(exact) if round_up else math.floor(exact)
+    return int(text)
+
+
+def _pod_requests(pod_spec: Mapping[str, Any]) -> tuple[int, int]:
+    def requests(container: Mapping[str, Any]) -> tuple[int, int]:
+        req = container.get("resources", {}).get("requests", {})
+        return cpu_millicores(str(req.get("cpu", "0"))), memory_mebibytes(
+            str(req.get("memory", "0"))
+        )
+
+    main = [requests(c) for c in pod_spec.get("containers", [])]
+    init = [requests(c) for c in pod_spec.get("initContainers", [])]
+    cpu = max([sum(c for c, _ in main), *(c for c, _ in init)])
+    memory = max([sum(m for _, m in main), *(m for _, m in init)])
+    return cpu, memory
+
+
+def _surge(spec: Mapping[str, Any], replicas: int) -> int:
+    strategy = spec.get("strategy", {})
+    if strategy.get("type") == "Recreate":
+        return 0
+    surge = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")
+    return _resolve(str(surge), replicas, round_up=True)
+
+
+def chart_workloads(manifests: Iterable[Manifest]) -> tuple[list[Workload], list[DisruptionBudget]]:
+    """The workloads and PDBs of rendered manifests, HPAs applied."""
+    objects = list(manifests)
+    hpas = {
+        (o["metadata"].get("namespace"), o["spec"]["scaleTargetRef"]["name"]): o["spec"]
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    workloads: list[Workload] = []
+    for obj in objects:
+        if obj["kind"] not in _WORKLOAD_KINDS:
+            continue
+        spec = obj["spec"]
+        name = obj["metadata"]["name"]
+        cpu, memory = _pod_requests(spec["template"]["spec"])
+        labels = tuple(sorted(spec["template"]["metadata"].get("labels", {}).items()))
+        if obj["kind"] == "DaemonSet":
+            workloads.append(Workload(name, "DaemonSet", cpu, memory, 1, 1, True, 0, labels))
+            continue
+        hpa = hpas.get((obj["metadata"].get("namespace"), name))
+        replicas = int(spec.get("replicas", 1))
+        low = int(hpa.get("minReplicas", 1)) if hpa else replicas
+        high = int(hpa["maxReplicas"]) if hpa else replicas
+        # A rolling update at minimum replicas (the tightest moment) starts this many.
+        surge = _surge(spec, low) if obj["kind"] == "Deployment" else 0
+        workloads.append(Workload(name, obj["kind"], cpu, memory, low, high, False, surge, labels))
+    budgets = [
+        DisruptionBudget(
+            name=o["metadata"]["name"],
+            match_labels=tuple(
+                sorted(o["spec"].get("selector", {}).get("matchLabels", {}).items())
+            ),
+            min_available=_optional_str(o["spec"].get("minAvailable")),
+            max_unavailable=_optional_str(o["spec"].get("maxUnavailable")),
+        )
+        for o in objects
+        if o["kind"] == "PodDisruptionBudget"
+    ]
+    return workloads, budgets
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def system_workloads(config: StageConfig) -> list[Workload]:
+    """EKS add-ons and Helm releases from the config's table, plus the Cluster Autoscaler."""
+    k8s = config.kubernetes
+    out = [
+        Workload(
+            name=c.name,
+            kind="DaemonSet" if c.per_node else "Deployment",
+            cpu_m=cpu_millicores(c.cpu_request),
+            memory_mi=memory_mebibytes(c.memory_request),
+            min_replicas=c.replicas or 1,
+            max_replicas=c.replicas or 1,
+            per_node=c.per_node,
+            surge=0 if c.per_node else 1,
+        )
+        for c in k8s.system_components
+    ]
+    autoscaler = k8s.node_autoscaler
+    # The chart's Deployment uses the default RollingUpdate (25 % surge -> 1 pod).
+    out.append(
+        Workload(
+            name="cluster-autoscaler",
+            kind="Deployment",
+            cpu_m=cpu_millicores(autoscaler.resources.cpu_request),
+            memory_mi=memory_mebibytes(autoscaler.resources.memory_request),
+            min_replicas=autoscaler.replicas,
+            max_replicas=autoscaler.replicas,
+            surge=1,
+        )
+    )
+    return out
+
+
+@dataclass(frozen=True)
+class StageWorkloads:
+    """Everything one stage runs on its node group."""
+
+    config: StageConfig
+    workloads: tuple[Workload, ...]
+    budgets: tuple[DisruptionBudget, ...]
+
+    @property
+    def daemonsets(self) -> list[Workload]:
+        return [w for w in self.workloads if w.per_node]
+
+    @property
+    def replicated(self) -> list[Workload]:
+        return [w for w in self.workloads if not w.per_node]
+
+    def named(self, name: str) -> Workload:
+        (match,) = [w for w in self.workloads if w.name == name]
+        return match
+
+
+def stage_workloads(config: StageConfig) -> StageWorkloads:
+    rendered = render_stage(placeholder_chart_values(config))
+    charts, budgets = chart_workloads(obj for objects in rendered.values() for obj in objects)
+    return StageWorkloads(config, tuple(charts + system_workloads(config)), tuple(budgets))
+
+
+# What a node's pods use: the same three numbers as what it offers.
+NodeUse = NodeShape
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Where first-fit decreasing put the pods; ``unplaced`` is what found no node."""
+
+    node: NodeShape
+    nodes: tuple[NodeUse, ...]
+    unplaced: tuple[Pod, ...]
+
+    @property
+    def fits(self) -> bool:
+        return not self.unplaced
+
+    @property
+    def free(self) -> NodeUse:
+        return NodeUse(
+            cpu_m=sum(self.node.cpu_m - n.cpu_m for n in self.nodes),
+            memory_mi=sum(self.node.memory_mi - n.memory_mi for n in self.nodes),
+            pods=sum(self.node.pods - n.pods for n in self.nodes),
+        )
+
+
+def pack(
+    pods: Sequence[Pod], daemonsets: Sequence[Workload], node: NodeShape, nodes: int
+) -> Packing:
+    """First-fit decreasing: DaemonSet pods on every node, then the largest pod first (by its
+    larger share of a node's CPU or memory) on the first node with room for it."""
+    base_cpu = sum(d.cpu_m for d in daemonsets)
+    base_memory = sum(d.memory_mi for d in daemonsets)
+    used = [[base_cpu, base_memory, len(daemonsets)] for _ in range(nodes)]
+    unplaced: list[Pod] = []
+    if base_cpu > node.cpu_m or base_memory > node.memory_mi or len(daemonsets) > node.pods:
+        return Packing(node, tuple(NodeUse(*u) for u in used), tuple(pods))
+
+    def size(pod: Pod) -> float:
+        return max(pod.cpu_m / node.cpu_m, pod.memory_mi / node.memory_mi)
+
+    for pod in sorted(pods, key=size, reverse=True):
+        for slot in used:
+            if (
+                slot[0] + pod.cpu_m <= node.cpu_m
+                and slot[1] + pod.memory_mi <= node.memory_mi
+                and slot[2] + 1 <= node.pods
+            ):
+                slot[0] += pod.cpu_m
+                slot[1] += pod.memory_mi
+                slot[2] += 1
+                break
+        else:
+            unplaced.append(pod)
+    return Packing(node, tuple(NodeUse(*u) for u in used), tuple(unplaced))
+
+
+def largest_deployment(stage: StageWorkloads, node: NodeShape) -> Workload:
+    """The Deployment whose rolling update needs the most room (surge x pod size)."""
+    deployments = [w for w in stage.replicated if w.kind == "Deployment" and w.surge]
+    return max(
+        deployments,
+        key=lambda w: w.surge * max(w.cpu_m / node.cpu_m, w.memory_mi / node.memory_mi),
+    )
+
+
+def at_minimum(stage: StageWorkloads, *, with_surge: bool = True) -> Packing:
+    """(a) Minimum replicas on the minimum nodes, plus one rolling update of the largest
+    Deployment (its surge pods running beside the old ones)."""
+    node = node_shape(stage.config)
+    pods = [p for w in stage.replicated for p in w.pods(w.min_replicas)]
+    if with_surge:
+        biggest = largest_deployment(stage, node)
+        pods += biggest.pods(min(biggest.surge, biggest.min_replicas))
+    return pack(pods, stage.daemonsets, node, stage.config.kubernetes.node_min_size)
+
+
+def at_maximum(stage: StageWorkloads) -> Packing:
+    """(b) Every HPA at its maximum on the most nodes the autoscaler may run."""
+    node = node_shape(stage.config)
+    pods = [p for w in stage.replicated for p in w.pods(w.max_replicas)]
+    return pack(pods, stage.daemonsets, node, stage.config.kubernetes.node_max_size)
+
+
+def with_replicas(stage: StageWorkloads, replicas: Mapping[str, int], nodes: int) -> Packing:
+    """Everything at minimum except the named workloads, on ``nodes`` nodes."""
+    node = node_shape(stage.config)
+    pods = [p for w in stage.replicated for p in w.pods(replicas.get(w.name, w.min_replicas))]
+    return pack(pods, stage.daemonsets, node, nodes)
+
+
+def blocked_drains(stage: StageWorkloads) -> list[str]:
+    """(c) The PDBs that would block draining a node at minimum replicas: each must allow at
+    least one eviction when its workload runs at its minimum."""
+    blocked: list[str] = []
+    for budget in stage.budgets:
+        selected = [
+            w for w in stage.replicated if w.labels and set(budget.match_labels) <= set(w.labels)
+        ]
+        replicas = sum(w.min_replicas for w in selected)
+        if not selected or budget.allowed_disruptions(replicas) < 1:
+            blocked.append(budget.name)
+    return blocked
+
+
+def with_hpa_max(config: StageConfig, workload: str, maximum: int) -> StageConfig:
+    """``config`` with one web workload's HPA maximum changed (for probes and what-ifs)."""
+    k8s = config.kubernetes
+    backend, frontend = k8s.backend, k8s.frontend
+    if backend.name == workload:
+        backend = replace(backend, hpa_max_replicas=maximum)
+    if frontend.name == workload:
+        frontend = replace(frontend, hpa_max_replicas=maximum)
+    return replace(config, kubernetes=replace(k8s, backend=backend, frontend=frontend))
+
+
+# SPEC's capacity plan for 10,000 daily active users: backend 2 -> 6 pods, nodes 2 -> 6.
+SPEC_PLAN_BACKEND_PODS = 6
+SPEC_PLAN_NODES = 6
+
+
+def spec_plan(stage: StageWorkloads) -> Packing:
+    """(d) SPEC's 10,000-DAU plan: six backend pods (the rest at minimum) on six nodes."""
+    backend = stage.config.kubernetes.backend.name
+    return with_replicas(stage, {backend: SPEC_PLAN_BACKEND_PODS}, SPEC_PLAN_NODES)
+
+
+def _row(label: str, nodes: int, pods: int, packing: Packing) -> str:
+    free = packing.free
+    node = packing.node
+    total_cpu = node.cpu_m * nodes
+    total_memory = node.memory_mi * nodes
+    verdict = "fits" if packing.fits else f"**{len(packing.unplaced)} pods do not fit**"
+    return (
+        f"| {label} | {nodes} | {pods} | {free.cpu_m}m of {total_cpu}m "
+        f"({free.cpu_m / total_cpu:.0%}) | {free.memory_mi}Mi of {total_memory}Mi "
+        f"({free.memory_mi / total_memory:.0%}) | {free.pods} of {node.pods * nodes} | {verdict} |"
+    )
+
+
+def capacity_report(configs: Sequence[StageConfig]) -> str:
+    """docs/capacity.md: each stage's node, and the headroom left in each scenario."""
+    lines = [
+        "# Capacity",
+        "",
+        "Generated by `make capacity` (scripts/capacity_report.py) from the stage configs and",
+        "the rendered charts, with the model in `openmarket_cdk/capacity.py`. Do not edit by",
+        "hand: `tests/test_capacity.py` fails when this page is stale or a scenario stops",
+        "fitting.",
+        "",
+        "A node's allocatable is what AL2023's nodeadm leaves: capacity minus kube-reserved",
+        "CPU (6 % of the first core, 1 % of the second, 0.5 % of cores 3-4), kube-reserved",
+        "memory (255Mi + 11Mi x max pods) and the 100Mi hard-eviction threshold. Pods are",
+        "packed first-fit decreasing, DaemonSets on every node. Free = allocatable minus",
+        "requests, summed over the nodes (a pod needs its share on one node).",
+        "",
+        "The Cluster Autoscaler (`openmarket_cdk/constructs/node_autoscaler.py`) adds a node",
+        "when a pod is Pending for want of room, up to the node group's maximum, and removes",
+        "one that has stayed under its utilisation threshold, never below the minimum. A pod",
+        "Pending for 10 minutes fires `OpenMarketPodsUnschedulable` (docs/monitoring.md).",
+        "",
+    ]
+    for config in configs:
+        hours = config.observability.working_hours
+        if not hours.enabled:
+            continue
+        sleep = config.kubernetes.node_autoscaler.sleep_minutes_before_stop
+        lines += [
+            f"{config.name} sleeps: on {hours.weekdays} a CronJob scales the autoscaler to 0 at "
+            f"{hours.stop_hour - 1:02d}:{60 - sleep:02d} ({hours.time_zone}), so when the "
+            f"night schedule sets the node group to 0 at {hours.stop_hour:02d}:00 nothing "
+            f"scales it back and no paid node runs until {hours.start_hour:02d}:00. Then the "
+            "schedule restores the minimum, and a second CronJob, whose pod waits for the "
+            "first node, scales the autoscaler back.",
+            "",
+        ]
+    for config in configs:
+        stage = stage_workloads(config)
+        k8s = config.kubernetes
+        node = node_shape(config)
+        minimum = at_minimum(stage)
+        maximum = at_maximum(stage)
+        biggest = largest_deployment(stage, node)
+        min_pods = sum(w.min_replicas for w in stage.replicated) + len(stage.daemonsets) * (
+            k8s.node_min_size
+        )
+        surge_pods = min(biggest.surge, biggest.min_replicas)
+        max_pods = sum(w.max_replicas for w in stage.replicated) + len(stage.daemonsets) * (
+            k8s.node_max_size
+        )
+        lines += [
+            f"## {config.name}",
+            "",
+            f"{k8s.node_instance_type}, {k8s.node_min_size}-{k8s.node_max_size} nodes, "
+            f"max {k8s.max_pods_per_node} pods a node (VPC CNI prefix delegation "
+            f"{'on' if k8s.prefix_delegation else 'off'}): allocatable {node.cpu_m}m CPU, "
+            f"{node.memory_mi}Mi memory, {node.pods} pods per node. "
+            f"{len(stage.daemonsets)} DaemonSets, {len(stage.replicated)} replicated workloads; "
+            f"the largest rolling update is {biggest.name}'s ({surge_pods} surge pod"
+            f"{'s' if surge_pods != 1 else ''}).",
+            "",
+            "| scenario | nodes | pods | CPU free | memory free | pod slots free | result |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            _row(
+                "minimum replicas + one rolling update",
+                k8s.node_min_size,
+                min_pods + surge_pods,
+                minimum,
+            ),
+            _row("every HPA at its maximum", k8s.node_max_size, max_pods, maximum),
+        ]
+        if config.name == "prod":
+            plan = spec_plan(stage)
+            plan_pods = (
+                sum(w.min_replicas for w in stage.replicated)
+                + SPEC_PLAN_BACKEND_PODS
+                - k8s.backend.hpa_min_replicas
+                + len(stage.daemonsets) * SPEC_PLAN_NODES
+            )
+            lines.append(_row("SPEC 10,000 DAU: backend 6 pods", SPEC_PLAN_NODES, plan_pods, plan))
+        lines.append("")
+    return "\n".join(lines)

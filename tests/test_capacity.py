@@ -1,0 +1,191 @@
+"""Capacity is a test (DESIGN, "Deploy day"): at minimum replicas everything fits the
+minimum nodes with room for a rolling update; at every HPA's maximum it fits what the
+Cluster Autoscaler can add; every PodDisruptionBudget lets a node drain; SPEC's 10,000-DAU
+plan (backend 2 -> 6 pods, nodes 2 -> 6) fits prod.
+
+The model (openmarket_cdk/capacity.py) packs pods per node, first-fit decreasing, over the
+rendered charts of each stage plus the config's table of add-ons and Helm releases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from openmarket_cdk.capacity import (
+    SPEC_PLAN_NODES,
+    NodeShape,
+    Pod,
+    StageWorkloads,
+    Workload,
+    allocatable,
+    at_maximum,
+    at_minimum,
+    blocked_drains,
+    capacity_report,
+    kube_reserved_cpu_millicores,
+    kube_reserved_memory_mebibytes,
+    memory_mebibytes,
+    pack,
+    spec_plan,
+    stage_workloads,
+    with_hpa_max,
+)
+from openmarket_cdk.config import (
+    INSTANCE_SHAPES,
+    STAGE_NAMES,
+    StageConfigError,
+    all_stage_configs,
+    stage_config,
+    validate_stage,
+)
+from openmarket_cdk.constructs.external_secrets import EXTERNAL_SECRETS_CHART_VERSION
+from openmarket_cdk.stacks.cluster import ALB_CONTROLLER_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict[str, StageWorkloads]:
+    return {name: stage_workloads(stage_config(name)) for name in STAGE_NAMES}
+
+
+def _unplaced(names: object) -> str:
+    return f"pods that found no node: {names}"
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_minimum_replicas_fit_the_minimum_nodes_with_a_rolling_update(
+    stages: dict[str, StageWorkloads], stage: str
+) -> None:
+    packing = at_minimum(stages[stage])
+    assert packing.fits, _unplaced([p.workload for p in packing.unplaced])
+    assert len(packing.nodes) == stage_config(stage).kubernetes.node_min_size
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_hpa_at_its_maximum_fits_the_autoscalers_maximum(
+    stages: dict[str, StageWorkloads], stage: str
+) -> None:
+    packing = at_maximum(stages[stage])
+    assert packing.fits, _unplaced([p.workload for p in packing.unplaced])
+    backend = stages[stage].named("backend")
+    assert backend.max_replicas == stage_config(stage).kubernetes.backend.hpa_max_replicas
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_disruption_budget_lets_one_node_drain(
+    stages: dict[str, StageWorkloads], stage: str
+) -> None:
+    assert stages[stage].budgets, "the charts define PodDisruptionBudgets"
+    assert blocked_drains(stages[stage]) == []
+    # A drained node's pods need somewhere to go: the autoscaler can add a node.
+    k8s = stage_config(stage).kubernetes
+    assert k8s.node_max_size > k8s.node_min_size
+
+
+def test_spec_capacity_plan_fits_prod(stages: dict[str, StageWorkloads]) -> None:
+    k8s = stage_config("prod").kubernetes
+    # SPEC: nodes 2 -> 6, backend 2 -> 6 pods. Prod starts at 3 nodes: two do not hold the
+    # minimum (config/model.py, node_min_size); the plan's six is the autoscaler's maximum.
+    assert k8s.node_min_size <= 3 and k8s.node_max_size >= SPEC_PLAN_NODES
+    assert k8s.backend.hpa_min_replicas == 2 and k8s.backend.hpa_max_replicas >= 6
+    packing = spec_plan(stages["prod"])
+    assert packing.fits, _unplaced([p.workload for p in packing.unplaced])
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_the_model_rejects_an_hpa_maximum_of_40(stage: str) -> None:
+    """The probe: 40 backend pods (10 vCPU of requests) cannot fit any stage's maximum."""
+    probe = stage_workloads(with_hpa_max(stage_config(stage), "backend", 40))
+    assert probe.named("backend").max_replicas == 40
+    packing = at_maximum(probe)
+    # First-fit decreasing places the large pods first: what is left over may be any pod.
+    assert not packing.fits
+
+
+def test_packing_is_per_node_not_a_sum() -> None:
+    """Three pods of 60 % of a node: the sum (180 %) is below two nodes, but no two of them
+    share a node, so the third finds none."""
+    node = NodeShape(cpu_m=1000, memory_mi=1000, pods=110)
+    pods = [Pod("big", 600, 100)] * 3
+    packing = pack(pods, [], node, 2)
+    assert [p.workload for p in packing.unplaced] == ["big"]
+    # DaemonSets take their share on every node first.
+    daemon = Workload("agent", "DaemonSet", 500, 0, 1, 1, per_node=True)
+    assert not pack([Pod("half", 600, 0)], [daemon], node, 3).fits
+    # The pod limit counts too.
+    assert not pack([Pod("tiny", 1, 1)] * 3, [], NodeShape(1000, 1000, 1), 2).fits
+
+
+def test_allocatable_follows_nodeadm() -> None:
+    """awslabs/amazon-eks-ami nodeadm: kube-reserved CPU 6 % / 1 % / 0.5 % / 0.25 % by core,
+    memory 255Mi + 11Mi per pod, 100Mi hard eviction."""
+    assert kube_reserved_cpu_millicores(2) == 70
+    assert kube_reserved_cpu_millicores(4) == 80
+    assert kube_reserved_cpu_millicores(8) == 90
+    assert kube_reserved_memory_mebibytes(17) == 442
+    assert kube_reserved_memory_mebibytes(110) == 1465
+    node = allocatable(INSTANCE_SHAPES["t3.medium"], 110)
+    assert node == NodeShape(cpu_m=1930, memory_mi=3860 - 1465 - 100, pods=110)
+    assert stage_config("prod").kubernetes.max_pods_per_node == 24
+    assert allocatable(INSTANCE_SHAPES["t3.medium"], 24).memory_mi == 3860 - 519 - 100
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_eks_default_110_pods_would_not_fit_a_t3_medium_stage(stage: str) -> None:
+    """Why max pods is 24, not EKS's 110 for prefix delegation: 110 pods reserve 1,465Mi of a
+    t3.medium's memory, and the HPA maxima no longer fit the node group's maximum."""
+    config = stage_config(stage)
+    dense = replace(config, kubernetes=replace(config.kubernetes, max_pods_per_node=110))
+    assert not at_maximum(stage_workloads(dense)).fits
+    assert memory_mebibytes("2Gi") == 2048 and memory_mebibytes("128M") == 123
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_the_model_sees_the_rendered_workloads_and_the_add_ons(
+    stages: dict[str, StageWorkloads], stage: str
+) -> None:
+    workloads = stages[stage]
+    k8s = stage_config(stage).kubernetes
+    for web in k8s.workloads:
+        pods = workloads.named(web.name)
+        assert (pods.min_replicas, pods.max_replicas) == (
+            web.hpa_min_replicas,
+            web.hpa_max_replicas,
+        )
+        assert (pods.cpu_m, pods.memory_mi) == (250, 512)
+    daemonsets = {w.name for w in workloads.daemonsets}
+    assert {"node-exporter", "fluent-bit", "aws-node", "kube-proxy", "ebs-csi-node"} <= daemonsets
+    names = {w.name for w in workloads.workloads}
+    assert {"prometheus", "grafana", "coredns", "cluster-autoscaler"} <= names
+
+
+def test_node_density_settings_are_checked() -> None:
+    dev = stage_config("dev")
+    k8s = dev.kubernetes
+    without_prefixes = replace(k8s, prefix_delegation=False)
+    with pytest.raises(StageConfigError, match="max_pods_per_node"):
+        validate_stage(replace(dev, kubernetes=without_prefixes))
+    # Without prefix delegation a t3.medium holds 3 x (6 - 1) + 2 = 17 pods.
+    validate_stage(replace(dev, kubernetes=replace(without_prefixes, max_pods_per_node=17)))
+    with pytest.raises(StageConfigError, match="node_max_size"):
+        validate_stage(replace(dev, kubernetes=replace(k8s, node_max_size=k8s.node_min_size)))
+
+
+def test_the_component_table_names_the_pinned_chart_versions() -> None:
+    versions = {c.name: c.version for c in stage_config("prod").kubernetes.system_components}
+    assert versions["aws-load-balancer-controller"] == ALB_CONTROLLER_VERSION.helm_chart_version
+    for name in (
+        "external-secrets",
+        "external-secrets-webhook",
+        "external-secrets-cert-controller",
+    ):
+        assert versions[name] == EXTERNAL_SECRETS_CHART_VERSION
+
+
+def test_the_capacity_page_is_current() -> None:
+    page = (ROOT / "docs" / "capacity.md").read_text()
+    assert page == capacity_report(all_stage_configs()), "run `make capacity`"
