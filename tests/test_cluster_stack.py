@@ -93,7 +93,10 @@ def test_managed_node_group_in_private_subnets(synthesized: Synthesized, stage: 
     template = synthesized.template(stage, "cluster")
     props = only(template, "AWS::EKS::Nodegroup")
     k8s = stage_config(stage).kubernetes
-    assert props["InstanceTypes"] == ["t3.medium"] == [k8s.node_instance_type]
+    assert props["InstanceTypes"] == [k8s.node_instance_type, *k8s.spot_alternative_instance_types]
+    assert props["InstanceTypes"][0] == "t3.medium"
+    # dev runs Spot (two pools of t3.medium's shape); staging and prod on-demand.
+    assert props["CapacityType"] == ("SPOT" if stage == "dev" else "ON_DEMAND")
     # SPEC's 2 nodes to start; the maximum is the capacity model's (tests/test_capacity.py).
     start = {"dev": 2, "staging": 3, "prod": 3}[stage]
     assert props["ScalingConfig"] == {"MinSize": start, "MaxSize": 6, "DesiredSize": start}

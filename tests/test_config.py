@@ -52,7 +52,7 @@ def test_stage_differences_follow_the_issue() -> None:
     dev, staging, prod = all_stage_configs()
     assert (dev.network.nat_mode, staging.network.nat_mode, prod.network.nat_mode) == (
         NatMode.INSTANCE,
-        NatMode.SINGLE_GATEWAY,
+        NatMode.INSTANCE,
         NatMode.GATEWAY_PER_AZ,
     )
     assert dev.aurora.capacity is AuroraCapacity.SERVERLESS_V2

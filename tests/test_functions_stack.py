@@ -150,7 +150,11 @@ def test_schedules_run_in_seoul_time(synthesized: Synthesized, stage: str) -> No
     assert report["ScheduleExpression"] == "cron(0 0 * * ? *)"
     assert report["ScheduleExpressionTimezone"] == "Asia/Seoul"  # 00:00 KST
     sync = schedules[f"openmarket-{stage}-data-sync"]
-    assert sync["ScheduleExpression"] == "rate(1 hour)"
+    # dev syncs in working hours only, so its Serverless Aurora can pause at night.
+    expected = "cron(0 9-17 ? * MON-FRI *)" if stage == "dev" else "rate(1 hour)"
+    assert sync["ScheduleExpression"] == expected
+    if stage == "dev":  # working hours are Seoul's (a rate has no time zone)
+        assert sync["ScheduleExpressionTimezone"] == "Asia/Seoul"
     functions = _functions(synthesized, stage)
     for name in ("report-generator", "data-sync"):
         target = schedules[f"openmarket-{stage}-{name}"]["Target"]

@@ -51,6 +51,15 @@ class StageConfigError(ValueError):
     """A stage configuration value is wrong; the message names the field."""
 
 
+class NodeCapacity(StrEnum):
+    """How the node group buys its EC2 capacity."""
+
+    ON_DEMAND = "ON_DEMAND"
+    # dev: 60-70 % cheaper; a node can be reclaimed with 2 minutes' notice, which a stage
+    # meant for trying changes can take (the PDBs and the autoscaler replace it).
+    SPOT = "SPOT"
+
+
 class NatMode(StrEnum):
     """How private subnets reach the internet."""
 
@@ -249,6 +258,8 @@ class InstanceShape:
 # ipv4AddressesPerInterface 6.
 INSTANCE_SHAPES: dict[str, InstanceShape] = {
     "t3.medium": InstanceShape(vcpus=2, memory_mib=3860, enis=3, ipv4_per_eni=6),
+    # AMD twin of t3.medium, same limits: a second Spot pool with the same capacity.
+    "t3a.medium": InstanceShape(vcpus=2, memory_mib=3860, enis=3, ipv4_per_eni=6),
     "t3.large": InstanceShape(vcpus=2, memory_mib=7820, enis=3, ipv4_per_eni=12),
     "t3.xlarge": InstanceShape(vcpus=4, memory_mib=15800, enis=4, ipv4_per_eni=15),
 }
@@ -354,6 +365,10 @@ class KubernetesConfig:
 
     version: str = KUBERNETES_VERSION
     node_instance_type: str = "t3.medium"
+    node_capacity: NodeCapacity = NodeCapacity.ON_DEMAND
+    # Spot only: more instance types of the same shape (more Spot pools, fewer interruptions;
+    # the capacity model holds because the shape is the same).
+    spot_alternative_instance_types: tuple[str, ...] = ()
     # The node group's bounds: the minimum runs everything at minimum replicas with room for
     # one rolling update; the Cluster Autoscaler adds nodes up to the maximum, which holds
     # every HPA at its maximum (tests/test_capacity.py, docs/capacity.md). SPEC's 2 nodes do
@@ -430,6 +445,8 @@ class FunctionsConfig:
     report_schedule_minute: str = "0"
     schedule_time_zone: str = "Asia/Seoul"
     data_sync_every_minutes: int = 60
+    # dev: sync only during working hours, so Aurora Serverless (0 ACU) can pause at night.
+    data_sync_working_hours_only: bool = False
     # Async invocations: Lambda retries twice, then the event goes to the dead-letter queue.
     async_retry_attempts: int = 2
     max_event_age_minutes: int = 60

@@ -17,6 +17,7 @@ from openmarket_cdk.config.model import (
     AuroraCapacity,
     EdgeConfig,
     NatMode,
+    NodeCapacity,
     Resources,
     StageConfig,
 )
@@ -63,8 +64,15 @@ def _dev(account: str) -> StageConfig:
             # Prefix delegation is what lets 2 nodes take dev's ~40 pods (17 each without).
             node_min_size=2,
             node_desired_size=2,
+            # Spot (dev only): 60-70 % cheaper; two pools of the same shape.
+            node_capacity=NodeCapacity.SPOT,
+            spot_alternative_instance_types=("t3a.medium",),
             monitoring=replace(
                 base.kubernetes.monitoring,
+                # Two nodes and test traffic: 20Gi holds far more than 30 days (retention
+                # by size below the volume, as in every stage).
+                storage_size="20Gi",
+                retention_size="18GB",
                 resources=replace(
                     base.kubernetes.monitoring.resources,
                     prometheus=Resources("200m", "2000m", "512Mi", "4Gi"),
@@ -85,7 +93,8 @@ def _dev(account: str) -> StageConfig:
             log_retention_days=7,
         ),
         # SPEC's dev cost optimisation: every log group keeps 7 days (Lambda: 30 elsewhere).
-        functions=replace(base.functions, log_retention_days=7),
+        # data-sync only in working hours: its hourly run would wake Aurora all night.
+        functions=replace(base.functions, log_retention_days=7, data_sync_working_hours_only=True),
     )
 
 
@@ -93,12 +102,20 @@ def _staging(account: str) -> StageConfig:
     base = StageConfig(name="staging", account=account)
     return replace(
         base,
-        network=replace(base.network, nat_mode=NatMode.SINGLE_GATEWAY, flow_log_retention_days=30),
+        # A NAT instance, as in dev (SPEC's documented cheaper option, ~$7 vs ~$48 a month):
+        # staging's egress was a single point already; the apps see the same path.
+        network=replace(base.network, nat_mode=NatMode.INSTANCE, flow_log_retention_days=30),
         aurora=replace(
             base.aurora, backup_retention_days=7, backtrack_hours=24, max_reader_count=2
         ),
         cache=replace(base.cache, snapshot_retention_days=3),
-        kubernetes=replace(base.kubernetes, application_log_retention_days=30),
+        kubernetes=replace(
+            base.kubernetes,
+            application_log_retention_days=30,
+            monitoring=replace(
+                base.kubernetes.monitoring, storage_size="20Gi", retention_size="18GB"
+            ),
+        ),
         observability=replace(
             base.observability,
             budget_usd_per_month=300.0,

@@ -30,6 +30,7 @@ from openmarket_cdk.config.model import (
     MonitoringConfig,
     NetworkConfig,
     NodeAutoscalerConfig,
+    NodeCapacity,
     ObservabilityConfig,
     Resources,
     StageConfig,
@@ -246,6 +247,8 @@ def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
         fail("kubernetes.version", f"{k8s.version!r}: the project pins {KUBERNETES_VERSION}")
     if not 1 <= k8s.node_min_size <= k8s.node_desired_size <= k8s.node_max_size:
         fail("kubernetes.node_desired_size", "need 1 <= min <= desired <= max nodes")
+    if stage != "dev" and k8s.node_capacity is not NodeCapacity.ON_DEMAND:
+        fail("kubernetes.node_capacity", f"{stage} runs on-demand nodes (production-like)")
     _validate_node_density(k8s)
     _validate_node_autoscaler(k8s.node_autoscaler, k8s.node_min_size, k8s.node_max_size)
     if stage == "prod" and k8s.public_endpoint_cidrs:
@@ -279,6 +282,12 @@ def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
 
 def _validate_node_density(k8s: KubernetesConfig) -> None:
     shape = INSTANCE_SHAPES.get(k8s.node_instance_type)
+    for index, alternative in enumerate(k8s.spot_alternative_instance_types):
+        path = f"kubernetes.spot_alternative_instance_types[{index}]"
+        if k8s.node_capacity is not NodeCapacity.SPOT:
+            fail(path, "alternative instance types are for Spot node groups")
+        if INSTANCE_SHAPES.get(alternative) != shape:
+            fail(path, f"{alternative!r} must have {k8s.node_instance_type}'s shape (capacity)")
     if shape is None:
         fail(
             "kubernetes.node_instance_type",
@@ -415,6 +424,8 @@ def _validate_functions(fn: FunctionsConfig) -> None:
         fail("functions.max_event_age_minutes", "Lambda allows 1..360 minutes")
     if not 1 <= fn.dead_letter_retention_days <= 14:
         fail("functions.dead_letter_retention_days", "SQS keeps messages 1..14 days")
+    if fn.data_sync_working_hours_only and fn.data_sync_every_minutes > 60:
+        fail("functions.data_sync_every_minutes", "at most 60 when syncing in working hours only")
     if fn.data_sync_every_minutes not in (5, 10, 15, 20, 30, 60, 120, 180, 360, 720):
         fail("functions.data_sync_every_minutes", "pick a divisor-friendly interval, e.g. 60")
     _check_retention(fn.log_retention_days, "functions.log_retention_days")

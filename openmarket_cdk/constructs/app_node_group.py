@@ -91,7 +91,11 @@ class AppNodeGroup(Construct):
         self.nodegroup = cluster.add_nodegroup_capacity(
             "AppNodes",
             nodegroup_name=config.nodegroup_name,
-            instance_types=[ec2.InstanceType(k8s.node_instance_type)],
+            instance_types=[
+                ec2.InstanceType(name)
+                for name in (k8s.node_instance_type, *k8s.spot_alternative_instance_types)
+            ],
+            capacity_type=eks.CapacityType(k8s.node_capacity.value),
             ami_type=eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
             min_size=k8s.node_min_size,
             max_size=k8s.node_max_size,

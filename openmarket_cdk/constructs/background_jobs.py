@@ -296,7 +296,20 @@ class DataSync(OpenMarketFunction):
         grant_secret_read(self.function, aurora_secret, data_key)
         grant_secret_read(self.function, cache_secret, data_key)
         minutes = config.functions.data_sync_every_minutes
-        self.add_schedule(
-            scheduler.ScheduleExpression.rate(Duration.minutes(minutes)),
-            f"Stock and hot-products refresh every {minutes} minutes",
-        )
+        hours = config.observability.working_hours
+        if config.functions.data_sync_working_hours_only and hours.enabled:
+            # dev: only while people work, so Aurora Serverless (0 ACU) pauses at night.
+            self.add_schedule(
+                scheduler.ScheduleExpression.cron(
+                    minute="0" if minutes == 60 else f"0/{minutes}",
+                    hour=f"{hours.start_hour}-{hours.stop_hour - 1}",
+                    week_day=hours.weekdays,
+                    time_zone=TimeZone.of(hours.time_zone),
+                ),
+                f"Stock and hot-products refresh every {minutes} minutes, working hours only",
+            )
+        else:
+            self.add_schedule(
+                scheduler.ScheduleExpression.rate(Duration.minutes(minutes)),
+                f"Stock and hot-products refresh every {minutes} minutes",
+            )

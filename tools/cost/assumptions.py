@@ -265,13 +265,12 @@ _ALL: tuple[Assumption, ...] = (
         source="project assumption: between the 0.5 ACU floor of a resumed cluster and max 2",
     ),
     Assumption(
-        key="aurora_serverless_wake_hours",
-        unit="hours/month an auto-pause cluster is woken off-hours",
-        values=(107, 107, 107),
+        key="aurora_serverless_wake_minutes",
+        unit="minutes an auto-pause cluster stays up per off-hours run that reads it",
+        values=(12, 12, 12),
         source=(
-            "project assumption: data-sync runs hourly and reads Aurora; each run wakes it "
-            "for ~12 min (resume + run + 10 idle minutes before pause) x ~534 off-"
-            "hours/month"
+            "project assumption: resume (~15 s), the run, and 10 idle minutes before the pause; "
+            "the runs are counted from the templates' schedules"
         ),
     ),
     Assumption(

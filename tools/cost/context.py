@@ -18,6 +18,7 @@ from tools.assembly import Resource, StackTemplate, StageAssembly, flatten
 from tools.cost.assumptions import assumption
 from tools.cost.hours import (
     HOURS_PER_MONTH,
+    off_hours_fires_per_month,
     schedule_fires_per_month,
     working_hours_per_month,
 )
@@ -76,6 +77,7 @@ class StageContext:
         self.nodegroup_schedules = self._nodegroup_schedules()
         self.stopped_db_clusters = self._stopped_db_clusters()
         self.invocations = self._invocation_plan()
+        self.database_wakes_per_month = self._database_wakes()
         self.eks_log_types = self._eks_log_types()
         self.flow_log_groups = self._flow_log_groups()
         self.nat_eips = self._nat_eips()
@@ -155,6 +157,22 @@ class StageContext:
             elif _START_DB_CLUSTER.search(arn):
                 starts.add(cluster)
         return {cluster: by for cluster, by in stops.items() if cluster in starts}
+
+    def _database_wakes(self) -> float:
+        """Off-hours runs per month of scheduled functions that read Aurora (``DB_HOST``)."""
+        wakes = 0.0
+        for r in self.of_type("AWS::Scheduler::Schedule"):
+            if r.prop("State", default="ENABLED") != "ENABLED":
+                continue
+            target = self.resolve(r.stack, r.prop("Target", "Arn"))
+            if target is None or target.type != "AWS::Lambda::Function":
+                continue
+            if "DB_HOST" not in (target.prop("Environment", "Variables", default={}) or {}):
+                continue
+            expression = flatten(r.prop("ScheduleExpression")) or ""
+            off_hours = off_hours_fires_per_month(expression, self.working_hours)
+            wakes += HOURS_PER_MONTH if off_hours is None else off_hours
+        return wakes
 
     def _invocation_plan(self) -> dict[str, Invocations]:
         """Invocations/month of each application function (SPEC's 1 M shared out)."""

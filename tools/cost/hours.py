@@ -104,3 +104,54 @@ def schedule_fires_per_month(expression: str) -> float | None:
     except ValueError:
         return None
     return per_day * days * months
+
+
+def _field_values(field: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int]:
+    """The values a cron field selects in [low, high] (plain values, lists, ranges, steps)."""
+    values: set[int] = set()
+    for part in field.split(","):
+        step = 1
+        if "/" in part:
+            part, step_text = part.split("/", 1)
+            step = int(step_text)
+        if part in ("*", "?"):
+            start, end = low, high
+        elif "-" in part:
+            first, last = part.split("-", 1)
+            start = (names or {}).get(first.upper()) or int(first)
+            end = (names or {}).get(last.upper()) or int(last)
+        else:
+            start = (names or {}).get(part.upper()) or int(part)
+            end = high if step > 1 else start
+        values.update(range(start, end + 1, step))
+    return values
+
+
+def off_hours_fires_per_month(expression: str, working: WorkingHoursConfig) -> float | None:
+    """How many of a schedule's monthly fires fall outside the working hours.
+
+    A cron whose hours and weekdays all lie inside the working hours never fires off-hours
+    (dev's data-sync); one whose hours all lie outside them always does (the nightly
+    report); anything else is counted pro rata. ``rate(...)`` is pro rata. ``None`` when the
+    expression is not modelled. With working hours disabled there are no off-hours: 0.
+    """
+    fires = schedule_fires_per_month(expression)
+    if fires is None or not working.enabled:
+        return None if fires is None else 0.0
+    off_share = 1.0 - working_hours_per_month(working) / HOURS_PER_MONTH
+    cron = _CRON.match(expression.strip())
+    if not cron:
+        return fires * off_share
+    _minute, hour, _dom, _month, day_of_week, _year = cron.group(1).split()
+    try:
+        hours = _field_values(hour, 0, 23)
+        days = _field_values(day_of_week, 1, 7, _DAY_NAMES)
+        weekdays = _field_values(working.weekdays, 1, 7, _DAY_NAMES)
+    except ValueError:
+        return fires * off_share
+    inside = all(working.start_hour <= h < working.stop_hour for h in hours)
+    if inside and days <= weekdays:
+        return 0.0
+    if not any(working.start_hour <= h < working.stop_hour for h in hours):
+        return fires
+    return fires * off_share

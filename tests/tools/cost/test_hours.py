@@ -9,6 +9,7 @@ from tools.cost.hours import (
     DAYS_PER_MONTH,
     HOURS_PER_MONTH,
     hours_per_month,
+    off_hours_fires_per_month,
     schedule_fires_per_month,
     working_hours_per_month,
 )
@@ -75,3 +76,15 @@ def test_schedule_fires_per_month(expression: str, fires: float) -> None:
 )
 def test_unmodelled_schedules_say_so(expression: str) -> None:
     assert schedule_fires_per_month(expression) is None
+
+
+def test_off_hours_fires_follow_the_working_hours() -> None:
+    working = stage_config("dev").observability.working_hours  # weekdays 09:00-18:00
+    # dev's data-sync: hourly, 09-17, weekdays: never off-hours, so Aurora can pause.
+    assert off_hours_fires_per_month("cron(0 9-17 ? * MON-FRI *)", working) == 0
+    # The nightly report at 00:00 every day: always off-hours.
+    assert off_hours_fires_per_month("cron(0 0 * * ? *)", working) == pytest.approx(730 / 24)
+    # Hourly around the clock: the off-hours share of the month.
+    assert off_hours_fires_per_month("rate(1 hour)", working) == pytest.approx(730 * (1 - 45 / 168))
+    prod = stage_config("prod").observability.working_hours
+    assert off_hours_fires_per_month("rate(1 hour)", prod) == 0

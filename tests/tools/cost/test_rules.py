@@ -382,8 +382,16 @@ def test_aurora_provisioned_instances_by_class_and_cluster_storage_and_backtrack
 
 
 def test_aurora_serverless_v2_with_auto_pause_uses_the_stated_active_hours() -> None:
+    wakes = res(
+        "AWS::Scheduler::Schedule",
+        ScheduleExpression="rate(1 hour)",
+        Target={"Arn": {"Fn::GetAtt": ["Sync", "Arn"]}},
+    )
+    sync = res("AWS::Lambda::Function", Environment={"Variables": {"DB_HOST": "x"}})
     result = estimate(
         {
+            "Sync": sync,
+            "Hourly": wakes,
             "Cluster": res(
                 "AWS::RDS::DBCluster",
                 Engine="aurora-mysql",
@@ -403,7 +411,10 @@ def test_aurora_serverless_v2_with_auto_pause_uses_the_stated_active_hours() -> 
         stage="dev",
     )
     (writer,) = items(result, "Writer", "dev")
-    acu_hours = 196 * 1.0 + 107 * 0.5  # aurora_serverless_* assumptions for dev
+    # Working hours at 1 ACU, plus each off-hours run (hourly, around the clock) keeping it
+    # up 12 minutes at 0.5 ACU.
+    off_hours_runs = 730 * (1 - 45 / 168)
+    acu_hours = 196 * 1.0 + off_hours_runs * 12 / 60 * 0.5
     assert writer.monthly_usd == pytest.approx(acu_hours * p("rds.aurora_serverless_v2_acu_hour"))
     assert "aurora_serverless_active_hours" in writer.assumptions
 

@@ -49,7 +49,10 @@ def _aurora_serverless(r: Resource, cluster: Resource, ctx: StageContext) -> Lin
     if minimum == 0:
         active_hours = c.assume("aurora_serverless_active_hours")
         active_acu = min(c.assume("aurora_serverless_active_acu"), maximum)
-        wake_hours = c.assume("aurora_serverless_wake_hours")
+        # Each off-hours run of a function that reads Aurora wakes it (resume, run, idle
+        # minutes before the pause): counted from the templates' schedules.
+        wake_minutes = c.assume("aurora_serverless_wake_minutes")
+        wake_hours = ctx.database_wakes_per_month * wake_minutes / 60
         wake_acu = min(c.assume("aurora_serverless_wake_acu"), maximum)
         acu_hours = active_hours * active_acu + wake_hours * wake_acu
         pause = as_number(scaling.get("SecondsUntilAutoPause"), 300) / 60
