@@ -31,7 +31,16 @@ from urllib.parse import unquote_plus
 import image_limits
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import (
+    GifImagePlugin,
+    Image,
+    ImageCms,
+    JpegImagePlugin,
+    MpoImagePlugin,
+    PngImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 from thumbnail_versions import (
     META_SEQUENCER,
     META_VERSION,
@@ -41,6 +50,11 @@ from thumbnail_versions import (
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
+
+# Register the decoders at cold start, not inside the first invocation: Image.open() would
+# import Pillow's common plugins there (and all of them the first time a WebP comes along).
+_PLUGINS: Final = (GifImagePlugin, JpegImagePlugin, MpoImagePlugin, PngImagePlugin, WebPImagePlugin)
+Image.preinit()
 
 SOURCE_PREFIX: Final = "uploads/"
 OUTPUT_PREFIX: Final = "thumbnails/"  # outside SOURCE_PREFIX: our writes never re-trigger us
