@@ -537,19 +537,20 @@ def test_unverified_sender_is_configuration_and_is_retried(env: Env) -> None:
     assert len(env.sms()) == 1
 
 
-@pytest.mark.parametrize(
-    "code", ["AccessDeniedException", "SendingPausedException", "TooManyRequestsException"]
-)
-def test_account_level_email_errors_are_retried_not_dead_lettered_here(env: Env, code: str) -> None:
+def test_account_level_email_errors_are_retried_not_dead_lettered_here(env: Env) -> None:
     notifier = index.get_notifier()
-    with (
-        patch.object(notifier.ses, "send_email", side_effect=rejected(code, "no", "SendEmail")),
-        pytest.raises(order_notifier.DeliveryError) as raised,
-    ):
-        env.invoke(envelope(detail()))
-    assert raised.value.failures == (("email", code),)
-    assert len(env.sms()) == 1
+    codes = ["AccessDeniedException", "SendingPausedException", "TooManyRequestsException"]
+    for number, code in enumerate(codes):
+        error = rejected(code, "no", "SendEmail")
+        with (
+            patch.object(notifier.ses, "send_email", side_effect=error),
+            pytest.raises(order_notifier.DeliveryError) as raised,
+        ):
+            env.invoke(envelope(detail(orderId=f"ORD-ACCOUNT-{number}")))
+        assert raised.value.failures == (("email", code),)
+        assert len(env.sms()) == number + 1  # the SMS of each order went out regardless
     assert env.dlq_messages() == []
+    assert record_prefixes(env) == ["order-notification.sms"] * len(codes)
 
 
 def test_dlq_outage_while_recording_a_rejection_loses_nothing(env: Env) -> None:

@@ -297,11 +297,8 @@ def test_empty_day(aws: SimpleNamespace) -> None:
         {"date": 20250310},
         {"date": "2025-03-11"},  # "today" in KST for the injected clock: not complete yet
         {"date": "2031-01-01"},  # future
-        {"date": "9999-12-31"},  # far future
         {"date": "2024-12-31"},  # the day before EARLIEST_ORDER_DATE
-        {"date": "1999-06-15"},  # well-formed, before the first possible order
         {"date": "0001-01-01"},  # used to overflow datetime (a crash, ReportFailed)
-        {"date": "1000-01-01"},  # before what MySQL DATETIME supports
         ["2025-03-10"],
     ],
 )
@@ -335,8 +332,13 @@ def test_out_of_range_dates_name_the_supported_range(
         index.handler({"date": "9999-12-31"}, CONTEXT)
     assert "not a complete KST day yet" in str(future.value)
     assert str(future.value).endswith(supported)
+    for raw in ("9999-12-31", "1999-06-15", "1000-01-01", "0999-12-31"):
+        with pytest.raises(sales_report.ReportInputError, match=supported):
+            index.handler({"date": raw}, CONTEXT)
     out = capsys.readouterr().out
     assert "ReportFailed" not in out  # an input error, never the generic failure
+    assert out.count('"ReportInvalidInput"') >= 6
+    assert objects(aws.s3) == {}
     # The boundary itself is a valid backfill (an empty day).
     assert index.handler({"date": EARLIEST}, CONTEXT)["orderCount"] == 0
 
@@ -368,13 +370,20 @@ def test_scheduled_run_before_earliest_order_date_is_skipped(
         ("0999-12-31", "EARLIEST_ORDER_DATE must not be before 1000-01-02"),
     ],
 )
-def test_malformed_earliest_order_date_is_a_config_error(
-    aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, value: str, message: str
-) -> None:
-    monkeypatch.setenv("EARLIEST_ORDER_DATE", value)
+def test_malformed_earliest_order_date_is_a_config_error(value: str, message: str) -> None:
+    env = {"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn", "EARLIEST_ORDER_DATE": value}
     with pytest.raises(sales_report.ReportConfigError, match=message):
+        sales_report.ReportSettings.from_env(env)
+
+
+def test_malformed_earliest_order_date_fails_the_invocation_before_any_work(
+    aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EARLIEST_ORDER_DATE", "2025-02-30")
+    with pytest.raises(sales_report.ReportConfigError, match="EARLIEST_ORDER_DATE"):
         index.handler({"date": "2025-03-10"}, CONTEXT)
     assert objects(aws.s3) == {}
+    assert '"ReportConfigError"' in capsys.readouterr().out
 
 
 def test_date_range_without_configured_earliest_date() -> None:
