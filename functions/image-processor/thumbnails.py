@@ -44,6 +44,7 @@ from PIL import (
 from thumbnail_versions import (
     META_SEQUENCER,
     META_VERSION,
+    NO_SEQUENCER,
     VersionedThumbnails,
     parse_sequencer,
 )
@@ -686,16 +687,26 @@ class ThumbnailProcessor:
         # 1. Only the current version gets thumbnails. An older version's event (late, retried,
         #    duplicated) is a no-op: the newer version has, or will get, its own.
         head = _source_call(self.s3.head_object, Bucket=obj.bucket, Key=obj.key)
+        store = VersionedThumbnails(self.s3, obj.bucket)
+        states = {name: store.state(key) for name, key in keys.items()}
         if not self._is_current(obj, head):
+            # Thumbnails from this very event (an earlier attempt whose final check failed) show
+            # a version that is no longer current: withdraw them, never anyone else's.
+            withdrawn = [
+                keys[name]
+                for name, st in states.items()
+                if st is not None
+                and obj.order != NO_SEQUENCER
+                and st.sequencer == obj.order
+                and store.delete_if_unchanged(keys[name], st.etag)
+            ]
             return self._skip(
                 obj,
                 "superseded",
                 "a newer version of the object is current; event skipped",
-                {**log, "current_version_id": head.get("VersionId")},
+                {**log, "current_version_id": head.get("VersionId"), "withdrawn": withdrawn},
             )
         # 2. Thumbnails already made from this event (a retry) or a later one: nothing to do.
-        store = VersionedThumbnails(self.s3, obj.bucket)
-        states = {name: store.state(key) for name, key in keys.items()}
         if all(st is not None and st.sequencer >= obj.order for st in states.values()):
             return self._skip(obj, "unchanged", "thumbnails are up to date; event skipped", log)
         # 3. Size, then the bytes (by version: the content the event is about).

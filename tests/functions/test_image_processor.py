@@ -1087,6 +1087,39 @@ def test_older_version_written_first_is_withdrawn_when_newer_is_rejected(
     assert tags_of(s3, KEY, versions[0])["image-reject-reason"] == "not-an-image"
 
 
+def test_retry_after_a_failed_final_check_withdraws_its_own_thumbnails(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but the final 'still current?' HEAD fails (S3 500): Lambda retries the event,
+    which is now superseded, and its retry must still take back what the first attempt wrote."""
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    event1 = s3_event(KEY, v1, None)
+
+    fail_next_head: list[bool] = []
+
+    def corrupt_upload_processed_meanwhile() -> None:
+        v2 = upload(s3, KEY, b"this is not an image")
+        assert index.handler(s3_event(KEY, v2, None), FakeContext())["rejected"] == 1
+        fail_next_head.append(True)
+
+    real_head = s3.head_object
+
+    def head(**kwargs: Any) -> Any:
+        if kwargs["Key"] == KEY and fail_next_head:  # the first attempt's final check
+            fail_next_head.clear()
+            raise client_error("InternalError", 500, "HeadObject")
+        return real_head(**kwargs)
+
+    interleaved = Interleaved(s3, "put_object", corrupt_upload_processed_meanwhile)
+    monkeypatch.setattr(s3, "head_object", head)
+    use_client(monkeypatch, interleaved)
+    with pytest.raises(ClientError):
+        index.handler(event1, FakeContext())
+    assert len(keys_under(s3, "thumbnails/")) == 2  # v1's, stale: v2 is current
+    assert index.handler(event1, FakeContext()) == {**NOTHING, "superseded": 1}
+    assert keys_under(s3, "thumbnails/") == []
+
+
 def test_rejected_current_version_removes_the_older_thumbnails(s3: Any) -> None:
     v1 = upload(s3, KEY, solid_jpeg(RED))
     seq1 = next_sequencer()
