@@ -300,6 +300,10 @@ class StockSyncResult:
 # RESP bulk strings of the stock values nearly every product has ("$2\r\n42\r\n"), built once:
 # one tuple lookup per key instead of str(), len() and formatting.
 _CACHED_STOCK_VALUES: Final = 10_000
+# Batches sent before the oldest reply is read. More than two lets the client keep encoding while
+# the server is descheduled and the server keep applying while the client is (the cores are
+# shared): a window of a few hundred KB, bounded by the socket buffers; replies are one per batch.
+BATCHES_IN_FLIGHT = 2
 _STOCK_VALUES: Final = tuple(f"${len(str(v))}\r\n{v}\r\n" for v in range(_CACHED_STOCK_VALUES))
 
 
@@ -363,7 +367,7 @@ def write_stock(
             payload, written, deleted = pack_batch(keys, batch)
             conn.send_packed_command([payload], check_health=not pending)
             pending.append((1 if written else 0) + (1 if deleted else 0))
-            if len(pending) > 1:
+            if len(pending) >= BATCHES_IN_FLIGHT:
                 for _ in range(pending.popleft()):
                     conn.read_response()  # raises redis.ResponseError on an error reply
             result.rows += len(batch)
