@@ -180,7 +180,7 @@ def save_photo(fmt: str, mode: str | None = None, **params: Any) -> Any:
         if mode == "RGBA":
             # A cut-out product shot: the photo inside a soft-edged ellipse (55 % of the
             # area) on a transparent background. A full 50 MP photo as PNG is ~80 MB, over
-            # the 50 MiB object limit; this one is ~43 MB, so it is accepted.
+            # the 50 MiB object limit; this one is ~47 MB, so it is accepted.
             from PIL import ImageDraw, ImageFilter
 
             width, height = size
