@@ -14,7 +14,10 @@ Measures, in one run and side by side:
 * Peak RSS of a fresh child that runs the real handler (boto3 client, Powertools, Pillow) on the
   12 MP JPEG, next to a baseline child that only imports the handler and creates its S3 client.
 * Time and peak RSS to reject a 200 MP PNG decompression bomb, in a fresh child.
-* For information: peak RSS for the worst input the function accepts (49 MP RGBA PNG).
+* Every accepted format at its limit (the largest input the function accepts in it, from the
+  function's own cost model): peak RSS and time of one cold invocation each, against the target
+  of 60 % of the function's 512 MB; and a WebP just over its limit, rejected from its header.
+  `--limits-only` prints just these rows (RESULTS.md is not written).
 
 Peak RSS is read with resource.getrusage(RUSAGE_CHILDREN) in a small wrapper process whose only
 child is the workload, so no earlier child can inflate it.
@@ -56,7 +59,6 @@ REPRODUCE = ".venv/bin/python bench/image_processor/run.py"
 IMAGE_VERSION = 1  # bump when the generated test images change
 JPEG_12MP = WORK / f"photo-4000x3000-v{IMAGE_VERSION}.jpg"
 BOMB_PNG = WORK / f"bomb-20000x10000-v{IMAGE_VERSION}.png"
-BIG_PNG = WORK / f"rgba-7000x7000-v{IMAGE_VERSION}.png"
 
 CPU_FACTOR_TARGET = 1.5  # Python CPU <= sharp CPU / 1.5
 RSS_TARGET_MB = 100.0
@@ -70,11 +72,10 @@ LAMBDA_MEMORY_MB = 512.0
 # --------------------------------------------------------------------------------------------
 
 
-def make_photo(path: Path) -> None:
-    """4000x3000 JPEG with photo-like entropy: gradients, correlated noise, edges; EXIF + GPS."""
+def photo_image(width: int, height: int) -> Any:
+    """An RGB image with photo-like entropy: gradients, correlated noise, edges."""
     from PIL import Image, ImageDraw, ImageFilter
 
-    width, height = 4000, 3000
     gx = Image.linear_gradient("L").resize((width, height))
     gy = Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize((width, height))
     radial = Image.radial_gradient("L").resize((width, height))
@@ -85,11 +86,13 @@ def make_photo(path: Path) -> None:
     im = Image.blend(Image.merge("RGB", (gx, gy, radial)), Image.merge("RGB", noise), 0.35)
     draw = ImageDraw.Draw(im)
     rnd = random.Random(20260101)
+    scale = max(1, width // 4000)
     for _ in range(300):
-        x, y, size = rnd.randrange(width), rnd.randrange(height), rnd.randrange(20, 400)
+        x, y = rnd.randrange(width), rnd.randrange(height)
+        size = rnd.randrange(20, 400) * scale
         colour = (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256))
         box = (x, y, x + size, y + int(size * rnd.uniform(0.3, 1.5)))
-        draw.ellipse(box, outline=colour, width=rnd.randrange(1, 12))
+        draw.ellipse(box, outline=colour, width=rnd.randrange(1, 12) * scale)
     for _ in range(100):
         line = (
             rnd.randrange(width),
@@ -97,7 +100,15 @@ def make_photo(path: Path) -> None:
             rnd.randrange(width),
             rnd.randrange(height),
         )
-        draw.line(line, fill=(rnd.randrange(256),) * 3, width=3)
+        draw.line(line, fill=(rnd.randrange(256),) * 3, width=3 * scale)
+    return im
+
+
+def make_photo(path: Path) -> None:
+    """4000x3000 JPEG with photo-like entropy; EXIF orientation 6 + GPS (the usual phone case)."""
+    from PIL import Image
+
+    im = photo_image(4000, 3000)
     exif = Image.Exif()
     exif[0x0112] = 6  # portrait photo held sideways: the usual phone case
     exif[0x010F] = "Bench Camera"
@@ -122,32 +133,235 @@ def make_bomb(path: Path, width: int = 20000, height: int = 10000) -> None:
     )
 
 
-def make_big_png(path: Path) -> None:
-    """7000x7000 RGBA PNG (49 MP, just under the limit): the most memory any accepted upload needs
-    (PNG cannot be scaled while decoding, and RGBA is resized premultiplied)."""
-    from PIL import Image, ImageDraw
+# --- every accepted format at its limit (the largest input the function accepts) -------------
 
-    size = 7000
-    im = Image.merge(
-        "RGBA",
-        (
-            Image.linear_gradient("L").resize((size, size)),
-            Image.radial_gradient("L").resize((size, size)),
-            Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize((size, size)),
-            Image.radial_gradient("L").resize((size, size)).point(lambda v: 255 - v),
-        ),
+LIMIT_VERSION = 2  # bump when the limit inputs change
+PEAK_PERCENT = 60  # the function's default MEMORY_PEAK_PERCENT
+PEAK_TARGET_MB = LAMBDA_MEMORY_MB * PEAK_PERCENT / 100  # 307.2 MB at 512 MB
+
+
+def function_modules() -> tuple[Any, Any]:
+    sys.path.insert(0, str(FUNCTION_DIR))
+    import image_limits
+    import thumbnails
+
+    return image_limits, thumbnails
+
+
+def largest_4_3(fits: Any) -> tuple[int, int]:
+    """Largest 4:3 size, within MAX_IMAGE_PIXELS, for which fits((w, h)) holds."""
+    _, thumbnails = function_modules()
+    low, high = 4, 20_000
+    while low < high:
+        mid = (low + high + 1) // 2
+        size = (mid, mid * 3 // 4)
+        if size[0] * size[1] <= thumbnails.DEFAULT_MAX_PIXELS and fits(size):
+            low = mid
+        else:
+            high = mid - 1
+    return low, low * 3 // 4
+
+
+def jpeg_limit(sampling: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+    image_limits, thumbnails = function_modules()
+    frame = image_limits.JpegFrame(0xC2, 8, sampling, 1)
+    return largest_4_3(
+        lambda size: (
+            image_limits.jpeg_cost(size, frame, thumbnails.fit_inside(*size, 800)).bytes
+            <= thumbnails.DEFAULT_DECODE_BUDGET
+        )
     )
-    draw = ImageDraw.Draw(im)
-    rnd = random.Random(7)
-    for _ in range(200):
-        x, y, r = rnd.randrange(size), rnd.randrange(size), rnd.randrange(50, 600)
-        draw.ellipse((x, y, x + r, y + r), fill=(rnd.randrange(256), 0, 0, rnd.randrange(256)))
-    im.save(path, "PNG", compress_level=1)
+
+
+def save_photo(fmt: str, mode: str | None = None, **params: Any) -> Any:
+    def build(path: Path, size: tuple[int, int]) -> None:
+        from PIL import Image
+
+        if mode == "RGBA":
+            # A cut-out product shot: the photo inside a soft-edged ellipse (55 % of the
+            # area) on a transparent background. A full 50 MP photo as PNG is ~80 MB, over
+            # the 50 MiB object limit; this one is ~47 MB, so it is accepted.
+            from PIL import ImageDraw, ImageFilter
+
+            width, height = size
+            scale = (0.55 / (math.pi / 4)) ** 0.5
+            a, b = width * scale, height * scale
+            mask = Image.new("L", size, 0)
+            ImageDraw.Draw(mask).ellipse(
+                ((width - a) / 2, (height - b) / 2, (width + a) / 2, (height + b) / 2), fill=255
+            )
+            mask = mask.filter(ImageFilter.GaussianBlur(16))
+            im = Image.new("RGBA", size, (255, 255, 255, 0))
+            im.paste(photo_image(*size), mask=mask)
+            im.putalpha(mask)
+        else:
+            im = photo_image(*size)
+        if mode == "P":
+            im = im.quantize(256, method=2)  # fast octree palette
+        elif mode and mode != "RGBA":
+            im = im.convert(mode)
+        if fmt == "MPO":  # a stereo/depth photo: the second picture smaller
+            im.save(path, "MPO", save_all=True, append_images=[im.resize((640, 480))], **params)
+        else:
+            im.save(path, fmt, **params)
+
+    return build
+
+
+def webp_at_limit(path: Path, lossless: bool) -> None:
+    """The largest 4:3 WebP accepted: its limit depends on its own file size (Pillow holds the
+    file in memory), so shrink until the function's estimate fits."""
+    image_limits, thumbnails = function_modules()
+    file_bytes = 0
+    for _ in range(6):
+        size = largest_4_3(
+            lambda wh, held=file_bytes: (
+                image_limits.webp_cost(wh, held).bytes <= thumbnails.DEFAULT_DECODE_BUDGET
+            )
+        )
+        params = {"lossless": True, "method": 0} if lossless else {"quality": 90, "method": 4}
+        photo_image(*size).save(path, "WEBP", **params)
+        if path.stat().st_size <= file_bytes:
+            return
+        file_bytes = path.stat().st_size + 64 * 1024
+
+
+MAX_SIZE = (8164, 6123)  # 4:3, 49.99 MP: just under MAX_IMAGE_PIXELS
+
+
+def limit_cases() -> list[tuple[str, str, Path, Any]]:
+    """(label, limit, path, builder) for every accepted format's worst case at its limit."""
+    v = LIMIT_VERSION
+    cases: list[tuple[str, str, tuple[int, int] | None, str, Any]] = [
+        (
+            "JPEG baseline 4:2:0 (DCT-scaled decode)",
+            "MAX_IMAGE_PIXELS",
+            MAX_SIZE,
+            "jpeg-baseline.jpg",
+            save_photo("JPEG", quality=90),
+        ),
+        (
+            "JPEG progressive 4:2:0 (3 B/px coefficients)",
+            "MAX_IMAGE_PIXELS",
+            MAX_SIZE,
+            "jpeg-progressive-420.jpg",
+            save_photo("JPEG", quality=90, progressive=True),
+        ),
+        (
+            "JPEG progressive 4:4:4 (6 B/px)",
+            "memory",
+            jpeg_limit(((1, 1),) * 3),
+            "jpeg-progressive-444.jpg",
+            save_photo("JPEG", quality=90, progressive=True, subsampling=0),
+        ),
+        (
+            "JPEG progressive CMYK (8 B/px)",
+            "memory",
+            jpeg_limit(((1, 1),) * 4),
+            "jpeg-progressive-cmyk.jpg",
+            save_photo("JPEG", "CMYK", quality=90, progressive=True),
+        ),
+        (
+            "MPO (first picture: JPEG baseline)",
+            "MAX_IMAGE_PIXELS",
+            MAX_SIZE,
+            "mpo.mpo",
+            save_photo("MPO", quality=90),
+        ),
+        (
+            "PNG RGBA 8-bit (4 B/px)",
+            "MAX_IMAGE_PIXELS",
+            MAX_SIZE,
+            "png-rgba.png",
+            save_photo("PNG", "RGBA", compress_level=6),
+        ),
+        (
+            "GIF (palette, up to 3 B/px)",
+            "MAX_IMAGE_PIXELS",
+            MAX_SIZE,
+            "gif.gif",
+            save_photo("GIF", "P"),
+        ),
+        ("WebP lossy (16 B/px + file)", "memory", None, "webp-lossy.webp", False),
+        ("WebP lossless (16 B/px + file)", "memory", None, "webp-lossless.webp", True),
+    ]
+    out = []
+    for label, limit, size, name, build in cases:
+        if size is None:
+            path = WORK / f"limit-{name.replace('.', f'-v{v}.')}"
+
+            def builder(target: Path, lossless: bool = build) -> None:
+                webp_at_limit(target, lossless)
+
+        else:
+            path = WORK / f"limit-{size[0]}x{size[1]}-{name.replace('.', f'-v{v}.')}"
+
+            def builder(target: Path, make: Any = build, wh: tuple[int, int] = size) -> None:
+                make(target, wh)
+
+        out.append((label, limit, path, builder))
+    return out
+
+
+OVER_LIMIT_WEBP = WORK / f"over-limit-5000x4000-v{LIMIT_VERSION}.webp"
+
+
+def make_over_limit_webp(path: Path) -> None:
+    """A valid one-colour lossless WebP of 5000x4000 (20 MP, under the 50 MP cap): 38 bytes,
+    but libwebp + Pillow would need ~330 MB to decode it. The VP8L bitstream of a flat image
+    does not depend on its size, so a 16x16 one gets the bigger size written into its header."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(out, "WEBP", lossless=True)
+    data = bytearray(out.getvalue())
+    (bits,) = struct.unpack("<I", data[21:25])
+    bits = (bits & ~((1 << 28) - 1)) | (5000 - 1) | ((4000 - 1) << 14)
+    data[21:25] = struct.pack("<I", bits)
+    path.write_bytes(bytes(data))
+
+
+def ensure_limit_inputs() -> list[tuple[str, str, Path]]:
+    WORK.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for label, limit, path, builder in limit_cases():
+        if not path.exists():
+            print(f"generating {path.relative_to(ROOT)} ...", flush=True)
+            tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+            builder(tmp)
+            tmp.rename(path)
+        cases.append((label, limit, path))
+    if not OVER_LIMIT_WEBP.exists():
+        make_over_limit_webp(OVER_LIMIT_WEBP)
+    return cases
+
+
+def model_estimate(path: Path) -> tuple[str, int]:
+    """The function's own estimate for `path`: (kind, bytes over the baseline)."""
+    image_limits, thumbnails = function_modules()
+    from PIL import Image
+
+    size = path.stat().st_size
+    with path.open("rb") as fp:
+        head = fp.read(64)
+        if image_limits.is_webp(head):
+            canvas = image_limits.webp_canvas_size(head)
+            assert canvas is not None
+            cost = image_limits.webp_cost(canvas, size)
+        else:
+            frame = image_limits.read_jpeg_frame(fp) if head.startswith(b"\xff\xd8") else None
+            with Image.open(fp) as im:
+                if frame is not None:
+                    target = thumbnails.fit_inside(*im.size, 800)
+                    cost = image_limits.jpeg_cost(im.size, frame, target)
+                else:
+                    cost = image_limits.full_decode_cost(str(im.format), im.mode, im.size)
+    return cost.kind, cost.bytes
 
 
 def ensure_inputs() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    for path, maker in ((JPEG_12MP, make_photo), (BOMB_PNG, make_bomb), (BIG_PNG, make_big_png)):
+    for path, maker in ((JPEG_12MP, make_photo), (BOMB_PNG, make_bomb)):
         if not path.exists():
             print(f"generating {path.relative_to(ROOT)} ...", flush=True)
             tmp = path.with_suffix(".tmp")
@@ -244,21 +458,53 @@ def child_cpu(jpeg: str, iterations: int, out_dir: str, core: int, kernel: str) 
 
 
 class FakeS3:
-    """In-memory stand-in for the boto3 client, so the RSS children run the real handler."""
+    """In-memory stand-in for the boto3 client, so the RSS children run the real handler.
 
-    def __init__(self, body: bytes) -> None:
-        self.body = body
+    The upload is streamed from its file on disk, as the real client streams it from the
+    network: the child never holds the whole object, exactly like the function in Lambda.
+    Thumbnail writes honour If-None-Match/If-Match like S3.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self.thumbnails: dict[str, dict[str, Any]] = {}
         self.puts: dict[str, int] = {}
         self.tags: list[dict[str, str]] = []
 
+    @staticmethod
+    def _error(code: str, status: int, operation: str) -> Exception:
+        from botocore.exceptions import ClientError
+
+        return ClientError(
+            {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+        )
+
     def head_object(self, **kwargs: Any) -> dict[str, Any]:
-        return {"ContentLength": len(self.body)}
+        key = kwargs["Key"]
+        if key.startswith("uploads/"):
+            return {"ContentLength": self.size, "VersionId": "v1", "ETag": '"upload"'}
+        if key not in self.thumbnails:
+            raise self._error("404", 404, "HeadObject")
+        return self.thumbnails[key]
 
     def get_object(self, **kwargs: Any) -> dict[str, Any]:
-        return {"ContentLength": len(self.body), "Body": io.BytesIO(self.body)}
+        return {"ContentLength": self.size, "Body": self.path.open("rb")}
 
     def put_object(self, **kwargs: Any) -> dict[str, Any]:
-        self.puts[kwargs["Key"]] = len(kwargs["Body"])
+        key = kwargs["Key"]
+        current = self.thumbnails.get(key)
+        if ("IfNoneMatch" in kwargs and current) or (
+            "IfMatch" in kwargs and (current or {}).get("ETag") != kwargs["IfMatch"]
+        ):
+            raise self._error("PreconditionFailed", 412, "PutObject")
+        etag = f'"{len(self.puts)}"'
+        self.thumbnails[key] = {"ETag": etag, "Metadata": kwargs.get("Metadata", {})}
+        self.puts[key] = len(kwargs["Body"])
+        return {"ETag": etag}
+
+    def delete_object(self, **kwargs: Any) -> dict[str, Any]:
+        self.thumbnails.pop(kwargs["Key"], None)
         return {}
 
     def get_object_tagging(self, **kwargs: Any) -> dict[str, Any]:
@@ -300,8 +546,7 @@ def child_workload(kind: str, image: str, result_file: str) -> None:
     index.s3_client()  # the real boto3 client, as every invocation creates it
     result: dict[str, Any] = {"kind": kind}
     if kind != "baseline":
-        body = Path(image).read_bytes()
-        fake = FakeS3(body)
+        fake = FakeS3(Path(image))
         setattr(index, "s3_client", lambda: fake)  # noqa: B010
         event = {
             "Records": [
@@ -310,7 +555,12 @@ def child_workload(kind: str, image: str, result_file: str) -> None:
                     "eventName": "ObjectCreated:Put",
                     "s3": {
                         "bucket": {"name": "bench"},
-                        "object": {"key": f"uploads/bench/{Path(image).name}", "size": len(body)},
+                        "object": {
+                            "key": f"uploads/bench/{Path(image).name}",
+                            "size": fake.size,
+                            "versionId": "v1",
+                            "sequencer": "0062F3A1B2C3D4E5F0",
+                        },
                     },
                 }
             ]
@@ -370,6 +620,44 @@ def measure_rss(kind: str, image: Path | None) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(result_file.read_text())
     result["maxrss_mb"] = wrapper["maxrss_kb"] / 1024
     return result
+
+
+def base_budget_mb() -> float:
+    _, thumbnails = function_modules()
+    return float(thumbnails.DEFAULT_DECODE_BUDGET / 2**20)
+
+
+def measure_limits(cases: list[tuple[str, str, Path]]) -> list[dict[str, Any]]:
+    """Peak RSS and time of one cold invocation per limit input."""
+    from PIL import Image
+
+    out = []
+    for label, limit, path in cases:
+        result = measure_rss(path.stem, path)
+        if result["counts"]["processed"] != 1:
+            raise SystemExit(f"{path.name} was not processed: {result['counts']}")
+        kind, estimate = model_estimate(path)
+        with Image.open(path) as im:
+            width, height = im.size
+        out.append(
+            {
+                "label": label,
+                "limit": "50 MP cap" if limit == "MAX_IMAGE_PIXELS" else "memory model",
+                "width": width,
+                "height": height,
+                "file_mb": path.stat().st_size / 1e6,
+                "maxrss_mb": result["maxrss_mb"],
+                "estimate_mb": estimate / 2**20,
+                "elapsed_ms": result["elapsed_ms"],
+                "kind": kind,
+            }
+        )
+        print(
+            f"{label}: {width}x{height}, peak {result['maxrss_mb']:.1f} MB, "
+            f"{result['elapsed_ms']:.0f} ms",
+            flush=True,
+        )
+    return out
 
 
 def psnr(file_a: str, file_b: str) -> float:
@@ -479,7 +767,12 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def write_results(cpu: dict[str, Any], rss: dict[str, dict[str, Any]], args: Any) -> str:
+def write_results(
+    cpu: dict[str, Any],
+    rss: dict[str, dict[str, Any]],
+    limits: list[dict[str, Any]],
+    args: Any,
+) -> str:
     from PIL import __version__ as pillow_version
 
     node_version = subprocess.run(
@@ -487,7 +780,7 @@ def write_results(cpu: dict[str, Any], rss: dict[str, dict[str, Any]], args: Any
     ).stdout.strip()
     ratio = cpu["sharp_ms"] / cpu["python_ms"]
     base = rss["baseline"]["maxrss_mb"]
-    photo, bomb, big = rss["photo"], rss["bomb"], rss["big"]
+    photo, bomb = rss["photo"], rss["bomb"]
     bomb_delta = bomb["maxrss_mb"] - base
     rows = [
         (
@@ -527,13 +820,19 @@ def write_results(cpu: dict[str, Any], rss: dict[str, dict[str, Any]], args: Any
             + ", ".join(f"{k} {v:.1f} dB" for k, v in cpu["bicubic_psnr"].items()),
             verdict(cpu["sharp_ms"] / cpu["bicubic_ms"] >= CPU_FACTOR_TARGET),
         ),
+    ]
+    limit_rows = [
         (
-            "Info: worst accepted input, 49 MP RGBA PNG, peak RSS",
-            f"< {LAMBDA_MEMORY_MB:.0f} MB (Lambda memory)",
-            f"{big['maxrss_mb']:.1f} MB",
-            f"{big['elapsed_ms']:.0f} ms wall; file {BIG_PNG.stat().st_size / 1e6:.1f} MB",
-            verdict(big["maxrss_mb"] < LAMBDA_MEMORY_MB),
-        ),
+            f"{case['label']}, {case['width']}x{case['height']} "
+            f"({case['width'] * case['height'] / 1e6:.1f} MP)",
+            case["limit"],
+            f"{case['file_mb']:.1f} MB",
+            f"**{case['maxrss_mb']:.1f} MB** (+{case['maxrss_mb'] - base:.1f})",
+            f"{case['estimate_mb']:.0f} MB",
+            f"{case['elapsed_ms']:.0f} ms",
+            verdict(case["maxrss_mb"] <= PEAK_TARGET_MB),
+        )
+        for case in limits
     ]
     py_out, sharp_out = cpu["python_outputs"], cpu["sharp_outputs"]
     agreement = ", ".join(
@@ -555,6 +854,27 @@ def write_results(cpu: dict[str, Any], rss: dict[str, dict[str, Any]], args: Any
         "| metric | target | measured | ratio / baseline | result |",
         "|---|---|---|---|---|",
         *(f"| {' | '.join(row)} |" for row in rows),
+        "",
+        "## Every accepted format at its limit",
+        "",
+        f"Target: peak RSS of the whole function <= {PEAK_PERCENT} % of its "
+        f"{LAMBDA_MEMORY_MB:.0f} MB = {PEAK_TARGET_MB:.1f} MB, for the largest input it accepts "
+        "in each format (the limits of `functions/image-processor/README.md`: 50 MP, or less "
+        "where the format's decode needs more memory per pixel). Each row is one cold "
+        "invocation of the real handler in a fresh process (same wrapper as above), the upload "
+        "streamed from disk as the S3 client streams it. Estimate = the function's own "
+        f"`image_limits` figure, which must stay <= {base_budget_mb():.0f} MB over the "
+        "64 MiB it assumes for the baseline.",
+        "",
+        "| input (worst case of the format) | limit | file | peak RSS (over baseline) "
+        "| estimate | time | result |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {' | '.join(row)} |" for row in limit_rows),
+        "",
+        "Over the limit, for comparison: a valid 5000x4000 WebP (20 MP, under the 50 MP cap "
+        "that was once the only check; decoding it needs ~330 MB) is rejected from its header "
+        f"in {rss['over']['elapsed_ms']:.1f} ms with a peak of {rss['over']['maxrss_mb']:.1f} MB "
+        f"(+{rss['over']['maxrss_mb'] - base:.1f} MB over the baseline).",
         "",
         "## How it was measured",
         "",
@@ -586,9 +906,10 @@ def write_results(cpu: dict[str, Any], rss: dict[str, dict[str, Any]], args: Any
         "whose only child is the workload. Workload = fresh Python process that imports `index.py` "
         "(Pillow, Powertools, boto3), creates the S3 client, then runs `handler()` on one S3 event "
         "with an in-memory S3 stand-in. Baseline = the same without the event.",
-        "- The 49 MP RGBA PNG row has no target in the brief; it shows the headroom left in the "
-        "512 MB function for the largest image that passes the 50 MP check (PNG cannot be "
-        "DCT-scaled while decoding).",
+        "- Limit rows: the sizes come from the function's cost model (largest 4:3 size it "
+        "accepts); the WebP inputs are re-encoded until their own file size is accounted for "
+        "(Pillow holds a WebP file in memory). Time = wall time of `handler()` for the one "
+        "event: S3 stand-in, decode, both variants, conditional writes.",
         "",
         f"Machine: {machine()}. Python {platform.python_version()}, Pillow {pillow_version}, "
         f"node {node_version}, sharp {cpu['sharp_versions']['sharp']} "
@@ -604,21 +925,33 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--core", type=int, default=0)
+    parser.add_argument(
+        "--limits-only",
+        action="store_true",
+        help="only the per-format limit rows, printed (RESULTS.md is not written)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     ensure_inputs()
+    limit_inputs = ensure_limit_inputs()
+    if args.limits_only:
+        base = measure_rss("baseline", None)["maxrss_mb"]
+        print(f"baseline {base:.1f} MB")
+        measure_limits(limit_inputs)
+        return
     sharp_dir = ensure_sharp()
     cpu = cpu_rounds(args.rounds, args.iterations, args.core, sharp_dir)
     rss = {
         "baseline": measure_rss("baseline", None),
         "photo": measure_rss("photo", JPEG_12MP),
         "bomb": measure_rss("bomb", BOMB_PNG),
-        "big": measure_rss("big", BIG_PNG),
     }
     assert rss["photo"]["counts"]["processed"] == 1, rss["photo"]
-    assert rss["big"]["counts"]["processed"] == 1, rss["big"]
     assert rss["bomb"]["counts"]["rejected"] == 1, rss["bomb"]
-    print(write_results(cpu, rss, args))
+    limits = measure_limits(limit_inputs)
+    rss["over"] = measure_rss("over-limit-webp", OVER_LIMIT_WEBP)
+    assert rss["over"]["counts"]["rejected"] == 1, rss["over"]
+    print(write_results(cpu, rss, limits, args))
     print(f"total {time.perf_counter() - started:.0f} s")
 
 

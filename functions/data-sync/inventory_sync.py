@@ -20,6 +20,7 @@ The key schema is documented in README.md.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import ssl
@@ -31,7 +32,7 @@ from decimal import Decimal
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pymysql
 import pymysql.cursors
@@ -296,28 +297,55 @@ class StockSyncResult:
     max_updated_at: dt.datetime | None = None
 
 
+# RESP bulk strings of the stock values nearly every product has ("$2\r\n42\r\n"), built once:
+# one tuple lookup per key instead of str(), len() and formatting.
+_CACHED_STOCK_VALUES: Final = 10_000
+# Batches sent before the oldest reply is read. More than two lets the client keep encoding while
+# the server is descheduled and the server keep applying while the client is (the cores are
+# shared): a window of a few hundred KB, bounded by the socket buffers; replies are one per batch.
+BATCHES_IN_FLIGHT = 4
+_STOCK_VALUES: Final = tuple(f"${len(str(v))}\r\n{v}\r\n" for v in range(_CACHED_STOCK_VALUES))
+
+
+@functools.lru_cache(maxsize=8)
+def _key_heads(prefix: str) -> tuple[str, ...]:
+    """``$<key length>\r\n<prefix>`` for product ids of 0..24 characters, indexed by that length."""
+    return tuple(f"${len(prefix) + digits}\r\n{prefix}" for digits in range(25))
+
+
+def _bulk(value: object) -> str:
+    text = str(value)
+    return f"${len(text)}\r\n{text}\r\n"
+
+
 def pack_batch(keys: KeySchema, batch: list[tuple[Any, ...]]) -> tuple[bytes, int, int]:
     """RESP for one batch: MSET of listed products' stock, DEL of delisted products' keys.
 
     Encoded here rather than through redis-py's generic command packer, whose per-argument
-    work is the bottleneck (bench/data_sync/RESULTS.md). Everything is ASCII (the key prefix
-    is validated, ids and stock are integers), so string length equals byte length.
-    Returns the payload and the number of keys set and deleted.
+    work is the bottleneck (bench/data_sync/RESULTS.md): per key, one f-string from a cached
+    key header (by id length) and a cached value encoding (stock 0..9999). Everything is ASCII
+    (the key prefix is validated, ids and stock are integers), so string length equals byte
+    length. Returns the payload and the number of keys set and deleted.
     """
     prefix = keys.stock_prefix.decode()
-    plen = len(prefix)
+    heads = _key_heads(prefix)
+    values = _STOCK_VALUES
     sets: list[str] = []
     dels: list[str] = []
     for product_id, stock, is_active, _updated_at in batch:
         pid = str(product_id)
+        if len(pid) < len(heads):
+            head = heads[len(pid)]
+        else:  # more digits than any 64-bit id has
+            head = f"${len(prefix) + len(pid)}\r\n{prefix}"
         if is_active:
-            value = str(stock)
-            sets.append(f"${plen + len(pid)}\r\n{prefix}{pid}\r\n${len(value)}\r\n{value}\r\n")
+            value = values[stock] if 0 <= stock < _CACHED_STOCK_VALUES else _bulk(stock)
+            sets.append(f"{head}{pid}\r\n{value}")
         else:
-            dels.append(f"${plen + len(pid)}\r\n{prefix}{pid}\r\n")
-    head = f"*{1 + 2 * len(sets)}\r\n$4\r\nMSET\r\n" if sets else ""
-    tail = f"*{1 + len(dels)}\r\n$3\r\nDEL\r\n" + "".join(dels) if dels else ""
-    return (head + "".join(sets) + tail).encode("ascii"), len(sets), len(dels)
+            dels.append(f"{head}{pid}\r\n")
+    mset = f"*{1 + 2 * len(sets)}\r\n$4\r\nMSET\r\n" if sets else ""
+    delete = f"*{1 + len(dels)}\r\n$3\r\nDEL\r\n" + "".join(dels) if dels else ""
+    return (mset + "".join(sets) + delete).encode("ascii"), len(sets), len(dels)
 
 
 def write_stock(
@@ -326,8 +354,9 @@ def write_stock(
     """Write `(product_id, stock, is_active, updated_at)` rows in pipelined batches.
 
     Each batch (MSET + DEL) goes out as one non-transactional pipeline write. The replies of
-    batch i are read after batch i+1 has been sent, so encoding the next batch overlaps with
-    the server applying the previous one; at most two batches are in flight.
+    batch i are read only once BATCHES_IN_FLIGHT batches have been sent, so encoding the next
+    batches overlaps with the server applying earlier ones, and a moment either side loses its
+    core does not stall the other.
     """
     result = StockSyncResult()
     iterator = iter(rows)
@@ -339,7 +368,7 @@ def write_stock(
             payload, written, deleted = pack_batch(keys, batch)
             conn.send_packed_command([payload], check_health=not pending)
             pending.append((1 if written else 0) + (1 if deleted else 0))
-            if len(pending) > 1:
+            if len(pending) >= BATCHES_IN_FLIGHT:
                 for _ in range(pending.popleft()):
                     conn.read_response()  # raises redis.ResponseError on an error reply
             result.rows += len(batch)

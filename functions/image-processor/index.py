@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from thumbnails import (
     METRICS_NAMESPACE,
+    OUTCOMES,
     S3Client,
     Settings,
     ThumbnailProcessor,
@@ -42,7 +43,7 @@ def s3_client() -> S3Client:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     processor = ThumbnailProcessor(s3_client(), settings, logger)
-    counts = {"processed": 0, "rejected": 0, "ignored": 0, "missing": 0}
+    counts = dict.fromkeys(OUTCOMES, 0)
     try:
         for obj in objects_from_event(event):
             outcome = processor.process(obj)  # transient AWS errors propagate: Lambda retries

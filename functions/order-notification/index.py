@@ -53,4 +53,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> NotificationResult
         order_event = parse(event=event, model=OrderCreatedEvent)
     except ValidationError as exc:
         return notifier.reject(event, exc)
-    return notifier.notify(order_event.detail, context)
+    return notifier.notify(order_event.detail, context, event=event)

@@ -2,13 +2,20 @@
 
 Delivery semantics
 ------------------
-* Each channel (e-mail, SMS) is its own Powertools ``idempotent_function`` keyed on ``orderId``
-  (records ``order-notification.email#<hash>`` and ``order-notification.sms#<hash>``). A second
-  delivery of the same order sends nothing; a retry after a failed SMS does not resend the
-  e-mail.
-* An AWS error while sending raises :class:`DeliveryError` (no PII in its message). Powertools
-  deletes the in-progress record of the failed channel, so the retry Lambda/EventBridge make
-  is not blocked by it.
+* The channels (e-mail, SMS) are independent: each is attempted whatever happened to the other,
+  and each is its own Powertools ``idempotent_function`` keyed on ``orderId`` (records
+  ``order-notification.email#<hash>`` and ``order-notification.sms#<hash>``). A second delivery
+  of the same order sends nothing; a retry after a failed channel does not resend the one that
+  succeeded.
+* A **permanent** failure (SES rejects the message or address, SNS rejects the number: see
+  :data:`PERMANENT_ERROR_CODES`) is final for that channel: the original event goes to the DLQ
+  with the channel and the AWS error code as its reason (no personal data), the channel's
+  idempotency record is completed with that outcome (so retries and duplicates never try it
+  again) and the invocation does not fail because of it.
+* A **transient** failure (throttling, 5xx, network, account/configuration errors an operator
+  can fix, an in-progress duplicate, DynamoDB or SQS trouble) removes that channel's in-progress
+  record; once every channel has been attempted the invocation raises :class:`DeliveryError`
+  (no PII in its message), so Lambda retries the event and finally dead-letters it.
 * An event that fails validation is sent by the function itself to the DLQ (body: the original
   event, attributes: ``reason``/``errorType``) and the invocation succeeds, so it is not retried.
 """
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -48,6 +55,9 @@ METRIC_SENT: Final = "OrderNotificationSent"
 METRIC_INVALID: Final = "OrderNotificationInvalid"
 METRIC_DUPLICATE: Final = "OrderNotificationDuplicate"
 METRIC_FAILED: Final = "OrderNotificationFailed"
+METRIC_CHANNEL_FAILED: Final = "OrderNotificationChannelFailed"  # dimension Channel
+METRIC_UNDELIVERED: Final = "OrderNotificationUndelivered"  # every channel failed permanently
+METRICS_NAMESPACE: Final = "OpenMarket"
 
 # DynamoDB attribute names (Powertools defaults); the CDK table must match.
 IDEMPOTENCY_KEY_ATTR: Final = "id"
@@ -59,31 +69,52 @@ SMS_KEY_PREFIX: Final = "order-notification.sms"
 MAX_REASON_CHARS: Final = 2000
 _ORDER_ID_RE: Final = re.compile(ORDER_ID_PATTERN)
 
+Channel = Literal["email", "sms"]
+
+# AWS error codes that mean "this message to this recipient will never be accepted", per
+# channel. Everything else (throttling, 5xx, timeouts, AccessDenied, an unverified sender or a
+# suspended account...) is retried: those heal by waiting or by an operator's fix, and after
+# Lambda's retries the event lands in the on-failure DLQ, from where it can be redriven.
+PERMANENT_ERROR_CODES: Final[Mapping[Channel, frozenset[str]]] = {
+    # SES v2 SendEmail: the message or a recipient address is rejected / malformed.
+    "email": frozenset({"MessageRejected", "BadRequestException"}),
+    # SNS Publish to a phone number: invalid, unsupported or opted-out destination.
+    "sms": frozenset({"InvalidParameter", "InvalidParameterValue"}),
+}
+DLQ_ERROR_TYPE_PERMANENT: Final = "PermanentDeliveryFailure"
+
 
 class ConfigurationError(RuntimeError):
     """A required environment variable is missing or malformed."""
 
 
 class DeliveryError(RuntimeError):
-    """SES/SNS refused or failed the request; raised so the invocation is retried.
+    """One or more channels failed transiently; raised so the invocation is retried.
 
-    Only the channel and the AWS error code are kept: AWS error messages can quote addresses.
+    Only the channel and the AWS error code (or exception type) are kept: AWS error messages
+    can quote addresses. ``failures`` lists every failed channel; ``channel``/``code`` are the
+    first one's.
     """
 
-    def __init__(self, channel: str, code: str) -> None:
-        super().__init__(f"order {channel} delivery failed: {code}")
+    def __init__(self, channel: str, code: str, *more: tuple[str, str]) -> None:
+        self.failures: tuple[tuple[str, str], ...] = ((channel, code), *more)
+        super().__init__(
+            "; ".join(f"order {name} delivery failed: {error}" for name, error in self.failures)
+        )
         self.channel = channel
         self.code = code
 
 
 class ChannelResult(TypedDict, total=False):
-    channel: Literal["email", "sms"]
+    channel: Channel
+    status: Literal["sent", "failed"]
     messageId: str
+    errorCode: str  # status "failed": the AWS error code of the permanent failure
     replayed: bool
 
 
 class NotificationResult(TypedDict, total=False):
-    status: Literal["sent", "duplicate", "invalid"]
+    status: Literal["sent", "partial", "failed", "duplicate", "invalid"]
     orderId: str
     channels: list[ChannelResult]
     reason: str
@@ -197,7 +228,14 @@ class OrderNotifier:
 
     # -- valid events -------------------------------------------------------------------------
 
-    def notify(self, order: OrderCreatedDetail, context: LambdaContext) -> NotificationResult:
+    def notify(
+        self,
+        order: OrderCreatedDetail,
+        context: LambdaContext,
+        event: Mapping[str, Any] | None = None,
+    ) -> NotificationResult:
+        """Send every channel of `order`; `event` (the original envelope) goes to the DLQ when
+        a channel fails permanently."""
         self.logger.set_correlation_id(order.order_id)
         self.idempotency_config.register_lambda_context(context)
         phone = order.customer_phone
@@ -209,27 +247,57 @@ class OrderNotifier:
                 "item_count": len(order.items),
             },
         )
+        envelope = (
+            dict(event)
+            if event is not None
+            else {"detail": order.model_dump(mode="json", by_alias=True)}
+        )
+        attempts: list[tuple[Channel, Any]] = [("email", self._email_once)]
+        if phone:
+            attempts.append(("sms", self._sms_once))
+
         channels: list[ChannelResult] = []
-        try:
-            channels.append(self._email_once(order=order))
-            if order.customer_phone:
-                channels.append(self._sms_once(order=order))
-        except Exception as exc:
+        retry: list[tuple[str, str]] = []
+        for name, send in attempts:
+            try:
+                channels.append(send(order=order, event=envelope))
+            except Exception as exc:  # this channel only: the others are still attempted
+                if isinstance(exc, DeliveryError):
+                    code = exc.code
+                elif isinstance(exc, (ClientError, BotoCoreError)):  # DynamoDB, SQS
+                    code = _aws_error_code(exc)
+                else:  # e.g. IdempotencyAlreadyInProgressError (a concurrent duplicate)
+                    code = type(exc).__name__
+                retry.append((name, code))
+                self.logger.warning(
+                    "Order notification channel failed; it will be retried",
+                    extra={"channel": name, "error_type": type(exc).__name__, "error": code},
+                )
+
+        if retry:
             self.metrics.add_metric(name=METRIC_FAILED, unit=MetricUnit.Count, value=1)
             self.logger.warning(
-                "Order notification failed; raising so the event is retried",
-                extra={"error_type": type(exc).__name__, "error": str(exc)},
+                "Order notification incomplete; raising so the event is retried",
+                extra={"channels": channels, "retry": [name for name, _ in retry]},
             )
-            raise
+            raise DeliveryError(*retry[0], *retry[1:])
 
         if all(c.get("replayed") for c in channels):
             self.metrics.add_metric(name=METRIC_DUPLICATE, unit=MetricUnit.Count, value=1)
             self.logger.info("Duplicate OrderCreated event; nothing sent")
             return {"status": "duplicate", "orderId": order.order_id, "channels": channels}
 
-        self.metrics.add_metric(name=METRIC_SENT, unit=MetricUnit.Count, value=1)
-        self.logger.info("Order notification sent", extra={"channels": channels})
-        return {"status": "sent", "orderId": order.order_id, "channels": channels}
+        sent = [c for c in channels if c.get("status", "sent") == "sent"]
+        status: Literal["sent", "partial", "failed"] = (
+            "sent" if len(sent) == len(channels) else "partial" if sent else "failed"
+        )
+        self.metrics.add_metric(
+            name=METRIC_SENT if sent else METRIC_UNDELIVERED, unit=MetricUnit.Count, value=1
+        )
+        self.logger.info(
+            "Order notification finished", extra={"status": status, "channels": channels}
+        )
+        return {"status": status, "orderId": order.order_id, "channels": channels}
 
     def _on_replay(self, response: Any, idempotent_data: DataRecord) -> Any:
         """Powertools calls this when a completed record is found, i.e. nothing is sent."""
@@ -237,7 +305,7 @@ class OrderNotifier:
             return {**response, "replayed": True}
         return response
 
-    def _send_email(self, *, order: OrderCreatedDetail) -> ChannelResult:
+    def _send_email(self, *, order: OrderCreatedDetail, event: Mapping[str, Any]) -> ChannelResult:
         content = render_email(order)
         request: dict[str, Any] = {
             "FromEmailAddress": self.settings.sender_email,
@@ -257,10 +325,10 @@ class OrderNotifier:
         try:
             response = self.ses.send_email(**request)
         except (ClientError, BotoCoreError) as exc:
-            raise DeliveryError("email", _aws_error_code(exc)) from None
-        return {"channel": "email", "messageId": str(response["MessageId"])}
+            return self._channel_failed("email", exc, order, event)
+        return {"channel": "email", "status": "sent", "messageId": str(response["MessageId"])}
 
-    def _send_sms(self, *, order: OrderCreatedDetail) -> ChannelResult:
+    def _send_sms(self, *, order: OrderCreatedDetail, event: Mapping[str, Any]) -> ChannelResult:
         try:
             response = self.sns.publish(
                 PhoneNumber=order.customer_phone,
@@ -270,8 +338,67 @@ class OrderNotifier:
                 },
             )
         except (ClientError, BotoCoreError) as exc:
-            raise DeliveryError("sms", _aws_error_code(exc)) from None
-        return {"channel": "sms", "messageId": str(response["MessageId"])}
+            return self._channel_failed("sms", exc, order, event)
+        return {"channel": "sms", "status": "sent", "messageId": str(response["MessageId"])}
+
+    def _channel_failed(
+        self,
+        channel: Channel,
+        exc: ClientError | BotoCoreError,
+        order: OrderCreatedDetail,
+        event: Mapping[str, Any],
+    ) -> ChannelResult:
+        """Classify a send error: transient -> raise (retried); permanent -> record, return.
+
+        Runs inside the channel's idempotent function, so a permanent failure is stored as the
+        channel's completed outcome only after its DLQ message was accepted: if SQS fails, the
+        record is removed and the whole attempt is retried (nothing is lost).
+        """
+        code = _aws_error_code(exc)
+        if not self._is_permanent(channel, exc, code):
+            raise DeliveryError(channel, code) from None
+        reason = f"{channel} delivery permanently failed: {code}"
+        self.sqs.send_message(
+            QueueUrl=self.settings.dlq_url,
+            MessageBody=json.dumps(event, default=str),
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason},
+                "errorType": {"DataType": "String", "StringValue": DLQ_ERROR_TYPE_PERMANENT},
+                "channel": {"DataType": "String", "StringValue": channel},
+                "errorCode": {"DataType": "String", "StringValue": code},
+                "orderId": {"DataType": "String", "StringValue": order.order_id},
+            },
+        )
+        destination = (
+            mask_email(order.customer_email)
+            if channel == "email"
+            else mask_phone(order.customer_phone or "")
+        )
+        self.logger.error(
+            "Order notification channel failed permanently; event sent to the DLQ",
+            extra={"channel": channel, "error_code": code, "destination": destination},
+        )
+        with single_metric(
+            name=METRIC_CHANNEL_FAILED,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=METRICS_NAMESPACE,
+            default_dimensions={"service": self.logger.service},
+        ) as metric:
+            metric.add_dimension(name="Channel", value=channel)
+        return {"channel": channel, "status": "failed", "errorCode": code}
+
+    def _is_permanent(self, channel: Channel, exc: ClientError | BotoCoreError, code: str) -> bool:
+        if not isinstance(exc, ClientError) or code not in PERMANENT_ERROR_CODES[channel]:
+            return False
+        if channel == "email" and code == "MessageRejected":
+            # SES also answers MessageRejected when *our* sender identity is not (or no longer)
+            # verified: that is configuration, it affects every order and heals once fixed, so
+            # it is retried like an outage. The message is only inspected, never logged.
+            message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+            if self.settings.sender_email.lower() in message:
+                return False
+        return True
 
     # -- invalid events -----------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """report-generator Lambda handler: daily sales report (schedule: 00:00 Asia/Seoul).
 
-Event: anything (the scheduled event) → report for the previous KST day;
-`{"date": "YYYY-MM-DD"}` → backfill that KST day. Invalid input raises (see README.md).
+Event: anything (the scheduled event) → report for the previous KST day (skipped while that day
+is before EARLIEST_ORDER_DATE); `{"date": "YYYY-MM-DD"}` → backfill that KST day, which must lie
+between EARLIEST_ORDER_DATE and yesterday (KST). Invalid input raises (see README.md).
 """
 
 from __future__ import annotations
@@ -54,8 +55,17 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 def _generate(event: Any) -> dict[str, Any]:
     started = time.perf_counter()
     settings = sales_report.ReportSettings.from_env(os.environ)
-    day = sales_report.resolve_report_date(event, clock())
+    day = sales_report.resolve_report_date(event, clock(), settings.earliest_order_date)
     logger.append_keys(report_date=day.isoformat())
+    if day < settings.earliest_order_date:
+        # Only the scheduled run gets here (a requested date this early is a ReportInputError):
+        # the previous KST day predates the first possible order, so there is nothing to report.
+        metrics.add_metric(name="ReportSkipped", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "no report: the day is before EARLIEST_ORDER_DATE",
+            extra={"earliest_order_date": settings.earliest_order_date.isoformat()},
+        )
+        return {"date": day.isoformat(), "skipped": True, "reason": "before EARLIEST_ORDER_DATE"}
 
     secrets = boto3.client("secretsmanager")
     secret = sales_report.parse_db_secret(

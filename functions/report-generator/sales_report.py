@@ -38,6 +38,9 @@ REPORT_PREFIX = "reports/daily"
 SCHEMA_VERSION = 1
 _CENT = Decimal("0.01")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The first KST day whose UTC range starts inside MySQL's DATETIME range ('1000-01-01 ...'):
+# the technical floor of any report, and the default of EARLIEST_ORDER_DATE.
+MIN_SUPPORTED_DATE = dt.date(1000, 1, 2)
 _FUNCTION_DIR = Path(__file__).resolve().parent
 
 
@@ -54,12 +57,18 @@ class ReportConfigError(RuntimeError):
 # --------------------------------------------------------------------------------------
 
 
-def resolve_report_date(event: object, now: dt.datetime) -> dt.date:
+def resolve_report_date(
+    event: object, now: dt.datetime, earliest: dt.date = MIN_SUPPORTED_DATE
+) -> dt.date:
     """Pick the KST day to report on.
 
     `{"date": "YYYY-MM-DD"}` backfills that day; without `date` (the scheduled run at 00:00
-    KST) the report is for the previous KST day relative to `now`. The requested day must be
-    complete: today (KST) or later is rejected.
+    KST) the report is for the previous KST day relative to `now`. A requested day must lie in
+    the supported range: from `earliest` (the first day orders can exist,
+    EARLIEST_ORDER_DATE) up to yesterday in KST; anything else is a `ReportInputError`.
+
+    The scheduled day is returned as it is, even when it is before `earliest` (the first night
+    after launch): the caller decides to skip it, because that is not a caller's mistake.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -77,10 +86,17 @@ def resolve_report_date(event: object, now: dt.datetime) -> dt.date:
         day = dt.date.fromisoformat(raw)
     except ValueError as exc:
         raise ReportInputError(f"date {raw!r} is not a valid calendar date") from exc
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    supported = f"reports cover {earliest.isoformat()} to {yesterday}"
+    if day < earliest:
+        raise ReportInputError(
+            f"date {raw} is before the first possible order date {earliest.isoformat()} "
+            f"(EARLIEST_ORDER_DATE); {supported}"
+        )
     if day >= today:
         raise ReportInputError(
             f"date {raw} is not a complete KST day yet (today in {TIMEZONE_NAME} is "
-            f"{today.isoformat()}); only past days can be reported"
+            f"{today.isoformat()}); only past days can be reported; {supported}"
         )
     return day
 
@@ -116,6 +132,7 @@ class ReportSettings:
     db_read_timeout: int = 240
     top_n: int = 10
     currency: str = "KRW"
+    earliest_order_date: dt.date = MIN_SUPPORTED_DATE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
@@ -148,6 +165,22 @@ class ReportSettings:
         if not re.fullmatch(r"[A-Z]{3}", currency):
             raise ReportConfigError(f"REPORT_CURRENCY must be an ISO 4217 code, got {currency!r}")
         port = optional("DB_PORT")
+        earliest = MIN_SUPPORTED_DATE
+        raw_earliest = optional("EARLIEST_ORDER_DATE")
+        if raw_earliest is not None:
+            try:
+                if not _DATE_RE.fullmatch(raw_earliest):
+                    raise ValueError(raw_earliest)
+                earliest = dt.date.fromisoformat(raw_earliest)
+            except ValueError:
+                raise ReportConfigError(
+                    f"EARLIEST_ORDER_DATE must be a calendar date YYYY-MM-DD, got {raw_earliest!r}"
+                ) from None
+            if earliest < MIN_SUPPORTED_DATE:
+                raise ReportConfigError(
+                    f"EARLIEST_ORDER_DATE must not be before {MIN_SUPPORTED_DATE.isoformat()} "
+                    f"(the range MySQL DATETIME supports), got {raw_earliest}"
+                )
         return cls(
             reports_bucket=required("REPORTS_BUCKET"),
             db_secret_arn=required("DB_SECRET_ARN"),
@@ -161,6 +194,7 @@ class ReportSettings:
             db_read_timeout=integer("DB_READ_TIMEOUT_SECONDS", 240, 1, 900),
             top_n=integer("TOP_PRODUCTS_N", 10, 1, 1000),
             currency=currency,
+            earliest_order_date=earliest,
         )
 
 

@@ -302,6 +302,25 @@ def test_batches_and_wire_format(env: SimpleNamespace, monkeypatch: pytest.Monke
     assert env.redis.ping()
 
 
+def test_pack_batch_matches_redis_py_encoding() -> None:
+    """The hand-written RESP equals what redis-py's own packer sends, edge values included."""
+    ts = dt.datetime(2025, 1, 1)
+    ids = [1, 9, 10, 99_999, 2**63 - 1, 10**30]
+    stocks = [0, 1, 9_999, 10_000, 123_456_789, -1, -10_000]
+    batch = [
+        (pid, stocks[i % len(stocks)], int(i % 5 != 3), ts)
+        for i, pid in enumerate(ids * 3 + list(range(100, 140)))
+    ]
+    keys = inventory_sync.KeySchema("openmarket")
+    payload, written, deleted = inventory_sync.pack_batch(keys, batch)
+    mset = [arg for pid, st, active, _ in batch if active for arg in (keys.stock(pid), str(st))]
+    dels = [keys.stock(pid) for pid, _, active, _ in batch if not active]
+    packer = redis.Connection()  # packs commands; never connects
+    expected = b"".join(packer.pack_command("MSET", *mset) + packer.pack_command("DEL", *dels))
+    assert payload == expected
+    assert (written, deleted) == (len(mset) // 2, len(dels))
+
+
 def test_hot_products(env: SimpleNamespace) -> None:
     now = dt.datetime(2025, 3, 10, 12, 0, 0)
     old = now - dt.timedelta(days=30)

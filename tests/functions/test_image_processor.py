@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import itertools
 import json
 import logging
 import struct
@@ -26,9 +27,19 @@ FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "image-proces
 if str(FUNCTION_DIR) not in sys.path:
     sys.path.insert(0, str(FUNCTION_DIR))
 
-import thumbnails  # noqa: E402  (needs FUNCTION_DIR on sys.path)
+import image_limits  # noqa: E402  (needs FUNCTION_DIR on sys.path)
+import thumbnail_versions  # noqa: E402
+import thumbnails  # noqa: E402
 
 BUCKET = "openmarket-uploads-test"
+NOTHING = {
+    "processed": 0,
+    "rejected": 0,
+    "ignored": 0,
+    "missing": 0,
+    "superseded": 0,
+    "unchanged": 0,
+}
 REGION = "ap-northeast-2"
 MAX_PIXELS = 50_000_000
 
@@ -120,15 +131,19 @@ def jpeg_markers(data: bytes) -> list[int]:
 
 
 def assert_no_metadata(data: bytes) -> None:
+    """Nothing from the upload survives. The only segment allowed besides the image is the one
+    comment naming the source version (thumbnails.source_comment)."""
     markers = jpeg_markers(data)
     app_segments = [m for m in markers if 0xE1 <= m <= 0xEF]  # APP1 EXIF/XMP, APP2 ICC, ...
     assert app_segments == [], f"metadata segments left: {[hex(m) for m in app_segments]}"
-    assert 0xFE not in markers, "JPEG comment left"
+    assert markers.count(0xFE) <= 1, "more than one JPEG comment"
     im = Image.open(io.BytesIO(data))
     assert im.format == "JPEG"
     assert im.mode == "RGB"
     assert len(im.getexif()) == 0
-    for key in ("exif", "icc_profile", "xmp", "comment", "photoshop"):
+    comment = im.info.get("comment", b"")
+    assert comment == b"" or comment.startswith(b"openmarket-thumbnail-source:version="), comment
+    for key in ("exif", "icc_profile", "xmp", "photoshop"):
         assert key not in im.info
     for needle in (b"Exif", b"GPS", b"OpenMarket Test Camera", b"secret", b"xmpmeta", b"lcms"):
         assert needle not in data
@@ -397,15 +412,16 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         "AWS_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
+    cached = index.s3_client  # tests may swap in a wrapper (use_client); clear the real one
     with mock_aws():
-        index.s3_client.cache_clear()
+        cached.cache_clear()
         client = index.s3_client()
         client.create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
         client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         yield client
-    index.s3_client.cache_clear()
+    cached.cache_clear()
 
 
 @pytest.fixture
@@ -431,14 +447,28 @@ def emf_metrics(stdout: str) -> list[dict[str, Any]]:
     return out
 
 
+_SEQUENCERS = itertools.count(0x0062F3A1B2C3D4E5F0)
+
+
+def next_sequencer() -> str:
+    """Increasing S3-style sequencers (hex), as S3 assigns them to successive events."""
+    return f"{next(_SEQUENCERS):018X}"
+
+
 def upload(s3: Any, key: str, body: bytes, tagging: str | None = None) -> str:
     extra = {"Tagging": tagging} if tagging else {}
     response = s3.put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
     return str(response["VersionId"])
 
 
-def s3_event(key: str, version: str | None, size: int | None) -> dict[str, Any]:
-    obj: dict[str, Any] = {"key": quote_plus(key), "eTag": "0123456789abcdef", "sequencer": "01"}
+def s3_event(
+    key: str, version: str | None, size: int | None, sequencer: str | None = None
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "key": quote_plus(key),
+        "eTag": "0123456789abcdef",
+        "sequencer": sequencer or next_sequencer(),
+    }
     if size is not None:
         obj["size"] = size
     if version is not None:
@@ -484,7 +514,7 @@ def test_handler_writes_both_variants_and_leaves_the_original_alone(
     key = "uploads/products/42/내 사진+1.jpg"
     body = phone_jpeg()
     result, version = invoke(s3, key, body)
-    assert result == {"processed": 1, "rejected": 0, "ignored": 0, "missing": 0}
+    assert result == {**NOTHING, "processed": 1}
     assert keys_under(s3, "thumbnails/") == [
         "thumbnails/medium/products/42/내 사진+1.jpg",
         "thumbnails/thumb/products/42/내 사진+1.jpg",
@@ -492,9 +522,13 @@ def test_handler_writes_both_variants_and_leaves_the_original_alone(
     for prefix, box in (("medium", 800), ("thumb", 200)):
         got = s3.get_object(Bucket=BUCKET, Key=f"thumbnails/{prefix}/products/42/내 사진+1.jpg")
         assert got["ContentType"] == "image/jpeg"
-        assert got["Metadata"] == {"source-version-id": version}
+        assert got["Metadata"] == {
+            "source-version-id": version,
+            "source-sequencer": got["Metadata"]["source-sequencer"],
+        }
         data = got["Body"].read()
         assert_no_metadata(data)
+        assert version.encode() in Image.open(io.BytesIO(data)).info["comment"]
         assert Image.open(io.BytesIO(data)).size == thumbnails.fit_inside(800, 1200, box)
     original = s3.get_object(Bucket=BUCKET, Key=key)
     assert original["Body"].read() == body
@@ -613,12 +647,7 @@ def test_keys_outside_uploads_and_other_events_are_ignored(s3: Any) -> None:
     assert index.handler(test_event, FakeContext())["processed"] == 0
     removed = s3_event("uploads/x.jpg", None, None)
     removed["Records"][0]["eventName"] = "ObjectRemoved:Delete"
-    assert index.handler(removed, FakeContext()) == {
-        "processed": 0,
-        "rejected": 0,
-        "ignored": 0,
-        "missing": 0,
-    }
+    assert index.handler(removed, FakeContext()) == NOTHING
 
 
 def test_deleted_object_is_skipped(s3: Any) -> None:
@@ -644,7 +673,8 @@ def client_error(code: str, status: int, operation: str) -> ClientError:
         ("get_object", "SlowDown", 503),
         ("get_object", "InternalError", 500),
         ("put_object", "ServiceUnavailable", 503),
-        ("get_object", "AccessDenied", 403),
+        ("head_object", "InternalError", 500),
+        ("put_object", "AccessDenied", 403),  # a real permission problem on thumbnails/
     ],
 )
 def test_aws_errors_raise_so_lambda_retries(
@@ -688,3 +718,519 @@ def test_processor_used_directly_with_custom_sizes(s3: Any) -> None:
     assert outcome.outputs == ("thumbnails/large/p.jpg", "thumbnails/tiny/p.jpg")
     tiny = s3.get_object(Bucket=BUCKET, Key="thumbnails/tiny/p.jpg")["Body"].read()
     assert Image.open(io.BytesIO(tiny)).size == (32, 21)
+
+
+# --------------------------------------------------------------------------------------------
+# Memory: per-format limits, decided from the header
+# --------------------------------------------------------------------------------------------
+
+BUDGET_512 = thumbnails.DEFAULT_DECODE_BUDGET  # 60 % of 512 MB minus the baseline
+MP = 1_000_000
+
+
+def _flat_webp_template() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(out, "WEBP", lossless=True)
+    return out.getvalue()
+
+
+_FLAT_WEBP = _flat_webp_template()
+
+
+def flat_webp(width: int, height: int) -> bytes:
+    """A valid lossless WebP of one colour: 38 bytes whatever its size (the VP8L bitstream of a
+    single-colour image does not depend on it), so big canvases cost nothing to make."""
+    data = bytearray(_FLAT_WEBP)
+    assert data[12:16] == b"VP8L" and data[20] == 0x2F
+    (bits,) = struct.unpack("<I", data[21:25])
+    bits = (bits & ~((1 << 28) - 1)) | (width - 1) | ((height - 1) << 14)
+    data[21:25] = struct.pack("<I", bits)
+    return bytes(data)
+
+
+def jpeg_header(
+    width: int,
+    height: int,
+    *,
+    sof: int = 0xC0,
+    sampling: tuple[tuple[int, int], ...] = ((2, 2), (1, 1), (1, 1)),
+    scan_components: int | None = None,
+    precision: int = 8,
+) -> bytes:
+    """SOI, SOFn and the first SOS of a JPEG, and nothing else: what the limits look at."""
+    comps = b"".join(bytes((i + 1, h << 4 | v, 0)) for i, (h, v) in enumerate(sampling))
+    sof_body = struct.pack(">BHHB", precision, height, width, len(sampling)) + comps
+    scan = len(sampling) if scan_components is None else scan_components
+    sos_body = bytes((scan,)) + b"".join(bytes((i + 1, 0)) for i in range(scan)) + b"\x00\x3f\x00"
+    return (
+        b"\xff\xd8"
+        + bytes((0xFF, sof))
+        + struct.pack(">H", 2 + len(sof_body))
+        + sof_body
+        + b"\xff\xda"
+        + struct.pack(">H", 2 + len(sos_body))
+        + sos_body
+        + b"\x00" * 32
+    )
+
+
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any pixel data is decoded (or libwebp's canvases are allocated)."""
+    from PIL import WebPImagePlugin
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("decoded although over the limit")
+
+    monkeypatch.setattr(Image.Image, "load", forbidden)
+    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", forbidden)
+
+
+def test_webp_over_its_limit_is_rejected_before_libwebp_allocates(no_decoding: None) -> None:
+    # 20 MP: far under the 50 MP cap, but libwebp + Pillow need 16 bytes per pixel (~325 MB).
+    with pytest.raises(thumbnails.ImageRejected) as info:
+        render(flat_webp(5000, 4000))
+    assert info.value.reason == "too-many-pixels"
+    assert info.value.detail.startswith("5000x4000 lossy or lossless WEBP needs about 326 MiB")
+    assert info.value.detail.endswith(f"the budget is {BUDGET_512 // 2**20} MiB")
+
+
+def test_webp_within_its_limit_is_decoded() -> None:
+    variants = render(flat_webp(2400, 1600))
+    medium = Image.open(io.BytesIO(variants["medium"][0]))
+    assert medium.size == (800, 533)
+    assert close_to(mean_colour(medium, (0, 0, 800, 533)), (10, 200, 30), 4)
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        (  # progressive 4:4:4: 6 bytes of DCT coefficients per pixel, for 42 MP
+            jpeg_header(7000, 6000, sof=0xC2, sampling=((1, 1),) * 3),
+            "7000x6000 progressive 4:4:4 JPEG needs about 259 MiB",
+        ),
+        (  # progressive CMYK: 8 bytes per pixel, for 30 MP
+            jpeg_header(6000, 5000, sof=0xC2, sampling=((1, 1),) * 4),
+            "6000x5000 progressive 4-channel JPEG needs about 253 MiB",
+        ),
+        (  # sequential, but one scan per component: libjpeg buffers it like a progressive one
+            jpeg_header(7000, 6000, sampling=((1, 1),) * 3, scan_components=1),
+            "7000x6000 multi-scan 4:4:4 JPEG needs about 259 MiB",
+        ),
+    ],
+    ids=["progressive-444", "progressive-cmyk", "multi-scan-444"],
+)
+def test_jpeg_whose_coefficients_do_not_fit_is_rejected_undecoded(
+    no_decoding: None, header: bytes, detail: str
+) -> None:
+    with pytest.raises(thumbnails.ImageRejected) as info:
+        render(header)
+    assert info.value.reason == "too-many-pixels"
+    assert info.value.detail.startswith(detail), info.value.detail
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        jpeg_header(7000, 7000),  # 49 MP baseline 4:2:0: decoded at 1/8 scale
+        jpeg_header(7000, 7000, sof=0xC2),  # 49 MP progressive 4:2:0: 3 bytes per pixel
+        jpeg_header(7000, 7000, sof=0xC2, sampling=((1, 1),)),  # progressive greyscale
+        jpeg_header(7000, 7000, sampling=((1, 1),) * 4),  # sequential CMYK
+    ],
+    ids=["baseline-420", "progressive-420", "progressive-grey", "sequential-cmyk"],
+)
+def test_jpeg_that_fits_passes_the_limits(header: bytes) -> None:
+    with pytest.raises(thumbnails.ImageRejected) as info:
+        render(header)
+    # Past the limits, into the decoder, which finds no image data: not a memory rejection.
+    assert info.value.reason == "corrupt"
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        (jpeg_header(800, 600, sof=0xC3), "lossless JPEG"),
+        (jpeg_header(800, 600, sof=0xC1, precision=12), "12-bit JPEG"),
+        (jpeg_header(800, 600, sof=0xC5), "hierarchical JPEG"),
+    ],
+)
+def test_jpeg_variants_libjpeg_cannot_scale_are_unsupported(
+    no_decoding: None, header: bytes, detail: str
+) -> None:
+    with pytest.raises(thumbnails.ImageRejected) as info:
+        render(header)
+    assert (info.value.reason, info.value.detail) == ("unsupported-format", detail)
+
+
+def test_jpeg_frame_is_read_from_real_files() -> None:
+    def frame(data: bytes) -> Any:
+        return image_limits.read_jpeg_frame(io.BytesIO(data))
+
+    baseline = frame(jpeg_bytes(two_tone(64, 48)))
+    assert (baseline.marker, baseline.multi_scan) == (0xC0, False)
+    assert baseline.sampling == ((2, 2), (1, 1), (1, 1))
+    progressive = frame(jpeg_bytes(two_tone(64, 48), progressive=True, subsampling=0))
+    assert (progressive.marker, progressive.multi_scan) == (0xC2, True)
+    assert progressive.sampling == ((1, 1),) * 3
+    phone = frame(phone_jpeg())  # EXIF, ICC and XMP segments before the frame are skipped
+    assert phone is not None and phone.first_scan_components == 3
+    assert frame(b"\xff\xd8\xff\xe0\x00\x10JFIF") is None
+    assert frame(b"GIF89a") is None
+
+
+def largest_square_within(cost: Any) -> int:
+    """Largest pixel count (square image) whose estimated decode fits the 512 MB budget."""
+    low, high = 1, 20_000
+    while low < high:
+        mid = (low + high + 1) // 2
+        if cost(mid).bytes <= BUDGET_512:
+            low = mid
+        else:
+            high = mid - 1
+    return low * low
+
+
+def test_per_format_limits_at_512_mb_are_the_documented_ones() -> None:
+    """The table in functions/image-processor/README.md, from the cost model itself."""
+    frame = image_limits.JpegFrame
+    box = (800, 800)
+    limits = {
+        "webp": largest_square_within(lambda n: image_limits.webp_cost((n, n), 0)),
+        "webp-50MiB-file": largest_square_within(
+            lambda n: image_limits.webp_cost((n, n), 50 * 2**20)
+        ),
+        "jpeg-progressive-444": largest_square_within(
+            lambda n: image_limits.jpeg_cost((n, n), frame(0xC2, 8, ((1, 1),) * 3, 1), box)
+        ),
+        "jpeg-progressive-cmyk": largest_square_within(
+            lambda n: image_limits.jpeg_cost((n, n), frame(0xC2, 8, ((1, 1),) * 4, 1), box)
+        ),
+        "jpeg-progressive-422": largest_square_within(
+            lambda n: image_limits.jpeg_cost(
+                (n, n), frame(0xC2, 8, ((2, 1), (1, 1), (1, 1)), 1), box
+            )
+        ),
+        "png-rgba": largest_square_within(
+            lambda n: image_limits.full_decode_cost("PNG", "RGBA", (n, n))
+        ),
+        "gif": largest_square_within(lambda n: image_limits.full_decode_cost("GIF", "P", (n, n))),
+    }
+    assert {name: round(pixels / MP, 1) for name, pixels in limits.items()} == {
+        "webp": 14.6,
+        "webp-50MiB-file": 11.4,
+        "jpeg-progressive-444": 38.0,
+        "jpeg-progressive-cmyk": 28.8,
+        "jpeg-progressive-422": 58.5,  # above the 50 MP cap: the cap applies
+        "png-rgba": 56.4,
+        "gif": 75.2,
+    }
+
+
+def test_limits_follow_the_function_memory() -> None:
+    big = thumbnails.Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
+    assert big.decode_budget == 1024 * 2**20 * 60 // 100 - image_limits.BASELINE_BYTES
+    assert thumbnails.Settings.from_env({}).decode_budget == BUDGET_512
+    with pytest.raises(ValueError, match="MEMORY_PEAK_PERCENT: 15 % of 512 MB"):
+        thumbnails.Settings.from_env({"MEMORY_PEAK_PERCENT": "15"})
+    with pytest.raises(ValueError, match=r"MEMORY_PEAK_PERCENT: 95 is outside 10\.\.90"):
+        thumbnails.Settings.from_env({"MEMORY_PEAK_PERCENT": "95"})
+    # What fits in 1024 MB does not fit in 512 MB.
+    with pytest.raises(thumbnails.ImageRejected):
+        render(flat_webp(5000, 4000))
+    thumbnails.render_variants(
+        flat_webp(5000, 4000), (("thumb", 200),), 80, MAX_PIXELS, big.decode_budget
+    )
+
+
+def test_handler_rejects_a_webp_over_its_limit(s3: Any, no_decoding: None) -> None:
+    body = flat_webp(5000, 4000)
+    result, version = invoke(s3, "uploads/big.webp", body)
+    assert result == {**NOTHING, "rejected": 1}
+    assert tags_of(s3, "uploads/big.webp", version)["image-reject-reason"] == "too-many-pixels"
+
+
+# --------------------------------------------------------------------------------------------
+# Overwrites: thumbnails follow the current version, whatever order events arrive in
+# --------------------------------------------------------------------------------------------
+
+RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 200, 60)
+
+
+def solid_jpeg(colour: tuple[int, int, int]) -> bytes:
+    return jpeg_bytes(Image.new("RGB", (1200, 900), colour))
+
+
+class Interleaved:
+    """An S3 client that runs `action` once, just before the first call of `method` that
+    `when` accepts: another invocation's work, slotted into this one's."""
+
+    def __init__(
+        self,
+        client: Any,
+        method: str,
+        action: Any,
+        when: Any = lambda kwargs: True,
+    ) -> None:
+        self._client, self._method, self._action, self._when = client, method, action, when
+        self.fired = False
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if name != self._method:
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            if not self.fired and self._when(kwargs):
+                self.fired = True
+                self._action()
+            return real(**kwargs)
+
+        return call
+
+
+class WithoutListBucket:
+    """S3 as a role without s3:ListBucket sees it: 403, not 404, for a key that is not there."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if name not in ("head_object", "get_object"):
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            try:
+                return real(**kwargs)
+            except ClientError as exc:
+                if exc.response["ResponseMetadata"]["HTTPStatusCode"] != 404:
+                    raise
+                code = "403" if name == "head_object" else "AccessDenied"
+                raise client_error(code, 403, exc.operation_name) from None
+
+        return call
+
+
+def use_client(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
+    monkeypatch.setattr(index, "s3_client", lambda: client)
+
+
+def thumbnail(s3: Any, name: str, key: str = "uploads/p/item.jpg") -> tuple[Any, dict[str, str]]:
+    path = key.replace("uploads/", f"thumbnails/{name}/", 1)
+    got = s3.get_object(Bucket=BUCKET, Key=path)
+    return Image.open(io.BytesIO(got["Body"].read())), got["Metadata"]
+
+
+def assert_thumbnails_show(s3: Any, version: str, colour: tuple[int, int, int]) -> None:
+    for name in ("medium", "thumb"):
+        im, metadata = thumbnail(s3, name)
+        assert metadata["source-version-id"] == version
+        assert close_to(mean_colour(im, (0, 0, *im.size)), colour), name
+
+
+KEY = "uploads/p/item.jpg"
+
+
+def test_older_version_event_arriving_last_changes_nothing(
+    s3: Any, logs: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    seq1 = next_sequencer()
+    v2 = upload(s3, KEY, solid_jpeg(BLUE))
+    assert index.handler(s3_event(KEY, v2, None), FakeContext()) == {**NOTHING, "processed": 1}
+    # v1's event, delayed (S3 does not order events; Lambda retries): a logged no-op.
+    late = index.handler(s3_event(KEY, v1, None, seq1), FakeContext())
+    assert late == {**NOTHING, "superseded": 1}
+    assert_thumbnails_show(s3, v2, BLUE)
+    (line,) = [e for e in log_lines(logs) if e["message"].startswith("a newer version")]
+    assert line["version_id"] == v1 and line["current_version_id"] == v2
+    skipped = [m for m in emf_metrics(capsys.readouterr().out) if "ImagesSkipped" in m]
+    assert [m["Reason"] for m in skipped] == ["superseded"]
+
+
+def test_older_version_in_flight_never_overwrites_newer_thumbnails(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent invocations: v1's passes the 'current?' check, then v2 is uploaded and fully
+    processed by another invocation before v1's writes; v1 must not overwrite them."""
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    event1 = s3_event(KEY, v1, None)
+    versions: list[str] = []
+
+    def newer_upload_processed_meanwhile() -> None:
+        versions.append(upload(s3, KEY, solid_jpeg(BLUE)))
+        assert index.handler(s3_event(KEY, versions[0], None), FakeContext())["processed"] == 1
+
+    use_client(monkeypatch, Interleaved(s3, "get_object", newer_upload_processed_meanwhile))
+    assert index.handler(event1, FakeContext()) == {**NOTHING, "superseded": 1}
+    assert_thumbnails_show(s3, versions[0], BLUE)
+
+
+def test_older_version_written_first_is_withdrawn_when_newer_is_rejected(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v2 (not an image) arrives while v1 is being written: v2's rejection finds nothing to
+    remove yet, so v1, seeing it is no longer current, removes its own thumbnails."""
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    versions: list[str] = []
+
+    def corrupt_upload_processed_meanwhile() -> None:
+        versions.append(upload(s3, KEY, b"this is not an image"))
+        assert index.handler(s3_event(KEY, versions[0], None), FakeContext())["rejected"] == 1
+
+    use_client(
+        monkeypatch,
+        Interleaved(s3, "put_object", corrupt_upload_processed_meanwhile),
+    )
+    assert index.handler(s3_event(KEY, v1, None), FakeContext()) == {**NOTHING, "superseded": 1}
+    assert keys_under(s3, "thumbnails/") == []
+    assert tags_of(s3, KEY, versions[0])["image-reject-reason"] == "not-an-image"
+
+
+def test_retry_after_a_failed_final_check_withdraws_its_own_thumbnails(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but the final 'still current?' HEAD fails (S3 500): Lambda retries the event,
+    which is now superseded, and its retry must still take back what the first attempt wrote."""
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    event1 = s3_event(KEY, v1, None)
+
+    fail_next_head: list[bool] = []
+
+    def corrupt_upload_processed_meanwhile() -> None:
+        v2 = upload(s3, KEY, b"this is not an image")
+        assert index.handler(s3_event(KEY, v2, None), FakeContext())["rejected"] == 1
+        fail_next_head.append(True)
+
+    real_head = s3.head_object
+
+    def head(**kwargs: Any) -> Any:
+        if kwargs["Key"] == KEY and fail_next_head:  # the first attempt's final check
+            fail_next_head.clear()
+            raise client_error("InternalError", 500, "HeadObject")
+        return real_head(**kwargs)
+
+    interleaved = Interleaved(s3, "put_object", corrupt_upload_processed_meanwhile)
+    monkeypatch.setattr(s3, "head_object", head)
+    use_client(monkeypatch, interleaved)
+    with pytest.raises(ClientError):
+        index.handler(event1, FakeContext())
+    assert len(keys_under(s3, "thumbnails/")) == 2  # v1's, stale: v2 is current
+    assert index.handler(event1, FakeContext()) == {**NOTHING, "superseded": 1}
+    assert keys_under(s3, "thumbnails/") == []
+
+
+def test_rejected_current_version_removes_the_older_thumbnails(s3: Any) -> None:
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    seq1 = next_sequencer()
+    index.handler(s3_event(KEY, v1, None, seq1), FakeContext())
+    assert len(keys_under(s3, "thumbnails/")) == 2
+    v2 = upload(s3, KEY, b"%PDF-1.7 not a photo")
+    assert index.handler(s3_event(KEY, v2, None), FakeContext())["rejected"] == 1
+    assert keys_under(s3, "thumbnails/") == []  # they showed a version that is not current
+    # And v1's event, retried late, does not bring them back.
+    assert index.handler(s3_event(KEY, v1, None, seq1), FakeContext())["superseded"] == 1
+    assert keys_under(s3, "thumbnails/") == []
+
+
+def test_identical_looking_versions_cannot_fool_the_conditional_write(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ABA: A (v0), then B (v1) and A again (v2). v1 reads the thumbnails (A from v0); v2 then
+    writes A again. v1's If-Match must not match v2's write although the pictures are equal."""
+    v0 = upload(s3, KEY, solid_jpeg(GREEN))
+    index.handler(s3_event(KEY, v0, None), FakeContext())
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    event1 = s3_event(KEY, v1, None)
+    versions: list[str] = []
+
+    def same_picture_again() -> None:
+        versions.append(upload(s3, KEY, solid_jpeg(GREEN)))
+        assert index.handler(s3_event(KEY, versions[0], None), FakeContext())["processed"] == 1
+
+    use_client(monkeypatch, Interleaved(s3, "get_object", same_picture_again))
+    assert index.handler(event1, FakeContext()) == {**NOTHING, "superseded": 1}
+    assert_thumbnails_show(s3, versions[0], GREEN)
+
+
+def test_every_write_is_conditional(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    real_put = s3.put_object
+
+    def spy(**kwargs: Any) -> Any:
+        calls.append({k: v for k, v in kwargs.items() if k != "Body"})
+        return real_put(**kwargs)
+
+    monkeypatch.setattr(s3, "put_object", spy)
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    index.handler(s3_event(KEY, v1, None), FakeContext())
+    v2 = upload(s3, KEY, solid_jpeg(BLUE))
+    index.handler(s3_event(KEY, v2, None), FakeContext())
+    thumb_puts = [c for c in calls if c["Key"].startswith("thumbnails/")]
+    assert [("IfNoneMatch" in c, "IfMatch" in c) for c in thumb_puts] == [
+        (True, False),
+        (True, False),
+        (False, True),
+        (False, True),
+    ]
+    assert_thumbnails_show(s3, v2, BLUE)
+
+
+def test_retried_event_is_a_no_op_without_download(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    event = s3_event(KEY, v1, None)
+    index.handler(event, FakeContext())
+    downloads: list[str] = []
+    monkeypatch.setattr(s3, "get_object", lambda **kwargs: downloads.append(kwargs["Key"]) or {})
+    assert index.handler(event, FakeContext()) == {**NOTHING, "unchanged": 1}
+    assert downloads == []
+
+
+def test_deleted_object_is_a_no_op_when_s3_answers_403(
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    logs: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_client(monkeypatch, WithoutListBucket(s3))
+    version = upload(s3, KEY, solid_jpeg(RED))
+    s3.delete_object(Bucket=BUCKET, Key=KEY)  # a delete marker on top, as a user delete does
+    assert index.handler(s3_event(KEY, version, None), FakeContext()) == {**NOTHING, "missing": 1}
+    (line,) = [e for e in log_lines(logs) if e["message"] == "object no longer exists"]
+    assert (line["level"], line["status"], line["version_id"]) == ("WARNING", 403, version)
+    skipped = [m for m in emf_metrics(capsys.readouterr().out) if "ImagesSkipped" in m]
+    assert [m["Reason"] for m in skipped] == ["missing-or-denied"]
+    assert keys_under(s3, "thumbnails/") == []
+
+
+def test_version_deleted_between_check_and_download_is_a_no_op(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = upload(s3, KEY, solid_jpeg(RED))
+
+    def version_deleted() -> None:
+        s3.delete_object(Bucket=BUCKET, Key=KEY, VersionId=version)
+
+    use_client(monkeypatch, WithoutListBucket(Interleaved(s3, "get_object", version_deleted)))
+    assert index.handler(s3_event(KEY, version, None), FakeContext()) == {**NOTHING, "missing": 1}
+
+
+def test_thumbnails_are_made_and_replaced_without_list_bucket(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HEAD of a thumbnail that does not exist yet answers 403 too: read as 'none yet'."""
+    use_client(monkeypatch, WithoutListBucket(s3))
+    v1 = upload(s3, KEY, solid_jpeg(RED))
+    assert index.handler(s3_event(KEY, v1, None), FakeContext())["processed"] == 1
+    v2 = upload(s3, KEY, solid_jpeg(BLUE))
+    assert index.handler(s3_event(KEY, v2, None), FakeContext())["processed"] == 1
+    assert_thumbnails_show(s3, v2, BLUE)
+
+
+def test_sequencers_compare_as_left_padded_hex() -> None:
+    parse = thumbnail_versions.parse_sequencer
+    assert parse("0A") == parse("A") == parse("00000a")
+    assert parse("0062F3A1B2C3D4E600") > parse("62F3A1B2C3D4E5FF")
+    assert parse(None) == parse("") == parse("xyz") == thumbnail_versions.NO_SEQUENCER

@@ -100,6 +100,10 @@ class Env:
     def idempotency_items(self) -> list[dict[str, Any]]:
         return list(self.dynamodb.scan(TableName=TABLE)["Items"])
 
+    def idempotency_record(self, prefix: str) -> dict[str, Any]:
+        (item,) = [i for i in self.idempotency_items() if i["id"]["S"].startswith(prefix + "#")]
+        return item
+
     def invoke(self, event: dict[str, Any]) -> Any:
         return index.handler(event, FakeLambdaContext())
 
@@ -208,6 +212,31 @@ def emitted_metrics(stdout: str) -> dict[str, str]:
             for metric in directive["Metrics"]:
                 metrics[metric["Name"]] = directive["Namespace"]
     return metrics
+
+
+def record_prefixes(env: Env) -> list[str]:
+    return sorted(item["id"]["S"].split("#")[0] for item in env.idempotency_items())
+
+
+def emf_blobs(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith('{"_aws"')]
+
+
+def rejected(code: str, message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+SES_REJECTS_ADDRESS = rejected(
+    "MessageRejected",
+    "Email address is not verified. The following identities failed the check in region "
+    f"AP-NORTHEAST-2: {CUSTOMER_EMAIL}",
+    "SendEmail",
+)
+SNS_REJECTS_NUMBER = rejected(
+    "InvalidParameter",
+    f"Invalid parameter: PhoneNumber Reason: {CUSTOMER_PHONE} is not valid to publish to",
+    "Publish",
+)
 
 
 def assert_no_pii(text: str) -> None:
@@ -335,17 +364,23 @@ def test_transient_ses_error_raises_and_does_not_block_the_retry(
         env.invoke(event)
 
     assert raised.value.code == "Throttling"
+    assert raised.value.failures == (("email", "Throttling"),)
     assert CUSTOMER_EMAIL not in str(raised.value)
-    assert env.idempotency_items() == []  # in-progress record deleted
-    assert env.sms() == []
-    assert env.dlq_messages() == []  # not an invalid event: retried, not dead-lettered here
+    # The e-mail's in-progress record is deleted; the SMS went out all the same.
+    assert record_prefixes(env) == ["order-notification.sms"]
+    assert len(env.sms()) == 1
+    assert env.dlq_messages() == []  # transient: retried by Lambda, not dead-lettered here
     assert emitted_metrics(capsys.readouterr().out) == {"OrderNotificationFailed": "OpenMarket"}
     assert_no_pii(env.logs.getvalue())
 
     retry = env.invoke(event)
     assert retry["status"] == "sent"
+    assert [(c["channel"], c.get("replayed", False)) for c in retry["channels"]] == [
+        ("email", False),
+        ("sms", True),
+    ]
     assert len(env.sent_emails) == 1
-    assert len(env.sms()) == 1
+    assert len(env.sms()) == 1  # not sent twice
 
 
 def test_sms_failure_retry_does_not_resend_the_email(env: Env) -> None:
@@ -366,6 +401,174 @@ def test_sms_failure_retry_does_not_resend_the_email(env: Env) -> None:
     assert retry["status"] == "sent"
     assert [c.get("replayed", False) for c in retry["channels"]] == [True, False]
     assert len(env.sent_emails) == 1
+    assert len(env.sms()) == 1
+
+
+# -- independent channels ---------------------------------------------------------------------
+
+
+def test_permanent_email_failure_still_sends_the_sms_and_is_dead_lettered_once(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = envelope(detail())
+    notifier = index.get_notifier()
+    with patch.object(notifier.ses, "send_email", side_effect=SES_REJECTS_ADDRESS) as ses:
+        result = env.invoke(event)  # must not raise: retrying cannot help the e-mail
+        assert ses.call_count == 1
+
+        assert result["status"] == "partial"
+        assert result["channels"] == [
+            {"channel": "email", "status": "failed", "errorCode": "MessageRejected"},
+            {"channel": "sms", "status": "sent", "messageId": result["channels"][1]["messageId"]},
+        ]
+        assert len(env.sms()) == 1  # the customer with a valid phone number is told
+
+        (message,) = env.dlq_messages()
+        assert json.loads(message["Body"]) == event  # the original event, for a redrive
+        attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+        assert attributes == {
+            "reason": "email delivery permanently failed: MessageRejected",
+            "errorType": "PermanentDeliveryFailure",
+            "channel": "email",
+            "errorCode": "MessageRejected",
+            "orderId": "ORD-20240501-0001",
+        }
+        email_record = env.idempotency_record("order-notification.email")
+        assert email_record["status"]["S"] == "COMPLETED"
+        assert json.loads(email_record["data"]["S"])["status"] == "failed"
+
+        stdout = capsys.readouterr().out
+        failed = [b for b in emf_blobs(stdout) if "OrderNotificationChannelFailed" in b]
+        assert len(failed) == 1 and failed[0]["Channel"] == "email"
+        assert failed[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OpenMarket"
+        assert "OrderNotificationSent" in emitted_metrics(stdout)
+        records = [json.loads(line) for line in env.logs.getvalue().splitlines()]
+        error = next(r for r in records if r["level"] == "ERROR")
+        assert error["channel"] == "email" and error["error_code"] == "MessageRejected"
+        assert error["destination"] == "j***@example.com"
+        assert_no_pii(env.logs.getvalue())
+        assert_no_pii(stdout)
+        assert_no_pii(json.dumps(attributes))
+
+        # Redelivered (EventBridge at-least-once, or a redrive): not retried forever.
+        again = env.invoke(event)
+        assert ses.call_count == 1
+    assert again["status"] == "duplicate"
+    assert env.dlq_messages() == []  # the earlier message was received above; none is new
+    assert len(env.sms()) == 1
+
+
+def test_permanent_sms_failure_does_not_stop_the_email(env: Env) -> None:
+    notifier = index.get_notifier()
+    with patch.object(notifier.sns, "publish", side_effect=SNS_REJECTS_NUMBER):
+        result = env.invoke(envelope(detail()))
+    assert result["status"] == "partial"
+    assert [(c["channel"], c["status"]) for c in result["channels"]] == [
+        ("email", "sent"),
+        ("sms", "failed"),
+    ]
+    assert len(env.sent_emails) == 1
+    (message,) = env.dlq_messages()
+    assert message["MessageAttributes"]["reason"]["StringValue"] == (
+        "sms delivery permanently failed: InvalidParameter"
+    )
+    assert_no_pii(env.logs.getvalue())
+
+
+def test_both_channels_rejected_fails_without_retry(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notifier = index.get_notifier()
+    with (
+        patch.object(notifier.ses, "send_email", side_effect=SES_REJECTS_ADDRESS),
+        patch.object(notifier.sns, "publish", side_effect=SNS_REJECTS_NUMBER),
+    ):
+        result = env.invoke(envelope(detail()))
+    assert result["status"] == "failed"
+    assert sorted(m["MessageAttributes"]["channel"]["StringValue"] for m in env.dlq_messages()) == [
+        "email",
+        "sms",
+    ]
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "OrderNotificationChannelFailed": "OpenMarket",
+        "OrderNotificationUndelivered": "OpenMarket",
+    }
+
+
+def test_permanent_email_and_transient_sms_retry_only_the_sms(env: Env) -> None:
+    event = envelope(detail())
+    notifier = index.get_notifier()
+    outage = rejected("InternalError", "try again", "Publish")
+    with patch.object(notifier.ses, "send_email", side_effect=SES_REJECTS_ADDRESS) as ses:
+        with (
+            patch.object(notifier.sns, "publish", side_effect=outage),
+            pytest.raises(order_notifier.DeliveryError, match="sms delivery failed: InternalError"),
+        ):
+            env.invoke(event)
+        assert record_prefixes(env) == ["order-notification.email"]
+        assert len(env.dlq_messages()) == 1
+
+        retry = env.invoke(event)  # Lambda's retry: SNS has recovered
+        assert ses.call_count == 1  # the rejected e-mail is not tried again
+    assert retry["status"] == "partial"
+    assert [(c["channel"], c.get("replayed", False)) for c in retry["channels"]] == [
+        ("email", True),
+        ("sms", False),
+    ]
+    assert len(env.sms()) == 1
+    assert env.dlq_messages() == []  # no second DLQ message for the same failure
+
+
+def test_unverified_sender_is_configuration_and_is_retried(env: Env) -> None:
+    """moto's own MessageRejected for an unverified sender: an operator's fix heals it."""
+    env.ses.delete_email_identity(EmailIdentity=SENDER)
+    event = envelope(detail())
+    with pytest.raises(
+        order_notifier.DeliveryError, match="email delivery failed: MessageRejected"
+    ):
+        env.invoke(event)
+    assert len(env.sms()) == 1  # independent of the e-mail
+    assert env.dlq_messages() == []
+    assert record_prefixes(env) == ["order-notification.sms"]
+
+    env.ses.create_email_identity(EmailIdentity=SENDER)
+    assert env.invoke(event)["status"] == "sent"
+    assert env.ses_sent_count() == 1
+    assert len(env.sms()) == 1
+
+
+def test_account_level_email_errors_are_retried_not_dead_lettered_here(env: Env) -> None:
+    notifier = index.get_notifier()
+    codes = ["AccessDeniedException", "SendingPausedException", "TooManyRequestsException"]
+    for number, code in enumerate(codes):
+        error = rejected(code, "no", "SendEmail")
+        with (
+            patch.object(notifier.ses, "send_email", side_effect=error),
+            pytest.raises(order_notifier.DeliveryError) as raised,
+        ):
+            env.invoke(envelope(detail(orderId=f"ORD-ACCOUNT-{number}")))
+        assert raised.value.failures == (("email", code),)
+        assert len(env.sms()) == number + 1  # the SMS of each order went out regardless
+    assert env.dlq_messages() == []
+    assert record_prefixes(env) == ["order-notification.sms"] * len(codes)
+
+
+def test_dlq_outage_while_recording_a_rejection_loses_nothing(env: Env) -> None:
+    event = envelope(detail())
+    notifier = index.get_notifier()
+    sqs_down = rejected("ServiceUnavailable", "later", "SendMessage")
+    with (
+        patch.object(notifier.ses, "send_email", side_effect=SES_REJECTS_ADDRESS),
+        patch.object(notifier.sqs, "send_message", side_effect=sqs_down),
+        pytest.raises(
+            order_notifier.DeliveryError, match="email delivery failed: ServiceUnavailable"
+        ),
+    ):
+        env.invoke(event)
+    assert record_prefixes(env) == ["order-notification.sms"]  # e-mail outcome not recorded
+    with patch.object(notifier.ses, "send_email", side_effect=SES_REJECTS_ADDRESS):
+        assert env.invoke(event)["status"] == "partial"
+    assert len(env.dlq_messages()) == 1
     assert len(env.sms()) == 1
 
 

@@ -136,6 +136,8 @@ def aws(
 ) -> Iterator[SimpleNamespace]:
     for key in ("AWS_PROFILE", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "TOP_PRODUCTS_N"):
         monkeypatch.delenv(key, raising=False)
+    # The stage config's first possible order date; the data above starts in March 2025.
+    monkeypatch.setenv("EARLIEST_ORDER_DATE", EARLIEST)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -170,6 +172,7 @@ def read_csv(body: bytes) -> list[list[str]]:
 
 
 PREFIX = "reports/daily/2025/03/10"
+EARLIEST = "2025-01-01"
 
 
 def test_scheduled_run_reports_previous_kst_day(aws: SimpleNamespace) -> None:
@@ -294,6 +297,8 @@ def test_empty_day(aws: SimpleNamespace) -> None:
         {"date": 20250310},
         {"date": "2025-03-11"},  # "today" in KST for the injected clock: not complete yet
         {"date": "2031-01-01"},  # future
+        {"date": "2024-12-31"},  # the day before EARLIEST_ORDER_DATE
+        {"date": "0001-01-01"},  # used to overflow datetime (a crash, ReportFailed)
         ["2025-03-10"],
     ],
 )
@@ -311,6 +316,85 @@ def test_bad_input_raises_and_writes_nothing(
     emf = [json.loads(line) for line in out if line.startswith("{") and '"_aws"' in line]
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OpenMarket"
     assert emf[-1]["ReportInvalidInput"] in (1.0, [1.0])
+
+
+def test_out_of_range_dates_name_the_supported_range(
+    aws: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    supported = "reports cover 2025-01-01 to 2025-03-10"
+    with pytest.raises(sales_report.ReportInputError) as before:
+        index.handler({"date": "0001-01-01"}, CONTEXT)
+    assert str(before.value) == (
+        "date 0001-01-01 is before the first possible order date 2025-01-01 "
+        f"(EARLIEST_ORDER_DATE); {supported}"
+    )
+    with pytest.raises(sales_report.ReportInputError) as future:
+        index.handler({"date": "9999-12-31"}, CONTEXT)
+    assert "not a complete KST day yet" in str(future.value)
+    assert str(future.value).endswith(supported)
+    for raw in ("9999-12-31", "1999-06-15", "1000-01-01", "0999-12-31"):
+        with pytest.raises(sales_report.ReportInputError, match=supported):
+            index.handler({"date": raw}, CONTEXT)
+    out = capsys.readouterr().out
+    assert "ReportFailed" not in out  # an input error, never the generic failure
+    assert out.count('"ReportInvalidInput"') >= 6
+    assert objects(aws.s3) == {}
+    # The boundary itself is a valid backfill (an empty day).
+    assert index.handler({"date": EARLIEST}, CONTEXT)["orderCount"] == 0
+
+
+def test_scheduled_run_before_earliest_order_date_is_skipped(
+    aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Launch night: the clock says 2025-03-11 00:00 KST, the platform opened on the 11th.
+    monkeypatch.setenv("EARLIEST_ORDER_DATE", "2025-03-11")
+    result = index.handler({"detail-type": "Scheduled Event", "detail": {}}, CONTEXT)
+    assert result == {
+        "date": "2025-03-10",
+        "skipped": True,
+        "reason": "before EARLIEST_ORDER_DATE",
+    }
+    assert objects(aws.s3) == {}
+    out = capsys.readouterr().out.splitlines()
+    emf = [json.loads(line) for line in out if line.startswith("{") and '"_aws"' in line]
+    assert emf[-1]["ReportSkipped"] in (1.0, [1.0])
+    assert "ReportInvalidInput" not in emf[-1]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2025-1-1", "EARLIEST_ORDER_DATE must be a calendar date YYYY-MM-DD"),
+        ("2025-02-30", "EARLIEST_ORDER_DATE must be a calendar date YYYY-MM-DD"),
+        ("yesterday", "EARLIEST_ORDER_DATE must be a calendar date YYYY-MM-DD"),
+        ("0999-12-31", "EARLIEST_ORDER_DATE must not be before 1000-01-02"),
+    ],
+)
+def test_malformed_earliest_order_date_is_a_config_error(value: str, message: str) -> None:
+    env = {"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn", "EARLIEST_ORDER_DATE": value}
+    with pytest.raises(sales_report.ReportConfigError, match=message):
+        sales_report.ReportSettings.from_env(env)
+
+
+def test_malformed_earliest_order_date_fails_the_invocation_before_any_work(
+    aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EARLIEST_ORDER_DATE", "2025-02-30")
+    with pytest.raises(sales_report.ReportConfigError, match="EARLIEST_ORDER_DATE"):
+        index.handler({"date": "2025-03-10"}, CONTEXT)
+    assert objects(aws.s3) == {}
+    assert '"ReportConfigError"' in capsys.readouterr().out
+
+
+def test_date_range_without_configured_earliest_date() -> None:
+    now = dt.datetime(2025, 3, 11, 0, 0, 5, tzinfo=KST)
+    assert sales_report.resolve_report_date({"date": "1000-01-02"}, now) == dt.date(1000, 1, 2)
+    for raw in ("0001-01-01", "1000-01-01"):
+        with pytest.raises(sales_report.ReportInputError, match="before the first possible"):
+            sales_report.resolve_report_date({"date": raw}, now)
+    assert sales_report.ReportSettings.from_env(
+        {"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn"}
+    ).earliest_order_date == dt.date(1000, 1, 2)
 
 
 def test_bad_configuration_is_reported_clearly(
