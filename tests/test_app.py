@@ -33,9 +33,9 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-AEC4": 1,  # dev: single cache node
     "AwsSolutions-AEC5": 3,  # Redis on SPEC's 6379
     "AwsSolutions-EC23": 3,  # the public ALB on 80/443
-    "AwsSolutions-EC26": 1,  # dev NAT instance root volume
-    "AwsSolutions-EC28": 1,  # dev NAT instance monitoring
-    "AwsSolutions-EC29": 1,  # dev NAT instance termination protection
+    "AwsSolutions-EC26": 2,  # dev and staging NAT instance root volume
+    "AwsSolutions-EC28": 2,  # dev and staging NAT instance monitoring
+    "AwsSolutions-EC29": 2,  # dev and staging NAT instance termination protection
     # AWS-managed policies EKS requires (node role x3, cluster role, EBS CSI driver)
     f"{IAM4}AmazonEC2ContainerRegistryReadOnly]": 6,  # nodes + kubectl handler
     f"{IAM4}AmazonEKSClusterPolicy]": 3,

@@ -112,6 +112,21 @@ def test_image_processor_iam_is_limited_to_its_prefixes(
     assert s3_resources == {f"{bucket}/uploads/*", f"{bucket}/thumbnails/*"}
     writes = [s for s in statements if "s3:PutObject" in _list(s["Action"])]
     assert [w["Resource"] for w in writes] == [f"{bucket}/thumbnails/*"]
+    # Ordered overwrites (issue 13): it reads its thumbnails' state and withdraws a write an
+    # overtaken attempt made, with conditional deletes only; it may not list the bucket (a
+    # deleted upload answers 403, which the handler treats as gone).
+    (delete,) = [s for s in statements if "s3:DeleteObject" in _list(s["Action"])]
+    assert delete["Resource"] == f"{bucket}/thumbnails/*"
+    assert delete["Condition"] == {"Null": {"s3:if-match": "false"}}
+    assert not any("s3:ListBucket" in _list(s["Action"]) for s in statements)
+
+
+def test_report_generator_knows_the_first_possible_order_date(
+    synthesized: Synthesized, stage: str
+) -> None:
+    _, props = _functions(synthesized, stage)["report-generator"]
+    variables = props["Environment"]["Variables"]
+    assert variables["EARLIEST_ORDER_DATE"] == stage_config(stage).functions.earliest_order_date
 
 
 def test_order_notification_rule_table_and_bus(synthesized: Synthesized, stage: str) -> None:

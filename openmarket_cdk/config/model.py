@@ -439,6 +439,8 @@ class FunctionsConfig:
     sender_email: str = "no-reply@openmarket.example"
     idempotency_ttl_hours: int = 24
     report_top_products: int = 10
+    # The first day an order can exist (launch): an earlier report date is an input error.
+    earliest_order_date: str = "2026-01-01"
     report_currency: str = "KRW"
     # EventBridge Scheduler cron fields, Asia/Seoul: daily at 00:00 KST.
     report_schedule_hour: str = "0"

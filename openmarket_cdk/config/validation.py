@@ -6,6 +6,7 @@ the charts trust the values they are given.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from dataclasses import fields
@@ -414,6 +415,10 @@ def _validate_functions(fn: FunctionsConfig) -> None:
             fail(f"functions.{name}.timeout_s", "Lambda timeout is 1..900 s")
     if not re.fullmatch(r"[a-z]+=\d+(,[a-z]+=\d+)*", fn.thumbnail_sizes):
         fail("functions.thumbnail_sizes", "expected 'name=pixels,...', e.g. 'medium=800'")
+    try:
+        datetime.date.fromisoformat(fn.earliest_order_date)
+    except ValueError:
+        fail("functions.earliest_order_date", f"{fn.earliest_order_date!r} is not YYYY-MM-DD")
     if not 1 <= fn.jpeg_quality <= 95:
         fail("functions.jpeg_quality", "must be 1..95")
     if not _EMAIL.fullmatch(fn.sender_email):

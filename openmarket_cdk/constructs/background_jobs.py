@@ -69,9 +69,18 @@ class ImageProcessor(OpenMarketFunction):
                 resources=[f"{uploads_arn}/{UPLOADS_PREFIX}*"],
             )
         )
+        thumbnails = f"{uploads_arn}/{THUMBNAILS_PREFIX}*"
+        # Thumbnails are written as a compare-and-swap (If-Match / If-None-Match on the
+        # source's S3 sequencer, read back from the thumbnail), and an attempt overtaken by a
+        # newer version withdraws exactly what it wrote: conditional deletes only.
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[thumbnails])
+        )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[f"{uploads_arn}/{THUMBNAILS_PREFIX}*"]
+                actions=["s3:DeleteObject"],
+                resources=[thumbnails],
+                conditions={"Null": {"s3:if-match": "false"}},
             )
         )
         if uploads_bucket.encryption_key is not None:
@@ -227,6 +236,8 @@ class ReportGenerator(OpenMarketFunction):
                 # The report is read-only and heavy: the reader endpoint (the writer in dev).
                 "DB_HOST": aurora.cluster_read_endpoint.hostname,
                 "TOP_PRODUCTS_N": str(cfg.report_top_products),
+                # Earlier requested dates are input errors (the function's README).
+                "EARLIEST_ORDER_DATE": cfg.earliest_order_date,
                 "REPORT_CURRENCY": cfg.report_currency,
             },
         )
