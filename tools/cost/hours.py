@@ -41,33 +41,7 @@ def working_hours_per_month(working_hours: WorkingHoursConfig) -> float:
 
 def _field_count(field: str, low: int, high: int, names: dict[str, int] | None = None) -> int:
     """How many values a cron field selects in [low, high]; ValueError if it can't tell."""
-
-    def value(token: str) -> int:
-        token = token.upper()
-        if names and token in names:
-            return names[token]
-        if not token.isdigit():
-            raise ValueError(f"cron value {token!r}")
-        return int(token)
-
-    total = 0
-    for part in field.split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
-            step = int(step_text)
-        if part in ("*", "?"):
-            start, end = low, high
-        elif "-" in part:
-            first, last = part.split("-", 1)
-            start, end = value(first), value(last)
-        else:
-            start = value(part)
-            end = high if step > 1 else start
-        if not low <= start <= end <= high or step < 1:
-            raise ValueError(f"cron field {field!r}")
-        total += len(range(start, end + 1, step))
-    return total
+    return len(_field_values(field, low, high, names))
 
 
 def schedule_fires_per_month(expression: str) -> float | None:
@@ -107,7 +81,17 @@ def schedule_fires_per_month(expression: str) -> float | None:
 
 
 def _field_values(field: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int]:
-    """The values a cron field selects in [low, high] (plain values, lists, ranges, steps)."""
+    """The values a cron field selects in [low, high] (plain values, lists, ranges, steps,
+    day or month names); ValueError for what it does not model (L, W, #)."""
+
+    def value(token: str) -> int:
+        token = token.upper()
+        if names and token in names:
+            return names[token]
+        if not token.isdigit():
+            raise ValueError(f"cron value {token!r}")
+        return int(token)
+
     values: set[int] = set()
     for part in field.split(","):
         step = 1
@@ -118,11 +102,12 @@ def _field_values(field: str, low: int, high: int, names: dict[str, int] | None 
             start, end = low, high
         elif "-" in part:
             first, last = part.split("-", 1)
-            start = (names or {}).get(first.upper()) or int(first)
-            end = (names or {}).get(last.upper()) or int(last)
+            start, end = value(first), value(last)
         else:
-            start = (names or {}).get(part.upper()) or int(part)
+            start = value(part)
             end = high if step > 1 else start
+        if not low <= start <= end <= high or step < 1:
+            raise ValueError(f"cron field {field!r}")
         values.update(range(start, end + 1, step))
     return values
 
