@@ -95,7 +95,9 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
     return changed
 
 
-def test_a_changed_producer_value_reaches_every_consumer(tmp_path: Path) -> None:
+def test_a_changed_producer_value_reaches_every_consumer(
+    synthesized: Synthesized, tmp_path: Path
+) -> None:
     """New public subnets (so new NAT gateways) and a new cache node type: every consumer of
     a value that may change either gets a changed template or imports it strongly."""
     base = stage_config("dev")
@@ -104,7 +106,8 @@ def test_a_changed_producer_value_reaches_every_consumer(tmp_path: Path) -> None
         network=replace(base.network, public_subnet_cidrs=("10.0.3.0/24", "10.0.4.0/24")),
         cache=replace(base.cache, node_type="cache.t4g.small"),
     )
-    before = _synth(base, tmp_path / "before")
+    # Before: dev as the session synthesized it (the same config); after: one more stage synth.
+    before = {kind: synthesized.template("dev", kind) for kind in STACK_KINDS}
     after = _synth(changed_config, tmp_path / "after")
     exports = _exports(after)
     changed = {kind: _changed(before[kind], after[kind]) for kind in STACK_KINDS}
