@@ -166,7 +166,9 @@ def test_dev_and_staging_sleep_outside_working_hours_prod_never(
             schedule["Target"]["Arn"]
         )
     assert json.loads(stop["Target"]["Input"])["ScalingConfig"]["DesiredSize"] == 0
-    assert json.loads(start["Target"]["Input"])["ScalingConfig"]["DesiredSize"] == 2
+    # Back to the configured size (the capacity model's minimum: dev 2, staging 3).
+    desired = stage_config(stage).kubernetes.node_desired_size
+    assert json.loads(start["Target"]["Input"])["ScalingConfig"]["DesiredSize"] == desired
     statements = [
         s
         for policy in of_type(template, "AWS::IAM::Policy").values()

@@ -148,9 +148,10 @@ def test_retention_storage_and_resources(dev: RenderedMonitoring) -> None:
     (container,) = spec["template"]["spec"]["containers"]
     args = container["args"]
     assert "--storage.tsdb.retention.time=30d" in args
-    assert "--storage.tsdb.retention.size=90GB" in args  # below the 100Gi volume
+    # dev: a 20Gi volume (two nodes, test traffic; issue 14), retention by size below it.
+    assert "--storage.tsdb.retention.size=18GB" in args
     (claim,) = spec["volumeClaimTemplates"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == "100Gi"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
     assert claim["spec"]["storageClassName"] == "gp3"
     assert spec["template"]["spec"]["securityContext"]["fsGroup"] == 65534
     # dev's requests are below SPEC's 500m/1Gi so that it fits two nodes (docs/capacity.md).
@@ -191,3 +192,17 @@ def test_rbac_covers_discovery_and_kubelet_scrapes_only(dev: RenderedMonitoring)
         if obj["roleRef"]["name"] == "prometheus-discovery"
     }
     assert bindings == {"monitoring", "monitoring-agents", "openmarket-dev"}
+
+
+def test_prod_keeps_specs_100gi_and_30_days(monitoring: dict[str, RenderedMonitoring]) -> None:
+    """SPEC: 30 days in a 100Gi volume; dev and staging use 20Gi (issue 14's budget)."""
+    for stage, (volume, size) in {
+        "prod": ("100Gi", "90GB"),
+        "staging": ("20Gi", "18GB"),
+    }.items():
+        spec = monitoring[stage].one("StatefulSet", "prometheus")["spec"]
+        (container,) = spec["template"]["spec"]["containers"]
+        assert "--storage.tsdb.retention.time=30d" in container["args"]
+        assert f"--storage.tsdb.retention.size={size}" in container["args"]
+        (claim,) = spec["volumeClaimTemplates"]
+        assert claim["spec"]["resources"]["requests"]["storage"] == volume
