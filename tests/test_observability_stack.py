@@ -224,3 +224,20 @@ def test_reader_alarm_and_graphs_follow_autoscaled_readers(
     for title in ("Aurora CPU %", "Aurora connections", "Aurora replica lag"):
         rendered = json.dumps(graphs[title]["metrics"])
         assert '"Role", "READER"' in rendered, title
+
+
+def test_unreadable_uploads_alarm_where_the_dlq_no_longer_sees_them(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """image-processor skips an upload it cannot read (403 without ListBucket = deleted), so a
+    lost read permission would never reach its DLQ: this alarm watches those skips."""
+    alarm = _alarms(synthesized, stage)["image-processor-uploads-denied"]
+    assert alarm["Namespace"] == "OpenMarket"
+    assert alarm["MetricName"] == "ImagesSkipped"
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+        "service": "image-processor",
+        "Reason": "missing-or-denied",
+    }
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 900, 1)
+    assert alarm["Threshold"] == stage_config(stage).observability.image_uploads_denied_per_15min
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"

@@ -495,6 +495,8 @@ class ObservabilityConfig:
     alb_p95_latency_seconds: float = 0.5
     lambda_errors: int = 1
     lambda_throttles: int = 1
+    # image-processor uploads it could not read (403/404) in 15 minutes before alarming.
+    image_uploads_denied_per_15min: int = 5
     budget_usd_per_month: float = 950.0
     working_hours: WorkingHoursConfig = field(default_factory=WorkingHoursConfig)
 

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from openmarket_cdk.common import pascal_case, retain_or_destroy
 from openmarket_cdk.config import StageConfig
+from openmarket_cdk.constructs.function import METRICS_NAMESPACE
 from openmarket_cdk.constructs.working_hours import WorkingHoursSchedule
 from openmarket_cdk.nag import acknowledge
 
@@ -363,6 +364,25 @@ class ObservabilityStack(Stack):
                 f"{name} was throttled at least {obs.lambda_throttles} time(s) in 5 minutes",
                 periods=1,
             )
+        # A deleted upload answers 403 (the function may not list the bucket) and is skipped,
+        # not dead-lettered: so a lost read permission would look the same. Many of them in
+        # a short time is that regression, not users deleting uploads.
+        self._alarm(
+            "image-processor-uploads-denied",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="ImagesSkipped",
+                dimensions_map={"service": "image-processor", "Reason": "missing-or-denied"},
+                statistic="Sum",
+                period=Duration.minutes(15),
+            ),
+            obs.image_uploads_denied_per_15min,
+            above,
+            "image-processor could not read more than "
+            f"{obs.image_uploads_denied_per_15min} uploads in 15 minutes (403: deleted, or a "
+            "lost s3:GetObject on uploads/)",
+            periods=1,
+        )
         for name, queue in self._inputs.dead_letter_queues.items():
             self._alarm(
                 f"{name}-dlq-not-empty",
