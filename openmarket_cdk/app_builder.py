@@ -21,9 +21,8 @@ from openmarket_cdk.config import (
     all_stage_configs,
     resolve_account,
     stage_config,
-    with_edge_overrides,
 )
-from openmarket_cdk.config.overrides import with_context_overrides
+from openmarket_cdk.config.overrides import CONTEXT_KEYS, with_context_overrides
 from openmarket_cdk.stacks.audit import AuditStack
 from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
@@ -70,8 +69,8 @@ def stage_with_context(app: cdk.App, config: StageConfig) -> StageConfig:
     """The stage's edge (``-c domain=shop.example.com -c hosted_zone_id=Z...
     -c hosted_zone_name=example.com``) and image tags (``-c backend_image_tag=1.4.2``, e.g.
     from CI) may come from context. A stage left without a domain says so: HTTP only."""
-    config = with_edge_overrides(
-        config, {key: app.node.try_get_context(key) for key in EDGE_CONTEXT_KEYS}
+    config = with_context_overrides(
+        config, {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
     )
     if config.edge is None:
         print(
@@ -79,7 +78,7 @@ def stage_with_context(app: cdk.App, config: StageConfig) -> StageConfig:
             "-c domain=... -c hosted_zone_id=... -c hosted_zone_name=... enables HTTPS.",
             file=sys.stderr,
         )
-    return with_context_overrides(app.node.try_get_context, config)
+    return config
 
 
 def build_app(app: cdk.App) -> list[OpenMarketStage]:

@@ -25,13 +25,9 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from openmarket_cdk.config import stage_config  # noqa: E402
+from openmarket_cdk.config import stage_config
 
 LBC_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 # DescribeTags takes at most 20 ARNs per call.

@@ -32,10 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from openmarket_cdk.config import STAGE_NAMES, StageConfig, stage_config
 
-from openmarket_cdk.config import STAGE_NAMES, StageConfig, stage_config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 POLL_SECONDS = 15.0
 DEFAULT_TIMEOUT_MINUTES = 30.0

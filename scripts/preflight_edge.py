@@ -19,8 +19,8 @@ from openmarket_cdk.config import (
     StageConfigError,
     deploy_blockers,
     stage_config,
-    with_edge_overrides,
 )
+from openmarket_cdk.config.overrides import with_context_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,9 +45,9 @@ def cli_context(args: Sequence[str]) -> dict[str, str]:
 
 
 def stage_config_from_cli(stage: str, args: Sequence[str] = ()) -> StageConfig:
-    """The stage's config with the edge overrides the app would see for ``cdk ... args``."""
+    """The stage's config with the overrides the app would see for ``cdk ... args``."""
     context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
-    return with_edge_overrides(stage_config(stage), {**context, **cli_context(args)})
+    return with_context_overrides(stage_config(stage), {**context, **cli_context(args)})
 
 
 def main(argv: list[str]) -> int:

@@ -9,32 +9,10 @@ The repositories and tags come from the stage config, as the charts' image URIs 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from openmarket_cdk.config import StageConfig, stage_config  # noqa: E402
-from openmarket_cdk.config.overrides import with_context_overrides  # noqa: E402
-
-
-def context_arguments(cdk_args: list[str]) -> dict[str, str]:
-    """The ``-c key=value`` / ``--context key=value`` pairs of the CDK CLI arguments
-    (``CDK_ARGS``), so an image tag chosen at deploy time is the one checked."""
-    context: dict[str, str] = {}
-    args = iter(cdk_args)
-    for arg in args:
-        if arg in ("-c", "--context"):
-            pair = next(args, "")
-        elif arg.startswith("--context="):
-            pair = arg.removeprefix("--context=")
-        else:
-            continue
-        key, sep, value = pair.partition("=")
-        if sep:
-            context[key] = value
-    return context
+from openmarket_cdk.config import StageConfig
+from scripts.preflight_edge import stage_config_from_cli
 
 
 def missing_images(config: StageConfig, ecr: Any) -> list[str]:
@@ -67,8 +45,8 @@ def main(argv: list[str]) -> int:
         return 2
     import boto3  # only here: importing this module for its tests needs no AWS SDK session
 
-    context = context_arguments(argv[1:])
-    config = with_context_overrides(context.get, stage_config(argv[0]))
+    # The tags the app would deploy with these CDK arguments (``-c backend_image_tag=...``).
+    config = stage_config_from_cli(argv[0], argv[1:])
     problems = missing_images(config, boto3.client("ecr", region_name=config.region))
     for problem in problems:
         print(f"make deploy STAGE={config.name}: {problem}", file=sys.stderr)

@@ -19,7 +19,8 @@ from scripts.destroy_leftovers import (
     find_leftovers,
     volume_cluster_tag,
 )
-from scripts.preflight_images import context_arguments, missing_images
+from scripts.preflight_edge import cli_context
+from scripts.preflight_images import missing_images
 from tests.conftest import ROOT
 
 REGION = "ap-northeast-2"
@@ -80,7 +81,7 @@ def test_preflight_checks_the_tag_given_at_deploy_time() -> None:
         "backend_image_tag=1.4.2",
         "--context=frontend_image_tag=2.0",
     ]
-    assert context_arguments(args) == {"backend_image_tag": "1.4.2", "frontend_image_tag": "2.0"}
+    assert cli_context(args) == {"backend_image_tag": "1.4.2", "frontend_image_tag": "2.0"}
 
 
 def _target(name: str) -> str:

@@ -38,8 +38,6 @@ class ObservabilityInputs:
     cache_node_count: int
     functions: dict[str, lambda_.IFunction]
     dead_letter_queues: dict[str, sqs.IQueue]
-    cluster_name: str
-    nodegroup_name: str
     nodegroup_arn: str
     load_balancer_name: str
     nat_gateway_ids: tuple[str, ...]
@@ -239,7 +237,7 @@ class ObservabilityStack(Stack):
         return cloudwatch.Metric(
             namespace="ContainerInsights",
             metric_name=metric,
-            dimensions_map={"ClusterName": self._inputs.cluster_name},
+            dimensions_map={"ClusterName": self._config.cluster_name},
             statistic="Average",
             period=FIVE_MINUTES,
         )
