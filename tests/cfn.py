@@ -79,3 +79,30 @@ def logical_id_of(template: dict[str, Any], resource_type: str, **props: Any) ->
     ]
     assert len(matches) == 1, f"{resource_type} with {props}: {matches}"
     return matches[0]
+
+
+def as_list(value: Any) -> list[Any]:
+    """An IAM ``Action``/``Resource`` (a string or a list) as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(template: dict[str, Any], role_id: str | None) -> list[dict[str, Any]]:
+    """Every statement of the inline policies attached to the role ``role_id``."""
+    return [
+        statement
+        for policy in of_type(template, "AWS::IAM::Policy").values()
+        if any(ref_id(r) == role_id for r in policy["Properties"]["Roles"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def pod_identity(template: dict[str, Any], namespace: str, account: str) -> dict[str, Any]:
+    """The properties of the one Pod Identity association of ``namespace/account``."""
+    (association,) = [
+        a["Properties"]
+        for a in of_type(template, "AWS::EKS::PodIdentityAssociation").values()
+        if a["Properties"]["Namespace"] == namespace
+        and a["Properties"]["ServiceAccount"] == account
+    ]
+    result: dict[str, Any] = association
+    return result

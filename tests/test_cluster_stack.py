@@ -15,7 +15,7 @@ from charts.stage import STAGE_CHART_KINDS, render_stage
 from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import KUBERNETES_VERSION, STAGE_NAMES, stage_config
 from openmarket_cdk.stacks import cluster as cluster_module
-from tests.cfn import of_type, only, ref_id
+from tests.cfn import as_list, of_type, only, pod_identity, ref_id, role_statements
 from tests.conftest import Synthesized
 
 KUBECTL_MANIFEST_LIMIT = 262_144  # bytes the kubectl handler accepts per manifest
@@ -160,43 +160,27 @@ def test_helm_charts_are_pinned(synthesized: Synthesized, stage: str) -> None:
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", c["Version"]) for c in charts.values())
 
 
-def _policies_of(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
-    return [
-        statement
-        for policy in of_type(template, "AWS::IAM::Policy").values()
-        if any(ref_id(r) == role_id for r in policy["Properties"]["Roles"])
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def _association_role(template: dict[str, Any], namespace: str, account: str) -> str:
-    (association,) = [
-        a["Properties"]
-        for a in of_type(template, "AWS::EKS::PodIdentityAssociation").values()
-        if a["Properties"]["Namespace"] == namespace
-        and a["Properties"]["ServiceAccount"] == account
-    ]
-    return str(association["RoleArn"]["Fn::GetAtt"][0])
-
-
 def test_backend_pod_role_reaches_uploads_and_the_order_bus_only(
     synthesized: Synthesized, stage: str
 ) -> None:
     template = synthesized.template(stage, "cluster")
-    role_id = _association_role(template, f"openmarket-{stage}", "backend")
+    role_id = str(ref_id(pod_identity(template, f"openmarket-{stage}", "backend")["RoleArn"]))
     trust = of_type(template, "AWS::IAM::Role")[role_id]["Properties"]["AssumeRolePolicyDocument"]
     assert {s["Principal"]["Service"] for s in trust["Statement"]} == {"pods.eks.amazonaws.com"}
-    statements = _policies_of(template, role_id)
-    services = {a.split(":")[0] for s in statements for a in _list(s["Action"])}
+    statements = role_statements(template, role_id)
+    services = {a.split(":")[0] for s in statements for a in as_list(s["Action"])}
     assert services == {"s3", "kms", "events"}
     s3_resources = {
-        r for s in statements if "s3:GetObject" in _list(s["Action"]) for r in _list(s["Resource"])
+        r
+        for s in statements
+        if "s3:GetObject" in as_list(s["Action"])
+        for r in as_list(s["Resource"])
     }
     bucket = f"arn:aws:s3:::openmarket-{stage}-uploads-000000000000"
     assert s3_resources == {f"{bucket}/uploads/*", f"{bucket}/thumbnails/*"}
-    writes = [s for s in statements if "s3:PutObject" in _list(s["Action"])]
+    writes = [s for s in statements if "s3:PutObject" in as_list(s["Action"])]
     assert [w["Resource"] for w in writes] == [f"{bucket}/uploads/*"]
-    (put_events,) = [s for s in statements if "events:PutEvents" in _list(s["Action"])]
+    (put_events,) = [s for s in statements if "events:PutEvents" in as_list(s["Action"])]
     assert "OrdersEventBus" in json.dumps(put_events["Resource"])
 
 
@@ -204,10 +188,10 @@ def test_external_secrets_reads_only_the_four_synced_secrets(
     synthesized: Synthesized, stage: str
 ) -> None:
     template = synthesized.template(stage, "cluster")
-    role_id = _association_role(template, "external-secrets", "external-secrets")
-    statements = _policies_of(template, role_id)
-    reads = [s for s in statements if "secretsmanager:GetSecretValue" in _list(s["Action"])]
-    resources = [r for s in reads for r in _list(s["Resource"])]
+    role_id = str(ref_id(pod_identity(template, "external-secrets", "external-secrets")["RoleArn"]))
+    statements = role_statements(template, role_id)
+    reads = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    resources = [r for s in reads for r in as_list(s["Resource"])]
     assert len(resources) == 4
     for secret in ("AuroraAdminSecret", "CacheAuthSecret", "GrafanaAdminSecret", "SlackWebhooks"):
         assert secret in json.dumps(resources)
@@ -309,17 +293,13 @@ def test_rendered_containers_have_limits_probes_and_restricted_context(stage: st
     assert not [obj for obj in objects if obj["kind"] == "Secret"]
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def test_fluent_bit_writes_only_to_the_application_log_group(
     synthesized: Synthesized, stage: str
 ) -> None:
     template = synthesized.template(stage, "cluster")
-    role_id = _association_role(template, "monitoring-agents", "fluent-bit")
-    statements = _policies_of(template, role_id)
-    assert [sorted(_list(s["Action"])) for s in statements] == [
+    role_id = str(ref_id(pod_identity(template, "monitoring-agents", "fluent-bit")["RoleArn"]))
+    statements = role_statements(template, role_id)
+    assert [sorted(as_list(s["Action"])) for s in statements] == [
         ["logs:CreateLogStream", "logs:PutLogEvents"]
     ]
     assert "ApplicationLogs" in json.dumps(statements[0]["Resource"])
@@ -337,12 +317,12 @@ def test_monitoring_secrets_exist_and_external_secrets_may_read_them(
     slack = names[f"openmarket-{stage}/alertmanager/slack"]
     generated = of_type(template, "AWS::SecretsManager::Secret")[grafana]["Properties"]
     assert generated["GenerateSecretString"]["GenerateStringKey"] == "admin-password"
-    role_id = _association_role(template, "external-secrets", "external-secrets")
+    role_id = str(ref_id(pod_identity(template, "external-secrets", "external-secrets")["RoleArn"]))
     readable = json.dumps(
         [
             s["Resource"]
-            for s in _policies_of(template, role_id)
-            if "secretsmanager:GetSecretValue" in _list(s["Action"])
+            for s in role_statements(template, role_id)
+            if "secretsmanager:GetSecretValue" in as_list(s["Action"])
         ]
     )
     assert grafana in readable and slack in readable

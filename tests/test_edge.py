@@ -20,7 +20,7 @@ from openmarket_cdk.constructs.edge import (
     EXTERNAL_DNS_NAMESPACE,
     EXTERNAL_DNS_SERVICE_ACCOUNT,
 )
-from tests.cfn import of_type, only, ref_id
+from tests.cfn import as_list, of_type, only, pod_identity, ref_id, role_statements
 from tests.conftest import Synthesized
 
 ALB = "alb.ingress.kubernetes.io"
@@ -141,31 +141,19 @@ def test_external_dns_waits_for_nodes_credentials_and_the_alb_controller(
         assert needed in depends_on, needed
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 @pytest.mark.parametrize("stage", HTTPS_STAGES)
 def test_external_dns_may_change_only_the_stage_records_in_its_zone(
     synthesized: Synthesized, stage: str
 ) -> None:
     edge = _edge(stage)
     template = synthesized.template(stage, "cluster")
-    (association,) = [
-        a["Properties"]
-        for a in of_type(template, "AWS::EKS::PodIdentityAssociation").values()
-        if a["Properties"]["Namespace"] == EXTERNAL_DNS_NAMESPACE
-    ]
+    association = pod_identity(template, EXTERNAL_DNS_NAMESPACE, EXTERNAL_DNS_SERVICE_ACCOUNT)
     assert association["ServiceAccount"] == EXTERNAL_DNS_SERVICE_ACCOUNT
-    role_id = ref_id(association["RoleArn"])
-    statements = [
-        statement
-        for policy in of_type(template, "AWS::IAM::Policy").values()
-        if any(ref_id(r) == role_id for r in policy["Properties"]["Roles"])
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    statements = role_statements(template, ref_id(association["RoleArn"]))
     zone = f"arn:aws:route53:::hostedzone/{edge.hosted_zone_id}"
-    (change,) = [s for s in statements if "route53:ChangeResourceRecordSets" in _list(s["Action"])]
+    (change,) = [
+        s for s in statements if "route53:ChangeResourceRecordSets" in as_list(s["Action"])
+    ]
     assert change["Resource"] == zone
     condition = change["Condition"]["ForAllValues:StringEquals"]
     first, rest = edge.domain_name.split(".", 1)
@@ -175,7 +163,7 @@ def test_external_dns_may_change_only_the_stage_records_in_its_zone(
     assert sorted(condition["route53:ChangeResourceRecordSetsRecordTypes"]) == ["A", "AAAA", "TXT"]
     for statement in statements:
         if statement["Resource"] == "*":
-            assert _list(statement["Action"]) == ["route53:ListHostedZones"]
+            assert as_list(statement["Action"]) == ["route53:ListHostedZones"]
         else:
             assert statement["Resource"] == zone
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES, stage_config
-from tests.cfn import of_type, ref_id
+from tests.cfn import as_list, of_type, ref_id
 from tests.conftest import Synthesized
 
 pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
@@ -106,19 +106,19 @@ def test_image_processor_iam_is_limited_to_its_prefixes(
     s3_resources = {
         r
         for s in statements
-        if any(a.startswith("s3:") for a in _list(s["Action"]))
-        for r in _list(s["Resource"])
+        if any(a.startswith("s3:") for a in as_list(s["Action"]))
+        for r in as_list(s["Resource"])
     }
     assert s3_resources == {f"{bucket}/uploads/*", f"{bucket}/thumbnails/*"}
-    writes = [s for s in statements if "s3:PutObject" in _list(s["Action"])]
+    writes = [s for s in statements if "s3:PutObject" in as_list(s["Action"])]
     assert [w["Resource"] for w in writes] == [f"{bucket}/thumbnails/*"]
     # Ordered overwrites (issue 13): it reads its thumbnails' state and withdraws a write an
     # overtaken attempt made, with conditional deletes only; it may not list the bucket (a
     # deleted upload answers 403, which the handler treats as gone).
-    (delete,) = [s for s in statements if "s3:DeleteObject" in _list(s["Action"])]
+    (delete,) = [s for s in statements if "s3:DeleteObject" in as_list(s["Action"])]
     assert delete["Resource"] == f"{bucket}/thumbnails/*"
     assert delete["Condition"] == {"Null": {"s3:if-match": "false"}}
-    assert not any("s3:ListBucket" in _list(s["Action"]) for s in statements)
+    assert not any("s3:ListBucket" in as_list(s["Action"]) for s in statements)
 
 
 def test_report_generator_knows_the_first_possible_order_date(
@@ -196,9 +196,11 @@ def test_vpc_functions_use_private_subnets_and_their_security_group(
 def test_no_function_role_has_wildcard_actions(synthesized: Synthesized, stage: str) -> None:
     for name, (_, props) in _functions(synthesized, stage).items():
         for statement in _policy_statements(synthesized, stage, str(ref_id(props["Role"]))):
-            for action in _list(statement["Action"]):
+            for action in as_list(statement["Action"]):
                 assert action != "*" and not action.endswith(":*"), (name, action)
-            if statement.get("Effect", "Allow") == "Allow" and "*" in _list(statement["Resource"]):
+            if statement.get("Effect", "Allow") == "Allow" and "*" in as_list(
+                statement["Resource"]
+            ):
                 allowed = {"sns:Publish"} | {
                     "ec2:CreateNetworkInterface",
                     "ec2:DescribeNetworkInterfaces",
@@ -207,7 +209,7 @@ def test_no_function_role_has_wildcard_actions(synthesized: Synthesized, stage: 
                     "ec2:AssignPrivateIpAddresses",
                     "ec2:UnassignPrivateIpAddresses",
                 }
-                assert set(_list(statement["Action"])) <= allowed, (name, statement)
+                assert set(as_list(statement["Action"])) <= allowed, (name, statement)
 
 
 def test_reports_go_to_their_own_bucket(synthesized: Synthesized, stage: str) -> None:
@@ -251,7 +253,3 @@ def test_reports_are_encrypted_with_their_own_rotating_key(
             "Resource": {"Fn::GetAtt": [key_id, "Arn"]},
         }
     ]
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]

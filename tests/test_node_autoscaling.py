@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from openmarket_cdk.config import KUBERNETES_VERSION, STAGE_NAMES, stage_config
-from tests.cfn import of_type, only, ref_id
+from tests.cfn import as_list, of_type, only, pod_identity, ref_id, role_statements
 from tests.conftest import Synthesized
 
 pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
@@ -30,10 +30,6 @@ def _values(resource: dict[str, Any]) -> dict[str, Any]:
     assert isinstance(values, str), "the autoscaler's values carry no deploy-time token"
     parsed: dict[str, Any] = json.loads(values)
     return parsed
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def test_cluster_autoscaler_is_pinned_and_discovers_this_cluster(
@@ -66,21 +62,11 @@ def test_cluster_autoscaler_may_scale_only_this_node_group(
 ) -> None:
     config = stage_config(stage)
     template = synthesized.template(stage, "cluster")
-    (association,) = [
-        a["Properties"]
-        for a in of_type(template, "AWS::EKS::PodIdentityAssociation").values()
-        if a["Properties"]["ServiceAccount"] == "cluster-autoscaler"
-    ]
+    association = pod_identity(template, "kube-system", "cluster-autoscaler")
     assert association["Namespace"] == "kube-system"
-    role_id = ref_id(association["RoleArn"])
-    statements = [
-        statement
-        for policy in of_type(template, "AWS::IAM::Policy").values()
-        if any(ref_id(r) == role_id for r in policy["Properties"]["Roles"])
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    statements = role_statements(template, ref_id(association["RoleArn"]))
     mutating = {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
-    (scale,) = [s for s in statements if mutating & set(_list(s["Action"]))]
+    (scale,) = [s for s in statements if mutating & set(as_list(s["Action"]))]
     assert set(scale["Action"]) == mutating
     assert scale["Condition"]["StringEquals"] == {
         f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.cluster_name}": "owned",
@@ -88,7 +74,7 @@ def test_cluster_autoscaler_may_scale_only_this_node_group(
     }
     assert f"autoScalingGroupName/eks-{config.nodegroup_name}-*" in json.dumps(scale["Resource"])
     # Everything else only reads.
-    others = [a for s in statements if s is not scale for a in _list(s["Action"])]
+    others = [a for s in statements if s is not scale for a in as_list(s["Action"])]
     assert all(re.match(r"\w+:(Describe|Get)", action) for action in others), others
 
 
