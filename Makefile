@@ -27,7 +27,7 @@ CDK_ARGS ?=
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
 .PHONY: help setup synth test lint fmt diff deploy deploy-registries wake destroy smoke \
-	deploy-access deploy-audit snapshot check-stage diagram cost bench clean manifests capacity
+	deploy-access deploy-audit snapshot url check-stage diagram cost bench clean manifests capacity
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -92,10 +92,17 @@ snapshot: setup check-stage ## Before a deploy: manual Aurora snapshot named aft
 
 
 
+# A stage whose ALB admits listed ranges only (dev) is opened to this machine's address for
+# the test and closed after it, pass or fail.
 smoke: setup check-stage ## After a deploy: GET /api/health (the stage's URL or ALB) until 200
-	scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE) $(CDK_ARGS))
+	$(PYTHON) scripts/smoke_access.py open $(STAGE)
+	status=0; scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE) $(CDK_ARGS)) \
+	  || status=$$?; $(PYTHON) scripts/smoke_access.py close $(STAGE); exit $$status
 
-wake: setup check-stage ## Start a sleeping stage now (nodes, staging's Aurora): make wake STAGE=staging
+url: setup check-stage ## Where a deployed stage answers (dev: its ALB, a new name each morning)
+	@$(PYTHON) scripts/stage_url.py $(STAGE)
+
+wake: setup check-stage ## Start a sleeping stage now (nodes; staging's Aurora, dev's NAT): make wake STAGE=staging
 	$(PYTHON) scripts/wake_stage.py $(STAGE)
 
 # In three steps, so nothing keeps billing: (1) the cluster stack and the one that depends on

@@ -60,7 +60,8 @@ def ingress_annotations(values: IngressValues) -> dict[str, str]:
         # the pods' ports on the node security group.
         f"{ALB}/security-groups": values.alb_security_group_id,
         f"{ALB}/manage-backend-security-group-rules": "true",
-        f"{ALB}/wafv2-acl-arn": values.waf_acl_arn,
+        # "none": the controller removes any association (dev has no web ACL).
+        f"{ALB}/wafv2-acl-arn": values.waf_acl_arn or "none",
         f"{ALB}/load-balancer-attributes": load_balancer_attributes(values),
         **HEALTHCHECK_SETTINGS,
     }
@@ -92,7 +93,8 @@ class IngressChart(cdk8s.Chart):
     """Deploys the Ingress that gives shoppers the OpenMarket site and API.
 
     The AWS Load Balancer Controller turns it into one internet-facing ALB with pod-IP
-    targets, the stack's security group and WAF web ACL: ``/api`` and ``/api/*`` go to the
+    targets, the stack's security group and the WAF web ACL (none in dev, whose security group
+    admits only its office ranges): ``/api`` and ``/api/*`` go to the
     backend, everything else to the frontend. With an ACM certificate in the stage config,
     it listens on 443 too and redirects all HTTP to HTTPS.
 

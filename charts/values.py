@@ -99,7 +99,8 @@ class IngressValues:
     backend: WorkloadValues
     frontend: WorkloadValues
     alb_security_group_id: str
-    waf_acl_arn: str
+    # None: no WAF (dev); the annotation then says "none" so the controller keeps it so.
+    waf_acl_arn: str | None
     certificate_arn: str | None
     host: str | None
     access_logs_bucket: str | None

@@ -118,6 +118,10 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
             if config.observability.working_hours.enabled
         ],
         snapshot_stages=[stage_config(name, account) for name in SNAPSHOT_BEFORE_DEPLOY],
+        # make smoke opens these stages' ALB to the runner for the length of the test.
+        restricted_alb_stages=[
+            config for config in all_stage_configs(account) if config.alb_is_restricted
+        ],
     )
     # Once per account too: the audit trail and the CIS alarms (`cdk deploy Audit`).
     audit_config = account_config(account)

@@ -43,7 +43,8 @@ class DeployTimeValues:
     """What only exists once the other stacks are deployed (tokens in CDK)."""
 
     alb_security_group_id: str
-    waf_acl_arn: str
+    # The stage's WAF web ACL; None: no WAF (dev, whose ALB is restricted by CIDR instead).
+    waf_acl_arn: str | None
     cache_endpoint: str
     uploads_bucket_name: str
     event_bus_name: str
@@ -56,7 +57,7 @@ def placeholder_deploy_values(config: StageConfig) -> DeployTimeValues:
     fixed names come from config, so only truly deploy-time ids are placeholders."""
     return DeployTimeValues(
         alb_security_group_id="<from-stack:network:AlbSecurityGroupId>",
-        waf_acl_arn="<from-stack:cluster:WebAclArn>",
+        waf_acl_arn="<from-stack:cluster:WebAclArn>" if config.kubernetes.waf_enabled else None,
         cache_endpoint="<from-stack:data:CachePrimaryEndpoint>",
         uploads_bucket_name=config.uploads_bucket_name,
         event_bus_name=config.order_events_bus_name,

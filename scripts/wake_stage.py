@@ -1,10 +1,13 @@
 """Wakes a stage that sleeps outside working hours: `make wake STAGE=staging`.
 
-dev and staging scale their node group to 0 (and staging stops its Aurora cluster) outside
-weekdays' working hours (openmarket_cdk/constructs/working_hours.py). A deploy, an approval or
-a test at night needs them back first: this starts the Aurora cluster if it is stopped, scales
-the node group back to the configured size if it is below it, and waits (bounded) until both
-are available. Already awake: it says so and changes nothing. prod never sleeps.
+dev and staging scale their node group to 0 (staging stops its Aurora cluster, dev its NAT
+instance and its ALB) outside weekdays' working hours
+(openmarket_cdk/constructs/working_hours.py). A deploy, an approval or a test at night needs
+them back first: this starts the NAT instance and the Aurora cluster if they are stopped,
+scales the node group back to the configured size if it is below it, and waits (bounded)
+until they are available. The ingress controller, back with the nodes, recreates a deleted
+ALB by itself within minutes (`make smoke` waits for it). Already awake: it says so and
+changes nothing. prod never sleeps.
 
 The next scheduled stop puts the stage to sleep again.
 """
@@ -17,18 +20,32 @@ from typing import Any
 
 import boto3
 
-from openmarket_cdk.config import STAGE_NAMES, AuroraCapacity, StageConfig, stage_config
+from openmarket_cdk.config import (
+    SLEEPS_TAG,
+    STAGE_NAMES,
+    AuroraCapacity,
+    StageConfig,
+    stage_config,
+)
 
 # Aurora takes 5-10 minutes to start, a node group a few minutes to add nodes.
 WAIT_DELAY_S = 30
 WAIT_MAX_ATTEMPTS = 40  # 20 minutes
 
 
-def wake(config: StageConfig, rds: Any, eks: Any, wait: bool = True) -> list[str]:
-    """Start what sleeps; return what was done (empty: it was awake)."""
+def wake(
+    config: StageConfig, rds: Any, eks: Any, wait: bool = True, ec2: Any | None = None
+) -> list[str]:
+    """Start what sleeps; return what was done (empty: it was awake). ``ec2`` is needed for
+    a stage whose NAT instance sleeps (dev)."""
     if not config.observability.working_hours.enabled:
         return []
     done: list[str] = []
+    if config.observability.working_hours.nat_instance_sleeps:
+        # First: the nodes pull their images through it as they boot.
+        if ec2 is None:
+            raise ValueError(f"{config.name}'s NAT instance sleeps: wake needs an EC2 client")
+        done += _start_nat_instances(config, ec2, wait)
     cluster_id = config.aurora_cluster_identifier
     if config.aurora.capacity is AuroraCapacity.PROVISIONED:
         (cluster,) = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"]
@@ -68,6 +85,29 @@ def wake(config: StageConfig, rds: Any, eks: Any, wait: bool = True) -> list[str
     return done
 
 
+def _start_nat_instances(config: StageConfig, ec2: Any, wait: bool) -> list[str]:
+    reservations = ec2.describe_instances(
+        Filters=[
+            {"Name": f"tag:{SLEEPS_TAG}", "Values": [config.name]},
+            {"Name": "instance-state-name", "Values": ["stopped", "stopping"]},
+        ]
+    )["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    if any(i["State"]["Name"] == "stopping" for i in instances):
+        raise SystemExit(
+            f"{config.name}'s NAT instance is stopping: run make wake again in a minute"
+        )
+    ids = [i["InstanceId"] for i in instances]
+    if not ids:
+        return []
+    ec2.start_instances(InstanceIds=ids)
+    if wait:
+        ec2.get_waiter("instance_running").wait(
+            InstanceIds=ids, WaiterConfig={"Delay": 10, "MaxAttempts": 30}
+        )
+    return [f"started NAT instance {', '.join(ids)}"]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=STAGE_NAMES)
@@ -79,7 +119,8 @@ def main(argv: list[str]) -> int:
         return 0
     rds = boto3.client("rds", region_name=config.region)
     eks = boto3.client("eks", region_name=config.region)
-    done = wake(config, rds, eks, wait=not args.no_wait)
+    ec2 = boto3.client("ec2", region_name=config.region)
+    done = wake(config, rds, eks, wait=not args.no_wait, ec2=ec2)
     print("\n".join(done) if done else f"{config.name} is awake: nothing to do")
     return 0
 

@@ -32,7 +32,7 @@ _STAGE_IN_ID = re.compile(r"openmarket-(dev|staging|prod)-")
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-AEC4": 1,  # dev: single cache node
     "AwsSolutions-AEC5": 3,  # Redis on SPEC's 6379
-    "AwsSolutions-EC23": 3,  # the public ALB on 80/443
+    "AwsSolutions-EC23": 2,  # the public ALB on 80/443 (staging, prod; dev's is restricted)
     "AwsSolutions-EC26": 2,  # dev and staging NAT instance root volume
     "AwsSolutions-EC28": 2,  # dev and staging NAT instance monitoring
     "AwsSolutions-EC29": 2,  # dev and staging NAT instance termination protection
@@ -44,21 +44,31 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     f"{IAM4}service-role/AmazonEBSCSIDriverPolicy]": 3,
     f"{IAM4}CloudWatchAgentServerPolicy]": 3,  # Container Insights agent
     # CDK's own deploy-time handlers: auto-delete (dev storage, reports), bucket
-    # notifications, kubectl provider (handler + framework), ALB lookup
-    f"{IAM4}service-role/AWSLambdaBasicExecutionRole]": 14,
+    # notifications, kubectl provider (handler + framework), ALB lookup (not in dev, whose ALB
+    # is recreated every morning)
+    f"{IAM4}service-role/AWSLambdaBasicExecutionRole]": 13,
     f"{IAM4}service-role/AWSLambdaVPCAccessExecutionRole]": 6,
     'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic69E09706",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]': 3,  # noqa: E501
     "AwsSolutions-L1": 3,  # the kubectl provider's own runtime
     # VPC ENI actions (2 functions), SMS publish, bucket-notification handler, ALB
-    # controller, ALB lookup (DescribeLoadBalancers); x 3 stages; + the deploy role's ALB
-    # lookup for the smoke test (once per account); ExternalDNS's route53:ListHostedZones
-    # (staging, prod: the stages with a domain); the Cluster Autoscaler's Describe calls
+    # controller, ALB lookup (DescribeLoadBalancers; staging and prod) or dev's ALB sleep
+    # function (Describe calls); x 3 stages; + the deploy role's Describe calls for the smoke
+    # test and make wake (once per account); ExternalDNS's route53:ListHostedZones (staging,
+    # prod: the stages with a domain); the Cluster Autoscaler's Describe calls
     "AwsSolutions-IAM5[Resource::*]": 24,
     # The Cluster Autoscaler may scale its node group's ASG only (EKS adds a random suffix)
     "AwsSolutions-IAM5[Resource::arn:aws:autoscaling:ap-northeast-2:000000000000:"
     "autoScalingGroup:*:autoScalingGroupName/eks-openmarket-<stage>-apps-*]": 3,
     "AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler2E05C68A.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<DataSyncCE22D76D.Arn>:*]": 3,  # scheduler: fn qualifiers
+    "AwsSolutions-IAM5[Resource::<WorkingHoursLoadBalancerSleep76AC958C.Arn>:*]": 1,  # dev
+    # dev's ALB sleep may delete its ALB (id made by the controller; cluster tag condition)
+    "AwsSolutions-IAM5[Resource::arn:aws:elasticloadbalancing:ap-northeast-2:000000000000:"
+    "loadbalancer/app/openmarket-<stage>-alb/*]": 1,
+    # The deploy role: start dev's NAT instance (make wake), open dev's ALB group to the
+    # runner (make smoke); ids made at deploy time, held to the stage's tags
+    "AwsSolutions-IAM5[Resource::arn:aws:ec2:ap-northeast-2:000000000000:instance/*]": 1,
+    "AwsSolutions-IAM5[Resource::arn:aws:ec2:ap-northeast-2:000000000000:security-group/*]": 1,
     "AwsSolutions-IAM5[Resource::<ReportGeneratorCE152FAC.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<ReportsBucket4E7C5994.Arn>/reports/*]": 3,
     # The AWS Load Balancer Controller's upstream policy

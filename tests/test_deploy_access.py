@@ -64,11 +64,16 @@ def synth(outdir: Path, **props: Any) -> Synth:
 
 
 SLEEPING = [c for c in all_stage_configs(ACCOUNT) if c.observability.working_hours.enabled]
+RESTRICTED = [c for c in all_stage_configs(ACCOUNT) if c.alb_is_restricted]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synth(tmp_path_factory.mktemp("deploy-access"), sleeping_stages=SLEEPING)
+    return synth(
+        tmp_path_factory.mktemp("deploy-access"),
+        sleeping_stages=SLEEPING,
+        restricted_alb_stages=RESTRICTED,
+    )
 
 
 def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -163,8 +168,17 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
                 bootstrap_role("lookup"),
             ],
         ),
-        # Read-only, for the smoke test that finds each stage's ALB by name.
-        ("elasticloadbalancing:DescribeLoadBalancers", ["*"]),
+        # Read-only: the smoke test finds each stage's ALB by name (and a restricted one's
+        # security group and rules); make wake finds dev's stopped NAT instance.
+        (
+            [
+                "ec2:DescribeInstances",
+                "ec2:DescribeSecurityGroupRules",
+                "ec2:DescribeSecurityGroups",
+                "elasticloadbalancing:DescribeLoadBalancers",
+            ],
+            ["*"],
+        ),
         # Read-only, for the image preflight of make deploy: OpenMarket's repositories only.
         (
             "ecr:DescribeImages",
@@ -179,11 +193,42 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
                 "openmarket-staging-apps/*",
             ],
         ),
+        # make wake: dev's NAT instance (by tag, see the test below).
+        ("ec2:StartInstances", [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"]),
         (
             ["rds:DescribeDBClusters", "rds:StartDBCluster"],
             [f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:openmarket-staging-aurora"],
         ),
+        # make smoke: the runner's address into dev's ALB group for the test (by tag).
+        (
+            ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+            [f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/*"],
+        ),
     ]
+
+
+def test_writes_on_ids_made_at_deploy_time_are_held_to_their_stages_tags(built: Synth) -> None:
+    """Instance and security group ids are unknown here: the two ec2 writes apply only to
+    what the stages tagged for them (dev's NAT instance, dev's ALB security group)."""
+    logical_id, _ = role(built.template, DEPLOY_ROLE_NAME)
+    statements = [
+        statement
+        for policy in of_type(built.template, "AWS::IAM::Policy").values()
+        if {"Ref": logical_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    conditions = {
+        json.dumps(s["Action"]): s.get("Condition")
+        for s in statements
+        if any(str(a).startswith("ec2:") and "Describe" not in str(a) for a in s["Action"])
+        or s["Action"] == "ec2:StartInstances"
+    }
+    assert conditions == {
+        '"ec2:StartInstances"': {"StringEquals": {"aws:ResourceTag/openmarket:sleeps": "dev"}},
+        '["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]': {
+            "StringEquals": {"aws:ResourceTag/openmarket:smoke-access": ["dev"]}
+        },
+    }
 
 
 def test_diff_role_may_only_assume_the_read_only_lookup_role(built: Synth) -> None:
@@ -196,13 +241,16 @@ def test_nothing_else_is_granted(built: Synth) -> None:
     types = {resource["Type"] for resource in built.template["Resources"].values()}
     assert types <= {"AWS::IAM::OIDCProvider", "AWS::IAM::Role", "AWS::IAM::Policy"}
     assert len(of_type(built.template, "AWS::IAM::Role")) == 2
-    # The one wildcard resource is the read-only ALB lookup of the deploy role.
+    # The one wildcard resource is the deploy role's read-only Describe* statement.
     resources = json.dumps(built.template["Resources"])
     assert resources.count('"*"') == 1
-    assert (
-        '"Action": "elasticloadbalancing:DescribeLoadBalancers", "Effect": "Allow", "Resource": "*"'
-        in resources
-    )
+    (wildcard,) = [
+        statement
+        for policy in of_type(built.template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Resource"] == "*"
+    ]
+    assert all(action.split(":")[1].startswith("Describe") for action in wildcard["Action"])
 
 
 def test_session_lengths(built: Synth) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openmarket_cdk.config import STAGE_NAMES, stage_config
+from openmarket_cdk.config import SMOKE_ACCESS_TAG, STAGE_NAMES, stage_config
 from tests.cfn import ingress_rules, of_type, only, ref_id
 from tests.conftest import Synthesized
 
@@ -137,16 +137,22 @@ def _group_id(synthesized: Synthesized, stage: str, name: str) -> str:
 def test_only_the_alb_is_open_to_the_internet_and_only_on_80_443(
     synthesized: Synthesized, stage: str
 ) -> None:
+    config = stage_config(stage)
     alb = _group_id(synthesized, stage, "alb")
-    open_rules = [
-        r
-        for r in ingress_rules(synthesized.template(stage, "network"))
-        if r.cidr == "0.0.0.0/0" or r.cidr_ipv6 == "::/0"
-    ]
-    assert {(r.group, r.from_port, r.to_port) for r in open_rules} == {
-        (alb, 80, 80),
-        (alb, 443, 443),
+    rules = ingress_rules(synthesized.template(stage, "network"))
+    open_rules = [r for r in rules if r.cidr == "0.0.0.0/0" or r.cidr_ipv6 == "::/0"]
+    listeners = {(alb, 80, 80), (alb, 443, 443)}
+    if not config.alb_is_restricted:
+        assert {(r.group, r.from_port, r.to_port) for r in open_rules} == listeners
+        return
+    # dev (no WAF): nothing is open to the internet; the ALB admits its listed ranges only,
+    # on the listener ports, and its group carries the tag `make smoke` may open it by.
+    assert open_rules == []
+    assert {(r.cidr, r.from_port, r.to_port) for r in rules if r.group == alb} == {
+        (cidr, port, port) for cidr in config.network.alb_ingress_cidrs for port in (80, 443)
     }
+    group = synthesized.template(stage, "network")["Resources"][alb]
+    assert {"Key": SMOKE_ACCESS_TAG, "Value": stage} in group["Properties"]["Tags"]
 
 
 def test_security_group_chain_is_least_privilege(synthesized: Synthesized, stage: str) -> None:

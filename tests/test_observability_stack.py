@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from openmarket_cdk.config import STAGE_NAMES, stage_config
-from tests.cfn import of_type, only, ref_id
+from tests.cfn import as_list, of_type, only, ref_id
 from tests.conftest import Synthesized
 
 pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
@@ -80,6 +80,13 @@ def test_alarm_thresholds_come_from_spec_targets(synthesized: Synthesized, stage
         "cache-hit-rate": (80, "LessThanThreshold", "CacheHitRate"),
         "alb-p95-latency": (0.5, "GreaterThanThreshold", "TargetResponseTime"),
     }
+    if obs.working_hours.load_balancer_sleeps:
+        # A new ALB (new id) every morning: alarms bound to one id would go blind after the
+        # first night, so there are none; a failed night's sleep alarms instead.
+        assert not [name for name in alarms if name.startswith("alb-")]
+        del expected["alb-p95-latency"]
+        sleep_errors = alarms["load-balancer-sleep-errors"]
+        assert (_metric_name(sleep_errors), sleep_errors["Threshold"]) == ("Errors", 0.5)
     for name, (threshold, comparison, metric) in expected.items():
         alarm = alarms[name]
         assert (alarm["Threshold"], alarm["ComparisonOperator"], _metric_name(alarm)) == (
@@ -87,11 +94,12 @@ def test_alarm_thresholds_come_from_spec_targets(synthesized: Synthesized, stage
             comparison,
             metric,
         ), name
-    assert alarms["alb-p95-latency"]["ExtendedStatistic"] == "p95"
-    five_xx = alarms["alb-5xx-rate"]
-    assert five_xx["Threshold"] == obs.alb_5xx_percent == 1.0
-    expression = next(m for m in five_xx["Metrics"] if "Expression" in m)["Expression"]
-    assert "/" in expression and "100" in expression  # a share of requests, not a count
+    if not obs.working_hours.load_balancer_sleeps:
+        assert alarms["alb-p95-latency"]["ExtendedStatistic"] == "p95"
+        five_xx = alarms["alb-5xx-rate"]
+        assert five_xx["Threshold"] == obs.alb_5xx_percent == 1.0
+        expression = next(m for m in five_xx["Metrics"] if "Expression" in m)["Expression"]
+        assert "/" in expression and "100" in expression  # a share of requests, not a count
     for function in FUNCTIONS:
         for kind, metric in (("errors", "Errors"), ("throttles", "Throttles")):
             alarm = alarms[f"{function}-{kind}"]
@@ -122,7 +130,10 @@ def test_composite_platform_degraded_alarm(synthesized: Synthesized, stage: str)
     )
     assert composite["AlarmName"] == f"openmarket-{stage}-platform-degraded"
     rule = json.dumps(composite["AlarmRule"])
-    for alarm in ("Alb5XxRateAlarm", "AlbP95LatencyAlarm", "AuroraCpuAlarm"):
+    alb_alarms = ("Alb5XxRateAlarm", "AlbP95LatencyAlarm")
+    if stage_config(stage).observability.working_hours.load_balancer_sleeps:
+        alb_alarms = ()  # none exist (see test_alarm_thresholds_come_from_spec_targets)
+    for alarm in (*alb_alarms, "AuroraCpuAlarm", "CacheMemoryAlarm"):
         assert alarm in rule
     assert composite["AlarmActions"]
 
@@ -172,15 +183,23 @@ def test_dev_and_staging_sleep_outside_working_hours_prod_never(
     statements = [
         s
         for policy in of_type(template, "AWS::IAM::Policy").values()
-        if "WorkingHours" in json.dumps(policy["Properties"]["Roles"])
+        if '"WorkingHoursRole' in json.dumps(policy["Properties"]["Roles"])
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
     actions = [s["Action"] for s in statements]
     assert "Nodegroup" in json.dumps(statements[0]["Resource"])
     if stage == "dev":
-        # Serverless v2 at 0 ACU pauses by itself: no database schedule.
-        assert actions == ["eks:UpdateNodegroupConfig"]
-        assert len(schedules) == 2
+        # Serverless v2 at 0 ACU pauses by itself: no database schedule. The NAT instance
+        # stops and starts with the nodes (test_dev_nat_instance_and_alb_sleep_too).
+        assert actions == [
+            "eks:UpdateNodegroupConfig",
+            ["ec2:StartInstances", "ec2:StopInstances"],
+        ]
+        # Exactly the NAT instance (its id from the network stack).
+        assert ":instance/" in json.dumps(statements[1]["Resource"])
+        assert set(schedules) == {
+            f"{prefix}-{name}" for name in ("nodes-start", "nodes-stop", "nat-start", "nat-stop")
+        } | {f"{prefix}-load-balancer-sleep"}
         return
     cluster = f"{prefix}-aurora"
     # One statement for the cluster: start and stop, nothing else.
@@ -194,6 +213,74 @@ def test_dev_and_staging_sleep_outside_working_hours_prod_never(
             schedule["Target"]["Arn"]
         )
         assert json.loads(schedule["Target"]["Input"]) == {"DbClusterIdentifier": cluster}
+
+
+def test_nat_instance_and_alb_sleep_where_config_says(synthesized: Synthesized, stage: str) -> None:
+    """dev's NAT instance stops after its nodes and starts before them (booting nodes pull
+    images through it); its ALB is deleted once the nodes (and the ingress controller on
+    them) are gone, by a function that may delete only that ALB of this cluster. Stages
+    whose ALB stays up watch it by its id, looked up once at deploy time."""
+    config = stage_config(stage)
+    hours = config.observability.working_hours
+    template = synthesized.template(stage, "observability")
+    schedules = {
+        s["Properties"]["Name"]: s["Properties"]
+        for s in of_type(template, "AWS::Scheduler::Schedule").values()
+    }
+    prefix = config.prefix
+    after_stop = f"cron({hours.sleep_after_stop_minutes} {hours.stop_hour} ? * MON-FRI *)"
+    if not hours.nat_instance_sleeps:
+        assert not [name for name in schedules if name.startswith(f"{prefix}-nat-")]
+    else:
+        wake_minute = 60 - hours.nat_wake_before_start_minutes
+        before_start = f"cron({wake_minute} {hours.start_hour - 1} ? * MON-FRI *)"
+        for action, expression in (("stop", after_stop), ("start", before_start)):
+            schedule = schedules[f"{prefix}-nat-{action}"]
+            assert schedule["ScheduleExpression"] == expression
+            assert schedule["ScheduleExpressionTimezone"] == "Asia/Seoul"
+            assert f":scheduler:::aws-sdk:ec2:{action}Instances" in json.dumps(
+                schedule["Target"]["Arn"]
+            )
+            # The network stack's NAT instance, by its id.
+            assert "InstanceIds" in json.dumps(schedule["Target"]["Input"])
+    body = json.dumps(of_type(template, "AWS::CloudWatch::Dashboard"))
+    if not hours.load_balancer_sleeps:
+        assert f"{prefix}-load-balancer-sleep" not in schedules
+        assert "LoadBalancerLookup" in json.dumps(template)
+        return
+    sleep = schedules[f"{prefix}-load-balancer-sleep"]
+    assert sleep["ScheduleExpression"] == after_stop
+    function_id = sleep["Target"]["Arn"]["Fn::GetAtt"][0]
+    function = of_type(template, "AWS::Lambda::Function")[function_id]["Properties"]
+    assert function["Handler"] == "index.handler"
+    assert json.loads(sleep["Target"]["Input"]) == {
+        "loadBalancerName": config.load_balancer_name,
+        "clusterName": config.cluster_name,
+        "nodegroupName": config.nodegroup_name,
+    }
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for policy in of_type(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    writes = [
+        s
+        for s in statements
+        if not all(a.split(":")[1].startswith("Describe") for a in as_list(s["Action"]))
+    ]
+    (delete,) = [s for s in writes if s["Action"] == "elasticloadbalancing:DeleteLoadBalancer"]
+    assert delete["Resource"].endswith(f":loadbalancer/app/{config.load_balancer_name}/*")
+    assert delete["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/elbv2.k8s.aws/cluster": config.cluster_name}
+    }
+    assert [s["Action"] for s in writes if s is not delete] == [
+        ["logs:CreateLogStream", "logs:PutLogEvents"]
+    ]
+    # Graphs find whichever ALB of that name exists (a new id each morning).
+    assert "SEARCH('{AWS/ApplicationELB,LoadBalancer}" in body
+    assert "LoadBalancerLookup" not in json.dumps(template)
 
 
 def test_reader_alarm_and_graphs_follow_autoscaled_readers(

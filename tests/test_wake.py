@@ -74,19 +74,59 @@ def test_an_awake_stage_is_left_alone() -> None:
         assert wake(config, rds, eks) == []
 
 
-def test_dev_wakes_only_its_nodes_serverless_aurora_resumes_by_itself() -> None:
+def ec2_client() -> tuple[Any, Stubber]:
+    ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    return ec2, Stubber(ec2)
+
+
+NAT_FILTERS = {
+    "Filters": [
+        {"Name": "tag:openmarket:sleeps", "Values": ["dev"]},
+        {"Name": "instance-state-name", "Values": ["stopped", "stopping"]},
+    ]
+}
+
+
+def stopped(instance_id: str, state: str = "stopped") -> dict[str, Any]:
+    return {
+        "Reservations": [{"Instances": [{"InstanceId": instance_id, "State": {"Name": state}}]}]
+    }
+
+
+def test_dev_wakes_its_nat_instance_then_its_nodes_serverless_aurora_resumes_by_itself() -> None:
     config = stage_config("dev")
     rds, rds_stub, eks, eks_stub = clients()
+    ec2, ec2_stub = ec2_client()
+    # The NAT instance first: booting nodes pull their images through it.
+    ec2_stub.add_response("describe_instances", stopped("i-0123456789abcdef0"), NAT_FILTERS)
+    ec2_stub.add_response("start_instances", {}, {"InstanceIds": ["i-0123456789abcdef0"]})
     eks_stub.add_response(
         "describe_nodegroup",
         nodegroup(0),
         {"clusterName": "openmarket-dev", "nodegroupName": "openmarket-dev-apps"},
     )
     eks_stub.add_response("update_nodegroup_config", {})
-    with rds_stub, eks_stub:  # no RDS call at all: the stubber would fail on one
-        assert wake(config, rds, eks, wait=False) == [
-            f"scaled node group openmarket-dev-apps to {config.kubernetes.node_desired_size}"
+    with rds_stub, eks_stub, ec2_stub:  # no RDS call at all: the stubber would fail on one
+        assert wake(config, rds, eks, wait=False, ec2=ec2) == [
+            "started NAT instance i-0123456789abcdef0",
+            f"scaled node group openmarket-dev-apps to {config.kubernetes.node_desired_size}",
         ]
+    ec2_stub.assert_no_pending_responses()
+    eks_stub.assert_no_pending_responses()
+
+
+def test_a_stopping_nat_instance_is_a_clear_retry_message() -> None:
+    rds, rds_stub, eks, eks_stub = clients()
+    ec2, ec2_stub = ec2_client()
+    ec2_stub.add_response("describe_instances", stopped("i-0abc", "stopping"), NAT_FILTERS)
+    with ec2_stub, eks_stub, pytest.raises(SystemExit, match="stopping: run make wake again"):
+        wake(stage_config("dev"), rds, eks, ec2=ec2)
+
+
+def test_a_stage_whose_nat_instance_sleeps_needs_an_ec2_client() -> None:
+    rds, _, eks, _ = clients()
+    with pytest.raises(ValueError, match="NAT instance sleeps"):
+        wake(stage_config("dev"), rds, eks)
 
 
 def test_a_stopping_cluster_is_a_clear_retry_message() -> None:

@@ -25,6 +25,7 @@ with ``--png``, renders it with ``dot`` (Debian package graphviz).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -371,8 +372,15 @@ def _security_group_edges(
             targets = assembly.references(stack, target_ref)
             port = str(rule.get("FromPort", "all"))
             sources: set[str] = set()
-            if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
+            cidr = rule.get("CidrIp")
+            if cidr == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
                 sources.add(internet)
+            elif isinstance(cidr, str) and not any(
+                ipaddress.IPv4Network(cidr).subnet_of(private) for private in _RFC1918
+            ):
+                # Users from listed ranges only (dev's ALB without WAF: the office/VPN).
+                sources.add(internet)
+                port = f"{port} from {cidr}"
             for group in assembly.references(stack, rule.get("SourceSecurityGroupId")):
                 sources |= holders.get(group, set())
             for target in targets:
@@ -388,6 +396,11 @@ def _security_group_edges(
                         ):
                             continue  # the Ingress routes say it more precisely
                         diagram.edges[(source, destination)].add(f"tcp {port}")
+
+
+_RFC1918 = tuple(
+    ipaddress.IPv4Network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 
 
 def _trigger_edges(

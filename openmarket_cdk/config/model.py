@@ -20,6 +20,12 @@ ELB_LOG_DELIVERY_ACCOUNT = "600734575887"
 GITHUB_REPOSITORY = "openmarket/openmarket-cdk"
 AVAILABILITY_ZONES: tuple[str, str] = ("ap-northeast-2a", "ap-northeast-2c")
 PLACEHOLDER_ACCOUNT = "000000000000"
+# On a restricted ALB's security group (value: the stage): the deploy role may add and remove
+# the one temporary rule `make smoke` needs there, on no other security group.
+SMOKE_ACCESS_TAG = "openmarket:smoke-access"
+# On an instance that sleeps with its stage (dev's NAT instance; value: the stage): the deploy
+# role may start it (`make wake`), no other instance.
+SLEEPS_TAG = "openmarket:sleeps"
 ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
 # Stand-ins in the stage definitions until a fork sets its own: reserved names (RFC 2606
 # ".example") and a zone id no account has, so a deploy with them is refused (preflight).
@@ -91,6 +97,9 @@ class NetworkConfig:
     service_cidr: str = "172.20.0.0/16"
     mysql_port: int = 3306
     redis_port: int = 6379
+    # Who may reach the ALB (its security group's HTTP/HTTPS rules). The internet, behind the
+    # WAF web ACL, by default; a stage without WAF (dev) lists its office/VPN ranges instead.
+    alb_ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
 
 
 @dataclass(frozen=True)
@@ -388,7 +397,8 @@ class KubernetesConfig:
     node_autoscaler: NodeAutoscalerConfig = field(default_factory=NodeAutoscalerConfig)
     system_components: tuple[SystemComponent, ...] = SYSTEM_COMPONENTS
     # All five control-plane log types (api, audit, authenticator, controllerManager,
-    # scheduler); dev keeps only api/audit/authenticator to save ingestion cost.
+    # scheduler); dev keeps only audit (who did what) and authenticator (IAM mapping
+    # failures) to save ingestion cost.
     all_control_plane_logs: bool = True
     control_plane_log_retention_days: int = 90
     # Empty: private API endpoint only. Non-empty (dev): public endpoint limited to these.
@@ -407,6 +417,9 @@ class KubernetesConfig:
     )
     # The External Secrets SecretStore every synced Secret reads through (one per namespace).
     secret_store_name: str = "aws-secrets-manager"
+    # A WAF web ACL on the ALB (managed rule groups + a rate limit). A stage without one must
+    # restrict network.alb_ingress_cidrs instead (dev: $9.60 a month saved).
+    waf_enabled: bool = True
     # WAF rate-based rule: requests per 5 minutes from one IP before it is blocked.
     waf_rate_limit_per_5min: int = 2000
     application_log_retention_days: int = 90
@@ -475,6 +488,15 @@ class WorkingHoursConfig:
     start_hour: int = 9
     stop_hour: int = 18
     weekdays: str = "MON-FRI"
+    # dev: what still bills while the nodes sleep. The ALB is deleted once the nodes are
+    # gone (the ingress controller recreates it when they return: a new DNS name each
+    # morning); the NAT instance is stopped, and started before the nodes need it.
+    load_balancer_sleeps: bool = False
+    nat_instance_sleeps: bool = False
+    # After stop_hour: node groups drain for up to ~15 minutes before their instances end.
+    sleep_after_stop_minutes: int = 30
+    # Before start_hour: nodes pull images through the NAT instance as they boot.
+    nat_wake_before_start_minutes: int = 10
 
     @property
     def hours_per_week(self) -> int:
@@ -677,6 +699,17 @@ class StageConfig:
     def load_balancer_name(self) -> str:
         """The ALB the ingress controller creates for the apps."""
         return f"{self.prefix}-alb"
+
+    @property
+    def alb_security_group_name(self) -> str:
+        """The ALB's security group (the network stack's; the Ingress names it)."""
+        return f"{self.prefix}-alb"
+
+    @property
+    def alb_is_restricted(self) -> bool:
+        """Whether the ALB answers listed ranges only (no 0.0.0.0/0 rule): `make smoke` then
+        opens the caller's address for the length of its run."""
+        return all(not cidr.endswith("/0") for cidr in self.network.alb_ingress_cidrs)
 
     @property
     def external_dns_owner_id(self) -> str:

@@ -28,6 +28,10 @@ from openmarket_cdk.config.validation import (
     validate_stage,
 )
 
+# Documentation range (TEST-NET-3) as a placeholder: set the office/VPN CIDR. Who may reach
+# dev's API endpoint and its ALB (dev has no WAF: the ALB is restricted instead).
+_DEV_OFFICE_CIDRS = ("203.0.113.0/24",)
+
 
 def _dev(account: str) -> StageConfig:
     base = StageConfig(name="dev", account=account)
@@ -38,7 +42,12 @@ def _dev(account: str) -> StageConfig:
         # dev is disposable: deleting its stacks removes its data too.
         retain_on_delete=False,
         # Cheapest way out for private subnets: one NAT instance (~$3/month vs ~$45).
-        network=replace(base.network, nat_mode=NatMode.INSTANCE, flow_log_retention_days=7),
+        network=replace(
+            base.network,
+            nat_mode=NatMode.INSTANCE,
+            flow_log_retention_days=7,
+            alb_ingress_cidrs=_DEV_OFFICE_CIDRS,
+        ),
         storage=replace(base.storage, ecr_keep_last_images=10),
         aurora=replace(
             base.aurora,
@@ -55,7 +64,14 @@ def _dev(account: str) -> StageConfig:
             base.observability,
             # Close to the floor of an EKS control plane, one ALB, Aurora and a cache.
             budget_usd_per_month=180.0,
-            working_hours=replace(base.observability.working_hours, enabled=True),
+            # Besides nodes and Aurora, the ALB and the NAT instance sleep too (~$27 a month):
+            # dev's URL is the ALB's DNS name, new each morning (`make url STAGE=dev`).
+            working_hours=replace(
+                base.observability.working_hours,
+                enabled=True,
+                load_balancer_sleeps=True,
+                nat_instance_sleeps=True,
+            ),
         ),
         kubernetes=replace(
             base.kubernetes,
@@ -82,8 +98,10 @@ def _dev(account: str) -> StageConfig:
             all_control_plane_logs=False,
             control_plane_log_retention_days=7,
             application_log_retention_days=7,
-            # Documentation range (TEST-NET-3) as a placeholder: set the office/VPN CIDR.
-            public_endpoint_cidrs=("203.0.113.0/24",),
+            public_endpoint_cidrs=_DEV_OFFICE_CIDRS,
+            # No WAF in dev: its ALB only answers the office/VPN ranges (and, for a smoke
+            # test, the one address `make smoke` opens for its run).
+            waf_enabled=False,
         ),
         cache=replace(
             base.cache,

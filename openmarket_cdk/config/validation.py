@@ -29,6 +29,7 @@ from openmarket_cdk.config.model import (
     FunctionsConfig,
     KubernetesConfig,
     MonitoringConfig,
+    NatMode,
     NetworkConfig,
     NodeAutoscalerConfig,
     NodeCapacity,
@@ -77,6 +78,8 @@ def validate_stage(cfg: StageConfig) -> StageConfig:
     _validate_functions(cfg.functions)
     _validate_observability(cfg.observability, cfg.name)
     _validate_edge(cfg.edge, cfg.name)
+    _validate_alb_exposure(cfg)
+    _validate_sleep(cfg)
     # Both data services follow the stage's AZ layout: a standby in the second AZ exists
     # exactly when the stage is Multi-AZ.
     if not cfg.multi_az:
@@ -92,6 +95,40 @@ def validate_stage(cfg: StageConfig) -> StageConfig:
     # After the AZ checks: they name the reader count, the root of most scaling errors.
     _validate_reader_scaling(cfg.aurora, cfg.name)
     return cfg
+
+
+def _validate_alb_exposure(cfg: StageConfig) -> None:
+    """An ALB open to the internet has a WAF in front; only dev may trade it for a
+    restriction to known ranges."""
+    if cfg.kubernetes.waf_enabled:
+        return
+    if cfg.name != "dev":
+        fail("kubernetes.waf_enabled", f"{cfg.name} is internet-facing: it keeps its WAF")
+    for index, cidr in enumerate(cfg.network.alb_ingress_cidrs):
+        if ipaddress.IPv4Network(cidr).prefixlen == 0:
+            fail(
+                f"network.alb_ingress_cidrs[{index}]",
+                "without a WAF (kubernetes.waf_enabled false) the ALB must not be open to "
+                "0.0.0.0/0: list the office/VPN ranges",
+            )
+
+
+def _validate_sleep(cfg: StageConfig) -> None:
+    hours = cfg.observability.working_hours
+    path = "observability.working_hours"
+    for flag in ("load_balancer_sleeps", "nat_instance_sleeps"):
+        if getattr(hours, flag) and not hours.enabled:
+            fail(f"{path}.{flag}", "only a stage with working hours (enabled) sleeps")
+    if hours.nat_instance_sleeps and cfg.network.nat_mode is not NatMode.INSTANCE:
+        fail(f"{path}.nat_instance_sleeps", "only a NAT instance can be stopped (network.nat_mode)")
+    # Managed node groups drain for up to 15 minutes before their instances end; the ALB must
+    # outlive the ingress controller, and the sleep runs within the stop hour.
+    if not 20 <= hours.sleep_after_stop_minutes <= 59:
+        fail(f"{path}.sleep_after_stop_minutes", "need 20..59 minutes after stop_hour")
+    if not 1 <= hours.nat_wake_before_start_minutes <= 59:
+        fail(f"{path}.nat_wake_before_start_minutes", "need 1..59 minutes before start_hour")
+    if hours.nat_instance_sleeps and hours.start_hour == 0:
+        fail(f"{path}.nat_instance_sleeps", "the NAT instance wakes the hour before start_hour")
 
 
 def validate_account_config(cfg: AccountConfig) -> AccountConfig:
@@ -165,6 +202,10 @@ def _validate_network(net: NetworkConfig) -> None:
     _check_retention(net.flow_log_retention_days, "network.flow_log_retention_days")
     _check_port(net.mysql_port, "network.mysql_port")
     _check_port(net.redis_port, "network.redis_port")
+    if not net.alb_ingress_cidrs:
+        fail("network.alb_ingress_cidrs", "nobody could reach the ALB: list at least one CIDR")
+    for index, cidr in enumerate(net.alb_ingress_cidrs):
+        _network(cidr, f"network.alb_ingress_cidrs[{index}]")
 
 
 def _validate_storage(storage: StorageConfig) -> None:

@@ -216,11 +216,16 @@ class ClusterStack(Stack):
             foreign_key=inputs.data_key,
             own_secrets=(self.grafana_admin_secret, self.slack_webhooks_secret),
         )
-        self.web_acl = AlbWebAcl(
-            self,
-            "WebAcl",
-            name_prefix=config.prefix,
-            rate_limit_per_5min=k8s.waf_rate_limit_per_5min,
+        # dev has none: its ALB answers network.alb_ingress_cidrs only.
+        self.web_acl = (
+            AlbWebAcl(
+                self,
+                "WebAcl",
+                name_prefix=config.prefix,
+                rate_limit_per_5min=k8s.waf_rate_limit_per_5min,
+            )
+            if k8s.waf_enabled
+            else None
         )
         backend_access = BackendAccess(
             self,
@@ -268,7 +273,7 @@ class ClusterStack(Stack):
             config,
             DeployTimeValues(
                 alb_security_group_id=inputs.alb_security_group.security_group_id,
-                waf_acl_arn=self.web_acl.arn,
+                waf_acl_arn=self.web_acl.arn if self.web_acl else None,
                 cache_endpoint=inputs.cache_endpoint,
                 uploads_bucket_name=inputs.uploads_bucket.bucket_name,
                 event_bus_name=inputs.event_bus.event_bus_name,
@@ -313,7 +318,8 @@ class ClusterStack(Stack):
 
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "LoadBalancerHostname", value=load_balancer.hostname)
-        CfnOutput(self, "WebAclArn", value=self.web_acl.arn)
+        if self.web_acl is not None:
+            CfnOutput(self, "WebAclArn", value=self.web_acl.arn)
         if edge is not None:
             CfnOutput(self, "CertificateArn", value=edge.certificate.certificate_arn)
 
@@ -327,17 +333,17 @@ def _endpoint_access(config: StageConfig) -> eks.EndpointAccess:
 
 
 def _control_plane_log_types(config: StageConfig) -> list[eks.ClusterLoggingTypes]:
-    log_types = [
+    # Who did what (audit) and why an IAM principal was refused (authenticator): kept in
+    # every stage. The other three are for debugging the control plane itself.
+    if not config.kubernetes.all_control_plane_logs:
+        return [eks.ClusterLoggingTypes.AUDIT, eks.ClusterLoggingTypes.AUTHENTICATOR]
+    return [
         eks.ClusterLoggingTypes.API,
         eks.ClusterLoggingTypes.AUDIT,
         eks.ClusterLoggingTypes.AUTHENTICATOR,
+        eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
+        eks.ClusterLoggingTypes.SCHEDULER,
     ]
-    if config.kubernetes.all_control_plane_logs:
-        log_types += [
-            eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
-            eks.ClusterLoggingTypes.SCHEDULER,
-        ]
-    return log_types
 
 
 def _acknowledge_manual_rotation(

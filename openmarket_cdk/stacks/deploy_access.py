@@ -10,7 +10,13 @@ from aws_cdk import ArnFormat, CfnOutput, DefaultStackSynthesizer, Duration, Sta
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from openmarket_cdk.config import GITHUB_REPOSITORY, AuroraCapacity, StageConfig
+from openmarket_cdk.config import (
+    GITHUB_REPOSITORY,
+    SLEEPS_TAG,
+    SMOKE_ACCESS_TAG,
+    AuroraCapacity,
+    StageConfig,
+)
 from openmarket_cdk.nag import acknowledge
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
@@ -91,6 +97,7 @@ class DeployAccessStack(Stack):
         existing_provider_arn: str | None = None,
         sleeping_stages: Sequence[StageConfig] = (),
         snapshot_stages: Sequence[StageConfig] = (),
+        restricted_alb_stages: Sequence[StageConfig] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -163,6 +170,7 @@ class DeployAccessStack(Stack):
             "(openmarket/<stage>/...), which the preflight checks before each deploy.",
         )
         self._allow_waking(sleeping_stages)
+        self._allow_smoke_access(restricted_alb_stages)
         for stage in snapshot_stages:
             self._allow_predeploy_snapshot(stage)
         CfnOutput(self, "DeployRoleArn", value=self.deploy_role.role_arn)
@@ -189,6 +197,24 @@ class DeployAccessStack(Stack):
                 "A node group's ARN ends in an id EKS assigns at creation; the wildcard covers "
                 "only that one node group of the stage.",
             )
+            if config.observability.working_hours.nat_instance_sleeps:
+                instances = self.format_arn(service="ec2", resource="instance", resource_name="*")
+                self.deploy_role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=["ec2:StartInstances"],
+                        resources=[instances],
+                        conditions={"StringEquals": {f"aws:ResourceTag/{SLEEPS_TAG}": config.name}},
+                    )
+                )
+                self.deploy_role.add_to_policy(
+                    iam.PolicyStatement(actions=["ec2:DescribeInstances"], resources=["*"])
+                )
+                acknowledge(
+                    self.deploy_role,
+                    f"AwsSolutions-IAM5[Resource::{instances}]",
+                    "Instance ids are made at deploy time; the condition limits StartInstances "
+                    f"to instances tagged {SLEEPS_TAG}={config.name} (the NAT instance).",
+                )
             if config.aurora.capacity is AuroraCapacity.PROVISIONED:
                 self.deploy_role.add_to_policy(
                     iam.PolicyStatement(
@@ -203,6 +229,38 @@ class DeployAccessStack(Stack):
                         ],
                     )
                 )
+
+    def _allow_smoke_access(self, stages: Sequence[StageConfig]) -> None:
+        """``make smoke`` from a GitHub runner into a stage whose ALB admits listed ranges
+        only (dev): add the runner's address to that ALB's security group for the test, and
+        remove it after. Only on security groups tagged for it, by stage."""
+        if not stages:
+            return
+        groups = self.format_arn(service="ec2", resource="security-group", resource_name="*")
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+                resources=[groups],
+                conditions={
+                    "StringEquals": {
+                        f"aws:ResourceTag/{SMOKE_ACCESS_TAG}": [c.name for c in stages]
+                    }
+                },
+            )
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"],
+                # EC2 Describe* calls have no resource-level permissions.
+                resources=["*"],
+            )
+        )
+        acknowledge(
+            self.deploy_role,
+            f"AwsSolutions-IAM5[Resource::{groups}]",
+            "Security group ids are made at deploy time; the condition limits the two calls "
+            f"to groups tagged {SMOKE_ACCESS_TAG} (the restricted stages' ALB groups).",
+        )
 
     def _allow_predeploy_snapshot(self, stage: StageConfig) -> None:
         """``make snapshot`` in the deploy workflow: a manual snapshot of this stage's Aurora

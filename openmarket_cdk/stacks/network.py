@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from openmarket_cdk.common import log_retention, retain_or_destroy
-from openmarket_cdk.config import NatMode, NetworkConfig, StageConfig
+from openmarket_cdk.config import SLEEPS_TAG, SMOKE_ACCESS_TAG, NatMode, NetworkConfig, StageConfig
 from openmarket_cdk.nag import acknowledge
 
 # Subnet group names; CDK derives the subnet construct ids from them, so they must stay stable.
@@ -112,6 +112,10 @@ class NetworkStack(Stack):
             ):
                 for instance in self._nat_instances():
                     acknowledge(instance, ack_id, reason=reason)
+            if config.observability.working_hours.nat_instance_sleeps:
+                # Stopped at night by the working-hours schedule; `make wake` may start it.
+                for instance in self._nat_instances():
+                    Tags.of(instance).add(SLEEPS_TAG, config.name)
 
         # For the NAT widgets of the dashboard.
         self.nat_gateway_ids: tuple[str, ...] = tuple(
@@ -223,23 +227,32 @@ class NetworkStack(Stack):
             self,
             "AlbSecurityGroup",
             vpc=self.vpc,
-            security_group_name=f"{config.prefix}-alb",
+            security_group_name=config.alb_security_group_name,
             description="Internet-facing ALB: HTTP/HTTPS in, app ports out",
             allow_all_outbound=False,
         )
         for port in (80, 443):
-            self.alb_security_group.add_ingress_rule(
-                ec2.Peer.any_ipv4(), ec2.Port.tcp(port), f"Internet to ALB {port}"
+            for cidr in net.alb_ingress_cidrs:
+                if cidr.endswith("/0"):
+                    self.alb_security_group.add_ingress_rule(
+                        ec2.Peer.any_ipv4(), ec2.Port.tcp(port), f"Internet to ALB {port}"
+                    )
+                    self.alb_security_group.add_ingress_rule(
+                        ec2.Peer.any_ipv6(), ec2.Port.tcp(port), f"Internet (IPv6) to ALB {port}"
+                    )
+                else:
+                    self.alb_security_group.add_ingress_rule(
+                        ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"{cidr} to ALB {port}"
+                    )
+        if config.alb_is_restricted:
+            Tags.of(self.alb_security_group).add(SMOKE_ACCESS_TAG, config.name)
+        else:
+            acknowledge(
+                self.alb_security_group,
+                "AwsSolutions-EC23",
+                "The public ALB must accept HTTP/HTTPS from the internet; only 80 and 443 are "
+                "open and WAF sits in front of the listeners.",
             )
-            self.alb_security_group.add_ingress_rule(
-                ec2.Peer.any_ipv6(), ec2.Port.tcp(port), f"Internet (IPv6) to ALB {port}"
-            )
-        acknowledge(
-            self.alb_security_group,
-            "AwsSolutions-EC23",
-            "The public ALB must accept HTTP/HTTPS from the internet; only 80 and 443 are "
-            "open and WAF sits in front of the listeners.",
-        )
 
         self.app_security_group = ec2.SecurityGroup(
             self,

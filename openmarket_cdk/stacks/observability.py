@@ -107,9 +107,35 @@ class ObservabilityStack(Stack):
         )
         self._action = cloudwatch_actions.SnsAction(self.topic)
 
-        self._load_balancer = self._load_balancer_dimension()
+        # A sleeping ALB (dev) is a new one each morning, with a new id: alarms bound to
+        # one id would go blind after the first night. Its graphs search by name instead, and
+        # it has no CloudWatch alarms (the backend's Prometheus alerts still cover errors
+        # and latency); a stage whose ALB lives on is looked up once, at deploy time.
+        self._load_balancer = (
+            None if obs.working_hours.load_balancer_sleeps else self._load_balancer_dimension()
+        )
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self._alarms()
+        if obs.working_hours.enabled:
+            self.working_hours = WorkingHoursSchedule(
+                self,
+                "WorkingHours",
+                config=config,
+                nodegroup_arn=inputs.nodegroup_arn,
+                nat_instance_ids=inputs.nat_instance_ids,
+            )
+            sleeper = self.working_hours.load_balancer_sleep
+            if sleeper is not None:
+                # A failed run leaves the ALB billing all night, or refused to delete one
+                # this cluster does not own: someone should look.
+                self._alarm(
+                    "load-balancer-sleep-errors",
+                    sleeper.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                    0.5,
+                    cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    f"{config.load_balancer_name} was not put to sleep (see the function's log)",
+                    periods=1,
+                )
         self.composite = cloudwatch.CompositeAlarm(
             self,
             "PlatformDegraded",
@@ -126,13 +152,6 @@ class ObservabilityStack(Stack):
         self.composite.add_alarm_action(self._action)
         self.dashboard = self._dashboard()
         self._budget()
-        if obs.working_hours.enabled:
-            self.working_hours = WorkingHoursSchedule(
-                self,
-                "WorkingHours",
-                config=config,
-                nodegroup_arn=inputs.nodegroup_arn,
-            )
 
     # --- metrics ----------------------------------------------------------------------------
     def _load_balancer_dimension(self) -> str:
@@ -183,7 +202,18 @@ class ObservabilityStack(Stack):
         # arn:aws:elasticloadbalancing:region:account:loadbalancer/app/<name>/<id>
         return Fn.select(1, Fn.split(":loadbalancer/", arn))
 
-    def _alb(self, metric: str, statistic: str = "Sum") -> cloudwatch.Metric:
+    def _alb(self, metric: str, statistic: str = "Sum") -> cloudwatch.IMetric:
+        if self._load_balancer is None:
+            # Whichever ALB of this name exists (a sleeping one is recreated every morning).
+            return cloudwatch.MathExpression(
+                expression=(
+                    "SEARCH('{AWS/ApplicationELB,LoadBalancer} "
+                    f'MetricName="{metric}" {self._inputs.load_balancer_name}\', '
+                    f"'{statistic}', 300)"
+                ),
+                label=metric,
+                period=FIVE_MINUTES,
+            )
         return cloudwatch.Metric(
             namespace="AWS/ApplicationELB",
             metric_name=metric,
@@ -276,6 +306,34 @@ class ObservabilityStack(Stack):
         self.alarms[name] = alarm
         return alarm
 
+    def _alb_alarms(self) -> None:
+        obs = self._config.observability
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        five_xx = cloudwatch.MathExpression(
+            expression="100 * (elb5xx + target5xx) / MAX([requests, 1])",
+            using_metrics={
+                "elb5xx": self._alb("HTTPCode_ELB_5XX_Count"),
+                "target5xx": self._alb("HTTPCode_Target_5XX_Count"),
+                "requests": self._alb("RequestCount"),
+            },
+            label="5xx % of requests",
+            period=FIVE_MINUTES,
+        )
+        self._alarm(
+            "alb-5xx-rate",
+            five_xx,
+            obs.alb_5xx_percent,
+            above,
+            f"More than {obs.alb_5xx_percent:g}% of requests end in 5xx (SPEC error rate < 1%)",
+        )
+        self._alarm(
+            "alb-p95-latency",
+            self._alb("TargetResponseTime", "p95"),
+            obs.alb_p95_latency_seconds,
+            above,
+            f"API p95 above {obs.alb_p95_latency_seconds * 1000:g} ms (SPEC target < 500 ms)",
+        )
+
     def _alarms(self) -> None:
         obs = self._config.observability
         above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -321,30 +379,8 @@ class ObservabilityStack(Stack):
             f"Cache hit rate below {obs.redis_hit_rate_percent:g}% (SPEC target > 80%)",
             periods=6,
         )
-        five_xx = cloudwatch.MathExpression(
-            expression="100 * (elb5xx + target5xx) / MAX([requests, 1])",
-            using_metrics={
-                "elb5xx": self._alb("HTTPCode_ELB_5XX_Count"),
-                "target5xx": self._alb("HTTPCode_Target_5XX_Count"),
-                "requests": self._alb("RequestCount"),
-            },
-            label="5xx % of requests",
-            period=FIVE_MINUTES,
-        )
-        self._alarm(
-            "alb-5xx-rate",
-            five_xx,
-            obs.alb_5xx_percent,
-            above,
-            f"More than {obs.alb_5xx_percent:g}% of requests end in 5xx (SPEC error rate < 1%)",
-        )
-        self._alarm(
-            "alb-p95-latency",
-            self._alb("TargetResponseTime", "p95"),
-            obs.alb_p95_latency_seconds,
-            above,
-            f"API p95 above {obs.alb_p95_latency_seconds * 1000:g} ms (SPEC target < 500 ms)",
-        )
+        if self._load_balancer is not None:
+            self._alb_alarms()
         for name, function in self._inputs.functions.items():
             self._alarm(
                 f"{name}-errors",

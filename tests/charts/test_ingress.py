@@ -10,6 +10,7 @@ import pytest
 
 from charts.ingress import IngressChart, ingress_annotations
 from charts.values import IngressValues
+from openmarket_cdk.config import stage_config
 from tests.charts.conftest import Manifest, RenderedStage, app_values, stage_params
 
 ALB = "alb.ingress.kubernetes.io"
@@ -50,7 +51,11 @@ def test_internet_facing_alb_with_ip_targets_waf_and_the_stack_security_group(
     assert annotations[f"{ALB}/load-balancer-name"] == f"openmarket-{stage}-alb"
     assert annotations[f"{ALB}/security-groups"] == values.alb_security_group_id
     assert annotations[f"{ALB}/manage-backend-security-group-rules"] == "true"
-    assert annotations[f"{ALB}/wafv2-acl-arn"] == values.waf_acl_arn
+    # A stage without WAF says so ("none": the controller removes any association); such
+    # a stage's ALB is restricted by its security group instead (tests/test_network.py).
+    waf = stage_config(stage).kubernetes.waf_enabled
+    assert annotations[f"{ALB}/wafv2-acl-arn"] == (values.waf_acl_arn if waf else "none")
+    assert (values.waf_acl_arn is not None) == waf
     attributes = dict(
         pair.split("=", 1) for pair in annotations[f"{ALB}/load-balancer-attributes"].split(",")
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from openmarket_cdk.config import STAGE_NAMES
+from openmarket_cdk.config import STAGE_NAMES, stage_config
 from tests.conftest import Synthesized
 from tools.assembly import load_stage
 from tools.diagram import Diagram, Node, build, main, to_dot
@@ -46,7 +46,16 @@ def test_one_box_per_stack(
 def test_the_request_path_is_drawn(diagrams: dict[str, Diagram], stage: str) -> None:
     diagram = diagrams[stage]
     alb = find(diagram, "alb", f"openmarket-{stage}-alb")
-    assert labels(diagram, "n_internet", alb) >= {"tcp 80"}
+    # From anywhere (behind the WAF), or from the listed ranges only (dev).
+    from_users = labels(diagram, "n_internet", alb)
+    if stage_config(stage).alb_is_restricted:
+        assert from_users == {
+            f"tcp {port} from {cidr}"
+            for cidr in stage_config(stage).network.alb_ingress_cidrs
+            for port in (80, 443)
+        }
+    else:
+        assert from_users >= {"tcp 80"}
     assert labels(diagram, alb, find(diagram, "workload", "backend")) == {"/api :3001"}
     assert labels(diagram, alb, find(diagram, "workload", "frontend")) == {"/ :3000"}
     nodes = find(diagram, "nodegroup")

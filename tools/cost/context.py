@@ -1,8 +1,10 @@
 """What a pricing rule may know about the whole stage, computed once before the walk.
 
 Some costs of one resource depend on others: a node group is scaled to 0 by a schedule in
-another stack, a Lambda function's invocations come from the schedule that targets it, a
-log group belongs to a deploy-time function, an EIP belongs to a NAT gateway.
+another stack, a NAT instance is stopped and started by two, an ALB is deleted by a
+scheduled function and recreated when the nodes return, a Lambda function's invocations come
+from the schedule that targets it, a log group belongs to a deploy-time function, an EIP
+belongs to a NAT gateway.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from tools.assembly import Resource, StackTemplate, StageAssembly, flatten
 from tools.cost.assumptions import assumption
 from tools.cost.hours import (
     HOURS_PER_MONTH,
+    DailyTime,
+    DailyWindow,
+    UnmodelledWindow,
+    daily_time,
+    daily_window,
     off_hours_fires_per_month,
     schedule_fires_per_month,
     working_hours_per_month,
@@ -29,6 +36,11 @@ CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
 _SCALE_NODEGROUP = re.compile(r"aws-sdk:eks:updateNodegroupConfig$", re.IGNORECASE)
 _STOP_DB_CLUSTER = re.compile(r"aws-sdk:rds:stopDBCluster$", re.IGNORECASE)
 _START_DB_CLUSTER = re.compile(r"aws-sdk:rds:startDBCluster$", re.IGNORECASE)
+_STOP_INSTANCES = re.compile(r"aws-sdk:ec2:stopInstances$", re.IGNORECASE)
+_START_INSTANCES = re.compile(r"aws-sdk:ec2:startInstances$", re.IGNORECASE)
+_ALB_NAME_ANNOTATION = "alb.ingress.kubernetes.io/load-balancer-name"
+# EventBridge Scheduler's default when a schedule names no time zone.
+_DEFAULT_TIME_ZONE = "UTC"
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,66 @@ class NodegroupSchedule:
 
     scaled_to_zero_by: list[str] = field(default_factory=list)
     desired_when_started: int | None = None
+    # The schedules themselves: their times bound what follows the nodes (a deleted ALB).
+    stops: list[Resource] = field(default_factory=list)
+    starts: list[Resource] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """The daily window a resource runs in, from the schedules that stop and start it."""
+
+    window: DailyWindow
+    time_zone: str
+    verb: str  # what happens to it outside the window: "stopped", "deleted"
+    by: str  # which schedules do it: "by <stop schedule>, started by <start schedule>"
+
+    @property
+    def hours_per_month(self) -> float:
+        return self.window.hours_per_month
+
+    @property
+    def note(self) -> str:
+        """The line item's note: ``stopped outside MON-FRI 08:50-18:30 Asia/Seoul
+        (48.33 h/week -> 210.0 h/month) by ...``."""
+        return (
+            f"{self.verb} outside {self.window.describe()} {self.time_zone} "
+            f"({self.window.hours_per_week:.4g} h/week -> {self.hours_per_month:.1f} h/month) "
+            f"{self.by}"
+        )
+
+
+def _expression(schedule: Resource) -> str:
+    return flatten(schedule.prop("ScheduleExpression")) or ""
+
+
+def _time_zone(schedule: Resource) -> str:
+    return flatten(schedule.prop("ScheduleExpressionTimezone")) or _DEFAULT_TIME_ZONE
+
+
+def _window(start: Resource, stop: Resource) -> tuple[DailyWindow, str]:
+    """The window from ``start``'s time to ``stop``'s, and their common time zone."""
+    time_zone = _time_zone(start)
+    if _time_zone(stop) != time_zone:
+        raise UnmodelledWindow(
+            f"{start.address} runs in {time_zone}, {stop.address} in {_time_zone(stop)}"
+        )
+    return daily_window(_expression(start), _expression(stop)), time_zone
+
+
+def _check_deleted_after(node_stop: Resource, deleted_at: DailyTime, time_zone: str) -> None:
+    """An ALB deleted while the nodes still run is recreated at once by the controller on
+    them: the deletion must come at or after the node group's stop, on the same weekdays."""
+    stopped_at = daily_time(_expression(node_stop))
+    if (
+        _time_zone(node_stop) != time_zone
+        or stopped_at.days != deleted_at.days
+        or stopped_at.minute_of_day > deleted_at.minute_of_day
+    ):
+        raise UnmodelledWindow(
+            f"it is not deleted after {node_stop.address} stops the nodes "
+            f"({stopped_at.weekdays} {stopped_at.clock}): the controller would recreate it"
+        )
 
 
 def _json_input(value: Any) -> dict[str, Any]:
@@ -76,6 +148,8 @@ class StageContext:
         self.deploy_time_functions = self._deploy_time_functions()
         self.nodegroup_schedules = self._nodegroup_schedules()
         self.stopped_db_clusters = self._stopped_db_clusters()
+        self.instance_sleeps = self._instance_sleeps()
+        self.alb_sleeps = self._alb_sleeps()
         self.invocations = self._invocation_plan()
         self.database_wakes_per_month = self._database_wakes()
         self.eks_log_types = self._eks_log_types()
@@ -96,6 +170,14 @@ class StageContext:
 
     def calc(self) -> Calc:
         return Calc(self)
+
+    def enabled_schedules(self) -> list[Resource]:
+        """Scheduler schedules that fire (``State`` defaults to ENABLED)."""
+        return [
+            r
+            for r in self.of_type("AWS::Scheduler::Schedule")
+            if r.prop("State", default="ENABLED") == "ENABLED"
+        ]
 
     # --- precomputed facts -----------------------------------------------------------------
     def _deploy_time_functions(self) -> set[str]:
@@ -137,8 +219,10 @@ class StageContext:
             entry = schedules.setdefault(name, NodegroupSchedule())
             if desired == 0:
                 entry.scaled_to_zero_by.append(r.address)
+                entry.stops.append(r)
             else:
                 entry.desired_when_started = max(desired, entry.desired_when_started or 0)
+                entry.starts.append(r)
         return schedules
 
     def _stopped_db_clusters(self) -> dict[str, list[str]]:
@@ -157,6 +241,164 @@ class StageContext:
             elif _START_DB_CLUSTER.search(arn):
                 starts.add(cluster)
         return {cluster: by for cluster, by in stops.items() if cluster in starts}
+
+    def _scheduled_instances(self, schedule: Resource) -> list[Resource]:
+        """The EC2 instances a stop/startInstances schedule names in its ``InstanceIds``."""
+        target_input = schedule.prop("Target", "Input")
+        if not isinstance(_json_input(target_input).get("InstanceIds"), list):
+            return []
+        # The ids are Refs to the instances, usually imported from the network stack; the
+        # assembly follows Fn::ImportValue and Fn::GetStackOutput to the instance itself.
+        named = [
+            r
+            for r in self.assembly.targets(schedule.stack, target_input)
+            if r.type == "AWS::EC2::Instance"
+        ]
+        if named:
+            return named
+        # An id the templates cannot follow (a literal id, an export from outside the stage)
+        # can only be matched by elimination: with exactly one NAT instance in the stage it
+        # is that one (the only instance a stage stops on a schedule today).
+        nat_instances = [
+            r for r in self.of_type("AWS::EC2::Instance") if r.prop("SourceDestCheck") is False
+        ]
+        if len(nat_instances) == 1:
+            return nat_instances
+        self.warnings.append(
+            f"{schedule.address} stops or starts instances the templates do not identify "
+            f"(and the stage has {len(nat_instances)} NAT instances): not modelled"
+        )
+        return []
+
+    def _instance_sleeps(self) -> dict[str, Sleep]:
+        """EC2 instance address -> the window it runs in, when one schedule stops it and
+        another starts it (a stopped instance bills neither hours nor its public IPv4)."""
+        stops: dict[str, list[Resource]] = {}
+        starts: dict[str, list[Resource]] = {}
+        for r in self.enabled_schedules():
+            arn = flatten(r.prop("Target", "Arn")) or ""
+            if _STOP_INSTANCES.search(arn):
+                by_instance = stops
+            elif _START_INSTANCES.search(arn):
+                by_instance = starts
+            else:
+                continue
+            for instance in self._scheduled_instances(r):
+                by_instance.setdefault(instance.address, []).append(r)
+        sleeps: dict[str, Sleep] = {}
+        all_month = f"counted {HOURS_PER_MONTH:.0f} h/month"
+        for address in sorted(stops.keys() | starts.keys()):
+            stopped_by = [s.address for s in stops.get(address, [])]
+            started_by = [s.address for s in starts.get(address, [])]
+            if not stopped_by or not started_by:
+                # Stopped and never started (or the reverse): the schedules are half there,
+                # and what the instance costs then is anyone's guess. Keep the whole month.
+                have, lack = ("stopped", "starts") if stopped_by else ("started", "stops")
+                self.warnings.append(
+                    f"instance {address} is {have} by {', '.join(stopped_by or started_by)} "
+                    f"but no enabled schedule {lack} it: {all_month}"
+                )
+                continue
+            if len(stopped_by) > 1 or len(started_by) > 1:
+                self.warnings.append(
+                    f"instance {address} has several stop or start schedules "
+                    f"({', '.join(stopped_by + started_by)}): not modelled, {all_month}"
+                )
+                continue
+            stop, start = stops[address][0], starts[address][0]
+            try:
+                window, time_zone = _window(start, stop)
+            except UnmodelledWindow as why:
+                self.warnings.append(f"instance {address}: {why}: not modelled, {all_month}")
+                continue
+            sleeps[address] = Sleep(
+                window, time_zone, "stopped", f"by {stop.address}, started by {start.address}"
+            )
+        return sleeps
+
+    def _ingress_alb_names(self) -> set[str]:
+        """The ALB names the Ingress objects ask the AWS Load Balancer Controller for."""
+        names: set[str] = set()
+        for manifest in self.assembly.kubernetes_manifests.values():
+            for obj in manifest.objects or ():
+                if obj.get("kind") != "Ingress":
+                    continue
+                annotations = (obj.get("metadata") or {}).get("annotations") or {}
+                name = annotations.get(_ALB_NAME_ANNOTATION)
+                if isinstance(name, str) and name:
+                    names.add(name)
+        return names
+
+    def _alb_sleeps(self) -> dict[str, Sleep]:
+        """ALB name -> the window it exists in, for an Ingress's ALB a scheduled function
+        deletes.
+
+        The function deletes the ALB once the nodes are gone; the AWS Load Balancer
+        Controller, which runs on the nodes, recreates it from the Ingress when a node group
+        start schedule brings them back. So the ALB exists from that start to the deletion.
+        """
+        names = self._ingress_alb_names()
+        sleeps: dict[str, Sleep] = {}
+        for r in self.enabled_schedules():
+            function = self.resolve(r.stack, r.prop("Target", "Arn"))
+            if function is None or function.type != "AWS::Lambda::Function":
+                continue
+            name = _json_input(r.prop("Target", "Input")).get("loadBalancerName")
+            if not isinstance(name, str):
+                continue
+            if name not in names:
+                self.warnings.append(
+                    f"{r.address} deletes load balancer '{name}', which no Ingress creates "
+                    "(alb.ingress.kubernetes.io/load-balancer-name): not modelled"
+                )
+                continue
+            sleep, reasons = self._alb_sleep(r, function)
+            if sleep is None:
+                self.warnings.append(
+                    f"ALB '{name}' is deleted by {r.address}, but "
+                    + (
+                        "; ".join(reasons)
+                        or "no node group is both stopped and started by enabled schedules "
+                        "(the controller recreates it while nodes run)"
+                    )
+                    + f": counted {HOURS_PER_MONTH:.0f} h/month"
+                )
+                continue
+            sleeps[name] = sleep
+        return sleeps
+
+    def _alb_sleep(self, delete: Resource, function: Resource) -> tuple[Sleep | None, list[str]]:
+        """The ALB's window from a node group start schedule to ``delete``, or why none."""
+        candidates: list[Sleep] = []
+        reasons: list[str] = []
+        for name, schedule in sorted(self.nodegroup_schedules.items()):
+            if not schedule.scaled_to_zero_by:
+                # Nodes that never stop keep the controller running: it would recreate the
+                # ALB as soon as it is gone.
+                continue
+            for start in schedule.starts:
+                try:
+                    window, time_zone = _window(start, delete)
+                    for stop in schedule.stops:
+                        _check_deleted_after(stop, window.stop, time_zone)
+                except UnmodelledWindow as why:
+                    reasons.append(f"node group '{name}' ({start.address}): {why}")
+                    continue
+                candidates.append(
+                    Sleep(
+                        window,
+                        time_zone,
+                        "deleted",
+                        f"by {delete.address} (function {function.address}) after "
+                        "the nodes stop; the AWS Load Balancer Controller recreates it when "
+                        f"{start.address} starts node group '{name}'",
+                    )
+                )
+        if not candidates:
+            return None, reasons
+        # The first node group up brings the controller back: the longest window (the
+        # earliest start) is when the ALB returns, and the dearer count if in doubt.
+        return max(candidates, key=lambda s: s.window.hours_per_week), reasons
 
     def _database_wakes(self) -> float:
         """Off-hours runs per month of scheduled functions that read Aurora (``DB_HOST``)."""

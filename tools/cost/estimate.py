@@ -68,6 +68,8 @@ def estimate_stage(
         "nodegroups_scaled_to_zero_by_schedule": sorted(
             name for name, s in ctx.nodegroup_schedules.items() if s.scaled_to_zero_by
         ),
+        "instances_stopped_by_schedule": sorted(ctx.instance_sleeps),
+        "albs_deleted_by_schedule": sorted(ctx.alb_sleeps),
         "price_table": str(prices.path.name),
         "price_table_assembled_on": prices.assembled_on,
     }

@@ -3,11 +3,14 @@
 AWS prices a month as 730 hours (365 days * 24 h / 12). A resource that only runs during
 working hours (``WorkingHoursConfig.hours_per_week``) is counted for
 ``730 * hours_per_week / 168`` hours: dev's weekdays 09:00-18:00 are 45 h/week = 195.5 h/month.
+A resource stopped and started by two schedules runs the window between them
+(``daily_window``): 08:50-18:30 on weekdays is 48.33 h/week.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from openmarket_cdk.config import WorkingHoursConfig
 
@@ -140,3 +143,88 @@ def off_hours_fires_per_month(expression: str, working: WorkingHoursConfig) -> f
     if not any(working.start_hour <= h < working.stop_hour for h in hours):
         return fires
     return fires * off_share
+
+
+class UnmodelledWindow(ValueError):
+    """Two schedules whose running window this does not model; the message says why."""
+
+
+@dataclass(frozen=True)
+class DailyTime:
+    """When a once-a-day cron fires: a time of day on a set of weekdays."""
+
+    minute_of_day: int  # minutes after midnight, in the schedule's time zone
+    days: frozenset[int]  # cron day numbers, 1 = SUN ... 7 = SAT
+    weekdays: str  # the day-of-week field as written (MON-FRI), for notes
+
+    @property
+    def clock(self) -> str:
+        return f"{self.minute_of_day // 60:02d}:{self.minute_of_day % 60:02d}"
+
+
+def daily_time(expression: str) -> DailyTime:
+    """The time and weekdays of a cron that fires once on each of some weekdays, every week.
+
+    ``cron(30 18 ? * MON-FRI *)`` -> 18:30 on MON-FRI. Anything else (``rate``, several
+    times a day, chosen dates or months, L/W/#) raises ``UnmodelledWindow``.
+    """
+    cron = _CRON.match(expression.strip())
+    fields = cron.group(1).split() if cron else []
+    if len(fields) != 6:
+        raise UnmodelledWindow(f"{expression!r} is not a six-field cron expression")
+    minute, hour, day_of_month, month, day_of_week, year = fields
+    if day_of_month not in ("*", "?") or month != "*" or year != "*":
+        raise UnmodelledWindow(f"{expression} fires on chosen dates, not every week")
+    try:
+        minutes = _field_values(minute, 0, 59)
+        hours = _field_values(hour, 0, 23)
+        days = _field_values(day_of_week, 1, 7, _DAY_NAMES)
+    except ValueError:
+        raise UnmodelledWindow(f"{expression} uses cron features not modelled") from None
+    if len(minutes) != 1 or len(hours) != 1:
+        raise UnmodelledWindow(f"{expression} fires more than once a day")
+    weekdays = "every day" if day_of_week in ("*", "?") else day_of_week
+    return DailyTime(hours.pop() * 60 + minutes.pop(), frozenset(days), weekdays)
+
+
+@dataclass(frozen=True)
+class DailyWindow:
+    """The hours a resource runs: from its start time to its stop time on some weekdays."""
+
+    start: DailyTime
+    stop: DailyTime
+
+    @property
+    def hours_per_week(self) -> float:
+        return len(self.start.days) * (self.stop.minute_of_day - self.start.minute_of_day) / 60
+
+    @property
+    def hours_per_month(self) -> float:
+        return hours_per_month(self.hours_per_week)
+
+    def describe(self) -> str:
+        """``MON-FRI 08:50-18:30``."""
+        return f"{self.start.weekdays} {self.start.clock}-{self.stop.clock}"
+
+
+def daily_window(start_expression: str, stop_expression: str) -> DailyWindow:
+    """The running window between a start and a stop schedule (both in one time zone).
+
+    Both must fire once a day on the same weekdays, the stop after the start on the same
+    day: ``cron(50 8 ? * MON-FRI *)`` and ``cron(30 18 ? * MON-FRI *)`` are 9 h 40 min on 5
+    days = 48.33 h/week. A window across midnight, or weekdays that differ, would need the
+    days paired up; it is not modelled (``UnmodelledWindow``), so the caller keeps the
+    resource running all month and says so.
+    """
+    start = daily_time(start_expression)
+    stop = daily_time(stop_expression)
+    if start.days != stop.days:
+        raise UnmodelledWindow(
+            f"the start ({start_expression}) and the stop ({stop_expression}) fire on "
+            "different weekdays"
+        )
+    if stop.minute_of_day <= start.minute_of_day:
+        raise UnmodelledWindow(
+            f"the stop at {stop.clock} is not after the start at {start.clock} on the same day"
+        )
+    return DailyWindow(start, stop)

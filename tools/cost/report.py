@@ -73,6 +73,12 @@ def stage_table(estimate: StageEstimate, details: bool = False) -> str:
             f"h/week -> {facts['working_hours_per_month']:.1f} h/month "
             f"(node groups scaled to 0 by a schedule: {scaled})"
         )
+    asleep = [
+        *(f"instance {address}" for address in facts.get("instances_stopped_by_schedule") or []),
+        *(f"ALB {name}" for name in facts.get("albs_deleted_by_schedule") or []),
+    ]
+    if asleep:
+        lines.append(f"   also asleep off-hours by their schedules: {', '.join(asleep)}")
     lines += [
         "",
         f"   {'line item':<20}{'estimate':>10}{'SPEC before':>13}{'SPEC after':>12}",

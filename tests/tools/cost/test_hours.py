@@ -8,6 +8,9 @@ from openmarket_cdk.config import WorkingHoursConfig, stage_config
 from tools.cost.hours import (
     DAYS_PER_MONTH,
     HOURS_PER_MONTH,
+    UnmodelledWindow,
+    daily_time,
+    daily_window,
     hours_per_month,
     off_hours_fires_per_month,
     schedule_fires_per_month,
@@ -88,3 +91,55 @@ def test_off_hours_fires_follow_the_working_hours() -> None:
     assert off_hours_fires_per_month("rate(1 hour)", working) == pytest.approx(730 * (1 - 45 / 168))
     prod = stage_config("prod").observability.working_hours
     assert off_hours_fires_per_month("rate(1 hour)", prod) == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "hours_per_week", "described"),
+    [
+        # dev's NAT instance: 10 minutes before the nodes, 30 minutes after them.
+        ("cron(50 8 ? * MON-FRI *)", "cron(30 18 ? * MON-FRI *)", 5 * (9 + 40 / 60), "08:50-18:30"),
+        # dev's ALB: from the node group's start to its deletion.
+        ("cron(0 9 ? * MON-FRI *)", "cron(30 18 ? * MON-FRI *)", 47.5, "09:00-18:30"),
+        # Day numbers and names select the same days.
+        ("cron(0 9 ? * 2-6 *)", "cron(0 18 ? * MON-FRI *)", 45, "09:00-18:00"),
+        ("cron(0 8 * * ? *)", "cron(0 20 * * ? *)", 7 * 12, "08:00-20:00"),
+    ],
+)
+def test_daily_window_runs_from_the_start_time_to_the_stop_time(
+    start: str, stop: str, hours_per_week: float, described: str
+) -> None:
+    window = daily_window(start, stop)
+    assert window.hours_per_week == pytest.approx(hours_per_week)
+    assert window.hours_per_month == pytest.approx(730 * hours_per_week / 168)
+    assert described in window.describe()
+
+
+def test_dev_nat_instance_window_is_48_33_hours_a_week() -> None:
+    window = daily_window("cron(50 8 ? * MON-FRI *)", "cron(30 18 ? * MON-FRI *)")
+    assert window.hours_per_week == pytest.approx(48.33, abs=0.01)
+    assert window.hours_per_month == pytest.approx(210.0, abs=0.1)
+    assert window.describe() == "MON-FRI 08:50-18:30"
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "why"),
+    [
+        ("cron(0 9 ? * MON-FRI *)", "cron(0 18 ? * MON-SAT *)", "different weekdays"),
+        ("cron(0 18 ? * MON-FRI *)", "cron(0 9 ? * MON-FRI *)", "not after the start"),
+        ("cron(0 22 * * ? *)", "cron(0 6 * * ? *)", "not after the start"),  # across midnight
+        ("cron(0 9 ? * MON-FRI *)", "cron(0 9 ? * MON-FRI *)", "not after the start"),
+        ("rate(1 day)", "cron(0 18 ? * MON-FRI *)", "not a six-field cron"),
+        ("cron(0 9,13 ? * MON-FRI *)", "cron(0 18 ? * MON-FRI *)", "more than once a day"),
+        ("cron(0 9 1 * ? *)", "cron(0 18 1 * ? *)", "chosen dates"),
+        ("cron(0 9 ? * 2#1 *)", "cron(0 18 ? * 2#1 *)", "not modelled"),
+    ],
+)
+def test_daily_window_refuses_what_it_does_not_model(start: str, stop: str, why: str) -> None:
+    with pytest.raises(UnmodelledWindow, match=why):
+        daily_window(start, stop)
+
+
+def test_daily_time_reads_a_once_a_day_cron() -> None:
+    time = daily_time("cron(30 18 ? * MON-FRI *)")
+    assert (time.minute_of_day, time.clock, time.weekdays) == (18 * 60 + 30, "18:30", "MON-FRI")
+    assert time.days == frozenset({2, 3, 4, 5, 6})

@@ -1,7 +1,9 @@
 """Compute: the EKS control plane, managed node groups and standalone EC2 instances.
 
 A node group runs only the hours its Scheduler schedules leave it up (dev's working hours);
-its root volumes live and die with the nodes, so they are counted for the same hours.
+its root volumes live and die with the nodes, so they are counted for the same hours. An EC2
+instance two schedules stop and start (dev's NAT instance) is counted for the hours between
+them, with its public IPv4 address; its root volume outlives the stop and is counted all month.
 """
 
 from __future__ import annotations
@@ -132,16 +134,25 @@ def ec2_instance(r: Resource, ctx: StageContext) -> list[Outcome]:
     instance_type = flatten(r.prop("InstanceType")) or "m1.small"
     is_nat = r.prop("SourceDestCheck") is False
     category = "NAT" if is_nat else "other"
+    # Stopped by one schedule and started by another (dev's NAT instance): a stopped
+    # instance bills no instance hours and holds no public IPv4; its EBS volume stays.
+    sleep = ctx.instance_sleeps.get(r.address)
+    hours = sleep.hours_per_month if sleep else HOURS_PER_MONTH
+    hours_text = f"{hours:.1f} h" if sleep else f"{HOURS_PER_MONTH:.0f} h"
+    notes = [sleep.note] if sleep else []
     c = ctx.calc()
-    usd = c.price("ec2.instance_hour", instance_type) * HOURS_PER_MONTH
+    usd = c.price("ec2.instance_hour", instance_type) * hours
     role = "NAT instance" if is_nat else "EC2 instance"
     items: list[Outcome] = [
-        c.item(r, category, f"{role} {instance_type}", f"1 x {HOURS_PER_MONTH:.0f} h", usd)
+        c.item(r, category, f"{role} {instance_type}", f"1 x {hours_text}", usd, notes)
     ]
     c = ctx.calc()
     size = c.assume("ec2_root_volume_gb")
     usd = size * c.price("ebs.gb_month", "gp3")
-    items.append(c.item(r, category, f"{role} root volume", f"{size:.0f} GB gp3", usd))
+    volume_notes = ["billed all month: a stopped instance keeps its volume"] if sleep else []
+    items.append(
+        c.item(r, category, f"{role} root volume", f"{size:.0f} GB gp3", usd, volume_notes)
+    )
     public = is_nat or any(
         bool(ni.get("AssociatePublicIpAddress"))
         for ni in r.prop("NetworkInterfaces", default=[]) or []
@@ -149,9 +160,9 @@ def ec2_instance(r: Resource, ctx: StageContext) -> list[Outcome]:
     )
     if public:
         c = ctx.calc()
-        usd = c.price("vpc.public_ipv4_hour") * HOURS_PER_MONTH
+        usd = c.price("vpc.public_ipv4_hour") * hours
         items.append(
-            c.item(r, category, f"{role} public IPv4 address", f"1 x {HOURS_PER_MONTH:.0f} h", usd)
+            c.item(r, category, f"{role} public IPv4 address", f"1 x {hours_text}", usd, notes)
         )
     return items
 

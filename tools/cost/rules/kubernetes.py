@@ -1,7 +1,8 @@
 """Kubernetes: what the manifests and Helm charts the EKS construct applies cost in AWS.
 
 Most objects run on (or are stored in) the cluster and cost nothing of their own; an
-Ingress of class alb becomes an ALB (one per ingress group), a Service of type
+Ingress of class alb becomes an ALB (one per ingress group; counted only for the hours it
+exists when a scheduled function deletes it at night), a Service of type
 LoadBalancer an NLB, and a PersistentVolumeClaim or a StatefulSet's volume claim
 templates EBS volumes. A kind or a chart the rules do not know is unpriced, never free.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from tools.assembly import Resource, as_number, flatten
 from tools.cost.context import StageContext
+from tools.cost.hours import HOURS_PER_MONTH
 from tools.cost.model import Free, LineItem, Outcome, Unpriced
 from tools.cost.rules.base import Service
 from tools.cost.rules.network import alb_item, nlb_item
@@ -131,7 +133,11 @@ def kubernetes_resource(r: Resource, ctx: StageContext) -> list[Outcome]:
             )
             name = annotations.get("alb.ingress.kubernetes.io/load-balancer-name", "")
             label = f"ALB {name} from {ident} (AWS Load Balancer Controller)".replace("  ", " ")
-            outcomes.append(alb_item(r, ctx, label, internet_facing))
+            # Deleted at night by a scheduled function, recreated when the nodes return.
+            sleep = ctx.alb_sleeps.get(name) if name else None
+            hours = sleep.hours_per_month if sleep else HOURS_PER_MONTH
+            notes = [sleep.note] if sleep else []
+            outcomes.append(alb_item(r, ctx, label, internet_facing, hours, notes))
         elif kind == "Service" and spec.get("type") == "LoadBalancer":
             annotations = meta.get("annotations") or {}
             scheme = annotations.get("service.beta.kubernetes.io/aws-load-balancer-scheme")

@@ -1,12 +1,14 @@
 """Network: NAT, public IPv4 addresses, VPC endpoints, flow logs, load balancers, egress.
 
 The load balancers the AWS Load Balancer Controller creates from Ingress objects are priced
-with the same ALB/NLB items as a CloudFormation load balancer (see ``kubernetes.py``).
+with the same ALB/NLB items as a CloudFormation load balancer (see ``kubernetes.py``), for
+the hours it exists when a scheduled function deletes it at night.
 Data transfer out belongs to no single resource: it is the stage-level item.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tools.assembly import Resource, flatten
@@ -96,24 +98,41 @@ _NLB = _BalancerKind("nlb_average_lcu", "elb.nlb", "NLCU", "other", "")
 
 
 def _balancer_item(
-    r: Resource, ctx: StageContext, kind: _BalancerKind, label: str, internet_facing: bool
+    r: Resource,
+    ctx: StageContext,
+    kind: _BalancerKind,
+    label: str,
+    internet_facing: bool,
+    hours: float = HOURS_PER_MONTH,
+    notes: Sequence[str] = (),
 ) -> LineItem:
-    """Hours plus average capacity units, plus a public IPv4 per AZ when internet-facing."""
+    """Hours plus average capacity units, plus a public IPv4 per AZ when internet-facing,
+    all for the ``hours`` the load balancer exists (a deleted one bills nothing)."""
     c = ctx.calc()
     lcu = c.assume(kind.capacity_assumption)
     hourly = c.price(f"{kind.price_prefix}_hour")
-    usd = (hourly + lcu * c.price(f"{kind.price_prefix}_lcu_hour")) * HOURS_PER_MONTH
-    quantity = f"{HOURS_PER_MONTH:.0f} h + {lcu:g} {kind.capacity_unit} avg"
+    usd = (hourly + lcu * c.price(f"{kind.price_prefix}_lcu_hour")) * hours
+    hours_text = f"{HOURS_PER_MONTH:.0f}" if hours == HOURS_PER_MONTH else f"{hours:.1f}"
+    quantity = f"{hours_text} h + {lcu:g} {kind.capacity_unit} avg"
     if internet_facing:
         addresses = len(ctx.config.availability_zones)
-        usd += addresses * c.price("vpc.public_ipv4_hour") * HOURS_PER_MONTH
+        usd += addresses * c.price("vpc.public_ipv4_hour") * hours
         quantity += f" + {addresses} public IPv4{kind.address_note}"
-    return c.item(r, kind.category, label, quantity, usd)
+    # No minimum_usd: an ALB is floor (FLOOR_CATEGORIES) at its expected cost, so a deleted
+    # one's floor follows its schedules' hours, as the nodes' floor follows theirs.
+    return c.item(r, kind.category, label, quantity, usd, notes)
 
 
-def alb_item(r: Resource, ctx: StageContext, label: str, internet_facing: bool) -> LineItem:
-    """An Application Load Balancer, from CloudFormation or from an Ingress."""
-    return _balancer_item(r, ctx, _ALB, label, internet_facing)
+def alb_item(
+    r: Resource,
+    ctx: StageContext,
+    label: str,
+    internet_facing: bool,
+    hours: float = HOURS_PER_MONTH,
+    notes: Sequence[str] = (),
+) -> LineItem:
+    """An Application Load Balancer, from CloudFormation or from an Ingress, for ``hours``."""
+    return _balancer_item(r, ctx, _ALB, label, internet_facing, hours, notes)
 
 
 def nlb_item(r: Resource, ctx: StageContext, label: str, internet_facing: bool) -> LineItem:

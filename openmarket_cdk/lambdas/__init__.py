@@ -1,0 +1,1 @@
+"""Lambda function sources bundled by the stacks (one directory per function asset)."""
