@@ -29,7 +29,10 @@ from typing import Any
 
 from openmarket_cdk.config import stage_config
 
-LBC_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+# The AWS Load Balancer Controller's ownership tag, defined with the function that relies on
+# it at night (re-exported for the clean-up's tests).
+from openmarket_cdk.lambdas.load_balancer_sleep.index import LBC_CLUSTER_TAG as LBC_CLUSTER_TAG
+
 # DescribeTags takes at most 20 ARNs per call.
 _TAG_BATCH = 20
 

@@ -119,7 +119,12 @@ def test_a_stopping_nat_instance_is_a_clear_retry_message() -> None:
     rds, rds_stub, eks, eks_stub = clients()
     ec2, ec2_stub = ec2_client()
     ec2_stub.add_response("describe_instances", stopped("i-0abc", "stopping"), NAT_FILTERS)
-    with ec2_stub, eks_stub, pytest.raises(SystemExit, match="stopping: run make wake again"):
+    with (
+        ec2_stub,
+        eks_stub,
+        rds_stub,
+        pytest.raises(SystemExit, match="stopping: run make wake again"),
+    ):
         wake(stage_config("dev"), rds, eks, ec2=ec2)
 
 

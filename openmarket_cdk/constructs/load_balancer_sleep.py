@@ -16,11 +16,10 @@ from constructs import Construct
 from openmarket_cdk.common import log_retention, retain_or_destroy
 from openmarket_cdk.config import StageConfig
 from openmarket_cdk.constructs.function import ARCHITECTURE, RUNTIME
+from openmarket_cdk.lambdas.load_balancer_sleep.index import LBC_CLUSTER_TAG
 from openmarket_cdk.nag import acknowledge
 
 HANDLER_DIR = Path(__file__).resolve().parents[1] / "lambdas" / "load_balancer_sleep"
-# The tag the AWS Load Balancer Controller puts on everything it creates.
-CONTROLLER_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 
 class LoadBalancerSleep(Construct):
@@ -90,9 +89,7 @@ class LoadBalancerSleep(Construct):
                 resources=[load_balancer_arns],
                 # Only the ALB this cluster's controller made, whatever else shares the name.
                 conditions={
-                    "StringEquals": {
-                        f"aws:ResourceTag/{CONTROLLER_CLUSTER_TAG}": config.cluster_name
-                    }
+                    "StringEquals": {f"aws:ResourceTag/{LBC_CLUSTER_TAG}": config.cluster_name}
                 },
             )
         )
