@@ -361,24 +361,28 @@ def test_refuses_a_load_balancer_that_is_not_an_alb(stage: Stage) -> None:
         pytest.param("loadBalancerName", "  ", id="blank-loadBalancerName"),
     ],
 )
-def test_an_incomplete_event_raises_value_error_naming_the_key(
-    stage: Stage, key: str, value: str | None
-) -> None:
-    arn = stage.create_load_balancer(ALB_NAME, controller_tags(CLUSTER))
-    stage.evening()
-    event = stage.event()
+def test_an_incomplete_event_raises_value_error_naming_the_key(key: str, value: str | None) -> None:
+    event = {"loadBalancerName": ALB_NAME, "clusterName": CLUSTER, "nodegroupName": NODEGROUP}
     if value is None:
         del event[key]
     else:
         event[key] = value
-
     with pytest.raises(ValueError, match=f"event key '{key}' is missing or empty"):
-        index.handler(event, CONTEXT)
+        index.parse_event(event)
 
+
+def test_a_bad_event_deletes_nothing(stage: Stage) -> None:
+    """The handler validates before any AWS call: the ALB of an emptied stage stays."""
+    arn = stage.create_load_balancer(ALB_NAME, controller_tags(CLUSTER))
+    stage.evening()
+    event = stage.event()
+    del event["clusterName"]
+    with pytest.raises(ValueError, match="event key 'clusterName' is missing or empty"):
+        index.handler(event, CONTEXT)
     assert stage.load_balancer_arn(ALB_NAME) == arn
 
 
-def test_an_event_that_is_not_an_object_raises_value_error(stage: Stage) -> None:
+def test_an_event_that_is_not_an_object_raises_value_error() -> None:
     with pytest.raises(ValueError, match="event must be an object"):
         index.handler(ALB_NAME, CONTEXT)
 
