@@ -47,20 +47,31 @@ def wake(
             raise ValueError(f"{config.name}'s NAT instance sleeps: wake needs an EC2 client")
         done += _start_nat_instances(config, ec2, wait)
     cluster_id = config.aurora_cluster_identifier
+    waiting_for_database = waiting_for_nodes = False
     if config.aurora.capacity is AuroraCapacity.PROVISIONED:
-        (cluster,) = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"]
+        try:
+            (cluster,) = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"]
+        except rds.exceptions.DBClusterNotFoundFault:
+            # The first deploy into an empty account: nothing sleeps yet.
+            done.append(f"Aurora cluster {cluster_id} not found: not deployed yet")
+            cluster = {"Status": "absent"}
         if cluster["Status"] == "stopped":
             rds.start_db_cluster(DBClusterIdentifier=cluster_id)
             done.append(f"started Aurora cluster {cluster_id}")
+            waiting_for_database = True
         elif cluster["Status"] == "stopping":
             raise SystemExit(
                 f"Aurora cluster {cluster_id} is stopping: run make wake again in a few minutes"
             )
     k8s = config.kubernetes
-    nodegroup = eks.describe_nodegroup(
-        clusterName=config.cluster_name, nodegroupName=config.nodegroup_name
-    )["nodegroup"]
-    if nodegroup["scalingConfig"]["desiredSize"] < k8s.node_desired_size:
+    try:
+        nodegroup = eks.describe_nodegroup(
+            clusterName=config.cluster_name, nodegroupName=config.nodegroup_name
+        )["nodegroup"]
+    except eks.exceptions.ResourceNotFoundException:
+        done.append(f"node group {config.nodegroup_name} not found: not deployed yet")
+        nodegroup = None
+    if nodegroup is not None and nodegroup["scalingConfig"]["desiredSize"] < k8s.node_desired_size:
         eks.update_nodegroup_config(
             clusterName=config.cluster_name,
             nodegroupName=config.nodegroup_name,
@@ -71,17 +82,19 @@ def wake(
             },
         )
         done.append(f"scaled node group {config.nodegroup_name} to {k8s.node_desired_size}")
-    if wait and done:
+        waiting_for_nodes = True
+    if wait:
         waiter_config = {"Delay": WAIT_DELAY_S, "MaxAttempts": WAIT_MAX_ATTEMPTS}
-        if config.aurora.capacity is AuroraCapacity.PROVISIONED:
+        if waiting_for_database:
             rds.get_waiter("db_cluster_available").wait(
                 DBClusterIdentifier=cluster_id, WaiterConfig=waiter_config
             )
-        eks.get_waiter("nodegroup_active").wait(
-            clusterName=config.cluster_name,
-            nodegroupName=config.nodegroup_name,
-            WaiterConfig=waiter_config,
-        )
+        if waiting_for_nodes:
+            eks.get_waiter("nodegroup_active").wait(
+                clusterName=config.cluster_name,
+                nodegroupName=config.nodegroup_name,
+                WaiterConfig=waiter_config,
+            )
     return done
 
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from openmarket_cdk.config import stage_config
+from openmarket_cdk.config import AuroraCapacity, stage_config
 from scripts.wake_stage import main, wake
 
 REGION = "ap-northeast-2"
@@ -79,12 +79,16 @@ def ec2_client() -> tuple[Any, Stubber]:
     return ec2, Stubber(ec2)
 
 
-NAT_FILTERS = {
-    "Filters": [
-        {"Name": "tag:openmarket:sleeps", "Values": ["dev"]},
-        {"Name": "instance-state-name", "Values": ["stopped", "stopping"]},
-    ]
-}
+def nat_filters(stage: str) -> dict[str, Any]:
+    return {
+        "Filters": [
+            {"Name": "tag:openmarket:sleeps", "Values": [stage]},
+            {"Name": "instance-state-name", "Values": ["stopped", "stopping"]},
+        ]
+    }
+
+
+NAT_FILTERS = nat_filters("dev")
 
 
 def stopped(instance_id: str, state: str = "stopped") -> dict[str, Any]:
@@ -132,6 +136,25 @@ def test_a_stage_whose_nat_instance_sleeps_needs_an_ec2_client() -> None:
     rds, _, eks, _ = clients()
     with pytest.raises(ValueError, match="NAT instance sleeps"):
         wake(stage_config("dev"), rds, eks)
+
+
+def test_the_first_deploy_into_an_empty_account_finds_nothing_to_wake() -> None:
+    """The deploy workflow wakes before it deploys: before the first deploy there is no
+    database, node group or NAT instance yet, and that must not stop the deploy."""
+    for name in ("dev", "staging"):
+        config = stage_config(name)
+        rds, rds_stub, eks, eks_stub = clients()
+        ec2, ec2_stub = ec2_client()
+        if config.observability.working_hours.nat_instance_sleeps:
+            ec2_stub.add_response("describe_instances", {"Reservations": []}, nat_filters(name))
+        if config.aurora.capacity is AuroraCapacity.PROVISIONED:
+            rds_stub.add_client_error("describe_db_clusters", "DBClusterNotFoundFault")
+        eks_stub.add_client_error("describe_nodegroup", "ResourceNotFoundException")
+        with rds_stub, eks_stub, ec2_stub:
+            done = wake(config, rds, eks, ec2=ec2)
+        assert done[-1] == f"node group openmarket-{name}-apps not found: not deployed yet"
+        for stub in (rds_stub, eks_stub, ec2_stub):
+            stub.assert_no_pending_responses()
 
 
 def test_a_stopping_cluster_is_a_clear_retry_message() -> None:
