@@ -31,7 +31,7 @@ from openmarket_cdk.config import stage_config
 
 # The AWS Load Balancer Controller's ownership tag, defined with the function that relies on
 # it at night (re-exported for the clean-up's tests).
-from openmarket_cdk.lambdas.load_balancer_sleep.index import LBC_CLUSTER_TAG as LBC_CLUSTER_TAG
+from openmarket_cdk.lambdas.stage_sleep.index import LBC_CLUSTER_TAG as LBC_CLUSTER_TAG
 
 # DescribeTags takes at most 20 ARNs per call.
 _TAG_BATCH = 20

@@ -61,13 +61,14 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "autoScalingGroup:*:autoScalingGroupName/eks-openmarket-<stage>-apps-*]": 3,
     "AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler2E05C68A.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<DataSyncCE22D76D.Arn>:*]": 3,  # scheduler: fn qualifiers
-    "AwsSolutions-IAM5[Resource::<WorkingHoursLoadBalancerSleep76AC958C.Arn>:*]": 1,  # dev
-    # dev's ALB sleep may delete its ALB (id made by the controller; cluster tag condition)
+    "AwsSolutions-IAM5[Resource::<WorkingHoursStageSleep48E71652.Arn>:*]": 1,  # dev
+    # dev's stage-sleep may delete its ALB (id made by the controller; cluster tag condition)
     "AwsSolutions-IAM5[Resource::arn:aws:elasticloadbalancing:ap-northeast-2:000000000000:"
     "loadbalancer/app/openmarket-<stage>-alb/*]": 1,
-    # The deploy role: start dev's NAT instance (make wake), open dev's ALB group to the
-    # runner (make smoke); ids made at deploy time, held to the stage's tags
-    "AwsSolutions-IAM5[Resource::arn:aws:ec2:ap-northeast-2:000000000000:instance/*]": 1,
+    # dev's NAT instance, held to its sleep tag: started by the deploy role (make wake),
+    # stopped and started by dev's stage-sleep function; the deploy role opens dev's ALB
+    # group to the runner (make smoke); ids made at deploy time, held to the stage's tags
+    "AwsSolutions-IAM5[Resource::arn:aws:ec2:ap-northeast-2:000000000000:instance/*]": 2,
     "AwsSolutions-IAM5[Resource::arn:aws:ec2:ap-northeast-2:000000000000:security-group/*]": 1,
     "AwsSolutions-IAM5[Resource::<ReportGeneratorCE152FAC.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<ReportsBucket4E7C5994.Arn>/reports/*]": 3,

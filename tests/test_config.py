@@ -329,3 +329,81 @@ def test_bad_reader_scaling_fails_with_the_field_name(
     field = next(iter(change))
     with pytest.raises(StageConfigError, match=rf"'aurora\.{field}'.*{message}"):
         validate_stage(broken)
+
+
+def _hours(c: StageConfig, **changes: object) -> StageConfig:
+    working = replace(c.observability.working_hours, **changes)
+    return replace(c, observability=replace(c.observability, working_hours=working))
+
+
+@pytest.mark.parametrize(
+    ("stage", "change", "field"),
+    [
+        # Only dev may drop the WAF, and only behind a restricted ALB.
+        (
+            "staging",
+            lambda c: replace(c, kubernetes=replace(c.kubernetes, waf_enabled=False)),
+            "'kubernetes.waf_enabled'",
+        ),
+        (
+            "dev",
+            lambda c: replace(c, network=replace(c.network, alb_ingress_cidrs=("0.0.0.0/0",))),
+            "'network.alb_ingress_cidrs[0]'",
+        ),
+        (
+            "dev",
+            lambda c: replace(c, network=replace(c.network, alb_ingress_cidrs=())),
+            "'network.alb_ingress_cidrs'",
+        ),
+        (
+            "dev",
+            lambda c: replace(c, network=replace(c.network, alb_ingress_cidrs=("10.0.0.300/8",))),
+            "'network.alb_ingress_cidrs[0]'",
+        ),
+        # What sleeps needs working hours; only an instance can be stopped.
+        (
+            "prod",
+            lambda c: _hours(c, load_balancer_sleeps=True),
+            "'observability.working_hours.load_balancer_sleeps'",
+        ),
+        (
+            "staging",
+            lambda c: _hours(c, nat_instance_sleeps=True),
+            "'functions.report_schedule_hour'",
+        ),
+        (
+            "prod",
+            lambda c: _hours(c, enabled=False, nat_instance_sleeps=True),
+            "'observability.working_hours.nat_instance_sleeps'",
+        ),
+        (
+            "dev",
+            lambda c: _hours(c, sleep_after_stop_minutes=5),
+            "'observability.working_hours.sleep_after_stop_minutes'",
+        ),
+        # dev's report needs the NAT instance: in working hours, on working days.
+        (
+            "dev",
+            lambda c: replace(c, functions=replace(c.functions, report_schedule_hour="0")),
+            "'functions.report_schedule_hour'",
+        ),
+        (
+            "dev",
+            lambda c: replace(c, functions=replace(c.functions, report_schedule_weekdays=None)),
+            "'functions.report_schedule_hour'",
+        ),
+    ],
+)
+def test_what_sleeps_and_who_may_reach_the_alb_is_checked(
+    stage: str, change: object, field: str
+) -> None:
+    broken: StageConfig = change(stage_config(stage))  # type: ignore[operator]
+    with pytest.raises(StageConfigError, match=re.escape(f"stage config field {field}")):
+        validate_stage(broken)
+
+
+def test_a_nat_gateway_cannot_sleep() -> None:
+    prod = stage_config("prod")
+    staging_like = replace(_hours(prod, enabled=True, nat_instance_sleeps=True), name="staging")
+    with pytest.raises(StageConfigError, match="only a NAT instance can be stopped"):
+        validate_stage(staging_like)

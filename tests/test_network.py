@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openmarket_cdk.config import SMOKE_ACCESS_TAG, STAGE_NAMES, stage_config
+from openmarket_cdk.config import SMOKE_ACCESS_TAG, STAGE_NAMES, NatMode, stage_config
 from tests.cfn import ingress_rules, of_type, only, ref_id
 from tests.conftest import Synthesized
 
@@ -229,3 +229,20 @@ def test_subnets_are_tagged_for_the_load_balancer_controller(
         cidr = subnet["Properties"]["CidrBlock"]
         assert (tags.get("kubernetes.io/role/elb") == "1") is (cidr in PUBLIC)
         assert (tags.get("kubernetes.io/role/internal-elb") == "1") is (cidr in PRIVATE)
+
+
+def test_a_nat_instance_has_its_own_public_address(synthesized: Synthesized, stage: str) -> None:
+    """The public subnets do not map addresses on launch: a NAT instance without its own
+    would forward nothing (nodes could not pull images, the kubectl handler could not reach
+    the EKS API)."""
+    template = synthesized.template(stage, "network")
+    instances = [
+        r["Properties"]
+        for r in of_type(template, "AWS::EC2::Instance").values()
+        if r["Properties"].get("SourceDestCheck") is False
+    ]
+    assert len(instances) == (1 if stage_config(stage).network.nat_mode is NatMode.INSTANCE else 0)
+    for instance in instances:
+        (interface,) = instance["NetworkInterfaces"]
+        assert interface["AssociatePublicIpAddress"] is True
+        assert interface["DeviceIndex"] == "0"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from openmarket_cdk.config import STAGE_NAMES, stage_config
+from openmarket_cdk.config import SLEEPS_TAG, STAGE_NAMES, stage_config
 from tests.cfn import as_list, of_type, only, ref_id
 from tests.conftest import Synthesized
 
@@ -85,7 +85,7 @@ def test_alarm_thresholds_come_from_spec_targets(synthesized: Synthesized, stage
         # first night, so there are none; a failed night's sleep alarms instead.
         assert not [name for name in alarms if name.startswith("alb-")]
         del expected["alb-p95-latency"]
-        sleep_errors = alarms["load-balancer-sleep-errors"]
+        sleep_errors = alarms["stage-sleep-errors"]
         assert (_metric_name(sleep_errors), sleep_errors["Threshold"]) == ("Errors", 0.5)
     for name, (threshold, comparison, metric) in expected.items():
         alarm = alarms[name]
@@ -190,16 +190,12 @@ def test_dev_and_staging_sleep_outside_working_hours_prod_never(
     assert "Nodegroup" in json.dumps(statements[0]["Resource"])
     if stage == "dev":
         # Serverless v2 at 0 ACU pauses by itself: no database schedule. The NAT instance
-        # stops and starts with the nodes (test_dev_nat_instance_and_alb_sleep_too).
-        assert actions == [
-            "eks:UpdateNodegroupConfig",
-            ["ec2:StartInstances", "ec2:StopInstances"],
-        ]
-        # Exactly the NAT instance (its id from the network stack).
-        assert ":instance/" in json.dumps(statements[1]["Resource"])
+        # and the ALB sleep by a function (test_nat_instance_and_alb_sleep_where_config_says).
+        assert actions == ["eks:UpdateNodegroupConfig"]
         assert set(schedules) == {
-            f"{prefix}-{name}" for name in ("nodes-start", "nodes-stop", "nat-start", "nat-stop")
-        } | {f"{prefix}-load-balancer-sleep"}
+            f"{prefix}-{name}"
+            for name in ("nodes-start", "nodes-stop", "stage-sleep", "stage-wake")
+        }
         return
     cluster = f"{prefix}-aurora"
     # One statement for the cluster: start and stop, nothing else.
@@ -216,10 +212,12 @@ def test_dev_and_staging_sleep_outside_working_hours_prod_never(
 
 
 def test_nat_instance_and_alb_sleep_where_config_says(synthesized: Synthesized, stage: str) -> None:
-    """dev's NAT instance stops after its nodes and starts before them (booting nodes pull
-    images through it); its ALB is deleted once the nodes (and the ingress controller on
-    them) are gone, by a function that may delete only that ALB of this cluster. Stages
-    whose ALB stays up watch it by its id, looked up once at deploy time."""
+    """dev's NAT instance stops, and its ALB is deleted, once the nodes (and the ingress
+    controller on them) are gone, by a function that checks they are: stopping the NAT under
+    nodes someone woke would cut their egress. The NAT instance starts before the nodes
+    (booting nodes pull images through it). The function may touch only the stage's tagged
+    instances and that ALB of this cluster. Stages whose ALB stays up watch it by its id,
+    looked up once at deploy time."""
     config = stage_config(stage)
     hours = config.observability.working_hours
     template = synthesized.template(stage, "observability")
@@ -228,36 +226,40 @@ def test_nat_instance_and_alb_sleep_where_config_says(synthesized: Synthesized, 
         for s in of_type(template, "AWS::Scheduler::Schedule").values()
     }
     prefix = config.prefix
-    after_stop = f"cron({hours.sleep_after_stop_minutes} {hours.stop_hour} ? * MON-FRI *)"
-    if not hours.nat_instance_sleeps:
-        assert not [name for name in schedules if name.startswith(f"{prefix}-nat-")]
-    else:
-        wake_minute = 60 - hours.nat_wake_before_start_minutes
-        before_start = f"cron({wake_minute} {hours.start_hour - 1} ? * MON-FRI *)"
-        for action, expression in (("stop", after_stop), ("start", before_start)):
-            schedule = schedules[f"{prefix}-nat-{action}"]
-            assert schedule["ScheduleExpression"] == expression
-            assert schedule["ScheduleExpressionTimezone"] == "Asia/Seoul"
-            assert f":scheduler:::aws-sdk:ec2:{action}Instances" in json.dumps(
-                schedule["Target"]["Arn"]
-            )
-            # The network stack's NAT instance, by its id.
-            assert "InstanceIds" in json.dumps(schedule["Target"]["Input"])
-    body = json.dumps(of_type(template, "AWS::CloudWatch::Dashboard"))
+    sleeps = hours.nat_instance_sleeps or hours.load_balancer_sleeps
     if not hours.load_balancer_sleeps:
-        assert f"{prefix}-load-balancer-sleep" not in schedules
         assert "LoadBalancerLookup" in json.dumps(template)
+    if not sleeps:
+        assert f"{prefix}-stage-sleep" not in schedules
+        assert f"{prefix}-stage-wake" not in schedules
         return
-    sleep = schedules[f"{prefix}-load-balancer-sleep"]
-    assert sleep["ScheduleExpression"] == after_stop
-    function_id = sleep["Target"]["Arn"]["Fn::GetAtt"][0]
-    function = of_type(template, "AWS::Lambda::Function")[function_id]["Properties"]
-    assert function["Handler"] == "index.handler"
-    assert json.loads(sleep["Target"]["Input"]) == {
-        "loadBalancerName": config.load_balancer_name,
+    tag = {"key": SLEEPS_TAG, "value": stage}
+    sleep = schedules[f"{prefix}-stage-sleep"]
+    assert sleep["ScheduleExpression"] == (
+        f"cron({hours.sleep_after_stop_minutes} {hours.stop_hour} ? * MON-FRI *)"
+    )
+    assert sleep["ScheduleExpressionTimezone"] == "Asia/Seoul"
+    expected_sleep: dict[str, Any] = {
+        "action": "sleep",
         "clusterName": config.cluster_name,
         "nodegroupName": config.nodegroup_name,
     }
+    if hours.load_balancer_sleeps:
+        expected_sleep["loadBalancerName"] = config.load_balancer_name
+    if hours.nat_instance_sleeps:
+        expected_sleep["natInstanceTag"] = tag
+        wake = schedules[f"{prefix}-stage-wake"]
+        wake_minute = 60 - hours.nat_wake_before_start_minutes
+        assert wake["ScheduleExpression"] == (
+            f"cron({wake_minute} {hours.start_hour - 1} ? * MON-FRI *)"
+        )
+        assert json.loads(wake["Target"]["Input"]) == {"action": "wake", "natInstanceTag": tag}
+        assert wake["Target"]["Arn"] == sleep["Target"]["Arn"]
+    assert json.loads(sleep["Target"]["Input"]) == expected_sleep
+    function_id = sleep["Target"]["Arn"]["Fn::GetAtt"][0]
+    function = of_type(template, "AWS::Lambda::Function")[function_id]["Properties"]
+    assert function["Handler"] == "index.handler"
+    assert "VpcConfig" not in function  # it must work while the NAT instance sleeps
     role_id = function["Role"]["Fn::GetAtt"][0]
     statements = [
         s
@@ -265,20 +267,35 @@ def test_nat_instance_and_alb_sleep_where_config_says(synthesized: Synthesized, 
         if {"Ref": role_id} in policy["Properties"]["Roles"]
         for s in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    writes = [
-        s
+    writes = {
+        json.dumps(s["Action"]): s
         for s in statements
         if not all(a.split(":")[1].startswith("Describe") for a in as_list(s["Action"]))
-    ]
-    (delete,) = [s for s in writes if s["Action"] == "elasticloadbalancing:DeleteLoadBalancer"]
+    }
+    assert set(writes) == {
+        '["logs:CreateLogStream", "logs:PutLogEvents"]',
+        '["ec2:StartInstances", "ec2:StopInstances"]',
+        '"elasticloadbalancing:DeleteLoadBalancer"',
+    }
+    nat = writes['["ec2:StartInstances", "ec2:StopInstances"]']
+    assert nat["Resource"].endswith(":instance/*")
+    assert nat["Condition"] == {"StringEquals": {f"aws:ResourceTag/{SLEEPS_TAG}": stage}}
+    delete = writes['"elasticloadbalancing:DeleteLoadBalancer"']
     assert delete["Resource"].endswith(f":loadbalancer/app/{config.load_balancer_name}/*")
     assert delete["Condition"] == {
         "StringEquals": {"aws:ResourceTag/elbv2.k8s.aws/cluster": config.cluster_name}
     }
-    assert [s["Action"] for s in writes if s is not delete] == [
-        ["logs:CreateLogStream", "logs:PutLogEvents"]
+    # The tag is on the network stack's NAT instance, and nowhere else in the stage.
+    tagged = [
+        logical_id
+        for kind in ("network", "cluster", "data", "functions", "storage")
+        for logical_id, resource in synthesized.template(stage, kind)["Resources"].items()
+        if {"Key": SLEEPS_TAG, "Value": stage}
+        in as_list(resource.get("Properties", {}).get("Tags"))
     ]
+    assert len(tagged) == 1 and "NatInstance" in tagged[0]
     # Graphs find whichever ALB of that name exists (a new id each morning).
+    body = json.dumps(of_type(template, "AWS::CloudWatch::Dashboard"))
     assert "SEARCH('{AWS/ApplicationELB,LoadBalancer}" in body
     assert "LoadBalancerLookup" not in json.dumps(template)
 

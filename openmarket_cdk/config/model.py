@@ -455,9 +455,11 @@ class FunctionsConfig:
     # The first day an order can exist (launch): an earlier report date is an input error.
     earliest_order_date: str = "2026-01-01"
     report_currency: str = "KRW"
-    # EventBridge Scheduler cron fields, Asia/Seoul: daily at 00:00 KST.
+    # EventBridge Scheduler cron fields, Asia/Seoul: daily at 00:00 KST (the day-of-week field:
+    # None = every day).
     report_schedule_hour: str = "0"
     report_schedule_minute: str = "0"
+    report_schedule_weekdays: str | None = None
     schedule_time_zone: str = "Asia/Seoul"
     data_sync_every_minutes: int = 60
     # dev: sync only during working hours, so Aurora Serverless (0 ACU) can pause at night.

@@ -112,7 +112,16 @@ def _dev(account: str) -> StageConfig:
         ),
         # SPEC's dev cost optimisation: every log group keeps 7 days (Lambda: 30 elsewhere).
         # data-sync only in working hours: its hourly run would wake Aurora all night.
-        functions=replace(base.functions, log_retention_days=7, data_sync_working_hours_only=True),
+        # The report reads its database secret through the NAT instance, which sleeps at
+        # night: dev's runs on weekday mornings (and reports the previous day, as anywhere).
+        functions=replace(
+            base.functions,
+            log_retention_days=7,
+            data_sync_working_hours_only=True,
+            report_schedule_hour="9",
+            report_schedule_minute="30",
+            report_schedule_weekdays="MON-FRI",
+        ),
     )
 
 

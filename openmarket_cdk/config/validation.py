@@ -129,6 +129,19 @@ def _validate_sleep(cfg: StageConfig) -> None:
         fail(f"{path}.nat_wake_before_start_minutes", "need 1..59 minutes before start_hour")
     if hours.nat_instance_sleeps and hours.start_hour == 0:
         fail(f"{path}.nat_instance_sleeps", "the NAT instance wakes the hour before start_hour")
+    fn = cfg.functions
+    if hours.nat_instance_sleeps and not (
+        fn.report_schedule_hour.isdigit()
+        and hours.start_hour <= int(fn.report_schedule_hour) < hours.stop_hour
+        and fn.report_schedule_weekdays == hours.weekdays
+        and fn.schedule_time_zone == hours.time_zone
+    ):
+        fail(
+            "functions.report_schedule_hour",
+            "the report reads its secret through the NAT instance, which sleeps outside "
+            f"working hours: schedule it {hours.weekdays} between {hours.start_hour:02d}:00 "
+            f"and {hours.stop_hour:02d}:00 {hours.time_zone} (report_schedule_weekdays too)",
+        )
 
 
 def validate_account_config(cfg: AccountConfig) -> AccountConfig:

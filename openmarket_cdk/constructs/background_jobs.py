@@ -268,6 +268,7 @@ class ReportGenerator(OpenMarketFunction):
             scheduler.ScheduleExpression.cron(
                 minute=cfg.report_schedule_minute,
                 hour=cfg.report_schedule_hour,
+                week_day=cfg.report_schedule_weekdays,
                 time_zone=TimeZone.of(cfg.schedule_time_zone),
             ),
             "Daily sales report for the previous KST day",

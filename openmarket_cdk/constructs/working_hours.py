@@ -9,7 +9,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
 from openmarket_cdk.config import AuroraCapacity, StageConfig
-from openmarket_cdk.constructs.load_balancer_sleep import LoadBalancerSleep
+from openmarket_cdk.constructs.stage_sleep import StageSleep
 
 
 class WorkingHoursSchedule(Construct):
@@ -22,12 +22,11 @@ class WorkingHoursSchedule(Construct):
       ``start_hour`` (``rds:StopDBCluster``/``StartDBCluster``). Aurora starts a stopped
       cluster by itself after 7 days; a weekend is 2.5. A Serverless v2 cluster at 0 ACU
       (dev) is not scheduled: auto-pause already costs nothing while idle.
-    - With ``nat_instance_sleeps`` (dev) the NAT instance stops ``sleep_after_stop_minutes``
-      after the nodes and starts ``nat_wake_before_start_minutes`` before them (booting
-      nodes pull their images through it). Nothing else in the stage needs the internet at
-      night: the functions' events come from the apps, which sleep too.
-    - With ``load_balancer_sleeps`` (dev) ``LoadBalancerSleep`` deletes the ALB after the
-      nodes have gone; the ingress controller makes a new one when they are back.
+    - With ``nat_instance_sleeps`` / ``load_balancer_sleeps`` (dev), ``StageSleep`` stops the
+      NAT instance and deletes the ALB once the nodes are gone, and starts the NAT instance
+      before they return (the ingress controller makes a new ALB when they are back).
+      Nothing else in the stage needs the internet at night: the functions' events come
+      from the apps, which sleep too, and dev's report runs in working hours.
 
     The role may update this one node group and stop/start this one cluster, nothing else.
     ``make wake STAGE=<stage>`` does the start half by hand (off-hours deploys, approvals).
@@ -40,7 +39,6 @@ class WorkingHoursSchedule(Construct):
         *,
         config: StageConfig,
         nodegroup_arn: str,
-        nat_instance_ids: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         hours = config.observability.working_hours
@@ -118,46 +116,11 @@ class WorkingHoursSchedule(Construct):
                     ),
                 )
 
-        if hours.nat_instance_sleeps:
-            self._nat_instance_schedules(nat_instance_ids)
-        self.load_balancer_sleep = (
-            LoadBalancerSleep(self, "LoadBalancerSleep", config=config, nodegroup_arn=nodegroup_arn)
-            if hours.load_balancer_sleeps
+        self.stage_sleep = (
+            StageSleep(self, "StageSleep", config=config, nodegroup_arn=nodegroup_arn)
+            if hours.nat_instance_sleeps or hours.load_balancer_sleeps
             else None
         )
-
-    def _nat_instance_schedules(self, instance_ids: tuple[str, ...]) -> None:
-        hours = self._config.observability.working_hours
-        stack = Stack.of(self)
-        instance_arns = [
-            stack.format_arn(service="ec2", resource="instance", resource_name=instance_id)
-            for instance_id in instance_ids
-        ]
-        for action, hour, minute in (
-            ("start", hours.start_hour - 1, 60 - hours.nat_wake_before_start_minutes),
-            ("stop", hours.stop_hour, hours.sleep_after_stop_minutes),
-        ):
-            self.schedules[f"nat-{action}"] = self._schedule(
-                f"{action.title()}NatInstance",
-                f"nat-{action}",
-                hour,
-                f"{action} the NAT instance",
-                scheduler_targets.Universal(
-                    service="ec2",
-                    action=f"{action}Instances",
-                    role=self.role,
-                    policy_statements=[
-                        iam.PolicyStatement(
-                            actions=[f"ec2:{action.title()}Instances"], resources=instance_arns
-                        )
-                    ],
-                    input=scheduler.ScheduleTargetInput.from_object(
-                        {"InstanceIds": list(instance_ids)}
-                    ),
-                    retry_attempts=2,
-                ),
-                minute=minute,
-            )
 
     def _schedule(
         self,
@@ -166,16 +129,15 @@ class WorkingHoursSchedule(Construct):
         hour: int,
         what: str,
         target: scheduler.IScheduleTarget,
-        minute: int = 0,
     ) -> scheduler.Schedule:
         hours = self._config.observability.working_hours
         return scheduler.Schedule(
             self,
             construct_id,
             schedule_name=f"{self._config.prefix}-{name}",
-            description=f"Weekdays {hour:02d}:{minute:02d} {hours.time_zone}: {what}",
+            description=f"Weekdays {hour:02d}:00 {hours.time_zone}: {what}",
             schedule=scheduler.ScheduleExpression.cron(
-                minute=str(minute),
+                minute="0",
                 hour=str(hour),
                 week_day=hours.weekdays,
                 time_zone=TimeZone.of(hours.time_zone),

@@ -115,7 +115,9 @@ class NetworkStack(Stack):
             if config.observability.working_hours.nat_instance_sleeps:
                 # Stopped at night by the working-hours schedule; `make wake` may start it.
                 for instance in self._nat_instances():
-                    Tags.of(instance).add(SLEEPS_TAG, config.name)
+                    Tags.of(instance).add(
+                        SLEEPS_TAG, config.name, include_resource_types=["AWS::EC2::Instance"]
+                    )
 
         # For the NAT widgets of the dashboard.
         self.nat_gateway_ids: tuple[str, ...] = tuple(
@@ -159,6 +161,9 @@ class NetworkStack(Stack):
                 ),
                 # Default would open the NAT instance to 0.0.0.0/0; we allow the VPC only.
                 default_allowed_traffic=ec2.NatTrafficDirection.OUTBOUND_ONLY,
+                # The public subnets do not map public addresses on launch: without its own,
+                # the NAT instance could not reach the internet for anyone.
+                associate_public_ip_address=True,
             )
             return provider, 1
         count = 2 if net.nat_mode is NatMode.GATEWAY_PER_AZ else 1

@@ -122,18 +122,19 @@ class ObservabilityStack(Stack):
                 "WorkingHours",
                 config=config,
                 nodegroup_arn=inputs.nodegroup_arn,
-                nat_instance_ids=inputs.nat_instance_ids,
             )
-            sleeper = self.working_hours.load_balancer_sleep
+            sleeper = self.working_hours.stage_sleep
             if sleeper is not None:
-                # A failed run leaves the ALB billing all night, or refused to delete one
-                # this cluster does not own: someone should look.
+                # A failed night leaves the ALB or the NAT instance billing; a refusal means
+                # an ALB of that name this cluster does not own; a failed morning leaves the
+                # nodes without egress: someone should look.
                 self._alarm(
-                    "load-balancer-sleep-errors",
+                    "stage-sleep-errors",
                     sleeper.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
                     0.5,
                     cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    f"{config.load_balancer_name} was not put to sleep (see the function's log)",
+                    f"{config.prefix}: the ALB/NAT instance sleep or wake failed "
+                    "(see the stage-sleep function's log; docs/runbooks.md)",
                     periods=1,
                 )
         self.composite = cloudwatch.CompositeAlarm(

@@ -1,17 +1,17 @@
 """What a pricing rule may know about the whole stage, computed once before the walk.
 
 Some costs of one resource depend on others: a node group is scaled to 0 by a schedule in
-another stack, a NAT instance is stopped and started by two, an ALB is deleted by a
-scheduled function and recreated when the nodes return, a Lambda function's invocations come
-from the schedule that targets it, a log group belongs to a deploy-time function, an EIP
-belongs to a NAT gateway.
+another stack, a NAT instance is stopped and started by the stage's sleep function (two
+schedules invoke it), an ALB is deleted by that function and recreated when the nodes
+return, a Lambda function's invocations come from the schedule that targets it, a log group
+belongs to a deploy-time function, an EIP belongs to a NAT gateway.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +36,16 @@ CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
 _SCALE_NODEGROUP = re.compile(r"aws-sdk:eks:updateNodegroupConfig$", re.IGNORECASE)
 _STOP_DB_CLUSTER = re.compile(r"aws-sdk:rds:stopDBCluster$", re.IGNORECASE)
 _START_DB_CLUSTER = re.compile(r"aws-sdk:rds:startDBCluster$", re.IGNORECASE)
-_STOP_INSTANCES = re.compile(r"aws-sdk:ec2:stopInstances$", re.IGNORECASE)
-_START_INSTANCES = re.compile(r"aws-sdk:ec2:startInstances$", re.IGNORECASE)
 _ALB_NAME_ANNOTATION = "alb.ingress.kubernetes.io/load-balancer-name"
 # EventBridge Scheduler's default when a schedule names no time zone.
 _DEFAULT_TIME_ZONE = "UTC"
+# The stage's sleep function (dev): one Lambda function that two schedules invoke, with
+# {"action": "sleep", ...} in the evening and {"action": "wake", ...} in the morning. The
+# rest of the input says what it acts on: the instances carrying a tag, an ALB to delete.
+_SLEEP = "sleep"
+_WAKE = "wake"
+_NAT_TAG_KEY = "natInstanceTag"  # {"key": ..., "value": ...}: the instances it stops, starts
+_ALB_NAME_KEY = "loadBalancerName"  # the ALB the sleep deletes (the controller recreates it)
 
 
 @dataclass(frozen=True)
@@ -63,13 +68,27 @@ class NodegroupSchedule:
 
 
 @dataclass(frozen=True)
+class FunctionSchedule:
+    """An enabled Scheduler schedule that invokes a Lambda function, with its JSON input."""
+
+    schedule: Resource
+    function: Resource
+    payload: dict[str, Any]
+
+    @property
+    def action(self) -> Any:
+        """The input's ``action`` (the sleep function's: "sleep" or "wake")."""
+        return self.payload.get("action")
+
+
+@dataclass(frozen=True)
 class Sleep:
     """The daily window a resource runs in, from the schedules that stop and start it."""
 
     window: DailyWindow
     time_zone: str
     verb: str  # what happens to it outside the window: "stopped", "deleted"
-    by: str  # which schedules do it: "by <stop schedule>, started by <start schedule>"
+    by: str  # which schedules do it: "by <sleep schedule>, started by <wake schedule> ..."
 
     @property
     def hours_per_month(self) -> float:
@@ -119,6 +138,33 @@ def _check_deleted_after(node_stop: Resource, deleted_at: DailyTime, time_zone: 
         )
 
 
+def _tag(value: Any) -> tuple[str, str] | None:
+    """A ``{"key": ..., "value": ...}`` of the sleep function's input as (key, value)."""
+    if not isinstance(value, Mapping):
+        return None
+    key, tag_value = value.get("key"), value.get("value")
+    if isinstance(key, str) and key and isinstance(tag_value, str):
+        return key, tag_value
+    return None
+
+
+def _resource_tags(resource: Resource) -> set[tuple[str, str]]:
+    """A resource's ``Tags`` (``[{"Key": ..., "Value": ...}]``) as (key, value) pairs."""
+    tags: set[tuple[str, str]] = set()
+    for tag in resource.prop("Tags", default=[]) or []:
+        if isinstance(tag, Mapping):
+            key, value = flatten(tag.get("Key")), flatten(tag.get("Value"))
+            if key is not None and value is not None:
+                tags.add((key, value))
+    return tags
+
+
+def _functions(entries: Iterable[FunctionSchedule]) -> str:
+    """``function A`` or ``functions A, B``: what the schedules invoke, for notes."""
+    addresses = sorted({entry.function.address for entry in entries})
+    return ("function " if len(addresses) == 1 else "functions ") + ", ".join(addresses)
+
+
 def _json_input(value: Any) -> dict[str, Any]:
     text = flatten(value)
     if not text:
@@ -148,6 +194,7 @@ class StageContext:
         self.deploy_time_functions = self._deploy_time_functions()
         self.nodegroup_schedules = self._nodegroup_schedules()
         self.stopped_db_clusters = self._stopped_db_clusters()
+        self.function_schedules = self._function_schedules()
         self.instance_sleeps = self._instance_sleeps()
         self.alb_sleeps = self._alb_sleeps()
         self.invocations = self._invocation_plan()
@@ -242,54 +289,57 @@ class StageContext:
                 starts.add(cluster)
         return {cluster: by for cluster, by in stops.items() if cluster in starts}
 
-    def _scheduled_instances(self, schedule: Resource) -> list[Resource]:
-        """The EC2 instances a stop/startInstances schedule names in its ``InstanceIds``."""
-        target_input = schedule.prop("Target", "Input")
-        if not isinstance(_json_input(target_input).get("InstanceIds"), list):
-            return []
-        # The ids are Refs to the instances, usually imported from the network stack; the
-        # assembly follows Fn::ImportValue and Fn::GetStackOutput to the instance itself.
-        named = [
-            r
-            for r in self.assembly.targets(schedule.stack, target_input)
-            if r.type == "AWS::EC2::Instance"
-        ]
-        if named:
-            return named
-        # An id the templates cannot follow (a literal id, an export from outside the stage)
-        # can only be matched by elimination: with exactly one NAT instance in the stage it
-        # is that one (the only instance a stage stops on a schedule today).
-        nat_instances = [
-            r for r in self.of_type("AWS::EC2::Instance") if r.prop("SourceDestCheck") is False
-        ]
-        if len(nat_instances) == 1:
-            return nat_instances
-        self.warnings.append(
-            f"{schedule.address} stops or starts instances the templates do not identify "
-            f"(and the stage has {len(nat_instances)} NAT instances): not modelled"
-        )
-        return []
+    def _function_schedules(self) -> list[FunctionSchedule]:
+        """Enabled schedules whose target is a Lambda function of the stage."""
+        found: list[FunctionSchedule] = []
+        for r in self.enabled_schedules():
+            function = self.resolve(r.stack, r.prop("Target", "Arn"))
+            if function is not None and function.type == "AWS::Lambda::Function":
+                found.append(FunctionSchedule(r, function, _json_input(r.prop("Target", "Input"))))
+        return found
 
     def _instance_sleeps(self) -> dict[str, Sleep]:
-        """EC2 instance address -> the window it runs in, when one schedule stops it and
-        another starts it (a stopped instance bills neither hours nor its public IPv4)."""
-        stops: dict[str, list[Resource]] = {}
-        starts: dict[str, list[Resource]] = {}
-        for r in self.enabled_schedules():
-            arn = flatten(r.prop("Target", "Arn")) or ""
-            if _STOP_INSTANCES.search(arn):
-                by_instance = stops
-            elif _START_INSTANCES.search(arn):
-                by_instance = starts
-            else:
+        """EC2 instance address -> the window it runs in, when the stage's sleep function
+        stops it and starts it: an enabled "sleep" schedule and an enabled "wake" schedule
+        whose input's ``natInstanceTag`` is a tag the instance carries (a stopped instance
+        bills neither hours nor its public IPv4)."""
+        by_action: dict[str, dict[tuple[str, str], list[FunctionSchedule]]] = {
+            _SLEEP: {},
+            _WAKE: {},
+        }
+        for entry in self.function_schedules:
+            if _NAT_TAG_KEY not in entry.payload:
                 continue
-            for instance in self._scheduled_instances(r):
-                by_instance.setdefault(instance.address, []).append(r)
+            tag = _tag(entry.payload[_NAT_TAG_KEY])
+            action = entry.action
+            if tag is None or not isinstance(action, str) or action not in by_action:
+                self.warnings.append(
+                    f"{entry.schedule.address} passes {_NAT_TAG_KEY} "
+                    f"{json.dumps(entry.payload[_NAT_TAG_KEY])} with action "
+                    f"{json.dumps(action)} to {entry.function.address}: not modelled for "
+                    'any instance (expected {"key": ..., "value": ...} and "sleep" or "wake")'
+                )
+                continue
+            by_action[action].setdefault(tag, []).append(entry)
+        instances = {r.address: _resource_tags(r) for r in self.of_type("AWS::EC2::Instance")}
+        for action, by_tag in by_action.items():
+            for (key, value), entries in sorted(by_tag.items()):
+                if not any((key, value) in tags for tags in instances.values()):
+                    verb = "stop" if action == _SLEEP else "start"
+                    self.warnings.append(
+                        f"{', '.join(e.schedule.address for e in entries)} {verb} the instances "
+                        f"tagged {key}={value}, but no instance in the stage carries that tag: "
+                        "not modelled"
+                    )
         sleeps: dict[str, Sleep] = {}
         all_month = f"counted {HOURS_PER_MONTH:.0f} h/month"
-        for address in sorted(stops.keys() | starts.keys()):
-            stopped_by = [s.address for s in stops.get(address, [])]
-            started_by = [s.address for s in starts.get(address, [])]
+        for address, tags in sorted(instances.items()):
+            stops = [e for tag in sorted(tags) for e in by_action[_SLEEP].get(tag, [])]
+            starts = [e for tag in sorted(tags) for e in by_action[_WAKE].get(tag, [])]
+            stopped_by = list(dict.fromkeys(e.schedule.address for e in stops))
+            started_by = list(dict.fromkeys(e.schedule.address for e in starts))
+            if not stopped_by and not started_by:
+                continue
             if not stopped_by or not started_by:
                 # Stopped and never started (or the reverse): the schedules are half there,
                 # and what the instance costs then is anyone's guess. Keep the whole month.
@@ -301,18 +351,22 @@ class StageContext:
                 continue
             if len(stopped_by) > 1 or len(started_by) > 1:
                 self.warnings.append(
-                    f"instance {address} has several stop or start schedules "
+                    f"instance {address} has several sleep or wake schedules "
                     f"({', '.join(stopped_by + started_by)}): not modelled, {all_month}"
                 )
                 continue
-            stop, start = stops[address][0], starts[address][0]
+            stop, start = stops[0], starts[0]
             try:
-                window, time_zone = _window(start, stop)
+                window, time_zone = _window(start.schedule, stop.schedule)
             except UnmodelledWindow as why:
                 self.warnings.append(f"instance {address}: {why}: not modelled, {all_month}")
                 continue
             sleeps[address] = Sleep(
-                window, time_zone, "stopped", f"by {stop.address}, started by {start.address}"
+                window,
+                time_zone,
+                "stopped",
+                f"by {stop.schedule.address}, started by {start.schedule.address} "
+                f"({_functions((stop, start))})",
             )
         return sleeps
 
@@ -330,8 +384,8 @@ class StageContext:
         return names
 
     def _alb_sleeps(self) -> dict[str, Sleep]:
-        """ALB name -> the window it exists in, for an Ingress's ALB a scheduled function
-        deletes.
+        """ALB name -> the window it exists in, for an Ingress's ALB the stage's sleep
+        function deletes (its "sleep" schedule's input names it in ``loadBalancerName``).
 
         The function deletes the ALB once the nodes are gone; the AWS Load Balancer
         Controller, which runs on the nodes, recreates it from the Ingress when a node group
@@ -339,12 +393,16 @@ class StageContext:
         """
         names = self._ingress_alb_names()
         sleeps: dict[str, Sleep] = {}
-        for r in self.enabled_schedules():
-            function = self.resolve(r.stack, r.prop("Target", "Arn"))
-            if function is None or function.type != "AWS::Lambda::Function":
-                continue
-            name = _json_input(r.prop("Target", "Input")).get("loadBalancerName")
+        for entry in self.function_schedules:
+            r, function = entry.schedule, entry.function
+            name = entry.payload.get(_ALB_NAME_KEY)
             if not isinstance(name, str):
+                continue
+            if entry.action != _SLEEP:
+                self.warnings.append(
+                    f"{r.address} passes load balancer '{name}' to {function.address} with "
+                    f'action {json.dumps(entry.action)}, not "{_SLEEP}": not modelled'
+                )
                 continue
             if name not in names:
                 self.warnings.append(

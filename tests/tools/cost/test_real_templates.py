@@ -9,6 +9,7 @@ import pytest
 from openmarket_cdk.config import STAGE_NAMES, stage_config
 from tests.conftest import Synthesized
 from tools.cost import StageEstimate, estimate_from_cdk_out, load_prices
+from tools.cost.hours import daily_time, hours_per_month
 from tools.cost.report import report_document
 
 
@@ -54,21 +55,56 @@ def test_dev_counts_working_hours_only_when_its_schedule_is_synthesized(
     assert all(f"{expected_hours:.1f} h" in i.quantity for i in nodes)
 
 
+def _weekly_hours(weekdays: str, start_minute: int, stop_minute: int) -> float:
+    """Hours a week between two times of day (minutes after midnight) on ``weekdays``."""
+    days = len(daily_time(f"cron(0 0 ? * {weekdays} *)").days)
+    return days * (stop_minute - start_minute) / 60
+
+
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_the_nat_instance_and_the_alb_sleep_where_config_says_so(
     estimates: dict[str, StageEstimate], stage: str
 ) -> None:
-    """The schedules the stacks synthesize are the ones the estimator recognises."""
+    """The sleep function's schedules the stacks synthesize are the ones the estimator
+    recognises: with ``nat_instance_sleeps`` the stage's NAT instance runs from its wake
+    (``nat_wake_before_start_minutes`` before ``start_hour``) to its sleep
+    (``sleep_after_stop_minutes`` after ``stop_hour``), its public IPv4 with it; with
+    ``load_balancer_sleeps`` the ALB exists from ``start_hour`` (the nodes) to that sleep."""
     estimate = estimates[stage]
-    working = stage_config(stage).observability.working_hours
+    config = stage_config(stage)
+    working = config.observability.working_hours
+    sleeps_at = working.stop_hour * 60 + working.sleep_after_stop_minutes
+    nat = [
+        i for i in estimate.items if i.category == "NAT" and i.resource_type == "AWS::EC2::Instance"
+    ]
+    nat_instances = sorted({i.resource for i in nat})
     stopped = estimate.facts["instances_stopped_by_schedule"]
-    assert len(stopped) == (1 if working.nat_instance_sleeps else 0)
+    if working.nat_instance_sleeps:
+        assert len(nat_instances) == 1
+        assert stopped == nat_instances
+        wakes_at = working.start_hour * 60 - working.nat_wake_before_start_minutes
+        hours = hours_per_month(_weekly_hours(working.weekdays, wakes_at, sleeps_at))
+        # The instance and its public IPv4 address; the root volume stays all month.
+        running = [i for i in nat if "root volume" not in i.description]
+        assert len(running) == 2, running
+        for item in running:
+            assert f"{hours:.1f} h" in item.quantity, item
+            (note,) = item.notes
+            assert note.startswith("stopped outside") and "(function " in note
+    else:
+        assert stopped == []
     deleted = estimate.facts["albs_deleted_by_schedule"]
-    assert deleted == (
-        [stage_config(stage).load_balancer_name] if working.load_balancer_sleeps else []
-    )
+    alb = [i for i in estimate.items if i.category == "ALB"]
+    if working.load_balancer_sleeps:
+        assert deleted == [config.load_balancer_name]
+        hours = hours_per_month(_weekly_hours(working.weekdays, working.start_hour * 60, sleeps_at))
+        (item,) = alb
+        assert item.quantity.startswith(f"{hours:.1f} h"), item
+    else:
+        assert deleted == []
+        assert all(i.quantity.startswith("730 h") for i in alb)
     # None of the warnings of the NAT instance and ALB rules (schedules half there, a window
-    # not modelled, a name no Ingress uses).
+    # not modelled, a tag or a name nothing carries).
     markers = ("instance ", "instances ", "ALB '", "load balancer '")
     assert not [w for w in estimate.warnings if any(m in w for m in markers)]
 

@@ -195,6 +195,34 @@ def test_nat_instance_counts_as_nat_with_its_volume_and_public_ip() -> None:
     )
 
 
+@pytest.mark.parametrize("associate", [True, "true", False, "false", None])
+def test_an_instance_has_a_public_ipv4_when_its_interface_asks_and_a_nat_instance_always(
+    associate: object,
+) -> None:
+    interface: dict[str, object] = {"DeviceIndex": "0", "SubnetId": {"Ref": "PublicSubnet"}}
+    if associate is not None:
+        interface["AssociatePublicIpAddress"] = associate
+    result = estimate(
+        {
+            "Box": res(
+                "AWS::EC2::Instance", InstanceType="t3.micro", NetworkInterfaces=[interface]
+            ),
+            # A NAT instance needs one to work: in a public subnet that maps one on launch
+            # (SubnetId) or through its interface (NetworkInterfaces), priced either way.
+            "Nat": res(
+                "AWS::EC2::Instance",
+                InstanceType="t4g.nano",
+                SourceDestCheck=False,
+                NetworkInterfaces=[interface],
+            ),
+        }
+    )
+    box_addresses = [i for i in items(result, "Box") if "public IPv4" in i.description]
+    assert len(box_addresses) == (1 if associate in (True, "true") else 0)
+    (nat_address,) = [i for i in items(result, "Nat") if "public IPv4" in i.description]
+    assert nat_address.monthly_usd == pytest.approx(0.005 * H)
+
+
 def test_nat_gateways_share_the_processed_gigabytes_and_own_their_eips() -> None:
     resources = {
         "Eip1": res("AWS::EC2::EIP"),

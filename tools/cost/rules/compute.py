@@ -2,8 +2,9 @@
 
 A node group runs only the hours its Scheduler schedules leave it up (dev's working hours);
 its root volumes live and die with the nodes, so they are counted for the same hours. An EC2
-instance two schedules stop and start (dev's NAT instance) is counted for the hours between
-them, with its public IPv4 address; its root volume outlives the stop and is counted all month.
+instance the stage's sleep function stops and starts (dev's NAT instance, by its tag) is
+counted for the hours between the wake and the sleep schedules, with its public IPv4 address;
+its root volume outlives the stop and is counted all month.
 """
 
 from __future__ import annotations
@@ -130,11 +131,16 @@ def eks_nodegroup(r: Resource, ctx: StageContext) -> list[Outcome]:
     return items
 
 
+def _is_true(value: Any) -> bool:
+    """A CloudFormation boolean: ``true`` or the string ``"true"``."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
 def ec2_instance(r: Resource, ctx: StageContext) -> list[Outcome]:
     instance_type = flatten(r.prop("InstanceType")) or "m1.small"
     is_nat = r.prop("SourceDestCheck") is False
     category = "NAT" if is_nat else "other"
-    # Stopped by one schedule and started by another (dev's NAT instance): a stopped
+    # Stopped and started by the stage's sleep function (dev's NAT instance): a stopped
     # instance bills no instance hours and holds no public IPv4; its EBS volume stays.
     sleep = ctx.instance_sleeps.get(r.address)
     hours = sleep.hours_per_month if sleep else HOURS_PER_MONTH
@@ -153,10 +159,13 @@ def ec2_instance(r: Resource, ctx: StageContext) -> list[Outcome]:
     items.append(
         c.item(r, category, f"{role} root volume", f"{size:.0f} GB gp3", usd, volume_notes)
     )
+    # A NAT instance needs a public IPv4 to work, whichever shape gives it one: a public
+    # subnet's (SubnetId) or its network interface's (NetworkInterfaces with
+    # AssociatePublicIpAddress). Another instance has one only when an interface asks.
     public = is_nat or any(
-        bool(ni.get("AssociatePublicIpAddress"))
+        _is_true(ni.get("AssociatePublicIpAddress"))
         for ni in r.prop("NetworkInterfaces", default=[]) or []
-        if isinstance(ni, dict)
+        if isinstance(ni, Mapping)
     )
     if public:
         c = ctx.calc()

@@ -1,4 +1,4 @@
-"""load-balancer-sleep against emulated AWS (moto): EKS node group, its Auto Scaling group, ALB.
+"""stage-sleep against emulated AWS (moto): EKS node group, its Auto Scaling group, ALB, NAT.
 
 moto's EKS reports an Auto Scaling group name for a managed node group but creates no group;
 the fixture creates one under that name with the autoscaling mock, with the day's instances
@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from openmarket_cdk.lambdas.load_balancer_sleep import index
+from openmarket_cdk.lambdas.stage_sleep import index
 
 REGION = "ap-northeast-2"
 CLUSTER = "openmarket-dev"
@@ -52,7 +52,9 @@ class Stage:
     asg_name: str
 
     def event(self, **overrides: Any) -> dict[str, Any]:
+        """The evening schedule's input, for the ALB only (the NAT tests add its tag)."""
         return {
+            "action": "sleep",
             "loadBalancerName": ALB_NAME,
             "clusterName": CLUSTER,
             "nodegroupName": NODEGROUP,
@@ -159,6 +161,18 @@ def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
         yield result
 
 
+def alb_result(stage: Stage, **overrides: Any) -> dict[str, Any]:
+    """The evening run for the ALB alone: its one result, as action, reason and ARN."""
+    (part,) = index.handler(stage.event(**overrides), CONTEXT)
+    assert part["part"] == "load-balancer"
+    resources = part["resources"]
+    return {
+        "action": part["action"],
+        "reason": part["reason"],
+        "loadBalancerArn": resources[0] if resources else None,
+    }
+
+
 def logged(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     """The function's log lines: each one is a bare JSON object."""
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
@@ -172,7 +186,7 @@ def test_deletes_this_clusters_alb_once_the_nodes_are_gone(
     other = stage.create_load_balancer(OTHER_ALB_NAME, controller_tags(CLUSTER))
     stage.evening()
 
-    result = index.handler(stage.event(), CONTEXT)
+    result = alb_result(stage)
 
     assert result["action"] == "deleted"
     assert result["loadBalancerArn"] == arn
@@ -182,12 +196,12 @@ def test_deletes_this_clusters_alb_once_the_nodes_are_gone(
     (line,) = logged(capsys)
     assert line == {
         "level": "INFO",
+        "part": "load-balancer",
         "action": "deleted",
         "reason": result["reason"],
-        "loadBalancerArn": arn,
-        "loadBalancerName": ALB_NAME,
+        "resources": [arn],
+        "request": "sleep",
         "clusterName": CLUSTER,
-        "nodegroupName": NODEGROUP,
         "requestId": "test-request",
     }
 
@@ -195,9 +209,9 @@ def test_deletes_this_clusters_alb_once_the_nodes_are_gone(
 def test_a_second_evening_finds_it_absent(stage: Stage, capsys: pytest.CaptureFixture[str]) -> None:
     stage.create_load_balancer(ALB_NAME, controller_tags(CLUSTER))
     stage.evening()
-    assert index.handler(stage.event(), CONTEXT)["action"] == "deleted"
+    assert alb_result(stage)["action"] == "deleted"
 
-    again = index.handler(stage.event(), CONTEXT)
+    again = alb_result(stage)
 
     assert again == {
         "action": "absent",
@@ -213,7 +227,7 @@ def test_absent_when_no_load_balancer_has_that_name(
     other = stage.create_load_balancer(OTHER_ALB_NAME, controller_tags(CLUSTER))
     stage.evening()
 
-    result = index.handler(stage.event(), CONTEXT)
+    result = alb_result(stage)
 
     assert result["action"] == "absent"
     assert result["loadBalancerArn"] is None
@@ -225,7 +239,7 @@ def test_absent_when_no_load_balancer_has_that_name(
 def test_skips_while_the_stage_is_awake(stage: Stage) -> None:
     arn = stage.create_load_balancer(ALB_NAME, controller_tags(CLUSTER))
 
-    result = index.handler(stage.event(), CONTEXT)
+    result = alb_result(stage)
 
     assert result["action"] == "skipped"
     assert f"desired size is {DAY_NODES}" in result["reason"]
@@ -241,7 +255,7 @@ def test_skips_when_someone_woke_the_stage_before_any_node_started(
     stage.scale_nodegroup(1)
     assert stage.group()["Instances"] == []
 
-    result = index.handler(stage.event(), CONTEXT)
+    result = alb_result(stage)
 
     assert result == {
         "action": "skipped",
@@ -260,7 +274,7 @@ def test_skips_while_the_nodes_are_still_draining(stage: Stage) -> None:
     stage.scale_nodegroup(0)
     assert len(stage.group()["Instances"]) == DAY_NODES
 
-    result = index.handler(stage.event(), CONTEXT)
+    result = alb_result(stage)
 
     assert result["action"] == "skipped"
     assert f"still has {DAY_NODES} instance(s) (InService)" in result["reason"]
@@ -288,7 +302,7 @@ def test_skips_while_an_instance_remains_in_any_lifecycle_state(stage: Stage) ->
         (standby, "Standby")
     ]
 
-    result = index.handler(stage.event(), CONTEXT)
+    result = alb_result(stage)
 
     assert result["action"] == "skipped"
     assert "still has 1 instance(s) (Standby)" in result["reason"]
@@ -302,7 +316,7 @@ def test_skips_when_the_nodegroups_auto_scaling_group_is_not_found(stage: Stage)
         AutoScalingGroupName=stage.asg_name, ForceDelete=True
     )
 
-    result = index.handler(stage.event(), CONTEXT)
+    result = alb_result(stage)
 
     assert result["action"] == "skipped"
     assert (
@@ -338,7 +352,7 @@ def test_refuses_a_load_balancer_this_cluster_did_not_create(
     (line,) = logged(capsys)
     assert line["action"] == "refused"
     assert line["level"] == "ERROR"
-    assert line["loadBalancerArn"] == arn
+    assert line["resources"] == [arn]
     assert found in line["reason"]
 
 
@@ -356,13 +370,21 @@ def test_refuses_a_load_balancer_that_is_not_an_alb(stage: Stage) -> None:
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        *(pytest.param(key, None, id=f"missing-{key}") for key in index.EVENT_KEYS),
+        *(
+            pytest.param(key, None, id=f"missing-{key}")
+            for key in ("loadBalancerName", "clusterName", "nodegroupName")
+        ),
         pytest.param("clusterName", "", id="empty-clusterName"),
         pytest.param("loadBalancerName", "  ", id="blank-loadBalancerName"),
     ],
 )
 def test_an_incomplete_event_raises_value_error_naming_the_key(key: str, value: str | None) -> None:
-    event = {"loadBalancerName": ALB_NAME, "clusterName": CLUSTER, "nodegroupName": NODEGROUP}
+    event = {
+        "action": "sleep",
+        "loadBalancerName": ALB_NAME,
+        "clusterName": CLUSTER,
+        "nodegroupName": NODEGROUP,
+    }
     if value is None:
         del event[key]
     else:
@@ -396,3 +418,94 @@ def test_an_unknown_nodegroup_is_an_error_not_a_skip(stage: Stage) -> None:
 
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert stage.load_balancer_arn(ALB_NAME) == arn
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"action": "nap", "clusterName": CLUSTER}, id="unknown-action"),
+        pytest.param({"action": "wake"}, id="wake-without-tag"),
+        pytest.param({"action": "wake", "natInstanceTag": "dev"}, id="tag-not-an-object"),
+    ],
+)
+def test_a_malformed_action_or_tag_raises_value_error(event: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"event key '(action|natInstanceTag)'"):
+        index.parse_event(event)
+
+
+# --- the NAT instance -------------------------------------------------------------------------
+NAT_TAG = {"key": "openmarket:sleeps", "value": "dev"}
+
+
+def nat_instance(stage: Stage, tagged: bool = True) -> str:
+    """A running instance like the NAT instance (tagged for the stage's sleep) or not."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    tags = [{"Key": NAT_TAG["key"], "Value": NAT_TAG["value"]}] if tagged else []
+    (instance,) = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        InstanceType="t4g.nano",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=stage.subnets[0],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": tags or [{"Key": "x", "Value": "y"}]}
+        ],
+    )["Instances"]
+    return str(instance["InstanceId"])
+
+
+def state(instance_id: str) -> str:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return str(reservation["Instances"][0]["State"]["Name"])
+
+
+def test_the_evening_stops_the_tagged_nat_instance_and_deletes_the_alb(stage: Stage) -> None:
+    nat = nat_instance(stage)
+    untagged = nat_instance(stage, tagged=False)
+    stage.create_load_balancer(ALB_NAME, controller_tags(CLUSTER))
+    stage.evening()
+
+    parts = index.handler(stage.event(natInstanceTag=NAT_TAG), CONTEXT)
+
+    assert [(p["part"], p["action"]) for p in parts] == [
+        ("nat-instances", "stopped"),
+        ("load-balancer", "deleted"),
+    ]
+    assert parts[0]["resources"] == [nat]
+    assert state(nat) == "stopped"
+    assert state(untagged) == "running"
+    assert stage.load_balancer_arn(ALB_NAME) is None
+
+
+def test_the_nat_instance_stays_up_while_the_stage_is_awake(stage: Stage) -> None:
+    """Someone woke dev after 18:00: its nodes need their egress (a deploy's kubectl too)."""
+    nat = nat_instance(stage)
+
+    parts = index.handler(stage.event(natInstanceTag=NAT_TAG), CONTEXT)
+
+    assert {p["action"] for p in parts} == {"skipped"}
+    assert state(nat) == "running"
+
+
+def test_a_refused_alb_does_not_keep_the_nat_instance_up(stage: Stage) -> None:
+    nat = nat_instance(stage)
+    stage.create_load_balancer(ALB_NAME, [{"Key": "team", "Value": "web"}])
+    stage.evening()
+
+    with pytest.raises(index.RefusedError):
+        index.handler(stage.event(natInstanceTag=NAT_TAG), CONTEXT)
+
+    assert state(nat) == "stopped"
+
+
+def test_the_morning_starts_the_stopped_nat_instance(stage: Stage) -> None:
+    nat = nat_instance(stage)
+    boto3.client("ec2", region_name=REGION).stop_instances(InstanceIds=[nat])
+
+    (started,) = index.handler({"action": "wake", "natInstanceTag": NAT_TAG}, CONTEXT)
+    (again,) = index.handler({"action": "wake", "natInstanceTag": NAT_TAG}, CONTEXT)
+
+    assert (started["action"], started["resources"]) == ("started", [nat])
+    assert state(nat) == "running"
+    assert again["action"] == "absent"
