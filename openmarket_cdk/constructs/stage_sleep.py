@@ -198,9 +198,7 @@ class StageSleep(Construct):
         )
 
     def _allow_nat_instances(self, role: iam.Role, config: StageConfig) -> None:
-        instances = Stack.of(self).format_arn(
-            service="ec2", resource="instance", resource_name="*"
-        )
+        instances = Stack.of(self).format_arn(service="ec2", resource="instance", resource_name="*")
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["ec2:StartInstances", "ec2:StopInstances"],

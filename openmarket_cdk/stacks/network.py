@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jsii
@@ -18,6 +19,24 @@ from openmarket_cdk.nag import acknowledge
 PUBLIC = "public"
 PRIVATE = "private"
 DATABASE = "database"
+
+
+# Run at every boot of a NAT instance (openmarket_cdk/stacks/nat_instance_boot.sh).
+NAT_BOOT_SCRIPT = Path(__file__).with_name("nat_instance_boot.sh")
+_PER_BOOT_SCRIPT = "/var/lib/cloud/scripts/per-boot/openmarket-nat.sh"
+
+
+def nat_instance_user_data() -> ec2.UserData:
+    """Installs the NAT setup as a cloud-init per-boot script and runs it once now (on the
+    first boot cloud-init runs per-boot scripts before the user data)."""
+    user_data = ec2.UserData.for_linux()
+    user_data.add_commands(
+        f"install -d -m 755 {Path(_PER_BOOT_SCRIPT).parent}",
+        f"cat > {_PER_BOOT_SCRIPT} <<'OPENMARKET_NAT'\n{NAT_BOOT_SCRIPT.read_text()}OPENMARKET_NAT",
+        f"chmod 755 {_PER_BOOT_SCRIPT}",
+        _PER_BOOT_SCRIPT,
+    )
+    return user_data
 
 
 @jsii.implements(ec2.IIpAddresses)
@@ -164,6 +183,8 @@ class NetworkStack(Stack):
                 # The public subnets do not map public addresses on launch: without its own,
                 # the NAT instance could not reach the internet for anyone.
                 associate_public_ip_address=True,
+                # NAT set up at every boot (dev's instance is stopped every night), robustly.
+                user_data=nat_instance_user_data(),
             )
             return provider, 1
         count = 2 if net.nat_mode is NatMode.GATEWAY_PER_AZ else 1
