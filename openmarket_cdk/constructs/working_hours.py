@@ -13,7 +13,8 @@ from openmarket_cdk.constructs.stage_sleep import StageSleep
 
 
 class WorkingHoursSchedule(Construct):
-    """EventBridge Scheduler schedules with universal targets, no Lambda.
+    """EventBridge Scheduler schedules with universal targets for nodes and database (and,
+    where the ALB or the NAT instance sleeps, the small function of ``StageSleep``).
 
     - At ``stop_hour`` on weekdays the managed node group is scaled to 0 nodes
       (``eks:UpdateNodegroupConfig``); at ``start_hour`` it is scaled back to the configured
