@@ -79,6 +79,9 @@ diff: setup check-stage ## cdk diff of one stage: make diff STAGE=dev
 deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true): make deploy STAGE=dev
 	scripts/preflight-deploy.sh $(STAGE) $(CDK_ARGS)
 	scripts/confirm_stage.sh deploy $(STAGE)
+	@# A sleeping stage has no nodes (and dev no NAT): the deploy's kubectl handler and Helm
+	@# releases would wait on them. Awake (or not deployed yet): nothing happens.
+	$(PYTHON) scripts/wake_stage.py $(STAGE)
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
 
 deploy-registries: setup check-stage ## First deploy only: the stage's storage stack (ECR repositories), to push images to
@@ -114,6 +117,9 @@ destroy: setup check-stage ## Delete the dev stage's stacks and what its cluster
 	scripts/confirm_stage.sh destroy $(STAGE)
 	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
 	  { echo "make destroy: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	@# The ingress controller (on the nodes) must delete the ALB, the kubectl handler needs
+	@# the NAT: wake a sleeping stage first.
+	$(PYTHON) scripts/wake_stage.py $(STAGE)
 	$(CDK) destroy -c stages=$(STAGE) '$(STAGE)/Cluster'
 	$(PYTHON) scripts/destroy_leftovers.py $(STAGE)
 	$(CDK) destroy -c stages=$(STAGE) '$(STAGE)/*'

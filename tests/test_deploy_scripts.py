@@ -98,6 +98,15 @@ def test_make_deploy_runs_the_preflight_with_the_cli_arguments() -> None:
     assert "preflight_images.py" in (ROOT / "scripts/preflight-deploy.sh").read_text()
 
 
+def test_make_deploy_and_destroy_wake_a_sleeping_stage_before_cdk_runs() -> None:
+    """At night dev has no nodes and no NAT: the kubectl handler, the Helm releases and the
+    ingress controller's finalizer (on destroy) would wait on them."""
+    for name, cdk in (("deploy", "$(CDK) deploy"), ("destroy", "$(CDK) destroy")):
+        target = _target(name)
+        wake = target.index("$(PYTHON) scripts/wake_stage.py $(STAGE)")
+        assert wake < target.index(cdk), name
+
+
 def test_make_deploy_access_passes_context_so_an_existing_provider_is_reused() -> None:
     assert "$(CDK_ARGS)" in _target("deploy-access")
     assert "github_oidc_provider_arn" in (ROOT / "docs/deployment.md").read_text()
