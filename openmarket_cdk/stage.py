@@ -120,10 +120,12 @@ class OpenMarketStage(Stage):
                 nodegroup_arn=self.cluster.nodegroup.nodegroup_arn,
                 load_balancer_name=config.load_balancer_name,
                 nat_gateway_ids=self.network.nat_gateway_ids,
-                nat_instance_ids=self.network.nat_instance_ids,
             ),
             **common,
         )
+        # The NAT instance ids come through an SSM parameter the network stack writes, not an
+        # export: it must exist before this stack's first deploy.
+        self.observability.add_dependency(self.network)
 
         for key, value in (
             ("Project", "openmarket"),

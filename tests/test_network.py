@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from openmarket_cdk.config import SMOKE_ACCESS_TAG, STAGE_NAMES, NatMode, stage_config
@@ -246,3 +248,30 @@ def test_a_nat_instance_has_its_own_public_address(synthesized: Synthesized, sta
         (interface,) = instance["NetworkInterfaces"]
         assert interface["AssociatePublicIpAddress"] is True
         assert interface["DeviceIndex"] == "0"
+
+
+def test_no_stack_imports_the_nat_instance_id(synthesized: Synthesized, stage: str) -> None:
+    """A new AL2023 image replaces the NAT instance (and its id). Had another stack imported
+    the id, CloudFormation would refuse the change ("export in use") and the network stack
+    would stop deploying until the importer let go. The dashboard reads it from an SSM
+    parameter at each of its deploys instead."""
+    config = stage_config(stage)
+    network = synthesized.template(stage, "network")
+    instances = [
+        logical_id
+        for logical_id, r in of_type(network, "AWS::EC2::Instance").items()
+        if r["Properties"].get("SourceDestCheck") is False
+    ]
+    exported = json.dumps(network.get("Outputs", {}))
+    for logical_id in instances:
+        assert f'"Ref": "{logical_id}"' not in exported
+    if not instances:
+        return
+    (parameter,) = [
+        r["Properties"]
+        for r in of_type(network, "AWS::SSM::Parameter").values()
+        if r["Properties"]["Name"] == config.nat_instance_ids_parameter
+    ]
+    assert instances[0] in json.dumps(parameter["Value"])
+    observability = synthesized.template(stage, "observability")
+    assert config.nat_instance_ids_parameter in json.dumps(observability.get("Parameters", {}))

@@ -101,6 +101,11 @@ class NetworkConfig:
     # WAF web ACL, by default; a stage without WAF (dev) lists its office/VPN ranges instead.
     alb_ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
 
+    @property
+    def nat_instance_count(self) -> int:
+        """NAT instances in the VPC (one, in the first public subnet, with NatMode.INSTANCE)."""
+        return 1 if self.nat_mode is NatMode.INSTANCE else 0
+
 
 @dataclass(frozen=True)
 class StorageConfig:
@@ -701,6 +706,12 @@ class StageConfig:
     def load_balancer_name(self) -> str:
         """The ALB the ingress controller creates for the apps."""
         return f"{self.prefix}-alb"
+
+    @property
+    def nat_instance_ids_parameter(self) -> str:
+        """SSM parameter with the NAT instance ids (comma-separated) for the dashboard: an
+        export would block the instance's replacement by a new image."""
+        return f"/{self.prefix}/network/nat-instance-ids"
 
     @property
     def alb_security_group_name(self) -> str:

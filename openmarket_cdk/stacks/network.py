@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import jsii
-from aws_cdk import CfnResource, Stack, Tags
+from aws_cdk import CfnResource, Fn, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from openmarket_cdk.common import log_retention, retain_or_destroy
@@ -159,10 +160,23 @@ class NetworkStack(Stack):
             for child in subnet.node.children
             if isinstance(child, ec2.CfnNatGateway)
         )
-        self.nat_instance_ids: tuple[str, ...] = tuple(
+        nat_instance_ids = [
             instance.instance_id  # type: ignore[attr-defined]
             for instance in self._nat_instances()
-        )
+        ]
+        if len(nat_instance_ids) != net.nat_instance_count:
+            raise AssertionError(f"expected {net.nat_instance_count} NAT instance(s)")
+        if nat_instance_ids:
+            # A new AL2023 image replaces the instance, and with it its id. Exported, that id
+            # would block the replacement (a value another stack imports cannot change); the
+            # observability stack reads it from here at each of its deploys instead.
+            ssm.StringParameter(
+                self,
+                "NatInstanceIds",
+                parameter_name=config.nat_instance_ids_parameter,
+                string_value=Fn.join(",", nat_instance_ids),
+                description=f"{config.prefix}: NAT instance id(s), for the dashboard",
+            )
         self.flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
@@ -200,7 +214,7 @@ class NetworkStack(Stack):
                 # NAT set up at every boot (dev's instance is stopped every night), robustly.
                 user_data=nat_instance_user_data(),
             )
-            return provider, 1
+            return provider, net.nat_instance_count
         count = 2 if net.nat_mode is NatMode.GATEWAY_PER_AZ else 1
         return ec2.NatProvider.gateway(), count
 

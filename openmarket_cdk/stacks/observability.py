@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
@@ -41,7 +42,6 @@ class ObservabilityInputs:
     nodegroup_arn: str
     load_balancer_name: str
     nat_gateway_ids: tuple[str, ...]
-    nat_instance_ids: tuple[str, ...]
 
 
 class ObservabilityStack(Stack):
@@ -202,6 +202,17 @@ class ObservabilityStack(Stack):
         arn = lookup.get_response_field("LoadBalancers.0.LoadBalancerArn")
         # arn:aws:elasticloadbalancing:region:account:loadbalancer/app/<name>/<id>
         return Fn.select(1, Fn.split(":loadbalancer/", arn))
+
+    def _nat_instance_ids(self) -> list[str]:
+        """The NAT instance ids, from the network stack's SSM parameter, resolved at each
+        deploy of this stack (not an export: see NetworkStack)."""
+        count = self._config.network.nat_instance_count
+        if not count:
+            return []
+        ids = ssm.StringParameter.value_for_string_parameter(
+            self, self._config.nat_instance_ids_parameter
+        )
+        return [Fn.select(index, Fn.split(",", ids, count)) for index in range(count)]
 
     def _alb(self, metric: str, statistic: str = "Sum") -> cloudwatch.IMetric:
         if self._load_balancer is None:
@@ -552,7 +563,7 @@ class ObservabilityStack(Stack):
                 period=FIVE_MINUTES,
                 label="NAT instance bytes out",
             )
-            for instance in inputs.nat_instance_ids
+            for instance in self._nat_instance_ids()
         ]
         widgets.append(graph("NAT bytes out", *nat_metrics))
         widgets.append(
