@@ -2,8 +2,9 @@
 
 checkov runs from its own virtual environment (.venv-checkov, made by
 scripts/checkov-venv.sh on first use: it pins old versions of packages the main venv shares).
-Two runs in parallel over all stages: the gate, with the skip list; and one without it,
-which must fail on exactly the skipped checks, so that a stale entry is noticed.
+One run over all stages, without the skip list: the gate is every failure outside it, and
+the failures inside it must be exactly the skipped checks, so that a stale entry is noticed.
+(Same answer as a run with --skip-check beside one without, for half the CPU.)
 """
 
 from __future__ import annotations
@@ -55,19 +56,16 @@ def checkov_reports(
         (directory / stage).mkdir()
         for kind, objects in result.manifests.items():
             (directory / stage / f"{kind}.k8s.yaml").write_text(yaml.safe_dump_all(objects))
-    runs = [
-        subprocess.Popen(
-            checkov_command(directory, skip),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=directory,
-        )
-        for skip in (sorted(skip_list()), [])
-    ]
-    gate, unskipped = (
-        parse(subprocess.CompletedProcess(run.args, run.wait(), *run.communicate())) for run in runs
+    run = subprocess.run(
+        checkov_command(directory, []), capture_output=True, text=True, check=False, cwd=directory
     )
+    unskipped = parse(run)
+    skipped = set(skip_list())
+    failed = unskipped.get("results", {}).get("failed_checks", [])
+    gate = {
+        "results": {"failed_checks": [c for c in failed if c["check_id"] not in skipped]},
+        "summary": unskipped["summary"],
+    }
     return gate, unskipped
 
 
@@ -88,8 +86,8 @@ def test_checkov_finds_no_failure_outside_the_skip_list(
         for c in gate.get("results", {}).get("failed_checks", [])
     ]
     assert failures == []
-    summary = gate["summary"]
-    assert summary["failed"] == 0 and summary["parsing_errors"] == 0
+    summary = gate["summary"]  # of the whole run: its failures are the skipped checks'
+    assert summary["parsing_errors"] == 0
     assert summary["passed"] > 100 and summary["resource_count"] > 0
 
 
