@@ -64,13 +64,16 @@ def wake(
                 f"Aurora cluster {cluster_id} is stopping: run make wake again in a few minutes"
             )
     k8s = config.kubernetes
+    nodegroup: dict[str, Any] | None = None
     try:
+        # The cluster first: its ARN is exact, so the deploy role's grant answers "not found"
+        # before a first deploy (a node group's ARN ends in an id that does not exist yet).
+        eks.describe_cluster(name=config.cluster_name)
         nodegroup = eks.describe_nodegroup(
             clusterName=config.cluster_name, nodegroupName=config.nodegroup_name
         )["nodegroup"]
     except eks.exceptions.ResourceNotFoundException:
         done.append(f"node group {config.nodegroup_name} not found: not deployed yet")
-        nodegroup = None
     if nodegroup is not None and nodegroup["scalingConfig"]["desiredSize"] < k8s.node_desired_size:
         eks.update_nodegroup_config(
             clusterName=config.cluster_name,

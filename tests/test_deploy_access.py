@@ -193,6 +193,14 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
                 "openmarket-staging-apps/*",
             ],
         ),
+        # make wake: is the stage deployed at all (exact cluster ARNs)?
+        (
+            "eks:DescribeCluster",
+            [
+                f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/openmarket-dev",
+                f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/openmarket-staging",
+            ],
+        ),
         # make wake: dev's NAT instance (by tag, see the test below).
         ("ec2:StartInstances", [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"]),
         (

@@ -21,6 +21,10 @@ def clients() -> tuple[Any, Stubber, Any, Stubber]:
     return rds, Stubber(rds), eks, Stubber(eks)
 
 
+def cluster_exists(stub: Stubber, name: str) -> None:
+    stub.add_response("describe_cluster", {"cluster": {"name": name}}, {"name": name})
+
+
 def nodegroup(desired: int) -> dict[str, Any]:
     return {"nodegroup": {"scalingConfig": {"minSize": 0, "desiredSize": desired, "maxSize": 4}}}
 
@@ -35,6 +39,7 @@ def test_a_sleeping_staging_gets_its_database_and_nodes_back() -> None:
     )
     rds_stub.add_response("start_db_cluster", {}, cluster)
     names = {"clusterName": "openmarket-staging", "nodegroupName": "openmarket-staging-apps"}
+    cluster_exists(eks_stub, "openmarket-staging")
     eks_stub.add_response("describe_nodegroup", nodegroup(0), names)
     eks_stub.add_response(
         "update_nodegroup_config",
@@ -65,6 +70,7 @@ def test_an_awake_stage_is_left_alone() -> None:
     rds_stub.add_response(
         "describe_db_clusters", {"DBClusters": [{**cluster, "Status": "available"}]}, cluster
     )
+    cluster_exists(eks_stub, "openmarket-staging")
     eks_stub.add_response(
         "describe_nodegroup",
         nodegroup(config.kubernetes.node_desired_size),
@@ -104,6 +110,7 @@ def test_dev_wakes_its_nat_instance_then_its_nodes_serverless_aurora_resumes_by_
     # The NAT instance first: booting nodes pull their images through it.
     ec2_stub.add_response("describe_instances", stopped("i-0123456789abcdef0"), NAT_FILTERS)
     ec2_stub.add_response("start_instances", {}, {"InstanceIds": ["i-0123456789abcdef0"]})
+    cluster_exists(eks_stub, "openmarket-dev")
     eks_stub.add_response(
         "describe_nodegroup",
         nodegroup(0),
@@ -149,7 +156,8 @@ def test_the_first_deploy_into_an_empty_account_finds_nothing_to_wake() -> None:
             ec2_stub.add_response("describe_instances", {"Reservations": []}, nat_filters(name))
         if config.aurora.capacity is AuroraCapacity.PROVISIONED:
             rds_stub.add_client_error("describe_db_clusters", "DBClusterNotFoundFault")
-        eks_stub.add_client_error("describe_nodegroup", "ResourceNotFoundException")
+        # No cluster yet: the node group is not even asked for.
+        eks_stub.add_client_error("describe_cluster", "ResourceNotFoundException")
         with rds_stub, eks_stub, ec2_stub:
             done = wake(config, rds, eks, ec2=ec2)
         assert done[-1] == f"node group openmarket-{name}-apps not found: not deployed yet"

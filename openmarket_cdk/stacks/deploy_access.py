@@ -191,6 +191,17 @@ class DeployAccessStack(Stack):
                     resources=[nodegroups],
                 )
             )
+            # Whether the stage is deployed at all (the first deploy wakes nothing).
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["eks:DescribeCluster"],
+                    resources=[
+                        self.format_arn(
+                            service="eks", resource="cluster", resource_name=config.cluster_name
+                        )
+                    ],
+                )
+            )
             acknowledge(
                 self.deploy_role,
                 f"AwsSolutions-IAM5[Resource::{nodegroups}]",
