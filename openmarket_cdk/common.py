@@ -1,15 +1,20 @@
-"""Small helpers the stacks share: log retention, removal policies, buckets, secret grants."""
+"""Small helpers the stacks share: log retention, removal policies, buckets, secret grants,
+weekday schedules."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack, TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from openmarket_cdk.config import WorkingHoursConfig
 
 _RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,
@@ -88,4 +93,32 @@ def grant_secret_read(
                 }
             },
         )
+    )
+
+
+def weekday_schedule(
+    scope: Construct,
+    construct_id: str,
+    *,
+    name: str,
+    hours: WorkingHoursConfig,
+    hour: int,
+    what: str,
+    target: scheduler.IScheduleTarget,
+    minute: int = 0,
+) -> scheduler.Schedule:
+    """A Scheduler schedule at ``hour:minute`` on the working weekdays, in the working hours'
+    time zone: every sleep and wake of a stage (nodes, database, ALB, NAT instance)."""
+    return scheduler.Schedule(
+        scope,
+        construct_id,
+        schedule_name=name,
+        description=f"Weekdays {hour:02d}:{minute:02d} {hours.time_zone}: {what}",
+        schedule=scheduler.ScheduleExpression.cron(
+            minute=str(minute),
+            hour=str(hour),
+            week_day=hours.weekdays,
+            time_zone=TimeZone.of(hours.time_zone),
+        ),
+        target=target,
     )

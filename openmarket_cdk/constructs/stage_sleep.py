@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
-from aws_cdk import CfnResource, Duration, Stack, TimeZone
+from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -14,7 +14,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
-from openmarket_cdk.common import log_retention, retain_or_destroy
+from openmarket_cdk.common import log_retention, retain_or_destroy, weekday_schedule
 from openmarket_cdk.config import SLEEPS_TAG, StageConfig
 from openmarket_cdk.constructs.function import ARCHITECTURE, RUNTIME
 from openmarket_cdk.lambdas.stage_sleep.index import LBC_CLUSTER_TAG
@@ -177,18 +177,14 @@ class StageSleep(Construct):
         invoker: iam.IRole,
         config: StageConfig,
     ) -> scheduler.Schedule:
-        hours = config.observability.working_hours
-        return scheduler.Schedule(
+        return weekday_schedule(
             self,
             construct_id,
-            schedule_name=name,
-            description=f"Weekdays {hour:02d}:{minute:02d} {hours.time_zone}: {what}",
-            schedule=scheduler.ScheduleExpression.cron(
-                minute=str(minute),
-                hour=str(hour),
-                week_day=hours.weekdays,
-                time_zone=TimeZone.of(hours.time_zone),
-            ),
+            name=name,
+            hours=config.observability.working_hours,
+            hour=hour,
+            minute=minute,
+            what=what,
             target=scheduler_targets.LambdaInvoke(
                 self.function,
                 role=invoker,

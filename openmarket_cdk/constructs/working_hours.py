@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Stack, TimeZone
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
+from openmarket_cdk.common import weekday_schedule
 from openmarket_cdk.config import AuroraCapacity, StageConfig
 from openmarket_cdk.constructs.stage_sleep import StageSleep
 
@@ -131,17 +132,12 @@ class WorkingHoursSchedule(Construct):
         what: str,
         target: scheduler.IScheduleTarget,
     ) -> scheduler.Schedule:
-        hours = self._config.observability.working_hours
-        return scheduler.Schedule(
+        return weekday_schedule(
             self,
             construct_id,
-            schedule_name=f"{self._config.prefix}-{name}",
-            description=f"Weekdays {hour:02d}:00 {hours.time_zone}: {what}",
-            schedule=scheduler.ScheduleExpression.cron(
-                minute="0",
-                hour=str(hour),
-                week_day=hours.weekdays,
-                time_zone=TimeZone.of(hours.time_zone),
-            ),
+            name=f"{self._config.prefix}-{name}",
+            hours=self._config.observability.working_hours,
+            hour=hour,
+            what=what,
             target=target,
         )
