@@ -27,6 +27,11 @@ from openmarket_cdk.config import (
     StageConfig,
     stage_config,
 )
+from openmarket_cdk.lambdas.stage_sleep.index import (
+    InstanceTag,
+    StillStoppingError,
+    start_nat_instances,
+)
 
 # Aurora takes 5-10 minutes to start, a node group a few minutes to add nodes.
 WAIT_DELAY_S = 30
@@ -102,21 +107,16 @@ def wake(
 
 
 def _start_nat_instances(config: StageConfig, ec2: Any, wait: bool) -> list[str]:
-    reservations = ec2.describe_instances(
-        Filters=[
-            {"Name": f"tag:{SLEEPS_TAG}", "Values": [config.name]},
-            {"Name": "instance-state-name", "Values": ["stopped", "stopping"]},
-        ]
-    )["Reservations"]
-    instances = [i for r in reservations for i in r["Instances"]]
-    if any(i["State"]["Name"] == "stopping" for i in instances):
+    """What the stage-sleep function does at 08:50, now, and wait for it to run."""
+    try:
+        started = start_nat_instances(InstanceTag(SLEEPS_TAG, config.name), ec2)
+    except StillStoppingError:
         raise SystemExit(
             f"{config.name}'s NAT instance is stopping: run make wake again in a minute"
-        )
-    ids = [i["InstanceId"] for i in instances]
+        ) from None
+    ids = started["resources"]
     if not ids:
         return []
-    ec2.start_instances(InstanceIds=ids)
     if wait:
         ec2.get_waiter("instance_running").wait(
             InstanceIds=ids, WaiterConfig={"Delay": 10, "MaxAttempts": 30}

@@ -83,6 +83,10 @@ class PartResult(TypedDict):
     resources: list[str]
 
 
+class StillStoppingError(RuntimeError):
+    """A tagged instance is still stopping: it cannot be started yet."""
+
+
 class RefusedError(RuntimeError):
     """A load balancer by that name exists but is not this cluster's ALB: not deleted."""
 
@@ -296,12 +300,16 @@ def _stop_nat_instances(tag: InstanceTag, ec2: Any) -> PartResult:
     )
 
 
-def _start_nat_instances(tag: InstanceTag, ec2: Any) -> PartResult:
+def start_nat_instances(tag: InstanceTag, ec2: Any) -> PartResult:
+    """Start the stopped instances carrying ``tag`` (the morning schedule, and `make wake`);
+    ``StillStoppingError`` when one has not finished stopping."""
     instances = _instances(tag, ["stopped", "stopping"], ec2)
     stopping = [i["InstanceId"] for i in instances if i["State"]["Name"] == "stopping"]
     if stopping:
         # Cannot be started until it has stopped: fail, so the errors alarm says so.
-        raise RuntimeError(f"NAT instance(s) {', '.join(stopping)} still stopping: not started")
+        raise StillStoppingError(
+            f"NAT instance(s) {', '.join(stopping)} still stopping: not started"
+        )
     stopped = [i["InstanceId"] for i in instances]
     if not stopped:
         return PartResult(
@@ -353,7 +361,7 @@ def run(request: SleepRequest, context: Any = None) -> list[PartResult]:
     parts: list[PartResult] = []
     if request.action == "wake":
         assert request.nat_instance_tag is not None
-        parts.append(_start_nat_instances(request.nat_instance_tag, _client("ec2")))
+        parts.append(start_nat_instances(request.nat_instance_tag, _client("ec2")))
     else:
         reason = _nodes_block_reason(request, _client("eks"), _client("autoscaling"))
         if reason is not None:
