@@ -30,7 +30,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 import aws_cdk as cdk  # noqa: E402  (after PATH: jsii starts Node)
 
 from openmarket_cdk.app_builder import BUNDLING_CONTEXT_KEY, build_app  # noqa: E402  (after PATH: jsii starts Node)
-from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, STAGE_NAMES  # noqa: E402  (after PATH: jsii starts Node)
+from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, REGION, STAGE_NAMES  # noqa: E402  (after PATH: jsii starts Node)
 from openmarket_cdk.stage import OpenMarketStage  # noqa: E402  (after PATH: jsii starts Node)
 
 # kubernetes_validate re-reads and re-parses a JSON schema file for every object it checks
@@ -43,6 +43,27 @@ kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(
 STACK_KINDS = ("network", "storage", "data", "functions", "cluster", "observability")
 # Once-per-account stacks (outside the stages): kind -> construct id in the app.
 ACCOUNT_STACKS = {"deploy-access": "DeployAccess", "audit": "Audit"}
+
+
+@pytest.fixture
+def emulated_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's emulated AWS in the stages' region, with dummy credentials: no call can reach a
+    real account, whatever the environment holds (profile, endpoint, session)."""
+    from moto import mock_aws  # here: only the tests that emulate AWS import it
+
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        # Lambda sets both; the functions read AWS_REGION.
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        yield
 
 
 def cdk_json_context() -> dict[str, Any]:

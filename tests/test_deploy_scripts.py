@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
-from moto import mock_aws
 
 from openmarket_cdk.config import stage_config
 from scripts.destroy_leftovers import (
@@ -27,18 +24,6 @@ REGION = "ap-northeast-2"
 DEV = stage_config("dev")
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield
-
-
 def _push(ecr: Any, repository: str, tag: str) -> None:
     manifest = {
         "schemaVersion": 2,
@@ -49,7 +34,7 @@ def _push(ecr: Any, repository: str, tag: str) -> None:
 
 
 # --- make deploy: the images must be there --------------------------------------------------
-def test_preflight_names_each_missing_repository_and_tag(aws: None) -> None:
+def test_preflight_names_each_missing_repository_and_tag(emulated_aws: None) -> None:
     ecr = boto3.client("ecr", region_name=REGION)
     backend, frontend = DEV.kubernetes.backend, DEV.kubernetes.frontend
     # Empty account: no repository yet.
@@ -174,7 +159,7 @@ def _cluster_resources(ec2: Any, elbv2: Any, cluster: str) -> dict[str, str]:
     }
 
 
-def test_destroy_finds_and_deletes_only_the_stage_clusters_leftovers(aws: None) -> None:
+def test_destroy_finds_and_deletes_only_the_stage_clusters_leftovers(emulated_aws: None) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
     elbv2 = boto3.client("elbv2", region_name=REGION)
     mine = _cluster_resources(ec2, elbv2, DEV.cluster_name)

@@ -7,13 +7,11 @@ goes through.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from openmarket_cdk.config import StageConfig, stage_config
 from scripts import predeploy_snapshot
@@ -26,16 +24,8 @@ NOW = datetime(2026, 11, 30, 11, 7, 21, tzinfo=UTC)
 
 
 @pytest.fixture
-def rds(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "ap-northeast-2",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield boto3.client("rds", region_name="ap-northeast-2")
+def rds(emulated_aws: None) -> Any:
+    return boto3.client("rds", region_name="ap-northeast-2")
 
 
 def create_cluster(rds: Any, config: StageConfig) -> None:

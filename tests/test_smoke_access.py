@@ -4,12 +4,10 @@ open to the internet are left alone (emulated EC2, moto)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from openmarket_cdk.config import SMOKE_ACCESS_TAG, stage_config
 from scripts.smoke_access import RULE_DESCRIPTION, close, open_for
@@ -20,15 +18,8 @@ RUNNER = "198.51.100.7"  # outside dev's office range (TEST-NET-2)
 
 
 @pytest.fixture
-def ec2(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield boto3.client("ec2", region_name=REGION)
+def ec2(emulated_aws: None) -> Any:
+    return boto3.client("ec2", region_name=REGION)
 
 
 def alb_group(ec2: Any, tagged: bool = True) -> str:

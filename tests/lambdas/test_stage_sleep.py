@@ -10,7 +10,6 @@ emulated account back (the load balancer is gone, or still there).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -18,7 +17,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from openmarket_cdk.lambdas.stage_sleep import index
 
@@ -105,60 +103,47 @@ class Stage:
 
 
 @pytest.fixture
-def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        # Lambda sets both; the function reads AWS_REGION first.
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=f"{REGION}{zone}")[
-                "Subnet"
-            ]["SubnetId"]
-            for cidr, zone in (("10.0.1.0/24", "a"), ("10.0.2.0/24", "c"))
+def stage(emulated_aws: None) -> Stage:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=f"{REGION}{zone}")["Subnet"][
+            "SubnetId"
         ]
-        eks = boto3.client("eks", region_name=REGION)
-        eks.create_cluster(
-            name=CLUSTER, roleArn=ROLE_ARN, resourcesVpcConfig={"subnetIds": subnets}
-        )
-        nodegroup = eks.create_nodegroup(
-            clusterName=CLUSTER,
-            nodegroupName=NODEGROUP,
-            nodeRole=ROLE_ARN,
-            subnets=subnets,
-            scalingConfig={"minSize": 1, "maxSize": 3, "desiredSize": DAY_NODES},
-        )["nodegroup"]
-        (asg,) = nodegroup["resources"]["autoScalingGroups"]
-        ec2.create_launch_template(
-            LaunchTemplateName="openmarket-dev-nodes",
-            LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.medium"},
-        )
-        autoscaling = boto3.client("autoscaling", region_name=REGION)
-        autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName=asg["name"],
-            LaunchTemplate={"LaunchTemplateName": "openmarket-dev-nodes"},
-            MinSize=1,
-            MaxSize=3,
-            DesiredCapacity=DAY_NODES,
-            VPCZoneIdentifier=",".join(subnets),
-        )
-        result = Stage(
-            eks=eks,
-            autoscaling=autoscaling,
-            elbv2=boto3.client("elbv2", region_name=REGION),
-            subnets=subnets,
-            asg_name=asg["name"],
-        )
-        assert len(result.group()["Instances"]) == DAY_NODES
-        yield result
+        for cidr, zone in (("10.0.1.0/24", "a"), ("10.0.2.0/24", "c"))
+    ]
+    eks = boto3.client("eks", region_name=REGION)
+    eks.create_cluster(name=CLUSTER, roleArn=ROLE_ARN, resourcesVpcConfig={"subnetIds": subnets})
+    nodegroup = eks.create_nodegroup(
+        clusterName=CLUSTER,
+        nodegroupName=NODEGROUP,
+        nodeRole=ROLE_ARN,
+        subnets=subnets,
+        scalingConfig={"minSize": 1, "maxSize": 3, "desiredSize": DAY_NODES},
+    )["nodegroup"]
+    (asg,) = nodegroup["resources"]["autoScalingGroups"]
+    ec2.create_launch_template(
+        LaunchTemplateName="openmarket-dev-nodes",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.medium"},
+    )
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=asg["name"],
+        LaunchTemplate={"LaunchTemplateName": "openmarket-dev-nodes"},
+        MinSize=1,
+        MaxSize=3,
+        DesiredCapacity=DAY_NODES,
+        VPCZoneIdentifier=",".join(subnets),
+    )
+    result = Stage(
+        eks=eks,
+        autoscaling=autoscaling,
+        elbv2=boto3.client("elbv2", region_name=REGION),
+        subnets=subnets,
+        asg_name=asg["name"],
+    )
+    assert len(result.group()["Instances"]) == DAY_NODES
+    return result
 
 
 def alb_result(stage: Stage, **overrides: Any) -> dict[str, Any]:
