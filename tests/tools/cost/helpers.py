@@ -18,6 +18,16 @@ def res(resource_type: str, **properties: Any) -> dict[str, Any]:
     return {"Type": resource_type, "Properties": properties}
 
 
+def dev_nodegroup() -> dict[str, Any]:
+    """dev's managed node group as the cluster stack declares it: 2 t3.medium (max 4)."""
+    return res(
+        "AWS::EKS::Nodegroup",
+        NodegroupName="openmarket-dev-apps",
+        InstanceTypes=["t3.medium"],
+        ScalingConfig={"MinSize": 2, "DesiredSize": 2, "MaxSize": 4},
+    )
+
+
 def stack(resources: Mapping[str, Any], name: str = "prod/Test") -> StackTemplate:
     return StackTemplate(name, {"Resources": dict(resources)})
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from openmarket_cdk.config import stage_config
-from tests.tools.cost.helpers import PRICES, estimate, items, res, usd
+from tests.tools.cost.helpers import PRICES, dev_nodegroup, estimate, items, res, usd
 from tools.assembly import StackTemplate
 from tools.cost import CATEGORIES
 from tools.cost.report import SPEC_DEV_BEFORE, report_document, stage_table
@@ -62,16 +62,7 @@ def test_a_price_missing_from_the_table_makes_the_resource_unpriced() -> None:
 def _dev_nodes(with_schedule: bool) -> list[StackTemplate]:
     cluster = StackTemplate(
         "dev/Cluster",
-        {
-            "Resources": {
-                "Nodes": res(
-                    "AWS::EKS::Nodegroup",
-                    NodegroupName="openmarket-dev-apps",
-                    InstanceTypes=["t3.medium"],
-                    ScalingConfig={"MinSize": 2, "DesiredSize": 2, "MaxSize": 4},
-                )
-            }
-        },
+        {"Resources": {"Nodes": dev_nodegroup()}},
     )
     if not with_schedule:
         return [cluster]

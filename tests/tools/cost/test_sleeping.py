@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from openmarket_cdk.config import stage_config
-from tests.tools.cost.helpers import PRICES, H, p, res
+from tests.tools.cost.helpers import PRICES, H, dev_nodegroup, p, res
 from tools.assembly import StackTemplate
 from tools.cost import LineItem, StageEstimate, estimate_stage
 from tools.cost.report import stage_table
@@ -136,12 +136,7 @@ def cluster() -> StackTemplate:
         "dev/Cluster",
         {
             "Resources": {
-                "Nodes": res(
-                    "AWS::EKS::Nodegroup",
-                    NodegroupName="openmarket-dev-apps",
-                    InstanceTypes=["t3.medium"],
-                    ScalingConfig={"MinSize": 2, "DesiredSize": 2, "MaxSize": 4},
-                ),
+                "Nodes": dev_nodegroup(),
                 "Ingress": res(
                     "Custom::AWSCDK-EKS-KubernetesResource", Manifest=json.dumps([ingress])
                 ),
