@@ -63,7 +63,10 @@ def close(config: StageConfig, ec2: Any) -> list[str]:
     """Remove every ``make smoke`` rule; return the CIDRs removed."""
     if not config.alb_is_restricted:
         return []
-    group_id = security_group_id(config, ec2)
+    return _revoke_smoke_rules(security_group_id(config, ec2), ec2)
+
+
+def _revoke_smoke_rules(group_id: str, ec2: Any) -> list[str]:
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])[
         "SecurityGroupRules"
     ]
@@ -87,11 +90,12 @@ def open_for(config: StageConfig, ec2: Any, ip: str) -> str | None:
     address = ipaddress.IPv4Address(ip)
     if any(address in ipaddress.IPv4Network(c) for c in config.network.alb_ingress_cidrs):
         return None
-    close(config, ec2)
+    group_id = security_group_id(config, ec2)
+    _revoke_smoke_rules(group_id, ec2)  # a rule left by a run that died
     cidr = f"{address}/32"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     ec2.authorize_security_group_ingress(
-        GroupId=security_group_id(config, ec2),
+        GroupId=group_id,
         IpPermissions=[
             {
                 "IpProtocol": "tcp",
