@@ -16,6 +16,10 @@ export CDK_CLI_TELEMETRY := false
 
 STAGE  ?= dev
 STAGES := dev staging prod
+# `make synth STAGE=prod` synthesizes that stage only; plain `make synth` all three.
+SYNTH_STAGES := $(if $(filter file,$(origin STAGE)),,-c stages=$(STAGE))
+# What an AWS-facing target needs first (one line naming what is missing, exit 1).
+REQUIRE := $(PYTHON) scripts/require.py
 CDK    := npx --no-install cdk
 
 FUNCTION_REQUIREMENTS := $(wildcard functions/*/requirements.txt)
@@ -27,7 +31,8 @@ CDK_ARGS ?=
 REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
 .PHONY: help setup synth test lint fmt diff deploy deploy-registries wake destroy smoke \
-	deploy-access deploy-audit snapshot url check-stage diagram cost bench clean manifests capacity
+	deploy-access deploy-audit snapshot url check-stage diagram cost bench clean manifests capacity \
+	preflight bootstrap kubectl
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,8 +54,8 @@ $(NODE_STAMP): package.json package-lock.json $(STAMP)
 
 setup: $(STAMP) $(NODE_STAMP) ## Create .venv and node_modules from the pinned files
 
-synth: setup ## Synthesize all three stages into cdk.out
-	$(CDK) synth --quiet
+synth: setup $(if $(SYNTH_STAGES),check-stage) ## Synthesize all three stages into cdk.out (STAGE=<stage>: that one only)
+	$(CDK) synth --quiet $(SYNTH_STAGES) $(CDK_ARGS)
 
 test: setup ## The whole test suite, lint gate included (installs the test servers if missing)
 	scripts/install-system-packages.sh
@@ -74,10 +79,15 @@ check-stage:
 	  *) echo "STAGE=$(STAGE) is not one of: $(STAGES)" >&2; exit 2;; esac
 
 diff: setup check-stage ## cdk diff of one stage: make diff STAGE=dev
+	@$(REQUIRE) "make diff STAGE=$(STAGE)" credentials account
 	$(CDK) diff -c stages=$(STAGE) '$(STAGE)/*' $(CDK_ARGS)
 
+preflight: setup check-stage ## Before a deploy: every placeholder and account prerequisite, all listed at once
+	@$(PYTHON) scripts/preflight.py $(STAGE) $(CDK_ARGS)
+
 deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true): make deploy STAGE=dev
-	scripts/preflight-deploy.sh $(STAGE) $(CDK_ARGS)
+	@$(PYTHON) scripts/preflight.py $(STAGE) $(CDK_ARGS)
+	@$(REQUIRE) "make deploy STAGE=$(STAGE)" account docker
 	scripts/confirm_stage.sh deploy $(STAGE)
 	@# A sleeping stage has no nodes (and dev no NAT): the deploy's kubectl handler and Helm
 	@# releases would wait on them. Awake (or not deployed yet): nothing happens.
@@ -85,8 +95,7 @@ deploy: setup check-stage ## cdk deploy of one stage (prod asks unless CI=true):
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/*' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
 
 deploy-registries: setup check-stage ## First deploy only: the stage's storage stack (ECR repositories), to push images to
-	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
-	  { echo "make deploy-registries: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	@$(REQUIRE) "make deploy-registries STAGE=$(STAGE)" credentials account
 	scripts/confirm_stage.sh deploy $(STAGE)
 	$(CDK) deploy -c stages=$(STAGE) '$(STAGE)/Storage' --require-approval $(REQUIRE_APPROVAL) $(CDK_ARGS)
 
@@ -96,14 +105,20 @@ snapshot: setup check-stage ## Before a deploy: manual Aurora snapshot named aft
 
 
 # A stage whose ALB admits listed ranges only (dev) is opened to this machine's address for
-# the test and closed after it, pass or fail.
+# the test and closed after it, pass or fail. The arguments come first: a placeholder domain
+# is refused at once instead of being retried for minutes.
 smoke: setup check-stage ## After a deploy: GET /api/health (the stage's URL or ALB) until 200
-	$(PYTHON) scripts/smoke_access.py open $(STAGE)
-	status=0; scripts/smoke_test.sh $$($(PYTHON) scripts/smoke_args.py $(STAGE) $(CDK_ARGS)) \
-	  || status=$$?; $(PYTHON) scripts/smoke_access.py close $(STAGE); exit $$status
+	@args="$$($(PYTHON) scripts/smoke_args.py $(STAGE) $(CDK_ARGS))" || exit 1; \
+	$(PYTHON) scripts/smoke_access.py open $(STAGE) $(CDK_ARGS) || exit 1; \
+	status=0; scripts/smoke_test.sh $$args || status=$$?; \
+	$(PYTHON) scripts/smoke_access.py close $(STAGE) $(CDK_ARGS); exit $$status
+
+# Runbooks write their kubectl steps as `make kubectl STAGE=prod CMD='-n ... get pods'`.
+kubectl: setup check-stage ## kubectl on the stage's cluster, as the admin role; private endpoints through Session Manager: make kubectl STAGE=prod [CMD='get pods -A']
+	@$(PYTHON) scripts/cluster_access.py $(STAGE) $(CMD)
 
 url: setup check-stage ## Where a deployed stage answers (dev: its ALB, a new name each morning)
-	@$(PYTHON) scripts/stage_url.py $(STAGE)
+	@$(PYTHON) scripts/stage_url.py $(STAGE) $(CDK_ARGS)
 
 wake: setup check-stage ## Start a sleeping stage now (nodes; staging's Aurora, dev's NAT): make wake STAGE=staging
 	$(PYTHON) scripts/wake_stage.py $(STAGE)
@@ -115,8 +130,7 @@ wake: setup check-stage ## Start a sleeping stage now (nodes; staging's Aurora, 
 # cluster's tags; (3) every other stack, the network last (no ALB holds its subnets).
 destroy: setup check-stage ## Delete the dev stage's stacks and what its cluster made (refuses staging and prod)
 	scripts/confirm_stage.sh destroy $(STAGE)
-	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
-	  { echo "make destroy: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	@$(REQUIRE) "make destroy STAGE=$(STAGE)" credentials account
 	@# The ingress controller (on the nodes) must delete the ALB, the kubectl handler needs
 	@# the NAT: wake a sleeping stage first.
 	$(PYTHON) scripts/wake_stage.py $(STAGE)
@@ -124,15 +138,18 @@ destroy: setup check-stage ## Delete the dev stage's stacks and what its cluster
 	$(PYTHON) scripts/destroy_leftovers.py $(STAGE)
 	$(CDK) destroy -c stages=$(STAGE) '$(STAGE)/*'
 
+bootstrap: setup ## Once per account and region: the CDK bootstrap stack (CDKToolkit) the deploys use
+	@$(REQUIRE) "make bootstrap" credentials account
+	@# No environment given: the CLI bootstraps the account and region the app's stacks name.
+	$(CDK) bootstrap -c stages=dev $(CDK_ARGS)
+
 deploy-access: setup ## Once per account: GitHub OIDC provider, deploy and diff roles (reuse one: CDK_ARGS='-c github_oidc_provider_arn=arn:...')
-	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
-	  { echo "make deploy-access: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
+	@$(REQUIRE) "make deploy-access" credentials account
 	$(CDK) deploy -c stages=dev DeployAccess --require-approval broadening $(CDK_ARGS)
 
 deploy-audit: setup ## Once per account: CloudTrail audit trail and the CIS alarms
-	@test -n "$${OPENMARKET_ACCOUNT:-}" || \
-	  { echo "make deploy-audit: set OPENMARKET_ACCOUNT to the target AWS account id." >&2; exit 1; }
-	$(CDK) deploy -c stages=dev Audit --require-approval broadening
+	@$(REQUIRE) "make deploy-audit" credentials account audit-settings $(CDK_ARGS)
+	$(CDK) deploy -c stages=dev Audit --require-approval broadening $(CDK_ARGS)
 
 diagram: synth ## Regenerate docs/architecture.png (and .dot) from cdk.out (needs graphviz)
 	$(PYTHON) -m tools.diagram --cdk-out cdk.out --stage prod \

@@ -22,7 +22,12 @@ from openmarket_cdk.config import (
     resolve_account,
     stage_config,
 )
-from openmarket_cdk.config.overrides import CONTEXT_KEYS, with_context_overrides
+from openmarket_cdk.config.overrides import (
+    CONTEXT_KEYS,
+    SECURITY_ALARM_EMAIL_CONTEXT,
+    with_account_overrides,
+    with_context_overrides,
+)
 from openmarket_cdk.stacks.audit import AuditStack
 from openmarket_cdk.stacks.deploy_access import DeployAccessStack
 from openmarket_cdk.stage import OpenMarketStage
@@ -124,7 +129,10 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         ],
     )
     # Once per account too: the audit trail and the CIS alarms (`cdk deploy Audit`).
-    audit_config = account_config(account)
+    audit_config = with_account_overrides(
+        account_config(account),
+        {SECURITY_ALARM_EMAIL_CONTEXT: app.node.try_get_context(SECURITY_ALARM_EMAIL_CONTEXT)},
+    )
     audit = AuditStack(
         app,
         "Audit",

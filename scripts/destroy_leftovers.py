@@ -32,6 +32,7 @@ from openmarket_cdk.config import stage_config
 # The AWS Load Balancer Controller's ownership tag, defined with the function that relies on
 # it at night (re-exported for the clean-up's tests).
 from openmarket_cdk.lambdas.stage_sleep.index import LBC_CLUSTER_TAG as LBC_CLUSTER_TAG
+from scripts.aws_access import OperatorError, client, require_credentials, run
 
 # DescribeTags takes at most 20 ARNs per call.
 _TAG_BATCH = 20
@@ -148,30 +149,30 @@ def main(argv: list[str]) -> int:
     if len(args) != 1:
         print("usage: destroy_leftovers.py STAGE [--dry-run]", file=sys.stderr)
         return 2
-    import boto3  # only here: the tests call the functions above with moto clients
 
-    config = stage_config(args[0])
-    name = config.cluster_name
-    session = boto3.Session(region_name=config.region)
-    if cluster_exists(session.client("eks"), name):
-        print(
-            f"destroy_leftovers: cluster {name} still exists; delete its stack first "
-            f"(make destroy STAGE={config.name} does both, in order).",
-            file=sys.stderr,
-        )
-        return 1
-    ec2, elbv2 = session.client("ec2"), session.client("elbv2")
-    leftovers = find_leftovers(name, ec2, elbv2)
-    for line in leftovers.lines():
-        print(f"{'would delete' if '--dry-run' in argv else 'deleting'} {line}")
-    if not leftovers.lines():
-        print(f"destroy_leftovers: nothing of cluster {name} is left.")
-    if "--dry-run" in argv:
-        return 0
-    failures = delete_leftovers(leftovers, ec2, elbv2)
-    for failure in failures:
-        print(f"destroy_leftovers: could not delete {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    def body() -> int:
+        config = stage_config(args[0])
+        name = config.cluster_name
+        require_credentials()
+        if cluster_exists(client("eks", config.region), name):
+            raise OperatorError(
+                f"cluster {name} still exists; delete its stack first "
+                f"(make destroy STAGE={config.name} does both, in order)"
+            )
+        ec2, elbv2 = client("ec2", config.region), client("elbv2", config.region)
+        leftovers = find_leftovers(name, ec2, elbv2)
+        for line in leftovers.lines():
+            print(f"{'would delete' if '--dry-run' in argv else 'deleting'} {line}")
+        if not leftovers.lines():
+            print(f"destroy_leftovers: nothing of cluster {name} is left.")
+        if "--dry-run" in argv:
+            return 0
+        failures = delete_leftovers(leftovers, ec2, elbv2)
+        for failure in failures:
+            print(f"destroy_leftovers: could not delete {failure}", file=sys.stderr)
+        return 1 if failures else 0
+
+    return run(f"make destroy STAGE={args[0]} (leftovers)", body)
 
 
 if __name__ == "__main__":

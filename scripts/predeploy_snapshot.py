@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from openmarket_cdk.config import STAGE_NAMES, StageConfig, stage_config
+from scripts.aws_access import OperatorError, client, require_credentials, run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,31 +132,34 @@ def main(argv: list[str], rds: Any = None) -> int:
     parser.add_argument("--poll-seconds", type=float, default=POLL_SECONDS)
     args = parser.parse_args(argv)
     config = stage_config(args.stage)
-    try:
-        sha = short_sha(args.commit)
-        if rds is None:
-            import boto3
 
-            rds = boto3.client("rds", region_name=config.region)
-        identifier = take_snapshot(
-            rds,
-            config,
-            sha,
-            timeout_seconds=args.timeout_minutes * 60,
-            poll_seconds=args.poll_seconds,
-            log=lambda line: print(line, file=sys.stderr),
-        )
-    except SnapshotError as err:
-        print(f"make snapshot: {err}", file=sys.stderr)
-        return 1
-    if identifier is None:
+    def body() -> int:
+        nonlocal rds
+        try:
+            sha = short_sha(args.commit)
+            if rds is None:
+                require_credentials()
+                rds = client("rds", config.region)
+            identifier = take_snapshot(
+                rds,
+                config,
+                sha,
+                timeout_seconds=args.timeout_minutes * 60,
+                poll_seconds=args.poll_seconds,
+                log=lambda line: print(line, file=sys.stderr),
+            )
+        except SnapshotError as err:
+            raise OperatorError(str(err)) from None
+        if identifier is None:
+            return 0
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(f"Pre-deploy Aurora snapshot: `{identifier}`\n")
+        print(identifier)
         return 0
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(f"Pre-deploy Aurora snapshot: `{identifier}`\n")
-    print(identifier)
-    return 0
+
+    return run(f"make snapshot STAGE={args.stage}", body)
 
 
 if __name__ == "__main__":

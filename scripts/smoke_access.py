@@ -24,9 +24,9 @@ import time
 import urllib.request
 from typing import Any
 
-import boto3
-
-from openmarket_cdk.config import SMOKE_ACCESS_TAG, STAGE_NAMES, StageConfig, stage_config
+from openmarket_cdk.config import SMOKE_ACCESS_TAG, STAGE_NAMES, StageConfig
+from scripts.aws_access import OperatorError, client, require_credentials, run
+from scripts.cli_config import stage_config_from_cli
 
 RULE_DESCRIPTION = "make smoke"
 CHECKIP_URL = "https://checkip.amazonaws.com"
@@ -52,7 +52,7 @@ def security_group_id(config: StageConfig, ec2: Any) -> str:
         ]
     )["SecurityGroups"]
     if len(groups) != 1:
-        raise SystemExit(
+        raise OperatorError(
             f"expected one security group {config.alb_security_group_name} tagged "
             f"{SMOKE_ACCESS_TAG}={config.name}, found {len(groups)}: is {config.name} deployed?"
         )
@@ -114,22 +114,34 @@ def main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["open", "close"])
     parser.add_argument("stage", choices=STAGE_NAMES)
     parser.add_argument("--ip", help="the address to admit (default: this machine's)")
-    args = parser.parse_args(argv)
-    config = stage_config(args.stage)
-    if not config.alb_is_restricted:
-        print(f"{config.name}'s ALB is open to the internet: no smoke access to {args.action}")
+    args, cdk_args = parser.parse_known_args(argv)
+
+    def body() -> int:
+        config = stage_config_from_cli(args.stage, cdk_args)
+        if not config.alb_is_restricted:
+            print(f"{config.name}'s ALB is open to the internet: no smoke access to {args.action}")
+            return 0
+        require_credentials()
+        ec2 = client("ec2", config.region)
+        if args.action == "close":
+            removed = close(config, ec2)
+            print(f"closed smoke access to {config.name}: {', '.join(removed) or 'none was open'}")
+            return 0
+        try:
+            ip = args.ip or public_ip()
+        except OSError as err:
+            raise OperatorError(
+                f"could not learn this machine's public address from {CHECKIP_URL} ({err}); "
+                "give it with --ip"
+            ) from None
+        cidr = open_for(config, ec2, ip)
+        if cidr is None:
+            print(f"this address is inside {config.name}'s ranges: nothing to open")
+        else:
+            print(f"opened {config.name}'s ALB to {cidr} for the smoke test")
         return 0
-    ec2 = boto3.client("ec2", region_name=config.region)
-    if args.action == "close":
-        removed = close(config, ec2)
-        print(f"closed smoke access to {config.name}: {', '.join(removed) or 'none was open'}")
-        return 0
-    cidr = open_for(config, ec2, args.ip or public_ip())
-    if cidr is None:
-        print(f"this address is inside {config.name}'s ranges: nothing to open")
-    else:
-        print(f"opened {config.name}'s ALB to {cidr} for the smoke test")
-    return 0
+
+    return run(f"make smoke STAGE={args.stage} ({args.action} access)", body)
 
 
 if __name__ == "__main__":

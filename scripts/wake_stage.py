@@ -18,8 +18,6 @@ import argparse
 import sys
 from typing import Any
 
-import boto3
-
 from openmarket_cdk.config import (
     SLEEPS_TAG,
     STAGE_NAMES,
@@ -32,6 +30,7 @@ from openmarket_cdk.lambdas.stage_sleep.index import (
     StillStoppingError,
     start_nat_instances,
 )
+from scripts.aws_access import client, require_credentials, run
 
 # Aurora takes 5-10 minutes to start, a node group a few minutes to add nodes.
 WAIT_DELAY_S = 30
@@ -129,16 +128,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("stage", choices=STAGE_NAMES)
     parser.add_argument("--no-wait", action="store_true", help="start, do not wait")
     args = parser.parse_args(argv)
-    config = stage_config(args.stage)
-    if not config.observability.working_hours.enabled:
-        print(f"{config.name} never sleeps: nothing to wake")
+
+    def body() -> int:
+        config = stage_config(args.stage)
+        if not config.observability.working_hours.enabled:
+            print(f"{config.name} never sleeps: nothing to wake")
+            return 0
+        require_credentials()
+        rds, eks, ec2 = (client(service, config.region) for service in ("rds", "eks", "ec2"))
+        done = wake(config, rds, eks, wait=not args.no_wait, ec2=ec2)
+        print("\n".join(done) if done else f"{config.name} is awake: nothing to do")
         return 0
-    rds = boto3.client("rds", region_name=config.region)
-    eks = boto3.client("eks", region_name=config.region)
-    ec2 = boto3.client("ec2", region_name=config.region)
-    done = wake(config, rds, eks, wait=not args.no_wait, ec2=ec2)
-    print("\n".join(done) if done else f"{config.name} is awake: nothing to do")
-    return 0
+
+    return run(f"make wake STAGE={args.stage}", body)
 
 
 if __name__ == "__main__":

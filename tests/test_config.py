@@ -254,7 +254,8 @@ def test_staging_and_prod_have_an_edge_with_obviously_fake_placeholders() -> Non
         # Reserved names (RFC 2606) and a zone id no account has: preflight refuses them.
         assert edge.hosted_zone_name.endswith(".example")
         assert edge.hosted_zone_id.endswith("EXAMPLE")
-        assert len(deploy_blockers(stage_config(stage))) == 3
+        edge_blockers = [p for p in deploy_blockers(stage_config(stage)) if ": edge." in p]
+        assert len(edge_blockers) == 3
 
 
 @pytest.mark.parametrize(
@@ -285,12 +286,12 @@ def test_context_overrides_set_or_change_the_edge() -> None:
     real = {"hosted_zone_id": "z0123456789ab", "hosted_zone_name": "Shop.IO."}
     dev = with_edge_overrides(stage_config("dev"), {"domain": "dev.shop.io", **real})
     assert dev.edge == EdgeConfig("dev.shop.io", "Z0123456789AB", "shop.io")
-    assert deploy_blockers(dev) == []
+    assert [p for p in deploy_blockers(dev) if ": edge." in p] == []
     prod = with_edge_overrides(stage_config("prod"), {"domain": "www.shop.io", **real})
     assert prod.edge == EdgeConfig("www.shop.io", "Z0123456789AB", "shop.io")
     # Only the domain: the zone stays the placeholder, which preflight names.
     partly = with_edge_overrides(stage_config("prod"), {"domain": "www.openmarket.example"})
-    assert [p.split(" is ")[0] for p in deploy_blockers(partly)] == [
+    assert [p.split(" is ")[0] for p in deploy_blockers(partly) if ": edge." in p] == [
         "prod: edge.domain_name",
         "prod: edge.hosted_zone_name",
         "prod: edge.hosted_zone_id",

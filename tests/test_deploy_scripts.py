@@ -16,8 +16,8 @@ from scripts.destroy_leftovers import (
     find_leftovers,
     volume_cluster_tag,
 )
-from scripts.preflight_edge import cli_context
-from scripts.preflight_images import missing_images
+from scripts.cli_config import cli_context
+from scripts.preflight import missing_images
 from tests.conftest import ROOT
 
 REGION = "ap-northeast-2"
@@ -78,9 +78,11 @@ def _target(name: str) -> str:
 
 def test_make_deploy_runs_the_preflight_with_the_cli_arguments() -> None:
     deploy = _target("deploy")
-    assert "scripts/preflight-deploy.sh $(STAGE) $(CDK_ARGS)" in deploy
-    assert deploy.index("preflight-deploy.sh") < deploy.index("$(CDK) deploy")
-    assert "preflight_images.py" in (ROOT / "scripts/preflight-deploy.sh").read_text()
+    assert "$(PYTHON) scripts/preflight.py $(STAGE) $(CDK_ARGS)" in deploy
+    assert deploy.index("scripts/preflight.py") < deploy.index("$(CDK) deploy")
+    # Before anything that asks or changes: the prod prompt, waking the stage.
+    assert deploy.index("scripts/preflight.py") < deploy.index("confirm_stage.sh")
+    assert deploy.index("scripts/preflight.py") < deploy.index("wake_stage.py")
 
 
 def test_make_deploy_and_destroy_wake_a_sleeping_stage_before_cdk_runs() -> None:

@@ -576,59 +576,6 @@ def test_smoke_args_follow_the_context_overrides_as_deploy_does() -> None:
     ]
 
 
-# --- scripts/preflight-deploy.sh: the edge check ---------------------------------------------
-
-PREFLIGHT = ROOT / "scripts" / "preflight-deploy.sh"
-REAL_EDGE = ("-c", "hosted_zone_id=Z0123456789ABCDEFGHIJ", "-c", "hosted_zone_name=shop.io")
-
-
-@pytest.fixture(scope="module")
-def no_docker(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A PATH whose `docker` never answers: a run past the edge check stops at the next one."""
-    bin_dir = tmp_path_factory.mktemp("no-docker")
-    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")
-    (bin_dir / "docker").chmod(0o755)
-    return f"{bin_dir}{os.pathsep}{venv_env()['PATH']}"
-
-
-def preflight(path: str, stage: str, *cdk_args: str) -> subprocess.CompletedProcess[str]:
-    env = venv_env(PYTHON=sys.executable, PATH=path)
-    return subprocess.run(
-        [str(PREFLIGHT), stage, *cdk_args], env=env, capture_output=True, text=True, timeout=60
-    )
-
-
-@pytest.mark.parametrize("stage", ["staging", "prod"])
-def test_preflight_refuses_a_stage_with_placeholder_names(no_docker: str, stage: str) -> None:
-    result = preflight(no_docker, stage)
-    assert result.returncode == 1
-    domain = stage_config(stage).edge.domain_name  # type: ignore[union-attr]
-    assert (
-        f"{stage}: edge.domain_name is the placeholder '{domain}'; set the stage's domain in "
-        "openmarket_cdk/config/stages.py or -c domain=<name>"
-    ) in result.stderr
-    assert "edge.hosted_zone_id is the placeholder" in result.stderr
-    assert "Docker" not in result.stderr  # refused before anything else is asked
-
-
-def test_preflight_names_what_is_still_a_placeholder(no_docker: str) -> None:
-    result = preflight(no_docker, "prod", "-c", "domain=shop.openmarket.io")
-    assert result.returncode == 1
-    # The domain is real now, but not inside the placeholder zone: named as such.
-    assert "'shop.openmarket.io' is not inside the hosted zone 'openmarket.example'" in (
-        result.stderr
-    )
-    result = preflight(no_docker, "prod", "-c", "domain=www.shop.io", *REAL_EDGE)
-    assert "placeholder" not in result.stderr
-    assert "Docker" in result.stderr  # past the edge check, on to the next one
-
-
-def test_preflight_lets_dev_deploy_http_only_and_says_so(no_docker: str) -> None:
-    result = preflight(no_docker, "dev")
-    assert "dev: no domain configured: the ALB serves HTTP only." in result.stderr
-    assert "Docker" in result.stderr  # the edge check passed
-
-
 # --- scripts/diff_report.py ---------------------------------------------------------------
 
 

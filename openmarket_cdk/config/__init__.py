@@ -18,6 +18,7 @@ from typing import Any
 from openmarket_cdk.config.model import (
     ACCOUNT_ENV_VAR,
     AVAILABILITY_ZONES,
+    CLUSTER_ACCESS_TAG,
     ELB_LOG_DELIVERY_ACCOUNT,
     GITHUB_REPOSITORY,
     INSTANCE_SHAPES,
@@ -62,6 +63,7 @@ from openmarket_cdk.config.stages import (
     with_edge_overrides,
 )
 from openmarket_cdk.config.validation import (
+    account_deploy_blockers,
     deploy_blockers,
     validate_account_config,
     validate_stage,
@@ -70,6 +72,7 @@ from openmarket_cdk.config.validation import (
 __all__ = [
     "ACCOUNT_ENV_VAR",
     "AVAILABILITY_ZONES",
+    "CLUSTER_ACCESS_TAG",
     "EDGE_CONTEXT_KEYS",
     "ELB_LOG_DELIVERY_ACCOUNT",
     "GITHUB_REPOSITORY",
@@ -106,6 +109,7 @@ __all__ = [
     "WorkingHoursConfig",
     "WorkloadConfig",
     "account_config",
+    "account_deploy_blockers",
     "all_stage_configs",
     "as_dict",
     "deploy_blockers",

@@ -23,6 +23,10 @@ PLACEHOLDER_ACCOUNT = "000000000000"
 # On a restricted ALB's security group (value: the stage): the deploy role may add and remove
 # the one temporary rule `make smoke` needs there, on no other security group.
 SMOKE_ACCESS_TAG = "openmarket:smoke-access"
+# On the small instance operators reach a private cluster endpoint through (value: the stage):
+# `make kubectl` finds it by this tag, and the platform admin role may open Session Manager
+# sessions on instances carrying it, no other.
+CLUSTER_ACCESS_TAG = "openmarket:cluster-access"
 # On an instance that sleeps with its stage (dev's NAT instance; value: the stage): the deploy
 # role may start it (`make wake`), no other instance.
 SLEEPS_TAG = "openmarket:sleeps"
@@ -41,6 +45,11 @@ RESERVED_DOMAINS: tuple[str, ...] = (
     "invalid",
     "localhost",
 )
+# Address ranges reserved for documentation (RFC 5737): an office range inside one is a
+# placeholder, which no real client ever comes from.
+DOCUMENTATION_NETWORKS: tuple[str, ...] = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+# Image tags that move: a deploy of one is not repeatable (and ECR's tags are immutable).
+MOVING_IMAGE_TAGS: frozenset[str] = frozenset({"latest", "stable", "main", "master"})
 STAGE_NAMES: tuple[str, ...] = ("dev", "staging", "prod")
 # One constant for the cluster version: in EKS standard support until early 2027 (1.28, the
 # original's, is no longer offered). The kubectl layer package must match (tests check it).
@@ -247,6 +256,12 @@ class MonitoringConfig:
     alertmanager_storage_size: str = "1Gi"
     # How often External Secrets re-reads Secrets Manager.
     secret_refresh_interval: str = "1h"
+    # Alertmanager's Slack receivers: one channel each, one key each in the Slack secret
+    # (a webhook URL), in routing order.
+    slack_receivers: tuple[str, ...] = ("critical", "warning", "info", "heartbeat", "app")
+    # What the Slack secret holds for a receiver until someone stores its webhook URL: not a
+    # URL, so delivery fails visibly (the AlertDeliveryFailing e-mail) instead of silently.
+    slack_url_placeholder: str = "unset: store this channel's Slack webhook URL here"
     images: MonitoringImages = field(default_factory=MonitoringImages)
     resources: MonitoringResources = field(default_factory=MonitoringResources)
 
@@ -409,6 +424,9 @@ class KubernetesConfig:
     # Empty: private API endpoint only. Non-empty (dev): public endpoint limited to these.
     public_endpoint_cidrs: tuple[str, ...] = ()
     admin_role_name: str = "OpenMarketPlatformAdmin"
+    # A private API endpoint is reached through Session Manager port forwarding via one small
+    # instance in a private subnet (no inbound rule, no SSH key): `make kubectl STAGE=<stage>`.
+    cluster_access_instance_type: str = "t4g.nano"
     # SPEC: the NestJS backend on 3001 with a health endpoint, the Next.js frontend on 3000.
     backend: WorkloadConfig = field(
         default_factory=lambda: WorkloadConfig(

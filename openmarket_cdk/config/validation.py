@@ -14,8 +14,11 @@ from typing import NoReturn
 
 from openmarket_cdk.config.model import (
     AVAILABILITY_ZONES,
+    DOCUMENTATION_NETWORKS,
     INSTANCE_SHAPES,
     KUBERNETES_VERSION,
+    MOVING_IMAGE_TAGS,
+    PLACEHOLDER_ACCOUNT,
     PLACEHOLDER_HOSTED_ZONE_ID,
     REGION,
     RESERVED_DOMAINS,
@@ -544,30 +547,115 @@ def is_reserved_domain(name: str) -> bool:
     return any(name == r or name.endswith(f".{r}") for r in RESERVED_DOMAINS)
 
 
-def deploy_blockers(cfg: StageConfig) -> list[str]:
-    """Why ``cfg`` must not be deployed as it is: placeholders where a real name belongs.
+# Where a fork sets what the placeholders stand for.
+STAGES_FILE = "openmarket_cdk/config/stages.py"
+MODEL_FILE = "openmarket_cdk/config/model.py"
 
-    Synth accepts placeholders (templates and tests need no real zone); a deploy with them
-    would wait on a certificate no DNS can validate. dev without an edge runs HTTP only.
+
+def _email_domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1].lower()
+
+
+def in_documentation_range(cidr: str) -> bool:
+    """Whether ``cidr`` lies inside a range reserved for documentation (RFC 5737)."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    return any(
+        network.version == 4 and network.subnet_of(ipaddress.IPv4Network(doc))
+        for doc in DOCUMENTATION_NETWORKS
+    )
+
+
+def deploy_blockers(cfg: StageConfig) -> list[str]:
+    """Why ``cfg`` must not be deployed as it is: placeholders where a real value belongs.
+
+    Synth accepts placeholders (templates and tests need no real zone or mailbox); a deploy
+    with them would notify nobody, send no mail, wait on a certificate no DNS can validate,
+    or build a stage nobody can reach. Each line names the setting and where to set it.
     """
-    edge = cfg.edge
-    if edge is None:
-        return []
-    where = "openmarket_cdk/config/stages.py"
     problems: list[str] = []
-    if is_reserved_domain(edge.domain_name):
+
+    def placeholder(setting: str, value: str, context_key: str, what: str) -> None:
         problems.append(
-            f"{cfg.name}: edge.domain_name is the placeholder {edge.domain_name!r}; set the "
-            f"stage's domain in {where} or -c domain=<name>"
+            f"{cfg.name}: {setting} is the placeholder {value!r} ({what}); set it in "
+            f"{STAGES_FILE}, or in cdk.json's context / -c {context_key}=..."
         )
-    if is_reserved_domain(edge.hosted_zone_name):
+
+    if cfg.account == PLACEHOLDER_ACCOUNT:
         problems.append(
-            f"{cfg.name}: edge.hosted_zone_name is the placeholder {edge.hosted_zone_name!r}; "
-            f"set the Route 53 zone's name in {where} or -c hosted_zone_name=<zone>"
+            f"{cfg.name}: account is the placeholder {cfg.account}; set OPENMARKET_ACCOUNT "
+            "(or -c account=...) to the AWS account id"
         )
-    if edge.hosted_zone_id == PLACEHOLDER_HOSTED_ZONE_ID:
-        problems.append(
-            f"{cfg.name}: edge.hosted_zone_id is the placeholder {edge.hosted_zone_id!r}; set "
-            f"the Route 53 zone's id in {where} or -c hosted_zone_id=<Z...>"
+    obs = cfg.observability
+    if is_reserved_domain(_email_domain(obs.alarm_email)):
+        placeholder(
+            "observability.alarm_email",
+            obs.alarm_email,
+            "alarm_email",
+            "every alarm, the dead man's switch and the budget would notify nobody",
         )
+    sender = cfg.functions.sender_email
+    if is_reserved_domain(_email_domain(sender)):
+        placeholder(
+            "functions.sender_email",
+            sender,
+            "sender_email",
+            "order e-mails are sent from it: a verified SES identity",
+        )
+    restricted = [
+        (f"network.alb_ingress_cidrs[{i}]", cidr)
+        for i, cidr in enumerate(cfg.network.alb_ingress_cidrs)
+    ] + [
+        (f"kubernetes.public_endpoint_cidrs[{i}]", cidr)
+        for i, cidr in enumerate(cfg.kubernetes.public_endpoint_cidrs)
+    ]
+    for setting, cidr in restricted:
+        if in_documentation_range(cidr):
+            placeholder(
+                setting,
+                cidr,
+                "office_cidrs",
+                "a documentation range: nobody could browse the stage or reach its cluster; "
+                "list the office/VPN ranges",
+            )
+    for workload in cfg.kubernetes.workloads:
+        if workload.image_tag in MOVING_IMAGE_TAGS:
+            problems.append(
+                f"{cfg.name}: kubernetes.{workload.name}.image_tag is {workload.image_tag!r}, "
+                "a tag that moves: deploy a release tag (set it in "
+                f"{STAGES_FILE}, or -c {workload.name}_image_tag=...)"
+            )
+    edge = cfg.edge
+    if edge is not None:
+        if is_reserved_domain(edge.domain_name):
+            placeholder(
+                "edge.domain_name",
+                edge.domain_name,
+                "domain",
+                "no DNS could validate its certificate",
+            )
+        if is_reserved_domain(edge.hosted_zone_name):
+            placeholder(
+                "edge.hosted_zone_name",
+                edge.hosted_zone_name,
+                "hosted_zone_name",
+                "the Route 53 zone's name",
+            )
+        if edge.hosted_zone_id == PLACEHOLDER_HOSTED_ZONE_ID:
+            placeholder(
+                "edge.hosted_zone_id",
+                edge.hosted_zone_id,
+                "hosted_zone_id",
+                "the Route 53 zone's id, Z...",
+            )
     return problems
+
+
+def account_deploy_blockers(cfg: AccountConfig) -> list[str]:
+    """The once-per-account settings' placeholders (the CIS alarms' e-mail)."""
+    if is_reserved_domain(_email_domain(cfg.alarm_email)):
+        return [
+            f"account: alarm_email is the placeholder {cfg.alarm_email!r} (the CIS security "
+            f"alarms would notify nobody); set it in {MODEL_FILE} (AccountConfig), or in "
+            "cdk.json's context / -c security_alarm_email=..."
+        ]
+    return []

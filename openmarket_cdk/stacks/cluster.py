@@ -25,6 +25,7 @@ from openmarket_cdk.config import StageConfig
 from openmarket_cdk.constructs.app_node_group import AppNodeGroup
 from openmarket_cdk.constructs.backend_access import BackendAccess
 from openmarket_cdk.constructs.chart_deployment import OrderedChartDeployment
+from openmarket_cdk.constructs.cluster_access import ClusterAccess
 from openmarket_cdk.constructs.cluster_internals import acknowledge_cluster_internals
 from openmarket_cdk.constructs.deploy_order import (
     ALB_CONTROLLER_HELM_VALUES,
@@ -187,6 +188,11 @@ class ClusterStack(Stack):
                 )
             ],
         )
+        # A private endpoint (staging, prod): operators reach it through Session Manager.
+        if not k8s.public_endpoint_cidrs:
+            ClusterAccess(
+                self, "ClusterAccess", config=config, cluster=self.cluster, vpc=inputs.vpc
+            )
         node_group = AppNodeGroup(
             self,
             "AppNodeGroup",
