@@ -127,6 +127,8 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         restricted_alb_stages=[
             config for config in all_stage_configs(account) if config.alb_is_restricted
         ],
+        # make preflight, the deploy's first step, reads what each stage needs.
+        preflight_stages=all_stage_configs(account),
     )
     # Once per account too: the audit trail and the CIS alarms (`cdk deploy Audit`).
     audit_config = with_account_overrides(

@@ -30,7 +30,8 @@ from openmarket_cdk.lambdas.stage_sleep.index import (
     StillStoppingError,
     start_nat_instances,
 )
-from scripts.aws_access import client, require_credentials, run
+from openmarket_cdk.stage_sleep_mark import stage_sleep_mark
+from scripts.aws_access import OperatorError, client, require_credentials, run
 
 # Aurora takes 5-10 minutes to start, a node group a few minutes to add nodes.
 WAIT_DELAY_S = 30
@@ -38,10 +39,16 @@ WAIT_MAX_ATTEMPTS = 40  # 20 minutes
 
 
 def wake(
-    config: StageConfig, rds: Any, eks: Any, wait: bool = True, ec2: Any | None = None
+    config: StageConfig,
+    rds: Any,
+    eks: Any,
+    wait: bool = True,
+    ec2: Any | None = None,
+    cloudwatch: Any | None = None,
 ) -> list[str]:
     """Start what sleeps; return what was done (empty: it was awake). ``ec2`` is needed for
-    a stage whose NAT instance sleeps (dev)."""
+    a stage whose NAT instance sleeps (dev). With ``cloudwatch``, a stage that was woken is
+    marked awake, which arms its alerting dead man's switch again (after its grace time)."""
     if not config.observability.working_hours.enabled:
         return []
     done: list[str] = []
@@ -64,7 +71,7 @@ def wake(
             done.append(f"started Aurora cluster {cluster_id}")
             waiting_for_database = True
         elif cluster["Status"] == "stopping":
-            raise SystemExit(
+            raise OperatorError(
                 f"Aurora cluster {cluster_id} is stopping: run make wake again in a few minutes"
             )
     k8s = config.kubernetes
@@ -90,6 +97,12 @@ def wake(
         )
         done.append(f"scaled node group {config.nodegroup_name} to {k8s.node_desired_size}")
         waiting_for_nodes = True
+    if waiting_for_nodes and cloudwatch is not None:
+        cloudwatch.put_metric_data(**stage_sleep_mark(config.name, asleep=False))
+        done.append(
+            "marked the stage awake: the alerting heartbeat counts again in "
+            f"{config.observability.heartbeat_wake_grace_minutes} minutes"
+        )
     if wait:
         waiter_config = {"Delay": WAIT_DELAY_S, "MaxAttempts": WAIT_MAX_ATTEMPTS}
         if waiting_for_database:
@@ -110,7 +123,7 @@ def _start_nat_instances(config: StageConfig, ec2: Any, wait: bool) -> list[str]
     try:
         started = start_nat_instances(InstanceTag(SLEEPS_TAG, config.name), ec2)
     except StillStoppingError:
-        raise SystemExit(
+        raise OperatorError(
             f"{config.name}'s NAT instance is stopping: run make wake again in a minute"
         ) from None
     ids = started["resources"]
@@ -135,8 +148,10 @@ def main(argv: list[str]) -> int:
             print(f"{config.name} never sleeps: nothing to wake")
             return 0
         require_credentials()
-        rds, eks, ec2 = (client(service, config.region) for service in ("rds", "eks", "ec2"))
-        done = wake(config, rds, eks, wait=not args.no_wait, ec2=ec2)
+        rds, eks, ec2, cloudwatch = (
+            client(service, config.region) for service in ("rds", "eks", "ec2", "cloudwatch")
+        )
+        done = wake(config, rds, eks, wait=not args.no_wait, ec2=ec2, cloudwatch=cloudwatch)
         print("\n".join(done) if done else f"{config.name} is awake: nothing to do")
         return 0
 

@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from openmarket_cdk.config import AuroraCapacity, stage_config
+from scripts.aws_access import OperatorError
 from scripts.wake_stage import main, wake
 
 REGION = "ap-northeast-2"
@@ -61,6 +62,47 @@ def test_a_sleeping_staging_gets_its_database_and_nodes_back() -> None:
         "started Aurora cluster openmarket-staging-aurora",
         f"scaled node group openmarket-staging-apps to {k8s.node_desired_size}",
     ]
+
+
+def test_a_woken_stage_is_marked_awake_for_the_alerting_heartbeat() -> None:
+    """The dead man's switch of a sleeping stage holds still while the last mark is 'asleep':
+    make wake must mark it awake, or a woken stage whose monitoring fails pages nobody."""
+    config = stage_config("staging")
+    rds, rds_stub, eks, eks_stub = clients()
+    cluster = {"DBClusterIdentifier": "openmarket-staging-aurora"}
+    rds_stub.add_response(
+        "describe_db_clusters", {"DBClusters": [{**cluster, "Status": "available"}]}, cluster
+    )
+    cluster_exists(eks_stub, "openmarket-staging")
+    eks_stub.add_response(
+        "describe_nodegroup",
+        nodegroup(0),
+        {"clusterName": "openmarket-staging", "nodegroupName": "openmarket-staging-apps"},
+    )
+    eks_stub.add_response("update_nodegroup_config", {})
+    cloudwatch = boto3.client(
+        "cloudwatch", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    cloudwatch_stub = Stubber(cloudwatch)
+    cloudwatch_stub.add_response(
+        "put_metric_data",
+        {},
+        {
+            "Namespace": "OpenMarket/StageSleep",
+            "MetricData": [
+                {
+                    "MetricName": "Asleep",
+                    "Dimensions": [{"Name": "Stage", "Value": "staging"}],
+                    "Value": 0,
+                    "Unit": "Count",
+                }
+            ],
+        },
+    )
+    with rds_stub, eks_stub, cloudwatch_stub:
+        done = wake(config, rds, eks, wait=False, cloudwatch=cloudwatch)
+    cloudwatch_stub.assert_no_pending_responses()
+    assert done[-1].startswith("marked the stage awake")
 
 
 def test_an_awake_stage_is_left_alone() -> None:
@@ -134,7 +176,7 @@ def test_a_stopping_nat_instance_is_a_clear_retry_message() -> None:
         ec2_stub,
         eks_stub,
         rds_stub,
-        pytest.raises(SystemExit, match="stopping: run make wake again"),
+        pytest.raises(OperatorError, match="stopping: run make wake again"),
     ):
         wake(stage_config("dev"), rds, eks, ec2=ec2)
 
@@ -171,7 +213,7 @@ def test_a_stopping_cluster_is_a_clear_retry_message() -> None:
         "describe_db_clusters",
         {"DBClusters": [{"DBClusterIdentifier": "x", "Status": "stopping"}]},
     )
-    with rds_stub, eks_stub, pytest.raises(SystemExit, match="stopping: run make wake again"):
+    with rds_stub, eks_stub, pytest.raises(OperatorError, match="stopping: run make wake again"):
         wake(stage_config("staging"), rds, eks)
 
 

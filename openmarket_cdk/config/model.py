@@ -31,6 +31,11 @@ CLUSTER_ACCESS_TAG = "openmarket:cluster-access"
 # role may start it (`make wake`), no other instance.
 SLEEPS_TAG = "openmarket:sleeps"
 ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
+# A sleeping stage says so: its night schedule publishes 1, its morning schedule (and
+# `make wake`) 0, dimension Stage=<stage>. The alerting dead man's switch is silent while it
+# is 1 (no Prometheus at night is the plan, not an incident) and armed again at 0.
+STAGE_SLEEP_METRIC_NAMESPACE = "OpenMarket/StageSleep"
+STAGE_SLEEP_METRIC = "Asleep"
 # Stand-ins in the stage definitions until a fork sets its own: reserved names (RFC 2606
 # ".example") and a zone id no account has, so a deploy with them is refused (preflight).
 PLACEHOLDER_HOSTED_ZONE_ID = "Z0000000000000000000EXAMPLE"
@@ -254,6 +259,9 @@ class MonitoringConfig:
     storage_size: str = "100Gi"
     storage_class: str = "gp3"
     alertmanager_storage_size: str = "1Gi"
+    # Alertmanager's ServiceAccount: its pod role may publish the heartbeat and the
+    # delivery-failure notices to SNS (outside the cluster, so they outlive it).
+    alertmanager_service_account: str = "alertmanager"
     # How often External Secrets re-reads Secrets Manager.
     secret_refresh_interval: str = "1h"
     # Alertmanager's Slack receivers: one channel each, one key each in the Slack secret
@@ -545,6 +553,13 @@ class ObservabilityConfig:
     # image-processor uploads it could not read (403/404) in 15 minutes before alarming.
     image_uploads_denied_per_15min: int = 5
     budget_usd_per_month: float = 950.0
+    # Dead man's switch: Alertmanager publishes the always-firing Watchdog to an SNS topic
+    # every heartbeat_interval_minutes; no publish for heartbeat_missing_minutes alarms by
+    # e-mail. After a sleeping stage wakes, Prometheus and Alertmanager get
+    # heartbeat_wake_grace_minutes to start before a missing heartbeat counts.
+    heartbeat_interval_minutes: int = 5
+    heartbeat_missing_minutes: int = 15
+    heartbeat_wake_grace_minutes: int = 20
     working_hours: WorkingHoursConfig = field(default_factory=WorkingHoursConfig)
 
 
@@ -714,6 +729,21 @@ class StageConfig:
     def slack_webhooks_secret_name(self) -> str:
         """Secrets Manager: JSON with one Slack webhook URL per Alertmanager receiver."""
         return f"{self.prefix}/alertmanager/slack"
+
+    def sns_topic_arn(self, topic_name: str) -> str:
+        """A topic of this stage by name: known before deploy, so the cluster's pod roles can
+        name topics of a stack deployed after theirs."""
+        return f"arn:aws:sns:{self.region}:{self.account}:{topic_name}"
+
+    @property
+    def alerting_heartbeat_topic_name(self) -> str:
+        """SNS: Alertmanager's Watchdog heartbeat (the dead man's switch watches its rate)."""
+        return f"{self.prefix}-alerting-heartbeat"
+
+    @property
+    def alert_delivery_failures_topic_name(self) -> str:
+        """SNS: Alertmanager says here when a Slack channel is unset or fails to deliver."""
+        return f"{self.prefix}-alert-delivery-failures"
 
     @property
     def application_log_group_name(self) -> str:

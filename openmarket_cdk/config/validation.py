@@ -508,6 +508,20 @@ def _validate_observability(obs: ObservabilityConfig, stage: str) -> None:
         fail("observability.alb_p95_latency_seconds", "must be positive")
     if obs.budget_usd_per_month <= 0:
         fail("observability.budget_usd_per_month", "must be positive")
+    # The alarm looks at whole 5-minute periods; at least two heartbeats fit in its window, so
+    # one late heartbeat never pages.
+    if obs.heartbeat_missing_minutes % 5 or obs.heartbeat_missing_minutes < 10:
+        fail("observability.heartbeat_missing_minutes", "a multiple of 5, at least 10")
+    if not 1 <= obs.heartbeat_interval_minutes <= obs.heartbeat_missing_minutes // 2:
+        fail(
+            "observability.heartbeat_interval_minutes",
+            "1 minute up to half of heartbeat_missing_minutes",
+        )
+    if not obs.heartbeat_missing_minutes <= obs.heartbeat_wake_grace_minutes <= 60:
+        fail(
+            "observability.heartbeat_wake_grace_minutes",
+            "from heartbeat_missing_minutes up to 60: time for the monitoring to start",
+        )
     hours = obs.working_hours
     if hours.enabled and stage == "prod":
         fail("observability.working_hours.enabled", "prod never sleeps")

@@ -9,8 +9,10 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
 from openmarket_cdk.common import weekday_schedule
-from openmarket_cdk.config import AuroraCapacity, StageConfig
+from openmarket_cdk.config import STAGE_SLEEP_METRIC_NAMESPACE, AuroraCapacity, StageConfig
 from openmarket_cdk.constructs.stage_sleep import StageSleep
+from openmarket_cdk.nag import acknowledge
+from openmarket_cdk.stage_sleep_mark import stage_sleep_mark
 
 
 class WorkingHoursSchedule(Construct):
@@ -117,6 +119,39 @@ class WorkingHoursSchedule(Construct):
                         retry_attempts=2,
                     ),
                 )
+
+        # The mark the alerting dead man's switch reads: asleep from the stop, awake from the
+        # start (make wake marks it too), so a silent Prometheus at night pages nobody.
+        publish_mark = iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            # PutMetricData has no resource-level permissions; the condition pins the
+            # namespace.
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": STAGE_SLEEP_METRIC_NAMESPACE}},
+        )
+        for action, asleep, hour in (("start", 0, hours.start_hour), ("stop", 1, hours.stop_hour)):
+            self.schedules[f"mark-{action}"] = self._schedule(
+                f"Mark{action.title()}",
+                f"mark-{action}",
+                hour,
+                f"mark the stage {'asleep' if asleep else 'awake'} (alerting heartbeat)",
+                scheduler_targets.Universal(
+                    service="cloudwatch",
+                    action="putMetricData",
+                    role=self.role,
+                    policy_statements=[publish_mark],
+                    input=scheduler.ScheduleTargetInput.from_object(
+                        stage_sleep_mark(config.name, asleep=bool(asleep))
+                    ),
+                    retry_attempts=2,
+                ),
+            )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "cloudwatch:PutMetricData has no resource-level permissions; the condition allows "
+            f"the {STAGE_SLEEP_METRIC_NAMESPACE} namespace only.",
+        )
 
         self.stage_sleep = (
             StageSleep(self, "StageSleep", config=config, nodegroup_arn=nodegroup_arn)

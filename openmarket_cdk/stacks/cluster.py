@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import cdk8s
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, SecretValue, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_events as events
@@ -126,13 +126,21 @@ class ClusterStack(Stack):
             ),
             removal_policy=removal,
         )
-        # The webhook URLs come from Slack; operators put them in (docs/monitoring.md).
-        # Until then every receiver points nowhere and Alertmanager waits for the secret.
+        # The webhook URLs come from Slack; operators store them (make slack-webhooks). The
+        # secret is created in the shape the ExternalSecret reads (one key per receiver, a
+        # placeholder each), so Alertmanager starts on the first deploy and its failed
+        # deliveries reach the alarm e-mail. The template never changes these values again
+        # unless the receivers or the placeholder change (then the stored URLs are reset).
+        monitoring = k8s.monitoring
         self.slack_webhooks_secret = secretsmanager.Secret(
             self,
             "SlackWebhooksSecret",
             secret_name=config.slack_webhooks_secret_name,
             description=f"{config.prefix}: Alertmanager Slack webhook URL per receiver",
+            secret_object_value={
+                receiver: SecretValue.unsafe_plain_text(monitoring.slack_url_placeholder)
+                for receiver in monitoring.slack_receivers
+            },
             removal_policy=removal,
         )
         _acknowledge_manual_rotation(self.grafana_admin_secret, self.slack_webhooks_secret)
@@ -257,6 +265,26 @@ class ClusterStack(Stack):
             )
         )
 
+        # Alertmanager publishes its heartbeat and delivery failures to SNS (topics of the
+        # observability stack, named in config), outside the cluster they watch.
+        alertmanager = PodIdentity(
+            self,
+            "AlertmanagerAccess",
+            cluster=icluster,
+            namespace=monitoring.namespace,
+            service_account=monitoring.alertmanager_service_account,
+            description=f"{config.prefix}: pod role of Alertmanager",
+        )
+        alertmanager.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sns:Publish"],
+                resources=[
+                    config.sns_topic_arn(config.alerting_heartbeat_topic_name),
+                    config.sns_topic_arn(config.alert_delivery_failures_topic_name),
+                ],
+            )
+        )
+
         alb_controller = self.cluster.alb_controller
         # HTTPS name of the stage (staging, prod; dev when a domain is given): certificate
         # and ExternalDNS. Without one the ALB serves HTTP on its own name.
@@ -309,6 +337,7 @@ class ClusterStack(Stack):
                 "backend": [backend_access.association],
                 "ingress": [alb_controller] if alb_controller is not None else [],
                 "fluent-bit": [self.application_log_group, fluent_bit.association],
+                "alertmanager": [alertmanager.association],
             },
         )
 

@@ -14,6 +14,7 @@ from openmarket_cdk.config import (
     GITHUB_REPOSITORY,
     SLEEPS_TAG,
     SMOKE_ACCESS_TAG,
+    STAGE_SLEEP_METRIC_NAMESPACE,
     AuroraCapacity,
     StageConfig,
 )
@@ -98,6 +99,7 @@ class DeployAccessStack(Stack):
         sleeping_stages: Sequence[StageConfig] = (),
         snapshot_stages: Sequence[StageConfig] = (),
         restricted_alb_stages: Sequence[StageConfig] = (),
+        preflight_stages: Sequence[StageConfig] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -169,6 +171,7 @@ class DeployAccessStack(Stack):
             "ecr:DescribeImages (read-only, the image preflight) on every stage's repositories "
             "(openmarket/<stage>/...), which the preflight checks before each deploy.",
         )
+        self._allow_preflight(preflight_stages)
         self._allow_waking(sleeping_stages)
         self._allow_smoke_access(restricted_alb_stages)
         for stage in snapshot_stages:
@@ -176,9 +179,69 @@ class DeployAccessStack(Stack):
         CfnOutput(self, "DeployRoleArn", value=self.deploy_role.role_arn)
         CfnOutput(self, "DiffRoleArn", value=self.diff_role.role_arn)
 
+    def _allow_preflight(self, stages: Sequence[StageConfig]) -> None:
+        """``make preflight`` (run first by ``make deploy``): read-only looks at what a first
+        deploy needs, each on exactly the resource it checks."""
+        bootstrap_stack = self.format_arn(
+            service="cloudformation", resource="stack", resource_name="CDKToolkit/*"
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks"], resources=[bootstrap_stack]
+            )
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                # The SES account's sandbox state and the sender identities: no resource-level
+                # permissions for GetAccount; identities are named in the stages' configs.
+                actions=["ses:GetAccount", "ses:GetEmailIdentity"],
+                resources=["*"],
+            )
+        )
+        for config in stages:
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["iam:GetRole"],
+                    resources=[config.admin_role_arn],
+                )
+            )
+            # Whether the Slack URLs are stored (the name ends in a suffix Secrets Manager adds).
+            slack_secret = self.format_arn(
+                service="secretsmanager",
+                resource="secret",
+                resource_name=f"{config.slack_webhooks_secret_name}-??????",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"], resources=[slack_secret]
+                )
+            )
+            acknowledge(
+                self.deploy_role,
+                f"AwsSolutions-IAM5[Resource::{slack_secret}]",
+                "One secret; the six characters are the suffix Secrets Manager appends.",
+            )
+        acknowledge(
+            self.deploy_role,
+            f"AwsSolutions-IAM5[Resource::{bootstrap_stack}]",
+            "The bootstrap stack's ARN ends in an id CloudFormation assigns; read-only.",
+        )
+
     def _allow_waking(self, stages: Sequence[StageConfig]) -> None:
         """``make wake`` in the deploy workflow: a deploy into a sleeping stage would wait for
         nodes (Helm releases, charts) that the schedule has removed."""
+        if stages:
+            # make wake marks a woken stage awake (its alerting dead man's switch reads it).
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {"cloudwatch:namespace": STAGE_SLEEP_METRIC_NAMESPACE}
+                    },
+                )
+            )
         for config in stages:
             nodegroups = self.format_arn(
                 service="eks",

@@ -21,9 +21,11 @@ from constructs import Construct
 
 from openmarket_cdk.common import pascal_case, retain_or_destroy
 from openmarket_cdk.config import StageConfig
+from openmarket_cdk.constructs.alerting_signals import AlertingSignals
 from openmarket_cdk.constructs.function import METRICS_NAMESPACE
 from openmarket_cdk.constructs.working_hours import WorkingHoursSchedule
 from openmarket_cdk.nag import acknowledge
+from openmarket_cdk.runbooks import alarm_description
 
 FIVE_MINUTES = Duration.minutes(5)
 # The singleton function AwsCustomResource puts in the stack (a fixed id inside CDK).
@@ -48,7 +50,8 @@ class ObservabilityStack(Stack):
     """What the operations team looks at and is woken by, per stage.
 
     Deploys one CloudWatch dashboard (ALB, EKS nodes, Aurora writer and readers by role,
-    cache, each Lambda, dead-letter queues, NAT), alarms with SPEC's thresholds from config
+    cache, each Lambda, dead-letter queues, NAT), alarms with the original design's thresholds
+    from config
     (readers by role, so the ones auto scaling adds count), a composite "platform degraded"
     alarm, a KMS-encrypted SNS topic with the e-mail subscription from config, an AWS Budgets
     budget with alerts at 80% and 100%, and in dev the working-hours schedule that scales the
@@ -133,15 +136,22 @@ class ObservabilityStack(Stack):
                     sleeper.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
                     0.5,
                     cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    f"{config.prefix}: the ALB/NAT instance sleep or wake failed "
-                    "(see the stage-sleep function's log; docs/runbooks.md)",
+                    f"{config.prefix}: the ALB/NAT instance sleep or wake failed",
                     periods=1,
                 )
+        # Prometheus' alerts, watched from outside the cluster: a dead man's switch on
+        # Alertmanager's heartbeat and an alarm on its failed deliveries.
+        self.alerting = AlertingSignals(self, "AlertingSignals", config=config)
+        for alarm in (self.alerting.paging, self.alerting.delivery_failing):
+            alarm.add_alarm_action(self._action)
+            alarm.add_ok_action(self._action)
         self.composite = cloudwatch.CompositeAlarm(
             self,
             "PlatformDegraded",
             composite_alarm_name=f"{prefix}-platform-degraded",
-            alarm_description="Any customer-facing signal of OpenMarket is in alarm",
+            alarm_description=alarm_description(
+                "Any customer-facing signal of OpenMarket is in alarm", "platform-degraded"
+            ),
             alarm_rule=cloudwatch.AlarmRule.any_of(
                 *(
                     cloudwatch.AlarmRule.from_alarm(alarm, cloudwatch.AlarmState.ALARM)
@@ -299,12 +309,15 @@ class ObservabilityStack(Stack):
         comparison: cloudwatch.ComparisonOperator,
         description: str,
         periods: int = 3,
+        section: str | None = None,
     ) -> cloudwatch.Alarm:
+        """An alarm named ``<prefix>-<name>`` whose description links its runbook section
+        (``section``, by default the name)."""
         alarm = cloudwatch.Alarm(
             self,
             f"{pascal_case(name)}Alarm",
             alarm_name=f"{self._config.prefix}-{name}",
-            alarm_description=description,
+            alarm_description=alarm_description(description, section or name),
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
@@ -336,14 +349,14 @@ class ObservabilityStack(Stack):
             five_xx,
             obs.alb_5xx_percent,
             above,
-            f"More than {obs.alb_5xx_percent:g}% of requests end in 5xx (SPEC error rate < 1%)",
+            f"More than {obs.alb_5xx_percent:g}% of requests end in 5xx",
         )
         self._alarm(
             "alb-p95-latency",
             self._alb("TargetResponseTime", "p95"),
             obs.alb_p95_latency_seconds,
             above,
-            f"API p95 above {obs.alb_p95_latency_seconds * 1000:g} ms (SPEC target < 500 ms)",
+            f"API p95 above {obs.alb_p95_latency_seconds * 1000:g} ms",
         )
 
     def _alarms(self) -> None:
@@ -355,14 +368,14 @@ class ObservabilityStack(Stack):
             self._aurora("CPUUtilization"),
             obs.aurora_cpu_percent,
             above,
-            f"Aurora CPU above {obs.aurora_cpu_percent:g}% (SPEC target < 70%)",
+            f"Aurora CPU above {obs.aurora_cpu_percent:g}%",
         )
         self._alarm(
             "aurora-connections",
             self._aurora("DatabaseConnections", "Maximum"),
             obs.aurora_connections,
             above,
-            f"Aurora connections above {obs.aurora_connections} (SPEC target < 100)",
+            f"Aurora connections above {obs.aurora_connections}",
         )
         if self._has_readers:
             # Auto Scaling adds readers at the same target; still above it after 30 minutes
@@ -381,14 +394,14 @@ class ObservabilityStack(Stack):
             self._cache("DatabaseMemoryUsagePercentage", statistic="Maximum"),
             obs.redis_memory_percent,
             above,
-            f"Cache memory above {obs.redis_memory_percent:g}% (SPEC target < 80%)",
+            f"Cache memory above {obs.redis_memory_percent:g}%",
         )
         self._alarm(
             "cache-hit-rate",
             self._cache("CacheHitRate"),
             obs.redis_hit_rate_percent,
             below,
-            f"Cache hit rate below {obs.redis_hit_rate_percent:g}% (SPEC target > 80%)",
+            f"Cache hit rate below {obs.redis_hit_rate_percent:g}%",
             periods=6,
         )
         if self._load_balancer is not None:
@@ -401,6 +414,7 @@ class ObservabilityStack(Stack):
                 above,
                 f"{name} failed at least {obs.lambda_errors} time(s) in 5 minutes",
                 periods=1,
+                section="function-errors",
             )
             self._alarm(
                 f"{name}-throttles",
@@ -409,10 +423,12 @@ class ObservabilityStack(Stack):
                 above,
                 f"{name} was throttled at least {obs.lambda_throttles} time(s) in 5 minutes",
                 periods=1,
+                section="function-throttles",
             )
-        # A deleted upload answers 403 (the function may not list the bucket) and is skipped,
-        # not dead-lettered: so a lost read permission would look the same. Many of them in
-        # a short time is that regression, not users deleting uploads.
+        # A deleted upload answers 403 to the HEAD (the function may not list the bucket) and
+        # is skipped, not dead-lettered: so a lost s3:GetObject would look the same. Many of
+        # them in a short time is that regression, not users deleting uploads. (A HEAD that
+        # works and a GET that is denied, e.g. a lost kms:Decrypt, fails and dead-letters.)
         self._alarm(
             "image-processor-uploads-denied",
             cloudwatch.Metric(
@@ -425,8 +441,8 @@ class ObservabilityStack(Stack):
             obs.image_uploads_denied_per_15min,
             above,
             "image-processor could not read more than "
-            f"{obs.image_uploads_denied_per_15min} uploads in 15 minutes (403: deleted, or a "
-            "lost s3:GetObject on uploads/)",
+            f"{obs.image_uploads_denied_per_15min} uploads in 15 minutes (403 to the HEAD: "
+            "deleted, or a lost s3:GetObject on uploads/)",
             periods=1,
         )
         for name, queue in self._inputs.dead_letter_queues.items():
@@ -439,6 +455,7 @@ class ObservabilityStack(Stack):
                 above,
                 f"Events of {name} failed for good and wait in its dead-letter queue",
                 periods=1,
+                section="dead-letter-queue-not-empty",
             )
 
     # --- dashboard --------------------------------------------------------------------------
@@ -569,7 +586,7 @@ class ObservabilityStack(Stack):
         widgets.append(
             cloudwatch.AlarmStatusWidget(
                 title="Alarms",
-                alarms=[self.composite, *self.alarms.values()],
+                alarms=[self.composite, *self.alerting.alarms, *self.alarms.values()],
                 width=24,
                 height=4,
             )
