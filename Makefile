@@ -32,7 +32,7 @@ REQUIRE_APPROVAL := $(if $(filter true,$(CI)),never,broadening)
 
 .PHONY: help setup synth test lint fmt diff deploy deploy-registries wake destroy smoke \
 	deploy-access deploy-audit snapshot url check-stage diagram cost bench clean manifests capacity \
-	preflight bootstrap kubectl
+	preflight bootstrap kubectl slack-webhooks
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -116,6 +116,9 @@ smoke: setup check-stage ## After a deploy: GET /api/health (the stage's URL or 
 # Runbooks write their kubectl steps as `make kubectl STAGE=prod CMD='-n ... get pods'`.
 kubectl: setup check-stage ## kubectl on the stage's cluster, as the admin role; private endpoints through Session Manager: make kubectl STAGE=prod [CMD='get pods -A']
 	@$(PYTHON) scripts/cluster_access.py $(STAGE) $(CMD)
+
+slack-webhooks: setup check-stage ## Store Alertmanager's Slack webhook URLs (asks, input hidden): make slack-webhooks STAGE=prod
+	@$(PYTHON) scripts/slack_webhooks.py $(STAGE) $(CDK_ARGS)
 
 url: setup check-stage ## Where a deployed stage answers (dev: its ALB, a new name each morning)
 	@$(PYTHON) scripts/stage_url.py $(STAGE) $(CDK_ARGS)

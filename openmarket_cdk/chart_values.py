@@ -30,7 +30,6 @@ from openmarket_cdk.config import StageConfig, WorkloadConfig
 DATABASE_SECRET = "backend-database"
 CACHE_SECRET = "backend-cache"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
-SLACK_SECRET = "alertmanager-slack"
 
 # The backend's metric contract (prom-client's default histogram, status in "status_code").
 BACKEND_METRICS_PATH = "/metrics"
@@ -191,7 +190,7 @@ def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
             grafana_admin_remote_name=config.grafana_admin_secret_name,
             slack_remote_name=config.slack_webhooks_secret_name,
             grafana_admin_secret_name=GRAFANA_ADMIN_SECRET,
-            slack_secret_name=SLACK_SECRET,
+            slack_secret_name=config.kubernetes.monitoring.slack_webhooks_k8s_secret,
             refresh_interval=monitoring.secret_refresh_interval,
         ),
         namespace=monitoring.namespace,

@@ -68,6 +68,7 @@ TARGETS: list[tuple[tuple[str, ...], str]] = [
     (("deploy-audit",), f"make deploy-audit: {NO_CREDENTIALS}"),
     (("bootstrap",), f"make bootstrap: {NO_CREDENTIALS}"),
     (("kubectl", "STAGE=prod"), f"make kubectl STAGE=prod: {NO_CREDENTIALS}"),
+    (("slack-webhooks", "STAGE=prod"), f"make slack-webhooks STAGE=prod: {NO_CREDENTIALS}"),
     (("synth", "STAGE=qa"), "STAGE=qa is not one of: dev staging prod"),
 ]  # fmt: skip
 

@@ -31,6 +31,10 @@ CLUSTER_ACCESS_TAG = "openmarket:cluster-access"
 # role may start it (`make wake`), no other instance.
 SLEEPS_TAG = "openmarket:sleeps"
 ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
+# The roles GitHub Actions assumes (once per account, the deploy-access stack): deploys and
+# pull-request diffs.
+GITHUB_DEPLOY_ROLE_NAME = "openmarket-github-deploy"
+GITHUB_DIFF_ROLE_NAME = "openmarket-github-diff"
 # A sleeping stage says so: its night schedule publishes 1, its morning schedule (and
 # `make wake`) 0, dimension Stage=<stage>. The alerting dead man's switch is silent while it
 # is 1 (no Prometheus at night is the plan, not an incident) and armed again at 0.
@@ -269,7 +273,10 @@ class MonitoringConfig:
     slack_receivers: tuple[str, ...] = ("critical", "warning", "info", "heartbeat", "app")
     # What the Slack secret holds for a receiver until someone stores its webhook URL: not a
     # URL, so delivery fails visibly (the AlertDeliveryFailing e-mail) instead of silently.
+    # Changing it (or the receivers) makes the next deploy reset the stored URLs.
     slack_url_placeholder: str = "unset: store this channel's Slack webhook URL here"
+    # The Kubernetes Secret External Secrets writes the URLs into (Alertmanager mounts it).
+    slack_webhooks_k8s_secret: str = "alertmanager-slack"
     images: MonitoringImages = field(default_factory=MonitoringImages)
     resources: MonitoringResources = field(default_factory=MonitoringResources)
 
@@ -608,6 +615,15 @@ class AccountConfig:
     # Where the CIS alarms (root use, unauthorized calls, console sign-in without MFA, ...)
     # are sent.
     alarm_email: str = "security-alerts@openmarket.example"
+    # The roles the platform's own automation acts as (IAM role names, * as wildcard): their
+    # security-group, network-ACL and IAM-policy changes are routine (a deploy, `make smoke`)
+    # and do not page; a person's or an unknown principal's still do. The CDK bootstrap's
+    # CloudFormation execution role makes every stack change; the GitHub deploy role opens
+    # dev's ALB to the smoke test.
+    routine_role_names: tuple[str, ...] = (
+        "cdk-*-cfn-exec-role-*",
+        GITHUB_DEPLOY_ROLE_NAME,
+    )
 
     @property
     def audit_stack_name(self) -> str:

@@ -20,9 +20,11 @@ from constructs import Construct
 from openmarket_cdk.common import log_retention, private_bucket
 from openmarket_cdk.config import AccountConfig
 from openmarket_cdk.nag import acknowledge
+from openmarket_cdk.runbooks import alarm_description
 
 # Where the CIS metrics are published (no dimensions).
 CIS_METRIC_NAMESPACE = "OpenMarket/CIS"
+FIVE_MINUTES = Duration.minutes(5)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,14 @@ class CisControl:
     metric_name: str
     description: str
     filter_pattern: str
+    # The platform's own automation does this routinely (CloudFormation deploys change
+    # security groups, network ACLs and IAM policies; the deploy role's `make smoke` opens and
+    # closes dev's ALB group): such events are counted apart and do not page.
+    routine: bool = False
+
+    @property
+    def runbook_section(self) -> str:
+        return f"cis-{self.metric_name.lower()}"
 
 
 # The filter patterns exactly as AWS Security Hub's CIS checks expect them (controls
@@ -71,6 +81,7 @@ CIS_CONTROLS: tuple[CisControl, ...] = (
         "($.eventName=AttachRolePolicy) || ($.eventName=DetachRolePolicy) || "
         "($.eventName=AttachUserPolicy) || ($.eventName=DetachUserPolicy) || "
         "($.eventName=AttachGroupPolicy) || ($.eventName=DetachGroupPolicy)}",
+        routine=True,
     ),
     CisControl(
         "CloudTrailChanges",
@@ -96,6 +107,7 @@ CIS_CONTROLS: tuple[CisControl, ...] = (
         "($.eventName=RevokeSecurityGroupIngress) || "
         "($.eventName=RevokeSecurityGroupEgress) || "
         "($.eventName=CreateSecurityGroup) || ($.eventName=DeleteSecurityGroup)}",
+        routine=True,
     ),
     CisControl(
         "NetworkAclChanges",
@@ -104,6 +116,7 @@ CIS_CONTROLS: tuple[CisControl, ...] = (
         "{($.eventName=CreateNetworkAcl) || ($.eventName=CreateNetworkAclEntry) || "
         "($.eventName=DeleteNetworkAcl) || ($.eventName=DeleteNetworkAclEntry) || "
         "($.eventName=ReplaceNetworkAclEntry) || ($.eventName=ReplaceNetworkAclAssociation)}",
+        routine=True,
     ),
 )
 
@@ -190,11 +203,12 @@ class AuditStack(Stack):
                 metric_name=control.metric_name,
                 metric_value="1",
             )
-            alarm = metric_filter.metric(statistic="Sum", period=Duration.minutes(5)).create_alarm(
+            alarm = cloudwatch.Alarm(
                 self,
                 f"{control.construct_id}Alarm",
                 alarm_name=f"openmarket-audit-{control.metric_name}",
-                alarm_description=control.description,
+                alarm_description=alarm_description(control.description, control.runbook_section),
+                metric=self._paging_metric(control, metric_filter, config),
                 threshold=1,
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -203,6 +217,42 @@ class AuditStack(Stack):
             )
             alarm.add_alarm_action(action)
             self.alarms[control.metric_name] = alarm
+
+    def _paging_metric(
+        self, control: CisControl, metric_filter: logs.MetricFilter, config: AccountConfig
+    ) -> cloudwatch.IMetric:
+        """The CIS metric itself, or for a control the platform's automation trips routinely,
+        the CIS metric minus those routine events (a second filter on the same log group:
+        the CIS pattern and a routine actor). The CIS filter and metric stay exactly as
+        Security Hub expects; only what pages leaves the routine out."""
+        every = metric_filter.metric(statistic="Sum", period=FIVE_MINUTES)
+        if not control.routine:
+            return every
+        actors = " || ".join(
+            f'($.userIdentity.sessionContext.sessionIssuer.userName = "{role}")'
+            for role in config.routine_role_names
+        )
+        routine_filter = logs.MetricFilter(
+            self,
+            f"{control.construct_id}RoutineFilter",
+            log_group=self.log_group,
+            filter_name=f"{control.metric_name}ByPlatformAutomation",
+            filter_pattern=logs.FilterPattern.literal(
+                f"{{ ({control.filter_pattern.strip()[1:-1].strip()}) && ({actors}) }}"
+            ),
+            metric_namespace=CIS_METRIC_NAMESPACE,
+            metric_name=f"{control.metric_name}ByPlatformAutomation",
+            metric_value="1",
+        )
+        return cloudwatch.MathExpression(
+            expression="FILL(every, 0) - FILL(routine, 0)",
+            using_metrics={
+                "every": every,
+                "routine": routine_filter.metric(statistic="Sum", period=FIVE_MINUTES),
+            },
+            label=f"{control.metric_name} by people and unknown principals",
+            period=FIVE_MINUTES,
+        )
 
     def _key(self, config: AccountConfig) -> kms.Key:
         """One key for the trail, its log group and the alarms topic, each service limited to

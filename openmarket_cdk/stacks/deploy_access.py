@@ -18,6 +18,7 @@ from openmarket_cdk.config import (
     AuroraCapacity,
     StageConfig,
 )
+from openmarket_cdk.config.model import GITHUB_DEPLOY_ROLE_NAME, GITHUB_DIFF_ROLE_NAME
 from openmarket_cdk.nag import acknowledge
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
@@ -26,8 +27,8 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
 
 # Fixed names: the workflows build the role ARNs from the account id and these.
-DEPLOY_ROLE_NAME = "openmarket-github-deploy"
-DIFF_ROLE_NAME = "openmarket-github-diff"
+DEPLOY_ROLE_NAME = GITHUB_DEPLOY_ROLE_NAME
+DIFF_ROLE_NAME = GITHUB_DIFF_ROLE_NAME
 
 DEPLOY_BRANCH = "main"
 # Jobs that name a GitHub environment get `repo:<repo>:environment:<name>` as their subject
