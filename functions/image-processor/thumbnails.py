@@ -12,7 +12,8 @@ Two layers, both free of Lambda glue so tests and the benchmark can call them di
 
 How much memory a decode may take is decided per format from the header (:mod:`image_limits`).
 AWS errors other than "the object is gone" propagate, so Lambda retries the event and finally sends
-it to the dead-letter queue.
+it to the dead-letter queue; so does :class:`SourceUnreadable` (the upload exists, its download
+is denied).
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ _SIZE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _MISSING_CODES: Final = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 # Without s3:ListBucket, S3 answers 403 instead of 404 for a key that does not exist.
 _DENIED_CODES: Final = frozenset({"AccessDenied", "403"})
+# S3 passes on KMS failures to decrypt (SSE-KMS) under these: KMS.AccessDeniedException,
+# KMS.DisabledException, KMSAccessDenied, ...
+_KMS_CODE_PREFIX: Final = "KMS"
 
 
 class Reason:
@@ -608,8 +612,30 @@ class SourceGone(Exception):
         self.code = code
 
 
+class SourceUnreadable(RuntimeError):
+    """The upload exists (its HEAD succeeded) but its GET was denied: a lost s3:GetObject(Version)
+    or kms:Decrypt, a bucket-policy change. Raised, so the event is retried and then dead-lettered
+    and can be redriven once access is fixed."""
+
+    def __init__(
+        self, obj: UploadedObject, status: int | None, code: str, message: str = ""
+    ) -> None:
+        version = f" (version {obj.version_id})" if obj.version_id else ""
+        detail = f": {message}" if message else ""
+        super().__init__(
+            f"s3://{obj.bucket}/{obj.key}{version} exists but cannot be read: GetObject answered "
+            f"{status} {code}{detail}. Fix the function's read/kms:Decrypt access, then redrive "
+            "the event from the dead-letter queue"
+        )
+        self.bucket = obj.bucket
+        self.key = obj.key
+        self.version_id = obj.version_id
+        self.status = status
+        self.code = code
+
+
 def _source_call(call: Any, **kwargs: Any) -> Mapping[str, Any]:
-    """HEAD/GET of the upload; 404 *and* 403 mean it is gone (see README: s3:ListBucket)."""
+    """HEAD of the upload; 404 *and* 403 mean it is gone (see README: s3:ListBucket)."""
     try:
         response: Mapping[str, Any] = call(**kwargs)
     except ClientError as exc:
@@ -715,9 +741,7 @@ class ThumbnailProcessor:
             return self.reject(
                 obj, Reason.TOO_LARGE, f"{size} bytes > {self.settings.max_bytes}", keys
             )
-        response = _source_call(
-            self.s3.get_object, Bucket=obj.bucket, Key=obj.key, **obj.version_args()
-        )
+        response = self._download(obj)
         # The upload goes to a temporary file (Lambda's /tmp), not into memory: the decoders
         # read it in blocks, so only their working set counts against the function's memory.
         with tempfile.TemporaryFile(prefix="upload-") as spool:
@@ -780,6 +804,32 @@ class ThumbnailProcessor:
             },
         )
         return Outcome("processed", obj.key, outputs=tuple(written))
+
+    def _download(self, obj: UploadedObject) -> Mapping[str, Any]:
+        """GET of the event's version, which the HEAD just found. 404: deleted since, gone.
+        403 or a KMS error: it exists but may not be read: raise (retry, then the DLQ)."""
+        try:
+            return self.s3.get_object(Bucket=obj.bucket, Key=obj.key, **obj.version_args())
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            status = status if isinstance(status, int) else None
+            if _is_missing(exc):
+                raise SourceGone(status, code) from None
+            if status == 403 or code in _DENIED_CODES or code.startswith(_KMS_CODE_PREFIX):
+                self.logger.error(
+                    "object exists but cannot be read",
+                    extra={
+                        "bucket": obj.bucket,
+                        "key": obj.key,
+                        "version_id": obj.version_id,
+                        "status": status,
+                        "error_code": code,
+                    },
+                )
+                raise SourceUnreadable(obj, status, code, str(error.get("Message", ""))) from exc
+            raise
 
     def reject(
         self,

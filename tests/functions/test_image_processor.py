@@ -650,14 +650,17 @@ def test_keys_outside_uploads_and_other_events_are_ignored(s3: Any) -> None:
     assert index.handler(removed, FakeContext()) == NOTHING
 
 
-def test_deleted_object_is_skipped(s3: Any) -> None:
+def test_deleted_object_is_skipped(s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """HEAD 404: a logged no-op, counted as ImagesSkipped{Reason=missing}."""
     body = jpeg_bytes(two_tone(300, 200))
     version = upload(s3, "uploads/gone.jpg", body)
     s3.delete_object(Bucket=BUCKET, Key="uploads/gone.jpg", VersionId=version)
     for size in (len(body), None):
         result = index.handler(s3_event("uploads/gone.jpg", version, size), FakeContext())
-        assert result["missing"] == 1
+        assert result == {**NOTHING, "missing": 1}
     assert keys_under(s3, "thumbnails/") == []
+    skipped = [m for m in emf_metrics(capsys.readouterr().out) if "ImagesSkipped" in m]
+    assert [m["Reason"] for m in skipped] == ["missing", "missing"]
 
 
 def client_error(code: str, status: int, operation: str) -> ClientError:
@@ -1206,15 +1209,145 @@ def test_deleted_object_is_a_no_op_when_s3_answers_403(
 
 
 def test_version_deleted_between_check_and_download_is_a_no_op(
-    s3: Any, monkeypatch: pytest.MonkeyPatch
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    logs: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """HEAD finds the version, then it is deleted: the GET answers 404, a logged no-op."""
     version = upload(s3, KEY, solid_jpeg(RED))
+    downloads: list[str] = []
+
+    def version_deleted() -> None:
+        downloads.append(KEY)
+        s3.delete_object(Bucket=BUCKET, Key=KEY, VersionId=version)
+
+    use_client(monkeypatch, Interleaved(s3, "get_object", version_deleted))
+    assert index.handler(s3_event(KEY, version, None), FakeContext()) == {**NOTHING, "missing": 1}
+    assert downloads == [KEY]  # the HEAD found it; the GET was the call that answered 404
+    (line,) = [e for e in log_lines(logs) if e["message"] == "object no longer exists"]
+    assert (line["level"], line["status"], line["error_code"]) == ("WARNING", 404, "NoSuchVersion")
+    skipped = [m for m in emf_metrics(capsys.readouterr().out) if "ImagesSkipped" in m]
+    assert [m["Reason"] for m in skipped] == ["missing"]
+    assert keys_under(s3, "thumbnails/") == []
+
+
+def test_version_deleted_before_download_without_list_bucket_is_retried_then_skipped(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without s3:ListBucket the same race answers 403 to the GET, which cannot be told apart
+    from a denied read: the attempt raises; Lambda's retry finds the HEAD gone (403): no-op."""
+    version = upload(s3, KEY, solid_jpeg(RED))
+    event = s3_event(KEY, version, None)
 
     def version_deleted() -> None:
         s3.delete_object(Bucket=BUCKET, Key=KEY, VersionId=version)
 
     use_client(monkeypatch, WithoutListBucket(Interleaved(s3, "get_object", version_deleted)))
+    with pytest.raises(thumbnails.SourceUnreadable):
+        index.handler(event, FakeContext())
+    assert index.handler(event, FakeContext()) == {**NOTHING, "missing": 1}  # the retry
+    skipped = [m for m in emf_metrics(capsys.readouterr().out) if "ImagesSkipped" in m]
+    assert [m["Reason"] for m in skipped] == ["missing-or-denied"]
+
+
+class DeniedGet:
+    """S3 as seen after a lost kms:Decrypt or a bucket-policy change: HEAD works, the GET of
+    `key` fails with `error` for as long as `denied` holds."""
+
+    def __init__(self, client: Any, key: str, error: ClientError) -> None:
+        self._client, self._key, self._error = client, key, error
+        self.denied = True
+        self.gets = 0
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if name != "get_object":
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            if kwargs["Key"] == self._key:
+                self.gets += 1
+                if self.denied:
+                    raise self._error
+            return real(**kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("AccessDenied", 403),  # bucket policy / lost s3:GetObjectVersion; also S3's kms:Decrypt
+        ("KMS.AccessDeniedException", 400),  # a KMS error surfaced by S3
+        ("KMSAccessDenied", 403),
+    ],
+)
+def test_existing_upload_whose_download_is_denied_raises_and_is_not_skipped(
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    logs: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+    code: str,
+    status: int,
+) -> None:
+    """HEAD finds the upload, GET is denied: the event must fail (Lambda retries it, then sends
+    it to the DLQ), not be skipped, so it can be redriven once access is fixed."""
+    body = solid_jpeg(RED)
+    version = upload(s3, KEY, body)
+    event = s3_event(KEY, version, len(body))
+    client = DeniedGet(s3, KEY, client_error(code, status, "GetObject"))
+    use_client(monkeypatch, client)
+    for _attempt in range(3):  # the invocation and Lambda's two retries: each raises
+        with pytest.raises(thumbnails.SourceUnreadable) as info:
+            index.handler(event, FakeContext())
+        message = str(info.value)
+        assert BUCKET in message and KEY in message and version in message and code in message
+        assert (info.value.bucket, info.value.key, info.value.version_id) == (BUCKET, KEY, version)
+        assert (info.value.status, info.value.code) == (status, code)
+        assert isinstance(info.value.__cause__, ClientError)
+    assert client.gets == 3
+    errors = [e for e in log_lines(logs) if e["message"] == "object exists but cannot be read"]
+    assert len(errors) == 3
+    assert (errors[0]["level"], errors[0]["error_code"], errors[0]["version_id"]) == (
+        "ERROR",
+        code,
+        version,
+    )
+    assert not [e for e in log_lines(logs) if e["message"] == "object no longer exists"]
+    metrics = emf_metrics(capsys.readouterr().out)
+    assert [m for m in metrics if "ImagesSkipped" in m or "ImageRejected" in m] == []
+    assert [m["ImagesProcessed"] for m in metrics if "ImagesProcessed" in m] == [[0.0]] * 3
+    assert keys_under(s3, "thumbnails/") == []
+    assert tags_of(s3, KEY, version) == {}  # not tagged as rejected either
+    # Access fixed, the event redriven from the DLQ: the thumbnails are made.
+    client.denied = False
+    assert index.handler(event, FakeContext()) == {**NOTHING, "processed": 1}
+    assert_thumbnails_show(s3, version, RED)
+
+
+def test_head_denied_is_ambiguous_and_stays_a_no_op(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HEAD 403 is what a missing key gets without s3:ListBucket, so even for an upload that
+    exists it is a logged no-op (ImagesSkipped{Reason=missing-or-denied}), and no GET is tried."""
+    version = upload(s3, KEY, solid_jpeg(RED))
+    real_head = s3.head_object
+    gets: list[str] = []
+
+    def head(**kwargs: Any) -> Any:
+        if kwargs["Key"] == KEY:
+            raise client_error("403", 403, "HeadObject")
+        return real_head(**kwargs)
+
+    monkeypatch.setattr(s3, "head_object", head)
+    monkeypatch.setattr(s3, "get_object", lambda **kwargs: gets.append(kwargs["Key"]) or {})
     assert index.handler(s3_event(KEY, version, None), FakeContext()) == {**NOTHING, "missing": 1}
+    assert gets == []
+    skipped = [m for m in emf_metrics(capsys.readouterr().out) if "ImagesSkipped" in m]
+    assert [(m["Reason"], m["service"]) for m in skipped] == [
+        ("missing-or-denied", "image-processor")
+    ]
 
 
 def test_thumbnails_are_made_and_replaced_without_list_bucket(
