@@ -142,3 +142,19 @@ def test_a_caller_already_in_the_admin_role_does_not_assume_it_again() -> None:
         )
         == PROD.admin_role_arn
     )
+
+
+def test_the_documented_admin_role_policy_allows_what_make_kubectl_does() -> None:
+    """docs/admin-role/: the role operators create once may open exactly this session."""
+    from tests.conftest import ROOT
+
+    policy = json.loads((ROOT / "docs/admin-role/cluster-access-policy.json").read_text())
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    document = statements["WithTheRemoteHostForwardingDocumentOnly"]["Resource"]
+    assert document.endswith(f"::document/{cluster_access.FORWARDING_DOCUMENT}")
+    assert document.startswith(f"arn:aws:ssm:{REGION}:")
+    instances = statements["PortForwardThroughTheClusterAccessInstanceOnly"]
+    assert f"ssm:resourceTag/{CLUSTER_ACCESS_TAG}" in instances["Condition"]["StringLike"]
+    assert "eks:DescribeCluster" in statements["FindTheClusters"]["Action"]
+    trust = json.loads((ROOT / "docs/admin-role/trust-policy.json").read_text())
+    assert trust["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::ACCOUNT_ID:root"}
