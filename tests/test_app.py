@@ -31,7 +31,7 @@ _STAGE_IN_ID = re.compile(r"openmarket-(dev|staging|prod)-")
 # changes this table, so it shows in review next to its reason.
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-AEC4": 1,  # dev: single cache node
-    "AwsSolutions-AEC5": 3,  # Redis on SPEC's 6379
+    "AwsSolutions-AEC5": 3,  # Redis on the original design's 6379
     "AwsSolutions-EC23": 2,  # the public ALB on 80/443 (staging, prod; dev's is restricted)
     "AwsSolutions-EC26": 2,  # dev and staging NAT instance root volume
     "AwsSolutions-EC28": 2,  # dev and staging NAT instance monitoring
@@ -93,13 +93,13 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-IAM5[Resource::arn:aws:rds:ap-northeast-2:000000000000:"
     "cluster-snapshot:openmarket-<stage>-predeploy-*]": 1,
     "AwsSolutions-RDS10": 1,  # dev: no deletion protection
-    "AwsSolutions-RDS11": 3,  # MySQL on SPEC's 3306
+    "AwsSolutions-RDS11": 3,  # MySQL on the original design's 3306
     "AwsSolutions-RDS14": 1,  # dev: no backtrack on Serverless v2
     "AwsSolutions-S1": 4,  # the access-log buckets themselves (3 stages + the audit stack)
     # Aurora admin, cache AUTH, Grafana admin, Slack webhooks: rotated by runbook
     "AwsSolutions-SMG4": 12,
     "AwsSolutions-SQS3": 12,  # the dead-letter queues themselves (4 x 3 stages)
-    "AwsSolutions-VPC3": 3,  # SPEC's database-subnet ACL
+    "AwsSolutions-VPC3": 3,  # the original design's database-subnet ACL
     # The deploy role's image preflight (ecr:DescribeImages on openmarket/*, once per account)
     "AwsSolutions-IAM5[Resource::arn:aws:ecr:ap-northeast-2:000000000000:"
     "repository/openmarket/*]": 1,

@@ -1,7 +1,7 @@
-"""Capacity is a test (DESIGN, "Deploy day"): at minimum replicas everything fits the
-minimum nodes with room for a rolling update; at every HPA's maximum it fits what the
-Cluster Autoscaler can add; every PodDisruptionBudget lets a node drain; SPEC's 10,000-DAU
-plan (backend 2 -> 6 pods, nodes 2 -> 6) fits prod.
+"""Capacity is a test (the original design, "Deploy day"; docs/requirements.md): at minimum
+replicas everything fits the minimum nodes with room for a rolling update; at every HPA's
+maximum it fits what the Cluster Autoscaler can add; every PodDisruptionBudget lets a node
+drain; the original design's 10,000-DAU plan (backend 2 -> 6 pods, nodes 2 -> 6) fits prod.
 
 The model (openmarket_cdk/capacity.py) packs pods per node, first-fit decreasing, over the
 rendered charts of each stage plus the config's table of add-ons and Helm releases.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from openmarket_cdk.capacity import (
-    SPEC_PLAN_NODES,
+    ORIGINAL_PLAN_NODES,
     NodeShape,
     Pod,
     StageWorkloads,
@@ -28,8 +28,8 @@ from openmarket_cdk.capacity import (
     kube_reserved_cpu_millicores,
     kube_reserved_memory_mebibytes,
     memory_mebibytes,
+    original_plan,
     pack,
-    spec_plan,
     stage_workloads,
     with_hpa_max,
 )
@@ -86,13 +86,14 @@ def test_every_disruption_budget_lets_one_node_drain(
     assert k8s.node_max_size > k8s.node_min_size
 
 
-def test_spec_capacity_plan_fits_prod(stages: dict[str, StageWorkloads]) -> None:
+def test_original_capacity_plan_fits_prod(stages: dict[str, StageWorkloads]) -> None:
     k8s = stage_config("prod").kubernetes
-    # SPEC: nodes 2 -> 6, backend 2 -> 6 pods. Prod starts at 3 nodes: two do not hold the
-    # minimum (config/model.py, node_min_size); the plan's six is the autoscaler's maximum.
-    assert k8s.node_min_size <= 3 and k8s.node_max_size >= SPEC_PLAN_NODES
+    # The original design: nodes 2 -> 6, backend 2 -> 6 pods. Prod starts at 3 nodes: two do
+    # not hold the minimum (config/model.py, node_min_size); the plan's six is the autoscaler's
+    # maximum.
+    assert k8s.node_min_size <= 3 and k8s.node_max_size >= ORIGINAL_PLAN_NODES
     assert k8s.backend.hpa_min_replicas == 2 and k8s.backend.hpa_max_replicas >= 6
-    packing = spec_plan(stages["prod"])
+    packing = original_plan(stages["prod"])
     assert packing.fits, _unplaced([p.workload for p in packing.unplaced])
 
 

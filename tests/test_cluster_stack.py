@@ -98,7 +98,8 @@ def test_managed_node_group_in_private_subnets(synthesized: Synthesized, stage: 
     assert props["InstanceTypes"][0] == "t3.medium"
     # dev runs Spot (two pools of t3.medium's shape); staging and prod on-demand.
     assert props["CapacityType"] == ("SPOT" if stage == "dev" else "ON_DEMAND")
-    # SPEC's 2 nodes to start; the maximum is the capacity model's (tests/test_capacity.py).
+    # The original design's 2 nodes to start; the maximum is the capacity model's
+    # (tests/test_capacity.py).
     start = {"dev": 2, "staging": 3, "prod": 3}[stage]
     assert props["ScalingConfig"] == {"MinSize": start, "MaxSize": 6, "DesiredSize": start}
     assert (k8s.node_min_size, k8s.node_max_size) == (start, 6)

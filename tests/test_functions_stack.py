@@ -1,4 +1,5 @@
-"""FunctionsStack invariants, per stage: SPEC's sizes, triggers, DLQs, IAM scope, logs."""
+"""FunctionsStack invariants, per stage: the original design's sizes, triggers, DLQs, IAM scope,
+logs."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from tests.conftest import Synthesized
 
 pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
 
-# SPEC: memory (MB) and timeout (s) per function.
-SPEC_SIZES = {
+# The original design: memory (MB) and timeout (s) per function.
+ORIGINAL_SIZES = {
     "image-processor": (512, 60),
     "order-notification": (256, 30),
     "report-generator": (1024, 300),
@@ -31,9 +32,9 @@ def _functions(synthesized: Synthesized, stage: str) -> dict[str, tuple[str, dic
     ).items():
         name = str(fn["Properties"].get("FunctionName", ""))
         short = name.removeprefix(f"openmarket-{stage}-")
-        if short in SPEC_SIZES:
+        if short in ORIGINAL_SIZES:
             found[short] = (logical_id, fn["Properties"])
-    assert set(found) == set(SPEC_SIZES)
+    assert set(found) == set(ORIGINAL_SIZES)
     return found
 
 
@@ -48,7 +49,7 @@ def _policy_statements(synthesized: Synthesized, stage: str, role_id: str) -> li
 
 def test_sizes_runtime_and_architecture(synthesized: Synthesized, stage: str) -> None:
     for name, (_, props) in _functions(synthesized, stage).items():
-        assert (props["MemorySize"], props["Timeout"]) == SPEC_SIZES[name], name
+        assert (props["MemorySize"], props["Timeout"]) == ORIGINAL_SIZES[name], name
         assert props["Runtime"] == "python3.14"
         assert props["Architectures"] == ["arm64"]
         assert props["Handler"] == "index.handler"
@@ -60,7 +61,7 @@ def test_explicit_log_groups_with_retention(synthesized: Synthesized, stage: str
     template = synthesized.template(stage, "functions")
     groups = of_type(template, "AWS::Logs::LogGroup")
     retention = stage_config(stage).functions.log_retention_days
-    # SPEC: Lambda logs kept 30 days; dev keeps 7 (SPEC's cost optimisation).
+    # The original design: Lambda logs kept 30 days; dev keeps 7 (its cost optimisation).
     assert retention == (7 if stage == "dev" else 30)
     for name, (_, props) in _functions(synthesized, stage).items():
         group = groups[str(ref_id(props["LoggingConfig"]["LogGroup"]))]["Properties"]

@@ -1,4 +1,4 @@
-"""NetworkStack invariants, per stage: what SPEC says the network must be."""
+"""NetworkStack invariants, per stage: what the original design says the network must be."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from openmarket_cdk.config import SMOKE_ACCESS_TAG, STAGE_NAMES, NatMode, stage_
 from tests.cfn import ingress_rules, of_type, only, ref_id
 from tests.conftest import Synthesized
 
-SPEC_SUBNETS = {
-    # CIDR -> AZ, exactly as SPEC lists them.
+ORIGINAL_SUBNETS = {
+    # CIDR -> AZ, exactly as the original design lists them (docs/requirements.md).
     "10.0.1.0/24": "ap-northeast-2a",
     "10.0.2.0/24": "ap-northeast-2c",
     "10.0.11.0/24": "ap-northeast-2a",
@@ -55,7 +55,7 @@ def test_vpc_and_subnets_have_spec_cidrs_and_azs(synthesized: Synthesized, stage
     assert only(template, "AWS::EC2::VPC")["CidrBlock"] == "10.0.0.0/16"
     subnets = of_type(template, "AWS::EC2::Subnet").values()
     placed = {s["Properties"]["CidrBlock"]: s["Properties"]["AvailabilityZone"] for s in subnets}
-    assert placed == SPEC_SUBNETS
+    assert placed == ORIGINAL_SUBNETS
 
 
 def test_public_subnets_do_not_hand_out_public_ips(synthesized: Synthesized, stage: str) -> None:
@@ -90,7 +90,8 @@ def test_nat_count_matches_the_stage(synthesized: Synthesized, stage: str) -> No
     template = synthesized.template(stage, "network")
     gateways = of_type(template, "AWS::EC2::NatGateway")
     instances = of_type(template, "AWS::EC2::Instance")
-    # prod: a gateway per AZ (SPEC); staging and dev: one NAT instance (issue 14's budget).
+    # prod: a gateway per AZ (the original design); staging and dev: one NAT instance (issue
+    # 14's budget).
     expected = {"prod": (2, 0), "staging": (0, 1), "dev": (0, 1)}[stage]
     assert (len(gateways), len(instances)) == expected
     if stage == "prod":

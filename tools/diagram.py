@@ -16,7 +16,15 @@ templates too:
   topics and data stores (cross-stack references included).
 
 So the picture changes when the infrastructure does, and only then. Writes Graphviz dot and,
-with ``--png``, renders it with ``dot`` (Debian package graphviz).
+with ``--png``, renders it with ``dot`` (Debian package graphviz). Nothing in the output
+depends on the machine (the account becomes ``<account>``, tokens ``…``), so the committed
+``docs/architecture.dot`` is checked against the test session's assembly
+(tests/tools/test_diagram.py); the PNG carries the SHA-256 of the dot source it was
+rendered from, so a stale picture is caught too.
+
+Both files are written to temporary files next to their targets and moved into place only
+when everything succeeded: a missing or failing ``dot`` leaves the old pair untouched and
+exits 1 with a one-line message.
 
     .venv/bin/python -m tools.diagram --cdk-out cdk.out --stage prod \\
         --dot docs/architecture.dot --png docs/architecture.png
@@ -25,11 +33,16 @@ with ``--png``, renders it with ``dot`` (Debian package graphviz).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
+import os
 import re
+import secrets
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -161,9 +174,14 @@ def build(assembly: StageAssembly) -> Diagram:
                 count = counts[rtype]
                 add(stack, "nat", "nat", f"NAT gateway{f' x{count}' if count > 1 else ''}", lid)
             elif rtype == "AWS::EC2::Instance":
-                label = "NAT instance" if props.get("SourceDestCheck") is False else "EC2 instance"
+                is_nat = props.get("SourceDestCheck") is False
+                label = "NAT instance" if is_nat else "EC2 instance"
                 add(
-                    stack, f"ec2-{lid}", "nat", f"{label} {literal(props.get('InstanceType'))}", lid
+                    stack,
+                    f"ec2-{lid}",
+                    "nat" if is_nat else "instance",
+                    f"{label} {literal(props.get('InstanceType'))}",
+                    lid,
                 )
             elif rtype == "AWS::EC2::VPCEndpoint":
                 service = literal(props.get("ServiceName")).rsplit(".", 1)[-1]
@@ -519,14 +537,128 @@ def _title(diagram: Diagram) -> str:
     )
 
 
-def render_png(dot_text: str, png: Path) -> None:
+# --- writing ---------------------------------------------------------------------------------
+
+# The stage ``make diagram`` draws, and the committed files it writes.
+DEFAULT_STAGE = "prod"
+DEFAULT_DOT = Path("docs/architecture.dot")
+DEFAULT_PNG = Path("docs/architecture.png")
+# The PNG text chunk that names the dot source the picture was rendered from.
+PNG_SOURCE_KEY = "openmarket:dot-sha256"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Graphviz draws this diagram in a second or two; a hung ``dot`` must not hang make.
+DOT_TIMEOUT_S = 120
+
+
+class DiagramError(RuntimeError):
+    """Rendering or writing failed; nothing was written."""
+
+
+def dot_digest(dot_text: str) -> str:
+    return hashlib.sha256(dot_text.encode()).hexdigest()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def with_source_digest(png: bytes, dot_text: str) -> bytes:
+    """``png`` with a tEXt chunk after its header naming the SHA-256 of ``dot_text``."""
+    if not png.startswith(_PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise DiagramError("`dot` did not write a PNG")
+    header_end = 8 + 12 + struct.unpack(">I", png[8:12])[0]
+    text = _png_chunk(b"tEXt", f"{PNG_SOURCE_KEY}\0{dot_digest(dot_text)}".encode("latin-1"))
+    return png[:header_end] + text + png[header_end:]
+
+
+def png_source_digest(png: bytes) -> str | None:
+    """The dot source's SHA-256 that :func:`with_source_digest` put into ``png``, if any."""
+    if not png.startswith(_PNG_SIGNATURE):
+        return None
+    offset = len(_PNG_SIGNATURE)
+    while offset + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        kind = png[offset + 4 : offset + 8]
+        data = png[offset + 8 : offset + 8 + length]
+        if kind == b"tEXt":
+            key, _, value = data.partition(b"\0")
+            if key.decode("latin-1") == PNG_SOURCE_KEY:
+                return value.decode("latin-1")
+        if kind == b"IEND":
+            break
+        offset += 12 + length
+    return None
+
+
+def find_dot() -> str:
+    """Graphviz's ``dot`` on PATH, or a :class:`DiagramError` that says how to get it."""
     dot = shutil.which("dot")
     if dot is None:
-        raise SystemExit("Graphviz is missing: apt-get install graphviz (it provides `dot`).")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [dot, "-Tpng", "-Gdpi=96", "-o", str(png)], input=dot_text, text=True, check=True
-    )
+        raise DiagramError(
+            "Graphviz's `dot` is not on PATH: install graphviz (apt-get install graphviz, "
+            "brew install graphviz); nothing was written"
+        )
+    return dot
+
+
+def render_png(dot_text: str, png: Path, dot: str) -> None:
+    """Render ``dot_text`` to ``png`` with Graphviz, the source's digest embedded."""
+    try:
+        result = subprocess.run(
+            [dot, "-Tpng", "-Gdpi=96", "-o", str(png)],
+            # UTF-8 whatever the locale: labels hold "…" and "λ".
+            input=dot_text.encode("utf-8"),
+            capture_output=True,
+            timeout=DOT_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DiagramError(
+            f"`{dot}` did not finish within {DOT_TIMEOUT_S} s; nothing was written"
+        ) from None
+    except OSError as error:
+        raise DiagramError(f"could not run `{dot}`: {error}; nothing was written") from None
+    if result.returncode != 0:
+        stderr = result.stderr.decode("utf-8", errors="replace")
+        reason = next((line for line in stderr.splitlines() if line.strip()), "no message")
+        raise DiagramError(
+            f"`{dot}` failed (exit {result.returncode}): {reason.strip()}; nothing was written"
+        )
+    try:
+        png.write_bytes(with_source_digest(png.read_bytes(), dot_text))
+    except FileNotFoundError:
+        raise DiagramError(f"`{dot}` wrote no PNG; nothing was written") from None
+
+
+def _temporary(target: Path) -> Path:
+    """A new file name next to ``target`` (same file system, so the final move is atomic)."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def write_outputs(dot_text: str, dot_path: Path, png_path: Path | None = None) -> list[Path]:
+    """Write the dot source (and the PNG rendered from it) all or nothing.
+
+    Both go to temporary files next to their targets; only when both are complete are they
+    moved into place, so a failure leaves the previous pair as it was.
+    """
+    dot = find_dot() if png_path is not None else None
+    staged: list[tuple[Path, Path]] = []
+    try:
+        dot_path.parent.mkdir(parents=True, exist_ok=True)
+        staged.append((_temporary(dot_path), dot_path))
+        staged[-1][0].write_text(dot_text, encoding="utf-8")
+        if png_path is not None and dot is not None:
+            png_path.parent.mkdir(parents=True, exist_ok=True)
+            staged.append((_temporary(png_path), png_path))
+            render_png(dot_text, staged[-1][0], dot)
+        for temporary, target in staged:
+            temporary.replace(target)
+    except OSError as error:
+        raise DiagramError(f"{error}; nothing was written") from None
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+    return [target for _, target in staged]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -534,22 +666,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tools.diagram", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--cdk-out", type=Path, default=Path("cdk.out"))
-    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--stage", default=DEFAULT_STAGE)
     parser.add_argument("--dot", type=Path, required=True)
     parser.add_argument("--png", type=Path)
     args = parser.parse_args(argv)
 
     try:
         assembly = load_stage(args.cdk_out, args.stage)
-    except AssemblyError as error:
+        written = write_outputs(to_dot(build(assembly)), args.dot, args.png)
+    except (AssemblyError, DiagramError) as error:
+        # One line on stderr and exit 1: the message says what is missing.
         raise SystemExit(f"diagram: {error}") from None
-    dot_text = to_dot(build(assembly))
-    args.dot.parent.mkdir(parents=True, exist_ok=True)
-    args.dot.write_text(dot_text)
-    print(f"wrote {args.dot}")
-    if args.png:
-        render_png(dot_text, args.png)
-        print(f"wrote {args.png}")
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 

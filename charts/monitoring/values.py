@@ -65,7 +65,7 @@ class BackendTarget:
     metrics_path: str
     request_duration_metric: str
     status_label: str
-    # The SPEC targets: error rate < 1 %, p95 < 500 ms.
+    # The original design's targets (docs/requirements.md): error rate < 1 %, p95 < 500 ms.
     error_ratio_threshold: float
     p95_latency_threshold_seconds: float
 

@@ -198,8 +198,8 @@ class DataStack(Stack):
         acknowledge(
             cluster,
             "AwsSolutions-RDS11",
-            "SPEC fixes MySQL on 3306; the port is reachable only from the app and "
-            "functions security groups inside isolated subnets.",
+            "The original design fixes MySQL on 3306; the port is reachable only from the app "
+            "and functions security groups inside isolated subnets.",
         )
         if not aurora.deletion_protection:
             acknowledge(
@@ -341,8 +341,8 @@ class DataStack(Stack):
         acknowledge(
             replication_group,
             "AwsSolutions-AEC5",
-            "SPEC fixes Redis on 6379; reachable only from the app and functions "
-            "security groups inside isolated subnets, with TLS and AUTH.",
+            "The original design fixes Redis on 6379; reachable only from the app and "
+            "functions security groups inside isolated subnets, with TLS and AUTH.",
         )
         if not multi_az:
             acknowledge(

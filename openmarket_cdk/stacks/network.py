@@ -42,10 +42,11 @@ def nat_instance_user_data() -> ec2.UserData:
 
 @jsii.implements(ec2.IIpAddresses)
 class FixedSubnetCidrs:
-    """Gives every subnet the exact CIDR SPEC assigns to its group and AZ.
+    """Gives every subnet the exact CIDR the original design assigns to its group and AZ.
 
-    CDK's own allocators carve subnets in order (10.0.0.0/24, 10.0.1.0/24, ...); SPEC wants
-    10.0.1/2 public, 10.0.11/12 private and 10.0.21/22 database, so we allocate by lookup.
+    CDK's own allocators carve subnets in order (10.0.0.0/24, 10.0.1.0/24, ...); the original
+    design (docs/requirements.md) wants 10.0.1/2 public, 10.0.11/12 private and 10.0.21/22
+    database, so we allocate by lookup.
     """
 
     def __init__(self, network: NetworkConfig, availability_zones: tuple[str, ...]) -> None:
@@ -72,11 +73,11 @@ class FixedSubnetCidrs:
 class NetworkStack(Stack):
     """The stage's VPC (10.0.0.0/16 over ap-northeast-2a/2c) for every other stack.
 
-    Deploys public, private and isolated database subnets with SPEC's exact CIDRs, NAT (a
-    gateway per AZ in prod, one in staging, one NAT instance in dev), an S3 gateway endpoint,
-    VPC flow logs to CloudWatch Logs, a network ACL that fences the database subnets, and the
-    security groups SPEC lists: internet -> ALB 80/443 -> app 3000/3001 -> Aurora 3306 and
-    Redis 6379.
+    Deploys public, private and isolated database subnets with the original design's exact
+    CIDRs, NAT (a gateway per AZ in prod, one in staging, one NAT instance in dev), an S3
+    gateway endpoint, VPC flow logs to CloudWatch Logs, a network ACL that fences the database
+    subnets, and the security groups the original design lists: internet -> ALB 80/443 -> app
+    3000/3001 -> Aurora 3306 and Redis 6379.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any):
@@ -227,7 +228,7 @@ class NetworkStack(Stack):
         ]
 
     def _database_subnet_acl(self, net: NetworkConfig) -> None:
-        """Stateless second fence around the database subnets (SPEC: network ACLs).
+        """Stateless second fence around the database subnets (the original design's ACLs).
 
         Allows MySQL and Redis from the private (app, Lambda) subnets, everything between the
         database subnets themselves (cache replication), and return traffic; nothing else.
@@ -242,8 +243,9 @@ class NetworkStack(Stack):
         acknowledge(
             acl,
             "AwsSolutions-VPC3",
-            "SPEC asks for subnet-level ACLs around the database tier; the one ACL mirrors the "
-            "security groups (3306/6379 from private subnets) as a second, stateless fence.",
+            "The original design asks for subnet-level ACLs around the database tier; the one "
+            "ACL mirrors the security groups (3306/6379 from private subnets) as a second, "
+            "stateless fence.",
         )
         rule = 100
         for cidr in net.private_subnet_cidrs:

@@ -99,8 +99,9 @@ class StorageStack(Stack):
             auto_delete_objects=empty_on_delete,
         )
 
-        # SPEC names the repositories openmarket/backend and openmarket/frontend-web; the stage
-        # is added in the middle because several stages may share one account.
+        # The original design names the repositories openmarket/backend and
+        # openmarket/frontend-web; the stage is added in the middle because several stages may
+        # share one account.
         self.repositories: dict[str, ecr.Repository] = {}
         for workload in config.kubernetes.workloads:
             name = workload.image_repository
@@ -151,8 +152,9 @@ def _uploads_lifecycle(storage: StorageConfig) -> s3.LifecycleRule:
 def _logs_lifecycle(storage: StorageConfig) -> s3.LifecycleRule:
     """Same tiering as uploads, but logs expire; transitions on or after expiry are dropped.
 
-    With SPEC's 90-day access-log retention the Glacier step (day 90) would never run and S3
-    rejects a transition that is not before the expiration, so only Standard-IA remains.
+    With the original design's 90-day access-log retention the Glacier step (day 90) would
+    never run and S3 rejects a transition that is not before the expiration, so only
+    Standard-IA remains.
     """
     steps = (
         (s3.StorageClass.INFREQUENT_ACCESS, storage.infrequent_access_after_days),

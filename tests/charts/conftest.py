@@ -3,7 +3,8 @@
 The values are exactly what ``make manifests`` renders: ``chart_values`` over the real stage
 configs, with readable placeholders for what only exists after deploy. A test that needs other
 values (a certificate, a token) changes them with ``dataclasses.replace``. The constants below
-are SPEC's numbers: what the rendered objects are expected to say.
+are the original design's numbers (docs/requirements.md): what the rendered objects are
+expected to say.
 """
 
 from __future__ import annotations

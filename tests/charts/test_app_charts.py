@@ -136,7 +136,7 @@ def test_charts_render_with_cdk_tokens_in_deploy_time_values() -> None:
 
 
 def test_charts_import_no_cdk() -> None:
-    """charts/ is pure cdk8s: it must render without aws_cdk (DESIGN: no CDK import)."""
+    """charts/ is pure cdk8s: it must render without aws_cdk (the original design's layout)."""
     for path in sorted(Path(ROOT, "charts").glob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):

@@ -74,7 +74,7 @@ def test_deployment_runs_the_configured_image_size_and_port(
     assert quantity(resources["limits"]["cpu"]) == quantity(values.resources.cpu_limit)
     assert quantity(resources["requests"]["memory"]) == quantity(values.resources.memory_request)
     assert quantity(resources["limits"]["memory"]) == quantity(values.resources.memory_limit)
-    # SPEC: 250m / 1000m CPU, 512Mi / 2Gi memory, for both workloads.
+    # The original design: 250m / 1000m CPU, 512Mi / 2Gi memory, for both workloads.
     assert quantity(resources["limits"]["memory"]) == 2 * 2**30
     assert quantity(resources["requests"]["cpu"]) == Fraction(1, 4)
 

@@ -1,4 +1,4 @@
-"""The post-synth tools stay apart from the CDK package, as DESIGN.md's layout says.
+"""The post-synth tools stay apart from the CDK package, as the original design's layout says.
 
 ``openmarket_cdk`` never imports ``tools`` (the app must synthesize without them), and
 ``tools`` never imports the CDK, cdk8s or constructs (they read JSON, so they run without

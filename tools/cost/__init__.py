@@ -2,9 +2,10 @@
 
 No CDK import: it reads ``cdk.out`` through ``tools.assembly`` (the one cloud-assembly
 reader) and the typed stage configs. Prices come from ``prices_ap_northeast_2.json``
-(source and date per entry), usage figures from ``assumptions.py`` (SPEC line or stated
-assumption per figure), and every resource type is either priced by a rule in ``rules/``
-(one module per service), listed as free there with a reason, or reported as unpriced.
+(source and date per entry), usage figures from ``assumptions.py`` (a line of the original
+design or a stated assumption per figure), and every resource type is either priced by a rule
+in ``rules/`` (one module per service), listed as free there with a reason, or reported as
+unpriced.
 See ``docs/cost.md``.
 """
 

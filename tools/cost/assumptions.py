@@ -2,9 +2,9 @@
 
 A template says *what* exists (2 x t3.medium, one ALB); it cannot say how many gigabytes leave
 the VPC or how often a function runs. Those figures live here, per stage, each with its unit
-and its source: a SPEC line where SPEC gives one (its cost section is dev's), otherwise a
-stated project assumption, marked approximate. ``docs/cost.md`` lists them; the report prints
-the ones each line item used.
+and its source: a line of the original design (docs/requirements.md) where it gives one (its
+cost estimate is dev's), otherwise a stated project assumption, marked approximate.
+``docs/cost.md`` lists them; the report prints the ones each line item used.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ class Assumption:
         return float(self.values[STAGE_NAMES.index(stage)])
 
 
-SPEC_COST = "SPEC 'Cost (dev, USD per month, the original's estimate)'"
-PROD_SCALE = "prod: project assumption, sized for SPEC's 1,000 -> 10,000 DAU capacity plan"
+ORIGINAL_COST = "original design's cost estimate (dev, USD per month; docs/requirements.md)"
+PROD_SCALE = (
+    "prod: project assumption, sized for the original design's 1,000 -> 10,000 DAU capacity plan"
+)
 
 _ALL: tuple[Assumption, ...] = (
     # --- traffic ---------------------------------------------------------------------------
@@ -41,7 +43,7 @@ _ALL: tuple[Assumption, ...] = (
         key="data_transfer_out_gb",
         unit="GB/month out to the internet",
         values=(50, 50, 200),
-        source=f"{SPEC_COST}: 'data transfer 50 GB' (dev); staging as dev; {PROD_SCALE}",
+        source=f"{ORIGINAL_COST}: 'data transfer 50 GB' (dev); staging as dev; {PROD_SCALE}",
     ),
     Assumption(
         key="nat_processed_gb",
@@ -57,7 +59,8 @@ _ALL: tuple[Assumption, ...] = (
         unit="LCU (average over the month)",
         values=(1, 1, 3),
         source=(
-            f"{SPEC_COST}: 'ALB 23' = ~16 of ALB-hours + ~7 of LCU-hours, i.e. ~1 LCU; {PROD_SCALE}"
+            f"{ORIGINAL_COST}: 'ALB 23' = ~16 of ALB-hours + ~7 of LCU-hours, i.e. ~1 LCU; "
+            f"{PROD_SCALE}"
         ),
     ),
     Assumption(
@@ -71,7 +74,8 @@ _ALL: tuple[Assumption, ...] = (
         unit="million requests/month inspected by WAF",
         values=(1, 2, 10),
         source=(
-            "project assumption: 1,000 DAU x ~30 requests/day = ~1 M/month (SPEC: 1,000 DAU today)"
+            "project assumption: 1,000 DAU x ~30 requests/day = ~1 M/month "
+            "(the original design: 1,000 DAU today)"
         ),
     ),
     # --- storage -----------------------------------------------------------------------------
@@ -79,13 +83,15 @@ _ALL: tuple[Assumption, ...] = (
         key="s3_uploads_gb",
         unit="GB stored (uploads bucket)",
         values=(100, 100, 300),
-        source=f"{SPEC_COST}: 'S3 100 GB' (dev); staging as dev; {PROD_SCALE}",
+        source=f"{ORIGINAL_COST}: 'S3 100 GB' (dev); staging as dev; {PROD_SCALE}",
     ),
     Assumption(
         key="s3_logs_gb",
         unit="GB stored (logs bucket; expires after 90 days)",
         values=(10, 20, 50),
-        source="project assumption: ALB/S3 access logs kept 90 days (SPEC retention)",
+        source=(
+            "project assumption: ALB/S3 access logs kept 90 days (the original design's retention)"
+        ),
     ),
     Assumption(
         key="s3_other_bucket_gb",
@@ -110,7 +116,8 @@ _ALL: tuple[Assumption, ...] = (
         unit="GB stored per ECR repository",
         values=(5, 10, 10),
         source=(
-            f"{SPEC_COST}: 'ECR 10 GB' over two repositories (dev keeps 10 images, staging/prod 30)"
+            f"{ORIGINAL_COST}: 'ECR 10 GB' over two repositories "
+            "(dev keeps 10 images, staging/prod 30)"
         ),
     ),
     Assumption(
@@ -142,7 +149,7 @@ _ALL: tuple[Assumption, ...] = (
         unit="invocations/month, all application functions together",
         values=(1_000_000, 1_000_000, 3_000_000),
         source=(
-            f"{SPEC_COST}: 'Lambda 1M invocations' (dev); scheduled functions get their "
+            f"{ORIGINAL_COST}: 'Lambda 1M invocations' (dev); scheduled functions get their "
             f"schedule's count, the event-driven ones share the rest; {PROD_SCALE}"
         ),
     ),
@@ -237,7 +244,8 @@ _ALL: tuple[Assumption, ...] = (
         unit="GB of cluster volume used",
         values=(10, 100, 100),
         source=(
-            "SPEC Data: 'storage 100 GB with auto-scaling' (staging/prod); dev: test data only"
+            "original design's data tier: 'storage 100 GB with auto-scaling' (staging/prod); "
+            "dev: test data only"
         ),
     ),
     Assumption(

@@ -1,9 +1,10 @@
 """Monthly cost estimate of each stage from cdk.out (``make cost``, ``python -m tools.cost``).
 
-Prints one table per stage shaped like SPEC's cost section, next to SPEC's numbers, writes
-cost-report.json, and exits 1 when a stage's estimate exceeds its budget from config
-(``observability.budget_usd_per_month``). Exit 2: cdk.out (or a stage in it) is missing.
-Exit 3 with --fail-on-unpriced: some resource has no price. Run ``make synth`` first.
+Prints one table per stage shaped like the original design's cost estimate, next to its
+numbers (docs/requirements.md), writes cost-report.json, and exits 1 when a stage's estimate
+exceeds its budget from config (``observability.budget_usd_per_month``). Exit 2: cdk.out (or
+a stage in it) is missing. Exit 3 with --fail-on-unpriced: some resource has no price. Run
+``make synth`` first.
 
 Paths default to the working directory (the repository root when run by ``make cost``), so
 the command works the same from a checkout and from an installed package.

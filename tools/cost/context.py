@@ -475,7 +475,7 @@ class StageContext:
         return wakes
 
     def _invocation_plan(self) -> dict[str, Invocations]:
-        """Invocations/month of each application function (SPEC's 1 M shared out)."""
+        """Invocations/month of each application function (the original design's 1 M shared out)."""
         functions = [
             r
             for r in self.of_type("AWS::Lambda::Function")

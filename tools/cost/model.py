@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# SPEC's cost section, in its order, plus the items SPEC does not list.
+# The original design's cost estimate, in its order, plus the items it does not list.
 CATEGORIES: tuple[str, ...] = (
     "EKS control plane",
     "nodes",
@@ -165,7 +165,7 @@ class StageEstimate:
     def unpriced_types(self) -> list[str]:
         return sorted({entry.resource_type for entry in self.unpriced})
 
-    def to_json(self, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def to_json(self, original_design: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {
             "stage": self.stage,
             "total_usd": round(self.total_usd, 2),
@@ -174,7 +174,7 @@ class StageEstimate:
             "budget_usd": self.budget_usd,
             "within_budget": not self.over_budget,
             "total_is_lower_bound": bool(self.unpriced),
-            "spec": dict(spec or {}),
+            "original_design": dict(original_design or {}),
             "categories": {name: round(usd, 2) for name, usd in self.by_category().items()},
             "line_items": [item.to_json() for item in self.items],
             "unpriced": [entry.to_json() for entry in self.unpriced],

@@ -1,4 +1,7 @@
-"""Text tables shaped like SPEC's cost section, and the cost-report.json document."""
+"""Text tables shaped like the original design's cost estimate; the cost-report.json document.
+
+The original design's figures are restated in docs/requirements.md ("Cost estimate").
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,9 @@ from tools.cost.assumptions import ASSUMPTIONS
 from tools.cost.model import CATEGORIES, StageEstimate
 from tools.cost.prices import PriceTable
 
-# SPEC "Cost (dev, USD per month, the original's estimate)": the per-item breakdown exists
-# for dev before optimisation only; after optimisation and the other stages are totals.
-SPEC_DEV_BEFORE: Mapping[str, float] = {
+# The original design's cost estimate (USD per month): the per-item breakdown exists for dev
+# before optimisation only; after optimisation and the other stages are totals.
+ORIGINAL_DEV_BEFORE: Mapping[str, float] = {
     "EKS control plane": 72,
     "nodes": 60,
     "Aurora": 145,
@@ -25,20 +28,23 @@ SPEC_DEV_BEFORE: Mapping[str, float] = {
     "data transfer": 5,
     "ECR": 1,
 }
-SPEC_TOTALS: Mapping[str, tuple[float, float]] = {
+ORIGINAL_TOTALS: Mapping[str, tuple[float, float]] = {
     "dev": (418, 249),
     "staging": (520, 380),
     "prod": (1200, 950),
 }
-SPEC_NOTE = (
-    "SPEC after optimisation gives no per-item figures; for NAT it considers a NAT instance "
-    "instead of each NAT gateway ($32 -> $5 each)."
+ORIGINAL_NOTE = (
+    "The original design's estimate after optimisation gives no per-item figures; for NAT it "
+    "considers a NAT instance instead of each NAT gateway ($32 -> $5 each)."
 )
+# Column headers (and widths) of the original design's totals before / after its optimisation.
+BEFORE, BEFORE_WIDTH = "original before", 17
+AFTER, AFTER_WIDTH = "original after", 16
 
 
-def spec_for(stage: str) -> dict[str, Any]:
-    before, after = SPEC_TOTALS.get(stage, (0.0, 0.0))
-    items = dict(SPEC_DEV_BEFORE) if stage == "dev" else {}
+def original_design_for(stage: str) -> dict[str, Any]:
+    before, after = ORIGINAL_TOTALS.get(stage, (0.0, 0.0))
+    items = dict(ORIGINAL_DEV_BEFORE) if stage == "dev" else {}
     return {"before_usd": before, "after_usd": after, "before_items_usd": items}
 
 
@@ -47,8 +53,9 @@ def _usd(value: float | None, width: int = 10) -> str:
 
 
 def stage_table(estimate: StageEstimate, details: bool = False) -> str:
-    """One stage: SPEC's line items, this estimate, SPEC's numbers, budget, unpriced, warnings."""
-    spec = spec_for(estimate.stage)
+    """One stage: the original design's line items, this estimate and its numbers, budget,
+    unpriced, warnings."""
+    original = original_design_for(estimate.stage)
     total = estimate.total_usd
     status = (
         f"OVER by ${total - estimate.budget_usd:,.2f}"
@@ -81,19 +88,22 @@ def stage_table(estimate: StageEstimate, details: bool = False) -> str:
         lines.append(f"   also asleep off-hours by their schedules: {', '.join(asleep)}")
     lines += [
         "",
-        f"   {'line item':<20}{'estimate':>10}{'SPEC before':>13}{'SPEC after':>12}",
+        f"   {'line item':<20}{'estimate':>10}{BEFORE:>{BEFORE_WIDTH}}{AFTER:>{AFTER_WIDTH}}",
     ]
-    spec_items: Mapping[str, float] = spec["before_items_usd"]
+    original_items: Mapping[str, float] = original["before_items_usd"]
     for category, usd in estimate.by_category().items():
-        before = spec_items.get(category) if spec_items else None
-        lines.append(f"   {category:<20}{_usd(usd)}{_usd(before, 13)}{_usd(None, 12)}")
-    lines.append("   " + "-" * 55)
+        before = original_items.get(category) if original_items else None
+        lines.append(
+            f"   {category:<20}{_usd(usd)}{_usd(before, BEFORE_WIDTH)}{_usd(None, AFTER_WIDTH)}"
+        )
+    lines.append("   " + "-" * (30 + BEFORE_WIDTH + AFTER_WIDTH))
     lines.append(
-        f"   {'total':<20}{_usd(total)}{_usd(spec['before_usd'], 13)}{_usd(spec['after_usd'], 12)}"
+        f"   {'total':<20}{_usd(total)}{_usd(original['before_usd'], BEFORE_WIDTH)}"
+        f"{_usd(original['after_usd'], AFTER_WIDTH)}"
     )
     lines.append(f"   {'budget (config)':<20}{_usd(estimate.budget_usd)}")
     if estimate.stage == "dev":
-        lines.append(f"   {SPEC_NOTE}")
+        lines.append(f"   {ORIGINAL_NOTE}")
     if estimate.unpriced:
         lines.append("")
         lines.append(f"   UNPRICED ({len(estimate.unpriced)}): not in the total")
@@ -127,17 +137,17 @@ def stage_table(estimate: StageEstimate, details: bool = False) -> str:
 def summary_table(estimates: Sequence[StageEstimate]) -> str:
     lines = [
         f"{'stage':<9}{'floor':>10}{'estimate':>10}{'ceiling':>10}{'budget':>10}"
-        f"{'SPEC before':>13}{'SPEC after':>12}  status",
+        f"{BEFORE:>{BEFORE_WIDTH}}{AFTER:>{AFTER_WIDTH}}  status",
     ]
     for estimate in estimates:
-        before, after = SPEC_TOTALS.get(estimate.stage, (0.0, 0.0))
+        before, after = ORIGINAL_TOTALS.get(estimate.stage, (0.0, 0.0))
         status = "OVER BUDGET" if estimate.over_budget else "ok"
         if estimate.unpriced:
             status += f", {len(estimate.unpriced)} unpriced"
         lines.append(
             f"{estimate.stage:<9}{_usd(estimate.floor_usd)}{_usd(estimate.total_usd)}"
             f"{_usd(estimate.ceiling_usd)}{_usd(estimate.budget_usd)}"
-            f"{_usd(before, 13)}{_usd(after, 12)}  {status}"
+            f"{_usd(before, BEFORE_WIDTH)}{_usd(after, AFTER_WIDTH)}  {status}"
         )
     return "\n".join(lines)
 
@@ -160,7 +170,7 @@ def report_document(estimates: Sequence[StageEstimate], prices: PriceTable) -> d
         "budgets_usd": {e.stage: e.budget_usd for e in estimates},
         "over_budget": [e.stage for e in estimates if e.over_budget],
         "unpriced_types": sorted({t for e in estimates for t in e.unpriced_types()}),
-        "stages": {e.stage: e.to_json(spec_for(e.stage)) for e in estimates},
+        "stages": {e.stage: e.to_json(original_design_for(e.stage)) for e in estimates},
         "assumptions": {
             key: {
                 "unit": ASSUMPTIONS[key].unit,

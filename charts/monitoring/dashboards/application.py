@@ -46,7 +46,8 @@ def application_dashboard(values: MonitoringValues) -> dict[str, Any]:
             TITLE,
             ["application"],
             "The OpenMarket backend and frontend: requests, errors, latency against the "
-            "SPEC targets (p95 < 500 ms, p99 < 1 s, errors < 1 %), replicas and resources.",
+            "original design's targets (p95 < 500 ms, p99 < 1 s, errors < 1 %), replicas and "
+            "resources.",
         )
         .with_variable(
             query_variable(

@@ -19,7 +19,7 @@ from tests.charts.test_schemas import ESO_API_VERSION, check_external_secret, ch
 VERSIONS = (KUBERNETES_VERSION, "1.28")
 CRD_KINDS = {"SecretStore", "ExternalSecret"}
 HOST_AGENTS = {"node-exporter", "fluent-bit"}
-# SPEC's budget: (cpu request, cpu limit, memory request, memory limit) as rendered.
+# The original design's budget: (cpu request, cpu limit, memory request, memory limit) as rendered.
 BUDGET = {
     "prometheus": ("500m", "2000m", "1024Mi", "4096Mi"),
     "grafana": ("250m", "1000m", "512Mi", "2048Mi"),
@@ -179,8 +179,8 @@ def test_api_tokens_only_where_the_api_is_called(dev: RenderedMonitoring) -> Non
             assert sources[0]["serviceAccountToken"]["expirationSeconds"] <= 3607
 
 
-# dev requests less for Prometheus and Grafana (limits unchanged) so that it fits SPEC's
-# two nodes (openmarket_cdk/config/stages.py; docs/capacity.md).
+# dev requests less for Prometheus and Grafana (limits unchanged) so that it fits the original
+# design's two nodes (openmarket_cdk/config/stages.py; docs/capacity.md).
 DEV_REQUESTS = {"prometheus": ("200m", "512Mi"), "grafana": ("100m", "256Mi")}
 
 

@@ -1,4 +1,4 @@
-"""prometheus.yml: promtool accepts it, and it scrapes what the SPEC and the issue ask.
+"""prometheus.yml: promtool accepts it, and it scrapes what the original design and the issue ask.
 
 Debian's promtool is built without Kubernetes service discovery, so the check runs on a
 temporary copy whose kubernetes_sd_configs are static targets and whose file references
@@ -154,7 +154,8 @@ def test_retention_storage_and_resources(dev: RenderedMonitoring) -> None:
     assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
     assert claim["spec"]["storageClassName"] == "gp3"
     assert spec["template"]["spec"]["securityContext"]["fsGroup"] == 65534
-    # dev's requests are below SPEC's 500m/1Gi so that it fits two nodes (docs/capacity.md).
+    # dev's requests are below the original design's 500m/1Gi so that it fits two nodes
+    # (docs/capacity.md).
     assert container["resources"] == {
         "requests": {"cpu": "200m", "memory": "512Mi"},
         "limits": {"cpu": "2000m", "memory": "4096Mi"},
@@ -194,8 +195,11 @@ def test_rbac_covers_discovery_and_kubelet_scrapes_only(dev: RenderedMonitoring)
     assert bindings == {"monitoring", "monitoring-agents", "openmarket-dev"}
 
 
-def test_prod_keeps_specs_100gi_and_30_days(monitoring: dict[str, RenderedMonitoring]) -> None:
-    """SPEC: 30 days in a 100Gi volume; dev and staging use 20Gi (issue 14's budget)."""
+def test_prod_keeps_the_original_100gi_and_30_days(
+    monitoring: dict[str, RenderedMonitoring],
+) -> None:
+    """The original design: 30 days in a 100Gi volume; dev and staging use 20Gi (issue 14's
+    budget)."""
     for stage, (volume, size) in {
         "prod": ("100Gi", "90GB"),
         "staging": ("20Gi", "18GB"),

@@ -41,7 +41,9 @@ def test_within_budget_exits_0_and_writes_per_stage_totals(
     out = capsys.readouterr().out
     for stage in STAGES:
         assert f"== {stage}:" in out
-    assert "SPEC before" in out and "418.00" in out and "249.00" in out
+    assert (
+        "original before" in out and "original after" in out and "418.00" in out and "249.00" in out
+    )
 
 
 def test_a_stage_over_its_budget_exits_1(

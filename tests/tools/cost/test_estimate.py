@@ -10,13 +10,14 @@ from openmarket_cdk.config import stage_config
 from tests.tools.cost.helpers import PRICES, dev_nodegroup, estimate, items, res, usd
 from tools.assembly import StackTemplate
 from tools.cost import CATEGORIES
-from tools.cost.report import SPEC_DEV_BEFORE, report_document, stage_table
+from tools.cost.report import ORIGINAL_DEV_BEFORE, report_document, stage_table
 
 
-def test_categories_are_specs_line_items_plus_the_ones_spec_does_not_list() -> None:
-    assert list(SPEC_DEV_BEFORE) == list(CATEGORIES[:11])
+def test_categories_are_the_original_line_items_plus_the_ones_it_does_not_list() -> None:
+    assert list(ORIGINAL_DEV_BEFORE) == list(CATEGORIES[:11])
     assert CATEGORIES[11:] == ("WAF", "KMS/Secrets", "other")
-    assert sum(SPEC_DEV_BEFORE.values()) == 418  # SPEC's dev total before optimisation
+    # The original design's dev total before optimisation.
+    assert sum(ORIGINAL_DEV_BEFORE.values()) == 418
 
 
 def test_an_unknown_type_is_listed_unpriced_and_not_counted() -> None:
@@ -162,11 +163,11 @@ def test_report_document_is_json_with_totals_and_assumptions() -> None:
     document = report_document([result], PRICES)
     text = json.dumps(document)
     assert json.loads(text)["totals_usd"]["dev"] == pytest.approx(result.total_usd, abs=0.01)
-    assert document["stages"]["dev"]["spec"]["before_usd"] == 418
-    assert document["stages"]["dev"]["spec"]["after_usd"] == 249
+    assert document["stages"]["dev"]["original_design"]["before_usd"] == 418
+    assert document["stages"]["dev"]["original_design"]["after_usd"] == 249
     assert "kms_requests_thousand_per_key" in document["assumptions"]
     assumption = document["assumptions"]["data_transfer_out_gb"]
-    assert assumption["values"]["dev"] == 50 and "SPEC" in assumption["source"]
+    assert assumption["values"]["dev"] == 50 and "original design" in assumption["source"]
 
 
 def test_details_list_every_line_item_and_free_type() -> None:

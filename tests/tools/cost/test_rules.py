@@ -520,7 +520,7 @@ def test_dynamodb_on_demand_with_pitr_and_provisioned_unpriced() -> None:
 # --- storage ---------------------------------------------------------------------------------
 
 
-def test_s3_buckets_take_the_spec_storage_assumption_by_role() -> None:
+def test_s3_buckets_take_the_original_storage_assumption_by_role() -> None:
     result = estimate(
         {
             "Uploads": res("AWS::S3::Bucket", BucketName="openmarket-dev-uploads-1"),
@@ -534,7 +534,7 @@ def test_s3_buckets_take_the_spec_storage_assumption_by_role() -> None:
     assert usd(result, "Logs", "dev") == pytest.approx(10 * p("s3.standard_gb_month"))
 
 
-def test_ecr_repositories_share_spec_10_gb_in_dev() -> None:
+def test_ecr_repositories_share_the_original_10_gb_in_dev() -> None:
     result = estimate(
         {"A": res("AWS::ECR::Repository"), "B": res("AWS::ECR::Repository")}, stage="dev"
     )
@@ -617,7 +617,7 @@ def test_budget_is_priced_per_day() -> None:
 # --- serverless and messaging ----------------------------------------------------------------
 
 
-def test_lambda_scheduled_functions_get_their_schedule_and_the_rest_share_spec_1m() -> None:
+def test_lambda_scheduled_functions_get_their_schedule_and_the_rest_share_the_original_1m() -> None:
     resources = {
         "Hourly": res("AWS::Lambda::Function", MemorySize=512, Architectures=["arm64"]),
         "Schedule": res(
@@ -726,7 +726,7 @@ def test_waf_web_acl_rules_and_requests() -> None:
     assert ["BotControl" in u.reason for u in result.unpriced] == [True]
 
 
-def test_stage_level_data_transfer_uses_spec_50_gb_in_dev() -> None:
+def test_stage_level_data_transfer_uses_the_original_50_gb_in_dev() -> None:
     result = estimate({}, stage="dev")
     (transfer,) = [i for i in result.items if i.category == "data transfer"]
     assert transfer.monthly_usd == pytest.approx(50 * p("data_transfer.internet_out_gb"))

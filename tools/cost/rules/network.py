@@ -163,7 +163,10 @@ def data_transfer_out(ctx: StageContext) -> list[LineItem]:
             "data transfer out to the internet",
             f"{gigabytes:g} GB",
             usd,
-            ["CloudFront in front (SPEC's optimisation) would move this to CloudFront's tiers"],
+            [
+                "CloudFront in front (the original design's optimisation) would move this to "
+                "CloudFront's tiers"
+            ],
         )
     ]
 
