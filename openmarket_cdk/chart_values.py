@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from charts.monitoring.values import BackendTarget, MonitoringSecrets, MonitoringValues
+from charts.monitoring.values import (
+    AlertingValues,
+    BackendTarget,
+    MonitoringSecrets,
+    MonitoringValues,
+)
 from charts.stage import StageChartValues
 from charts.values import (
     AppChartValues,
@@ -217,6 +222,15 @@ def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
         resources=monitoring.resources,
         fluent_bit_service_account=monitoring.fluent_bit_service_account,
         runbook_base_url=config.runbook_base_url,
+        alerting=AlertingValues(
+            slack_receivers=monitoring.slack_receivers,
+            heartbeat_topic_arn=config.sns_topic_arn(config.alerting_heartbeat_topic_name),
+            delivery_failures_topic_arn=config.sns_topic_arn(
+                config.alert_delivery_failures_topic_name
+            ),
+            heartbeat_interval=f"{obs.heartbeat_interval_minutes}m",
+            service_account=monitoring.alertmanager_service_account,
+        ),
     )
 
 

@@ -21,6 +21,15 @@ def only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
     return next(iter(found.values())).get("Properties", {})
 
 
+def nodegroup_launch_template(template: dict[str, Any]) -> dict[str, Any]:
+    """The LaunchTemplateData of the launch template the (single) node group uses."""
+    nodegroup = only(template, "AWS::EKS::Nodegroup")
+    logical_id = ref_id(nodegroup["LaunchTemplate"]["Id"])
+    assert logical_id is not None, nodegroup["LaunchTemplate"]
+    data: dict[str, Any] = template["Resources"][logical_id]["Properties"]["LaunchTemplateData"]
+    return data
+
+
 def ref_id(value: Any) -> str | None:
     """The logical id a Ref / Fn::GetAtt / cross-stack import points at, if any."""
     if isinstance(value, dict):

@@ -15,7 +15,15 @@ from charts.stage import STAGE_CHART_KINDS, render_stage
 from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import KUBERNETES_VERSION, STAGE_NAMES, stage_config
 from openmarket_cdk.stacks import cluster as cluster_module
-from tests.cfn import as_list, of_type, only, pod_identity, ref_id, role_statements
+from tests.cfn import (
+    as_list,
+    nodegroup_launch_template,
+    of_type,
+    only,
+    pod_identity,
+    ref_id,
+    role_statements,
+)
 from tests.conftest import Synthesized
 
 KUBECTL_MANIFEST_LIMIT = 262_144  # bytes the kubectl handler accepts per manifest
@@ -105,7 +113,7 @@ def test_managed_node_group_in_private_subnets(synthesized: Synthesized, stage: 
     assert (k8s.node_min_size, k8s.node_max_size) == (start, 6)
     subnets = json.dumps(props["Subnets"])
     assert subnets.count("privateSubnet1") == 1 and subnets.count("privateSubnet2") == 1
-    data = only(template, "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]
+    data = nodegroup_launch_template(template)
     assert data["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
     assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
     groups = json.dumps(data["SecurityGroupIds"])

@@ -65,6 +65,7 @@ def synth(outdir: Path, **props: Any) -> Synth:
 
 SLEEPING = [c for c in all_stage_configs(ACCOUNT) if c.observability.working_hours.enabled]
 RESTRICTED = [c for c in all_stage_configs(ACCOUNT) if c.alb_is_restricted]
+PREFLIGHT = [c for c in all_stage_configs(ACCOUNT) if c.name == "prod"]
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         tmp_path_factory.mktemp("deploy-access"),
         sleeping_stages=SLEEPING,
         restricted_alb_stages=RESTRICTED,
+        preflight_stages=PREFLIGHT,
     )
 
 
@@ -169,13 +171,16 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
             ],
         ),
         # Read-only: the smoke test finds each stage's ALB by name (and a restricted one's
-        # security group and rules); make wake finds dev's stopped NAT instance.
+        # security group and rules); make wake finds dev's stopped NAT instance; make
+        # preflight reads the SES sandbox state and the sender identities.
         (
             [
                 "ec2:DescribeInstances",
                 "ec2:DescribeSecurityGroupRules",
                 "ec2:DescribeSecurityGroups",
                 "elasticloadbalancing:DescribeLoadBalancers",
+                "ses:GetAccount",
+                "ses:GetEmailIdentity",
             ],
             ["*"],
         ),
@@ -184,6 +189,21 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
             "ecr:DescribeImages",
             [f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/openmarket/*"],
         ),
+        # make preflight: the bootstrap stack, the admin role, the Slack secret's keys.
+        (
+            "cloudformation:DescribeStacks",
+            [f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/CDKToolkit/*"],
+        ),
+        ("iam:GetRole", [f"arn:aws:iam::{ACCOUNT}:role/OpenMarketPlatformAdmin"]),
+        (
+            "secretsmanager:GetSecretValue",
+            [
+                f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+                "openmarket-prod/alertmanager/slack-??????"
+            ],
+        ),
+        # make wake marks a woken stage awake (namespace OpenMarket/StageSleep only).
+        ("cloudwatch:PutMetricData", ["*"]),
         # make wake: dev's and staging's one node group each, staging's one Aurora cluster.
         (
             ["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
@@ -249,16 +269,21 @@ def test_nothing_else_is_granted(built: Synth) -> None:
     types = {resource["Type"] for resource in built.template["Resources"].values()}
     assert types <= {"AWS::IAM::OIDCProvider", "AWS::IAM::Role", "AWS::IAM::Policy"}
     assert len(of_type(built.template, "AWS::IAM::Role")) == 2
-    # The one wildcard resource is the deploy role's read-only Describe* statement.
+    # Two wildcard resources: the deploy role's read-only Describe/Get statement, and the
+    # sleep mark of make wake, held to its metric namespace.
     resources = json.dumps(built.template["Resources"])
-    assert resources.count('"*"') == 1
-    (wildcard,) = [
+    assert resources.count('"*"') == 2
+    wildcard, mark = [
         statement
         for policy in of_type(built.template, "AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if statement["Resource"] == "*"
     ]
-    assert all(action.split(":")[1].startswith("Describe") for action in wildcard["Action"])
+    assert mark["Action"] == "cloudwatch:PutMetricData"
+    assert mark["Condition"] == {"StringEquals": {"cloudwatch:namespace": "OpenMarket/StageSleep"}}
+    assert all(
+        action.split(":")[1].startswith(("Describe", "Get")) for action in wildcard["Action"]
+    )
 
 
 def test_session_lengths(built: Synth) -> None:

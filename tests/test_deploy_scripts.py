@@ -10,13 +10,13 @@ from typing import Any
 import boto3
 
 from openmarket_cdk.config import stage_config
+from scripts.cli_config import cli_context
 from scripts.destroy_leftovers import (
     LBC_CLUSTER_TAG,
     delete_leftovers,
     find_leftovers,
     volume_cluster_tag,
 )
-from scripts.cli_config import cli_context
 from scripts.preflight import missing_images
 from tests.conftest import ROOT
 
@@ -105,14 +105,25 @@ def test_the_deployment_guide_gives_the_first_deploy_order_of_real_targets() -> 
     for target in set(re.findall(r"make ([a-z][a-z-]+)", guide)):
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
     first = guide[guide.index("## The first deploy of a stage") :]
-    # Registries, then images, then the stage, then the smoke test.
+    # Placeholders, the account's prerequisites, registries, images, the preflight with the
+    # account, the stage, the subscriptions, Slack, the smoke test, the cluster.
     order = [
+        "make preflight STAGE",
+        "make bootstrap",
+        "#1b-the-platform-admin-role",
+        "aws sesv2 create-email-identity",
         "make deploy-registries",
-        "Push the application images",
+        "docker push",
         "make deploy STAGE",
-        "make smoke",
+        "Confirm the e-mail subscriptions",
+        "make slack-webhooks STAGE",
+        "make smoke STAGE",
+        "make kubectl STAGE",
     ]
     positions = [first.index(step) for step in order]
+    # The admin role's commands, linked from the walk, are in the once-per-account part.
+    assert "aws iam create-role --role-name OpenMarketPlatformAdmin" in guide
+    assert "### 1b. The platform admin role" in guide
     assert positions == sorted(positions)
 
 

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from openmarket_cdk.config import KUBERNETES_VERSION, STAGE_NAMES, stage_config
-from tests.cfn import as_list, of_type, only, pod_identity, ref_id, role_statements
+from tests.cfn import (
+    as_list,
+    nodegroup_launch_template,
+    of_type,
+    pod_identity,
+    ref_id,
+    role_statements,
+)
 from tests.conftest import Synthesized
 
 pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
@@ -96,7 +103,7 @@ def test_the_autoscaler_starts_after_its_credentials_and_the_nodes(
 def test_nodes_take_the_configured_max_pods(synthesized: Synthesized, stage: str) -> None:
     k8s = stage_config(stage).kubernetes
     template = synthesized.template(stage, "cluster")
-    data = only(template, "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]
+    data = nodegroup_launch_template(template)
     user_data = data["UserData"]["Fn::Base64"]
     text = user_data if isinstance(user_data, str) else json.dumps(user_data)
     assert "application/node.eks.aws" in text

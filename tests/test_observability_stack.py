@@ -112,23 +112,46 @@ def test_alarm_thresholds_come_from_spec_targets(synthesized: Synthesized, stage
     assert len(alarms) >= 7
 
 
+# Alarms that page through another: the heartbeat alarm of a sleeping stage through its
+# composite (whose actions the stage-asleep alarm suppresses), and that suppressor itself.
+SILENT_IN_SLEEPING_STAGES = {"alerting-heartbeat-missing", "stage-asleep"}
+
+
 def test_every_alarm_notifies_the_encrypted_topic(synthesized: Synthesized, stage: str) -> None:
     template = synthesized.template(stage, "observability")
-    topic_id = next(iter(of_type(template, "AWS::SNS::Topic")))
+    topic_id = next(
+        i
+        for i, t in of_type(template, "AWS::SNS::Topic").items()
+        if t["Properties"]["TopicName"] == f"openmarket-{stage}-alerts"
+    )
     topic = of_type(template, "AWS::SNS::Topic")[topic_id]["Properties"]
     assert "KmsMasterKeyId" in topic
-    for alarm in _alarms(synthesized, stage).values():
-        assert [ref_id(a) for a in alarm["AlarmActions"]] == [topic_id]
+    sleeps = stage_config(stage).observability.working_hours.enabled
+    paging = {
+        **_alarms(synthesized, stage),
+        **{
+            c["Properties"]["AlarmName"].removeprefix(f"openmarket-{stage}-"): c["Properties"]
+            for c in of_type(template, "AWS::CloudWatch::CompositeAlarm").values()
+        },
+    }
+    for name, alarm in paging.items():
+        if sleeps and name in SILENT_IN_SLEEPING_STAGES:
+            assert "AlarmActions" not in alarm, name
+            continue
+        assert [ref_id(a) for a in alarm["AlarmActions"]] == [topic_id], name
     subscription = only(template, "AWS::SNS::Subscription")
     assert subscription["Protocol"] == "email"
     assert subscription["Endpoint"] == stage_config(stage).observability.alarm_email
 
 
 def test_composite_platform_degraded_alarm(synthesized: Synthesized, stage: str) -> None:
-    composite = only(
-        synthesized.template(stage, "observability"), "AWS::CloudWatch::CompositeAlarm"
+    composite = next(
+        c["Properties"]
+        for c in of_type(
+            synthesized.template(stage, "observability"), "AWS::CloudWatch::CompositeAlarm"
+        ).values()
+        if c["Properties"]["AlarmName"] == f"openmarket-{stage}-platform-degraded"
     )
-    assert composite["AlarmName"] == f"openmarket-{stage}-platform-degraded"
     rule = json.dumps(composite["AlarmRule"])
     alb_alarms = ("Alb5XxRateAlarm", "AlbP95LatencyAlarm")
     if stage_config(stage).observability.working_hours.load_balancer_sleeps:
@@ -191,16 +214,27 @@ def test_dev_and_staging_sleep_outside_working_hours_prod_never(
     if stage == "dev":
         # Serverless v2 at 0 ACU pauses by itself: no database schedule. The NAT instance
         # and the ALB sleep by a function (test_nat_instance_and_alb_sleep_where_config_says).
-        assert actions == ["eks:UpdateNodegroupConfig"]
+        assert actions == ["eks:UpdateNodegroupConfig", "cloudwatch:PutMetricData"]
         assert set(schedules) == {
             f"{prefix}-{name}"
-            for name in ("nodes-start", "nodes-stop", "stage-sleep", "stage-wake")
+            for name in (
+                "nodes-start",
+                "nodes-stop",
+                "mark-start",
+                "mark-stop",
+                "stage-sleep",
+                "stage-wake",
+            )
         }
         return
     cluster = f"{prefix}-aurora"
     # One statement for the cluster: start and stop, nothing else.
-    assert actions == ["eks:UpdateNodegroupConfig", ["rds:StartDBCluster", "rds:StopDBCluster"]]
-    for statement in statements[1:]:
+    assert actions == [
+        "eks:UpdateNodegroupConfig",
+        ["rds:StartDBCluster", "rds:StopDBCluster"],
+        "cloudwatch:PutMetricData",
+    ]
+    for statement in statements[1:2]:
         assert statement["Resource"].endswith(f":cluster:{cluster}")
     for action, hour in (("start", start_hour), ("stop", 18)):
         schedule = schedules[f"{prefix}-database-{action}"]
@@ -345,3 +379,48 @@ def test_unreadable_uploads_alarm_where_the_dlq_no_longer_sees_them(
     assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 900, 1)
     assert alarm["Threshold"] == stage_config(stage).observability.image_uploads_denied_per_15min
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_the_sleep_marks_arm_and_disarm_the_dead_mans_switch(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """A sleeping stage marks itself asleep at the stop hour and awake at the start hour;
+    the alerting heartbeat's paging composite is suppressed by the mark, and for the grace
+    time after the stage wakes. prod never sleeps: its heartbeat alarm pages itself."""
+    template = synthesized.template(stage, "observability")
+    config = stage_config(stage)
+    alarms = _alarms(synthesized, stage)
+    heartbeat = alarms["alerting-heartbeat-missing"]
+    assert heartbeat["TreatMissingData"] == "breaching"
+    assert heartbeat["EvaluationPeriods"] * heartbeat["Period"] == 15 * 60
+    assert heartbeat["Dimensions"] == [
+        {"Name": "TopicName", "Value": f"openmarket-{stage}-alerting-heartbeat"}
+    ]
+    composites = {
+        c["Properties"]["AlarmName"]: c["Properties"]
+        for c in of_type(template, "AWS::CloudWatch::CompositeAlarm").values()
+    }
+    if not config.observability.working_hours.enabled:
+        assert f"openmarket-{stage}-alerting-dead" not in composites
+        assert "stage-asleep" not in alarms
+        return
+    asleep = alarms["stage-asleep"]
+    assert asleep["TreatMissingData"] == "ignore"  # two marks a day: the last one holds
+    dead = composites[f"openmarket-{stage}-alerting-dead"]
+    assert "AlertingSignalsHeartbeatMissing" in json.dumps(dead["AlarmRule"])
+    assert "AlertingSignalsStageAsleep" in json.dumps(dead["ActionsSuppressor"])
+    assert dead["ActionsSuppressorExtensionPeriod"] == 20 * 60
+    schedules = {
+        s["Properties"]["Name"]: s["Properties"]
+        for s in of_type(template, "AWS::Scheduler::Schedule").values()
+    }
+    hours = config.observability.working_hours
+    for name, value, hour in (
+        ("mark-stop", 1, hours.stop_hour),
+        ("mark-start", 0, hours.start_hour),
+    ):
+        schedule = schedules[f"openmarket-{stage}-{name}"]
+        assert schedule["ScheduleExpression"] == f"cron(0 {hour} ? * MON-FRI *)"
+        mark = json.loads(schedule["Target"]["Input"])
+        assert mark["MetricData"][0]["Value"] == value
+        assert mark["MetricData"][0]["Dimensions"] == [{"Name": "Stage", "Value": stage}]

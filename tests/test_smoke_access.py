@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from openmarket_cdk.config import SMOKE_ACCESS_TAG, stage_config
+from scripts.aws_access import OperatorError
 from scripts.smoke_access import RULE_DESCRIPTION, close, open_for
 
 REGION = "ap-northeast-2"
@@ -102,5 +103,5 @@ def test_an_untagged_group_is_not_opened(ec2: Any) -> None:
     """The deploy role may only change groups tagged for it: the script looks for the tag
     too, and says what it did not find."""
     alb_group(ec2, tagged=False)
-    with pytest.raises(SystemExit, match=f"tagged {SMOKE_ACCESS_TAG}=dev, found 0"):
+    with pytest.raises(OperatorError, match=f"tagged {SMOKE_ACCESS_TAG}=dev, found 0"):
         open_for(DEV, ec2, RUNNER)

@@ -26,7 +26,7 @@ import yaml
 
 from openmarket_cdk.app_builder import SNAPSHOT_BEFORE_DEPLOY
 from openmarket_cdk.chart_values import placeholder_chart_values
-from openmarket_cdk.config import STAGE_NAMES, stage_config
+from openmarket_cdk.config import STAGE_NAMES, stage_config, with_edge_overrides
 from openmarket_cdk.stacks.deploy_access import (
     APPROVAL_ENVIRONMENTS,
     DEPLOY_BRANCH,
@@ -35,6 +35,7 @@ from openmarket_cdk.stacks.deploy_access import (
     deploy_subjects,
     diff_subjects,
 )
+from scripts.aws_access import OperatorError
 from scripts.diff_report import MARKER, StageDiff, render
 from scripts.smoke_args import smoke_args
 from tests.conftest import ROOT
@@ -548,31 +549,43 @@ def test_smoke_args_without_a_domain_name_the_alb_the_ingress_creates() -> None:
 
 @pytest.mark.parametrize("stage", ["staging", "prod"])
 def test_smoke_args_use_the_stage_url_and_check_its_redirect(stage: str) -> None:
-    config = stage_config(stage)
-    assert config.edge is not None
-    domain = config.edge.domain_name
+    config = with_edge_overrides(
+        stage_config(stage),
+        {
+            "domain": f"{stage}.shop.io",
+            "hosted_zone_id": "Z0123456789AB",
+            "hosted_zone_name": "shop.io",
+        },
+    )
     assert smoke_args(config) == [
         "--url",
-        f"https://{domain}/api/health",
+        f"https://{stage}.shop.io/api/health",
         "--redirect-from",
-        f"http://{domain}/api/health",
+        f"http://{stage}.shop.io/api/health",
     ]
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_smoke_refuses_a_placeholder_domain_at_once(stage: str) -> None:
+    """Nothing answers under a reserved name: retrying it would only wait for minutes."""
+    with pytest.raises(OperatorError, match="is a placeholder"):
+        smoke_args(stage_config(stage))
 
 
 def test_smoke_args_follow_the_context_overrides_as_deploy_does() -> None:
     script = ROOT / "scripts" / "smoke_args.py"
-    overrides = ["-c", "domain=dev.shop.example.net", "--context=hosted_zone_id=Z0123456789AB"]
+    overrides = ["-c", "domain=dev.shop.io", "--context=hosted_zone_id=Z0123456789AB"]
     result = subprocess.run(
-        [sys.executable, str(script), "dev", *overrides, "-c", "hosted_zone_name=example.net"],
+        [sys.executable, str(script), "dev", *overrides, "-c", "hosted_zone_name=shop.io"],
         capture_output=True,
         text=True,
         check=True,
     )
     assert result.stdout.split() == [
         "--url",
-        "https://dev.shop.example.net/api/health",
+        "https://dev.shop.io/api/health",
         "--redirect-from",
-        "http://dev.shop.example.net/api/health",
+        "http://dev.shop.io/api/health",
     ]
 
 

@@ -19,7 +19,7 @@ from charts.monitoring.common import (
     selector_labels,
 )
 from charts.monitoring.prometheus import ALERTMANAGER, render_yaml
-from charts.monitoring.values import SLACK_RECEIVERS, MonitoringValues
+from charts.monitoring.values import AlertingValues, MonitoringValues
 
 NAME, PORT = ALERTMANAGER
 CONFIG_DIR = "/etc/alertmanager/config"
@@ -29,9 +29,16 @@ SLACK_DIR = "/etc/alertmanager/slack"
 DATA_DIR = "/alertmanager"
 DATA_VOLUME = "data"
 
+# The two receivers outside Slack, on SNS topics CloudWatch alarms watch: the Watchdog
+# heartbeat (the dead man's switch) and notices that a Slack delivery failed.
+DEAD_MANS_SWITCH = "dead-mans-switch"
+DELIVERY_FAILURES = "delivery-failures"
+# The alert that says a notification could not be delivered (rules.py).
+DELIVERY_FAILING_ALERT = "AlertDeliveryFailing"
+
 # How long Alertmanager waits and repeats, per receiver: criticals come back every hour
-# until resolved or silenced, infos once a day; the heartbeat every hour (its absence
-# from the heartbeat channel for more than an hour means alerting is broken).
+# until resolved or silenced, infos once a day; the Slack heartbeat every hour (a person's
+# glance that alerting works; the dead man's switch on SNS is what pages).
 REPEAT_INTERVALS = {
     "critical": "1h",
     "warning": "4h",
@@ -66,13 +73,41 @@ def _route(receiver: str, matcher: str, **timing: str) -> dict[str, Any]:
     }
 
 
-def alertmanager_config() -> dict[str, Any]:
-    """alertmanager.yml as data. Routing, first match wins:
+SNS_SUBJECT = "[{{ .Status | toUpper }}] {{ .CommonLabels.stage }}: {{ .CommonLabels.alertname }}"
+SNS_MESSAGE = (
+    "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
+    "Runbook: {{ .Annotations.runbook_url }}\n{{ end }}"
+)
 
-    1. ``alertname="Watchdog"`` -> heartbeat (the always-firing alert);
-    2. ``team="app"`` -> app (the backend's alerts, whatever their severity);
-    3. ``severity`` critical / warning / info -> the channel of that name;
-    4. anything else -> warning (the root receiver), so no alert is dropped.
+
+def _sns_receiver(name: str, topic_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "sns_configs": [
+            {
+                "topic_arn": topic_arn,
+                # Credentials from the pod's role (EKS Pod Identity, the SDK's default chain).
+                "sigv4": {"region": region},
+                "subject": SNS_SUBJECT,
+                "message": SNS_MESSAGE,
+                # A resolved notice would count as a publish: the alarms count publishes.
+                "send_resolved": False,
+            }
+        ],
+    }
+
+
+def alertmanager_config(alerting: AlertingValues, region: str) -> dict[str, Any]:
+    """alertmanager.yml as data. Routing, first match wins unless ``continue``:
+
+    1. ``alertname="Watchdog"`` -> the dead man's switch (SNS, every heartbeat interval),
+       and on;
+    2. ``alertname="AlertDeliveryFailing"`` -> the delivery-failure topic (SNS: e-mail by
+       CloudWatch, since a failing Slack cannot carry it), and on;
+    3. ``alertname="Watchdog"`` -> the Slack heartbeat channel;
+    4. ``team="app"`` -> app (the backend's alerts, whatever their severity);
+    5. ``severity`` critical / warning / info -> the channel of that name;
+    6. anything else -> warning (the root receiver), so no alert is dropped.
     """
     receivers = [
         {
@@ -87,7 +122,11 @@ def alertmanager_config() -> dict[str, Any]:
                 }
             ],
         }
-        for receiver in SLACK_RECEIVERS
+        for receiver in alerting.slack_receivers
+    ]
+    receivers += [
+        _sns_receiver(DEAD_MANS_SWITCH, alerting.heartbeat_topic_arn, region),
+        _sns_receiver(DELIVERY_FAILURES, alerting.delivery_failures_topic_arn, region),
     ]
     return {
         "global": {"resolve_timeout": "5m"},
@@ -98,6 +137,21 @@ def alertmanager_config() -> dict[str, Any]:
             "group_interval": "5m",
             "repeat_interval": REPEAT_INTERVALS["warning"],
             "routes": [
+                {
+                    "receiver": DEAD_MANS_SWITCH,
+                    "matchers": ['alertname="Watchdog"'],
+                    "group_wait": "0s",
+                    "group_interval": "1m",
+                    "repeat_interval": alerting.heartbeat_interval,
+                    "continue": True,
+                },
+                {
+                    "receiver": DELIVERY_FAILURES,
+                    "matchers": [f'alertname="{DELIVERY_FAILING_ALERT}"'],
+                    "group_wait": "0s",
+                    "repeat_interval": "1h",
+                    "continue": True,
+                },
                 _route("heartbeat", 'alertname="Watchdog"', group_wait="0s", group_interval="1m"),
                 _route("app", 'team="app"'),
                 _route("critical", 'severity="critical"', group_wait="10s"),
@@ -129,7 +183,9 @@ class AlertmanagerChart(cdk8s.Chart):
     One replica (no gossip cluster) with a small gp3 volume, so silences and the
     notification log survive a restart. Five Slack receivers; each webhook URL is read
     from a file of the ``alertmanager-slack`` Secret that External Secrets syncs from
-    Secrets Manager, so no URL is part of any manifest.
+    Secrets Manager, so no URL is part of any manifest (a URL not stored yet fails that
+    delivery, which the delivery-failure topic reports). Two SNS receivers publish, as the
+    pod's role, to the topics CloudWatch watches from outside the cluster.
     """
 
     def __init__(self, scope: Construct, id: str, values: MonitoringValues) -> None:
@@ -140,8 +196,8 @@ class AlertmanagerChart(cdk8s.Chart):
             labels=monitoring_labels(NAME),
             disable_resource_name_hashes=True,
         )
-        self.service_account = common.service_account(self, NAME)
-        config = alertmanager_config()
+        self.service_account = common.service_account(self, values.alerting.service_account)
+        config = alertmanager_config(values.alerting, values.region)
         self.config_map = kplus.ConfigMap(
             self,
             "config",

@@ -7,7 +7,7 @@ import cdk8s_plus_28 as kplus
 from constructs import Construct
 
 from charts.monitoring.common import monitoring_labels
-from charts.monitoring.values import SLACK_RECEIVERS, MonitoringValues
+from charts.monitoring.values import MonitoringValues
 from charts.namespace import POD_SECURITY_VERSION, pod_security_labels
 from charts.platform import secret_sync
 from charts.values import ExternalSecretValues
@@ -71,7 +71,7 @@ def monitoring_external_secrets(values: MonitoringValues) -> tuple[ExternalSecre
         ExternalSecretValues(
             name=secrets.slack_secret_name,
             remote_secret_name=secrets.slack_remote_name,
-            keys={receiver: receiver for receiver in SLACK_RECEIVERS},
+            keys={receiver: receiver for receiver in values.alerting.slack_receivers},
         ),
     )
 

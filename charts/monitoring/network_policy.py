@@ -45,7 +45,7 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
       (alerts); -> the Kubernetes API (service discovery).
     - Grafana -> Prometheus (queries). Its UI is reached by ``kubectl port-forward``, which
       enters the pod through the kubelet, not the pod network: no ingress rule.
-    - Alertmanager -> Slack: TCP 443 outside the VPC.
+    - Alertmanager -> Slack and SNS: TCP 443 outside the VPC; the Pod Identity agent.
     - kube-state-metrics -> the Kubernetes API.
     - Fluent Bit -> CloudWatch Logs and the Kubernetes API (TCP 443), and the EKS Pod
       Identity agent for its credentials.
@@ -103,12 +103,18 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             alertmanager,
             ingress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(ALERTMANAGER[1])])],
             egress=[
+                # Slack's webhooks and SNS, outside the VPC.
                 kplus.NetworkPolicyRule(
                     peer=kplus.NetworkPolicyIpBlock.ipv4(
                         self, "slack", ANY_IPV4, [values.vpc_cidr]
                     ),
                     ports=[_tcp(HTTPS_PORT)],
-                )
+                ),
+                # Its pod role's credentials (SNS publishes).
+                kplus.NetworkPolicyRule(
+                    peer=self._cidr("alertmanager-pod-identity-agent", POD_IDENTITY_AGENT_CIDR),
+                    ports=[_tcp(POD_IDENTITY_AGENT_PORT)],
+                ),
             ],
         )
         self._policy(

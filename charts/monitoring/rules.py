@@ -1,12 +1,15 @@
 """Prometheus alerting and recording rules, as data (rendered with yaml.safe_dump).
 
-Eleven alerts: SPEC's ten and one for capacity. Eight are upstream rules, kept under their
+Twelve alerts: the original design's ten, one for capacity and one for alert delivery.
+Eight are upstream rules, kept under their
 upstream names and with their upstream expressions, thresholds and ``for`` durations
 (prometheus-operator's general rules, kubernetes-mixin, node-mixin), adapted only to this
 stack's job names; their runbooks are the upstream ones. Two are OpenMarket's own, on the
-backend's SPEC targets (error rate < 1 %, p95 < 500 ms), and one says that pods have waited
-for a node longer than the Cluster Autoscaler should ever need (kubernetes-mixin has no such
-rule); their runbooks are in docs/monitoring.md.
+backend's targets of the original design (error rate < 1 %, p95 < 500 ms), one says that
+pods have waited for a node longer than the Cluster Autoscaler should ever need
+(kubernetes-mixin has no such rule), and one that Alertmanager could not deliver to a Slack
+channel (routed to SNS, so it reaches e-mail when Slack cannot); their runbooks are in
+docs/monitoring.md.
 
 Left out on purpose: anything about kube-scheduler, kube-controller-manager or etcd (EKS
 runs the control plane and exposes none of them to scraping, so those rules would fire
@@ -75,9 +78,9 @@ def general_rules() -> Rule:
                 summary="An alert that should always be firing to certify that Alertmanager "
                 "is working properly.",
                 description="This is an alert meant to ensure that the entire alerting "
-                "pipeline is functional. It is always firing; it goes to the heartbeat "
-                "channel, and its absence there means Prometheus, Alertmanager or the Slack "
-                "integration is broken.",
+                "pipeline is functional. It is always firing; Alertmanager publishes it to "
+                "the heartbeat SNS topic every few minutes (a CloudWatch alarm pages by e-mail "
+                "when it stops) and to the Slack heartbeat channel every hour.",
                 runbook_url=_upstream("general", "Watchdog"),
             ),
             _alert(
@@ -206,6 +209,30 @@ def capacity_rules(values: MonitoringValues) -> Rule:
     }
 
 
+def alerting_rules(values: MonitoringValues) -> Rule:
+    """A channel that fails (a webhook URL never stored or revoked, Slack unreachable): the
+    alert itself goes to SNS as well, where a CloudWatch alarm e-mails it. SNS's own failures
+    are left out: those stop the heartbeat too, which the dead man's switch catches."""
+    return {
+        "name": "openmarket-alerting",
+        "rules": [
+            _alert(
+                "AlertDeliveryFailing",
+                "sum by (integration) (rate(alertmanager_notifications_failed_total"
+                '{job="alertmanager", integration!="sns"}[5m])) > 0',
+                for_="5m",
+                severity="critical",
+                team="platform",
+                summary="Alertmanager cannot deliver notifications to {{ $labels.integration }}.",
+                description="Notifications to {{ $labels.integration }} have been failing for 5 "
+                "minutes: alerts routed there reach nobody. A channel whose webhook URL is not "
+                "stored yet fails this way (make slack-webhooks).",
+                runbook_url=f"{values.runbook_base_url}#alertdeliveryfailing",
+            )
+        ],
+    }
+
+
 def node_rules() -> Rule:
     return {
         "name": "node-exporter",
@@ -292,7 +319,7 @@ def backend_alert_rules(values: MonitoringValues) -> Rule:
                 summary="The OpenMarket API answers too many requests with a 5xx error.",
                 description="{{ $value | humanizePercentage }} of the backend's requests in "
                 "{{ $labels.namespace }} failed with a 5xx status over the last 5 minutes "
-                f"(SPEC target: below {backend.error_ratio_threshold:.0%}).",
+                f"(target: below {backend.error_ratio_threshold:.0%}).",
                 runbook_url=f"{runbooks}#openmarketbackendhigherrorrate",
             ),
             _alert(
@@ -304,7 +331,7 @@ def backend_alert_rules(values: MonitoringValues) -> Rule:
                 summary="The OpenMarket API's p95 latency is above its target.",
                 description="The backend's 95th percentile response time in "
                 "{{ $labels.namespace }} is {{ $value | humanizeDuration }} over the last "
-                "5 minutes (SPEC target: below "
+                "5 minutes (target: below "
                 f"{backend.p95_latency_threshold_seconds * 1000:.0f} ms).",
                 runbook_url=f"{runbooks}#openmarketbackendhighlatency",
             ),
@@ -318,6 +345,7 @@ def rule_groups(values: MonitoringValues) -> list[Rule]:
         general_rules(),
         *kubernetes_rules(),
         capacity_rules(values),
+        alerting_rules(values),
         node_rules(),
         backend_recording_rules(values),
         backend_alert_rules(values),

@@ -11,10 +11,6 @@ from typing import Protocol
 
 from charts.values import ContainerResources
 
-# The Slack receivers of Alertmanager; each reads its webhook URL from the key of the same
-# name in the synced Secret (and the JSON property of the same name in Secrets Manager).
-SLACK_RECEIVERS = ("critical", "warning", "info", "heartbeat", "app")
-
 
 class MonitoringImages(Protocol):
     """Image (with exact tag) per component; the stage config's ``MonitoringImages``."""
@@ -78,11 +74,27 @@ class MonitoringSecrets:
     secret_store_name: str
     # Remote secret (JSON) with keys "admin-user" and "admin-password".
     grafana_admin_remote_name: str
-    # Remote secret (JSON) with one key per receiver in SLACK_RECEIVERS (webhook URLs).
+    # Remote secret (JSON) with one key per Slack receiver (webhook URLs).
     slack_remote_name: str
     grafana_admin_secret_name: str
     slack_secret_name: str
     refresh_interval: str
+
+
+@dataclass(frozen=True)
+class AlertingValues:
+    """Where Alertmanager sends: five Slack channels, and two SNS topics outside the cluster
+    that CloudWatch watches (the Watchdog heartbeat, and notices of failed deliveries)."""
+
+    # Slack receivers; each reads its webhook URL from the key of the same name in the
+    # synced Secret (the JSON property of the same name in Secrets Manager).
+    slack_receivers: tuple[str, ...]
+    heartbeat_topic_arn: str
+    delivery_failures_topic_arn: str
+    # How often the heartbeat is published (Alertmanager's repeat interval for Watchdog).
+    heartbeat_interval: str
+    # Alertmanager's ServiceAccount: its pod role (EKS Pod Identity) may publish to both.
+    service_account: str
 
 
 @dataclass(frozen=True)
@@ -117,3 +129,4 @@ class MonitoringValues:
     fluent_bit_service_account: str
     # Where the OpenMarket alerts' runbooks live (docs/monitoring.md in this repository).
     runbook_base_url: str
+    alerting: AlertingValues

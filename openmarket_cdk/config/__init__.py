@@ -1,6 +1,6 @@
 """Stage model of OpenMarket: every size, count, version, CIDR, retention and schedule.
 
-- ``model.py``: the typed, frozen ``StageConfig`` and its parts, with SPEC's numbers;
+- ``model.py``: the typed, frozen ``StageConfig`` and its parts, with the original design's numbers;
 - ``validation.py``: ``validate_stage`` names the first bad field (``StageConfigError``);
 - ``stages.py``: dev, staging and prod, and ``stage_config(name, account)``.
 

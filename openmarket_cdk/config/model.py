@@ -1,4 +1,5 @@
-"""The stage model: typed, frozen dataclasses with SPEC's numbers as defaults.
+"""The stage model: typed, frozen dataclasses with the original design's numbers as defaults
+(docs/requirements.md).
 
 A ``StageConfig`` is everything that differs between dev, staging and prod; the three stage
 definitions are in ``stages.py``, the checks in ``validation.py``. Names that more than one
@@ -101,7 +102,7 @@ class AuroraCapacity(StrEnum):
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """The VPC of one stage: CIDRs as SPEC lists them, NAT, flow logs."""
+    """The VPC of one stage: CIDRs as the original design lists them, NAT, flow logs."""
 
     vpc_cidr: str = "10.0.0.0/16"
     # One CIDR per AZ, in the order of AVAILABILITY_ZONES.
@@ -132,8 +133,8 @@ class StorageConfig:
     infrequent_access_after_days: int = 30
     glacier_after_days: int = 90
     noncurrent_versions_expire_after_days: int = 30
-    # Access logs: SPEC keeps them 90 days. Transitions at or after this day are left out,
-    # since S3 needs every transition to happen before expiry.
+    # Access logs: the original design keeps them 90 days. Transitions at or after this day
+    # are left out, since S3 needs every transition to happen before expiry.
     logs_expire_after_days: int = 90
     ecr_keep_last_images: int = 30
 
@@ -145,11 +146,12 @@ class AuroraConfig:
     engine_version: str = "3.10.2"
     capacity: AuroraCapacity = AuroraCapacity.PROVISIONED
     instance_type: str = "t4g.medium"
-    # Readers in the second AZ (SPEC: writer 2a + 1 reader 2c). With Application Auto Scaling
-    # this is the floor; readers are added up to max_reader_count (SPEC: 0-15 replicas).
+    # Readers in the second AZ (the original design: writer 2a + 1 reader 2c). With
+    # Application Auto Scaling this is the floor; readers are added up to max_reader_count
+    # (the original: 0-15 replicas).
     reader_count: int = 1
     max_reader_count: int = 3
-    # Target tracking on the readers' average CPU (SPEC: RDS CPU < 70%).
+    # Target tracking on the readers' average CPU (the original design's target: RDS CPU < 70%).
     reader_target_cpu_percent: float = 70.0
     # A new reader takes about 10 minutes to come up: no second scale-out before it counts.
     reader_scale_out_cooldown_minutes: int = 10
@@ -195,13 +197,13 @@ class Resources:
     memory_limit: str
 
 
-# SPEC: backend and frontend each 250m/1000m CPU, 512Mi/2Gi memory.
+# The original design: backend and frontend each 250m/1000m CPU, 512Mi/2Gi memory.
 WEB_RESOURCES = Resources("250m", "1000m", "512Mi", "2Gi")
 
 
 @dataclass(frozen=True)
 class WorkloadConfig:
-    """One web workload (backend or frontend) on EKS; SPEC's sizes.
+    """One web workload (backend or frontend) on EKS; the original design's sizes.
 
     ``name`` is the Deployment, Service, ServiceAccount and app label; ``image_repository``
     the last part of its ECR repository (``openmarket/<stage>/<image_repository>``).
@@ -236,7 +238,7 @@ class MonitoringImages:
 
 @dataclass(frozen=True)
 class MonitoringResources:
-    """Requests/limits per component: the original design's budget (SPEC)."""
+    """Requests/limits per component: the original design's budget."""
 
     prometheus: Resources = Resources("500m", "2000m", "1Gi", "4Gi")
     grafana: Resources = Resources("250m", "1000m", "512Mi", "2Gi")
@@ -248,7 +250,7 @@ class MonitoringResources:
 
 @dataclass(frozen=True)
 class MonitoringConfig:
-    """The in-cluster monitoring stack (SPEC: 15 s scrapes, 30 days, 100Gi)."""
+    """The in-cluster monitoring stack (the original design: 15 s scrapes, 30 days, 100Gi)."""
 
     # Prometheus, Alertmanager, Grafana, kube-state-metrics: Pod Security "restricted".
     namespace: str = "monitoring"
@@ -415,10 +417,10 @@ class KubernetesConfig:
     spot_alternative_instance_types: tuple[str, ...] = ()
     # The node group's bounds: the minimum runs everything at minimum replicas with room for
     # one rolling update; the Cluster Autoscaler adds nodes up to the maximum, which holds
-    # every HPA at its maximum (tests/test_capacity.py, docs/capacity.md). SPEC's 2 nodes do
-    # not hold SPEC's own requests plus the EKS add-ons: 3.90 vCPU requested at minimum
+    # every HPA at its maximum (tests/test_capacity.py, docs/capacity.md). The original's 2 nodes do
+    # not hold its own requests plus the EKS add-ons: 3.90 vCPU requested at minimum
     # replicas against 3.86 allocatable on two t3.medium, before any rolling update; so 3.
-    # The maximum is SPEC's 10,000-DAU figure, 6, which also holds every HPA at 10.
+    # The maximum is the original's 10,000-DAU figure, 6, which also holds every HPA at 10.
     node_min_size: int = 3
     node_max_size: int = 6
     node_desired_size: int = 3
@@ -442,7 +444,8 @@ class KubernetesConfig:
     # A private API endpoint is reached through Session Manager port forwarding via one small
     # instance in a private subnet (no inbound rule, no SSH key): `make kubectl STAGE=<stage>`.
     cluster_access_instance_type: str = "t4g.nano"
-    # SPEC: the NestJS backend on 3001 with a health endpoint, the Next.js frontend on 3000.
+    # The original design: the NestJS backend on 3001 with a health endpoint, the Next.js
+    # frontend on 3000.
     backend: WorkloadConfig = field(
         default_factory=lambda: WorkloadConfig(
             name="backend", port=3001, health_path="/api/health", image_repository="backend"
@@ -470,7 +473,7 @@ class KubernetesConfig:
 
 @dataclass(frozen=True)
 class FunctionSize:
-    """Memory and timeout of one Lambda function (SPEC's table)."""
+    """Memory and timeout of one Lambda function (the original design's table)."""
 
     memory_mb: int
     timeout_s: int
@@ -478,7 +481,8 @@ class FunctionSize:
 
 @dataclass(frozen=True)
 class FunctionsConfig:
-    """The four Lambda functions (SPEC: memory, timeout, trigger) and their plumbing."""
+    """The four Lambda functions (the original design: memory, timeout, trigger) and their
+    plumbing."""
 
     image_processor: FunctionSize = FunctionSize(memory_mb=512, timeout_s=60)
     order_notification: FunctionSize = FunctionSize(memory_mb=256, timeout_s=30)
@@ -545,14 +549,16 @@ class WorkingHoursConfig:
 
 @dataclass(frozen=True)
 class ObservabilityConfig:
-    """CloudWatch dashboard and alarms (thresholds from SPEC's targets), budget, schedule."""
+    """CloudWatch dashboard and alarms (thresholds from the original design's targets),
+    budget, schedule, the alerting dead man's switch."""
 
     alarm_email: str = "platform-alerts@openmarket.example"
     aurora_cpu_percent: float = 70.0
     aurora_connections: int = 100
     redis_memory_percent: float = 80.0
     redis_hit_rate_percent: float = 80.0
-    # SPEC's API targets; the ALB alarms and the backend's Prometheus alerts both use them.
+    # The original design's API targets; the ALB alarms and the backend's Prometheus alerts
+    # both use them.
     alb_5xx_percent: float = 1.0
     alb_p95_latency_seconds: float = 0.5
     lambda_errors: int = 1
@@ -763,7 +769,7 @@ class StageConfig:
 
     @property
     def application_log_group_name(self) -> str:
-        """Container logs of the cluster (Fluent Bit); SPEC's name."""
+        """Container logs of the cluster (Fluent Bit); the original design's name."""
         return f"/aws/eks/{self.cluster_name}/application"
 
     @property
@@ -803,5 +809,5 @@ class StageConfig:
         return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com"
 
     def ecr_repository_name(self, workload: WorkloadConfig) -> str:
-        """``openmarket/<stage>/<repository>``: SPEC's names, stage-qualified."""
+        """``openmarket/<stage>/<repository>``: the original design's names, stage-qualified."""
         return f"openmarket/{self.name}/{workload.image_repository}"

@@ -75,8 +75,9 @@ def _dev(account: str) -> StageConfig:
         ),
         kubernetes=replace(
             base.kubernetes,
-            # SPEC's two nodes (dev's cost line) hold dev only with a smaller Prometheus and
-            # Grafana request (limits unchanged): dev scrapes two nodes with no real traffic.
+            # The original design's two nodes (dev's cost line) hold dev only with a smaller
+            # Prometheus and Grafana request (limits unchanged): dev scrapes two nodes with no
+            # real traffic.
             # Prefix delegation is what lets 2 nodes take dev's ~40 pods (17 each without).
             node_min_size=2,
             node_desired_size=2,
@@ -110,7 +111,8 @@ def _dev(account: str) -> StageConfig:
             snapshot_on_delete=False,
             log_retention_days=7,
         ),
-        # SPEC's dev cost optimisation: every log group keeps 7 days (Lambda: 30 elsewhere).
+        # The original design's dev cost optimisation: every log group keeps 7 days (Lambda: 30
+        # elsewhere).
         # data-sync only in working hours: its hourly run would wake Aurora all night.
         # The report reads its database secret through the NAT instance, which sleeps at
         # night: dev's runs on weekday mornings (and reports the previous day, as anywhere).
@@ -129,8 +131,8 @@ def _staging(account: str) -> StageConfig:
     base = StageConfig(name="staging", account=account)
     return replace(
         base,
-        # A NAT instance, as in dev (SPEC's documented cheaper option, ~$7 vs ~$48 a month):
-        # staging's egress was a single point already; the apps see the same path.
+        # A NAT instance, as in dev (the original design's documented cheaper option, ~$7 vs
+        # ~$48 a month): staging's egress was a single point already; the apps see the same path.
         network=replace(base.network, nat_mode=NatMode.INSTANCE, flow_log_retention_days=30),
         aurora=replace(
             base.aurora, backup_retention_days=7, backtrack_hours=24, max_reader_count=2

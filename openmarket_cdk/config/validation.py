@@ -252,7 +252,7 @@ def _validate_aurora(aurora: AuroraConfig, stage: str) -> None:
     if not 0 <= aurora.reader_count <= 15:
         fail("aurora.reader_count", "Aurora allows 0..15 readers")
     if not 7 <= aurora.backup_retention_days <= 35:
-        fail("aurora.backup_retention_days", "keep backups 7..35 days (SPEC: 7 or more)")
+        fail("aurora.backup_retention_days", "keep backups 7..35 days (the original design: 7+)")
     if not 0 <= aurora.backtrack_hours <= 72:
         fail("aurora.backtrack_hours", "backtrack window is 0..72 hours")
     if aurora.backtrack_hours and aurora.capacity is AuroraCapacity.SERVERLESS_V2:
@@ -264,7 +264,7 @@ def _validate_aurora(aurora: AuroraConfig, stage: str) -> None:
         fail("aurora.admin_username", "1-16 letters, digits or '_', starting with a letter")
 
 
-# prod keeps room for at least two readers beyond SPEC's one under load.
+# prod keeps room for at least two readers beyond the original design's one under load.
 PROD_MIN_MAX_READERS = 3
 
 

@@ -10,13 +10,36 @@ from typing import Any
 import pytest
 import yaml
 
-from charts.monitoring.alertmanager import CONFIG_FILE, SLACK_DIR, alertmanager_config
-from charts.monitoring.values import SLACK_RECEIVERS
-from tests.charts.monitoring.conftest import RenderedMonitoring
+from charts.monitoring.alertmanager import (
+    CONFIG_FILE,
+    DEAD_MANS_SWITCH,
+    DELIVERY_FAILURES,
+    SLACK_DIR,
+    alertmanager_config,
+)
+from tests.charts.monitoring.conftest import RenderedMonitoring, monitoring_values
+
+VALUES = monitoring_values("dev")
+ALERTING = VALUES.alerting
+SLACK_RECEIVERS = ALERTING.slack_receivers
+
+
+def built() -> dict[str, Any]:
+    return alertmanager_config(ALERTING, VALUES.region)
+
 
 # (labels of an alert, the receiver it must reach)
 ROUTES = [
-    (["alertname=Watchdog", "severity=none", "team=platform"], "slack-heartbeat"),
+    # The heartbeat: to the SNS topic of the dead man's switch, and to Slack.
+    (
+        ["alertname=Watchdog", "severity=none", "team=platform"],
+        f"{DEAD_MANS_SWITCH},slack-heartbeat",
+    ),
+    # A failing channel: to SNS (e-mail by CloudWatch), and to Slack's critical channel.
+    (
+        ["alertname=AlertDeliveryFailing", "severity=critical", "team=platform"],
+        f"{DELIVERY_FAILURES},slack-critical",
+    ),
     (
         ["alertname=KubePersistentVolumeFillingUp", "severity=critical", "team=platform"],
         "slack-critical",
@@ -45,7 +68,7 @@ def amtool_run(amtool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_amtool_accepts_the_config(amtool: str, config_file: Path) -> None:
     result = amtool_run(amtool, "check-config", str(config_file))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout and "5 receivers" in result.stdout
+    assert "SUCCESS" in result.stdout and "7 receivers" in result.stdout
 
 
 @pytest.mark.parametrize(("labels", "receiver"), ROUTES, ids=[r for _, r in ROUTES])
@@ -66,12 +89,12 @@ def test_each_alert_reaches_its_channel(
 
 
 def test_the_configmap_carries_the_config_as_built(config_file: Path) -> None:
-    assert yaml.safe_load(config_file.read_text()) == alertmanager_config()
+    assert yaml.safe_load(config_file.read_text()) == built()
 
 
 def test_webhook_urls_come_from_the_secret_files(dev: RenderedMonitoring) -> None:
-    config = alertmanager_config()
-    receivers = {r["name"]: r["slack_configs"] for r in config["receivers"]}
+    config = built()
+    receivers = {r["name"]: r["slack_configs"] for r in config["receivers"] if "slack_configs" in r}
     assert set(receivers) == {f"slack-{name}" for name in SLACK_RECEIVERS}
     for name in SLACK_RECEIVERS:
         (slack,) = receivers[f"slack-{name}"]
@@ -93,11 +116,13 @@ def test_webhook_urls_come_from_the_secret_files(dev: RenderedMonitoring) -> Non
 
 
 def test_grouping_repeats_and_inhibition() -> None:
-    config: dict[str, Any] = alertmanager_config()
+    config: dict[str, Any] = built()
     route = config["route"]
     assert route["group_by"] == ["alertname", "namespace"]
     repeat = {r["receiver"]: r["repeat_interval"] for r in route["routes"]}
     assert repeat == {
+        DEAD_MANS_SWITCH: "5m",
+        DELIVERY_FAILURES: "1h",
         "slack-heartbeat": "1h",
         "slack-app": "4h",
         "slack-critical": "1h",
@@ -111,3 +136,35 @@ def test_grouping_repeats_and_inhibition() -> None:
     }
     heartbeat = {r["name"]: r for r in config["receivers"]}["slack-heartbeat"]
     assert heartbeat["slack_configs"][0]["send_resolved"] is False
+
+
+def test_the_heartbeat_and_failures_go_to_sns_as_the_pod_role() -> None:
+    """The dead man's switch and the delivery-failure alarm watch these topics from outside
+    the cluster: every heartbeat interval, no resolved notices (each publish counts)."""
+    config = built()
+    receivers = {r["name"]: r for r in config["receivers"]}
+    for name, topic in (
+        (
+            DEAD_MANS_SWITCH,
+            "arn:aws:sns:ap-northeast-2:000000000000:openmarket-dev-alerting-heartbeat",
+        ),
+        (
+            DELIVERY_FAILURES,
+            "arn:aws:sns:ap-northeast-2:000000000000:openmarket-dev-alert-delivery-failures",
+        ),
+    ):
+        (sns,) = receivers[name]["sns_configs"]
+        assert sns["topic_arn"] == topic
+        assert sns["sigv4"] == {"region": "ap-northeast-2"}  # no key: the pod's role
+        assert sns["send_resolved"] is False
+    first, second = config["route"]["routes"][:2]
+    assert first["receiver"] == DEAD_MANS_SWITCH and first["continue"] is True
+    assert first["repeat_interval"] == ALERTING.heartbeat_interval
+    assert second["receiver"] == DELIVERY_FAILURES and second["continue"] is True
+
+
+def test_alertmanager_runs_as_the_service_account_its_pod_role_is_for(
+    dev: RenderedMonitoring,
+) -> None:
+    pod = dev.one("StatefulSet", "alertmanager")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == ALERTING.service_account == "alertmanager"

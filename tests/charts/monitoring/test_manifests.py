@@ -265,7 +265,11 @@ def test_network_policies_cover_every_monitoring_pod(dev: RenderedMonitoring) ->
     assert "egress" not in scrape["spec"]
 
 
-def test_alertmanager_egress_is_https_outside_the_vpc_only(dev: RenderedMonitoring) -> None:
+def test_alertmanager_egress_is_https_outside_the_vpc_and_its_credentials_only(
+    dev: RenderedMonitoring,
+) -> None:
+    """Slack and SNS (443 outside the VPC), and the node's Pod Identity agent for the role
+    that publishes to SNS."""
     policy = next(
         p for p in dev.of_kind("NetworkPolicy") if p["metadata"]["name"] == "alertmanager"
     )
@@ -273,7 +277,11 @@ def test_alertmanager_egress_is_https_outside_the_vpc_only(dev: RenderedMonitori
         {
             "ports": [{"port": 443, "protocol": "TCP"}],
             "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/16"]}}],
-        }
+        },
+        {
+            "ports": [{"port": 80, "protocol": "TCP"}],
+            "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
+        },
     ]
 
 
