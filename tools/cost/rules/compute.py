@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from openmarket_cdk.config import CLUSTER_ACCESS_TAG
 from tools.assembly import Resource, as_number, flatten
 from tools.cost.context import StageContext
 from tools.cost.hours import HOURS_PER_MONTH
@@ -148,7 +149,12 @@ def ec2_instance(r: Resource, ctx: StageContext) -> list[Outcome]:
     notes = [sleep.note] if sleep else []
     c = ctx.calc()
     usd = c.price("ec2.instance_hour", instance_type) * hours
-    role = "NAT instance" if is_nat else "EC2 instance"
+    access = any(
+        isinstance(tag, Mapping) and tag.get("Key") == CLUSTER_ACCESS_TAG
+        for tag in r.prop("Tags", default=[]) or []
+    )
+    # The operators' Session Manager hop to a private cluster endpoint (make kubectl).
+    role = "NAT instance" if is_nat else "cluster access instance" if access else "EC2 instance"
     items: list[Outcome] = [
         c.item(r, category, f"{role} {instance_type}", f"1 x {hours_text}", usd, notes)
     ]
