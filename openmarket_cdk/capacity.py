@@ -27,7 +27,7 @@ from typing import Any
 
 from charts.stage import render_stage
 from openmarket_cdk.chart_values import placeholder_chart_values
-from openmarket_cdk.config import INSTANCE_SHAPES, InstanceShape, StageConfig
+from openmarket_cdk.config import INSTANCE_SHAPES, InstanceShape, Resources, StageConfig
 
 Manifest = Mapping[str, Any]
 
@@ -214,7 +214,7 @@ def _optional_str(value: object) -> str | None:
 
 
 def system_workloads(config: StageConfig) -> list[Workload]:
-    """EKS add-ons and Helm releases from the config's table, plus the Cluster Autoscaler."""
+    """EKS add-ons from the config's table, and the Helm-installed controllers."""
     k8s = config.kubernetes
     out = [
         Workload(
@@ -229,20 +229,49 @@ def system_workloads(config: StageConfig) -> list[Workload]:
         )
         for c in k8s.system_components
     ]
-    autoscaler = k8s.node_autoscaler
-    # The chart's Deployment uses the default RollingUpdate (25 % surge -> 1 pod).
-    out.append(
+    # The Helm-installed controllers, sized by config (their charts' Deployments use the
+    # default RollingUpdate: 25 % surge -> 1 pod).
+    out += [
         Workload(
-            name="cluster-autoscaler",
+            name=name,
             kind="Deployment",
-            cpu_m=cpu_millicores(autoscaler.resources.cpu_request),
-            memory_mi=memory_mebibytes(autoscaler.resources.memory_request),
-            min_replicas=autoscaler.replicas,
-            max_replicas=autoscaler.replicas,
+            cpu_m=cpu_millicores(resources.cpu_request),
+            memory_mi=memory_mebibytes(resources.memory_request),
+            min_replicas=replicas,
+            max_replicas=replicas,
             surge=1,
         )
-    )
+        for name, replicas, resources in helm_controllers(config)
+    ]
     return out
+
+
+def helm_controllers(config: StageConfig) -> list[tuple[str, int, Resources]]:
+    """(release's Deployment, replicas, resources) of every controller the cluster installs
+    with Helm: the capacity model's side of what the cluster stack installs."""
+    k8s = config.kubernetes
+    controllers = k8s.controllers
+    autoscaler = k8s.node_autoscaler
+    found = [
+        (
+            "aws-load-balancer-controller",
+            controllers.alb_controller.replicas,
+            controllers.alb_controller.resources,
+        ),
+        (
+            "external-secrets",
+            controllers.external_secrets.replicas,
+            controllers.external_secrets.resources,
+        ),
+        ("external-secrets-webhook", 1, controllers.external_secrets_webhook),
+        ("external-secrets-cert-controller", 1, controllers.external_secrets_cert_controller),
+        ("cluster-autoscaler", autoscaler.replicas, autoscaler.resources),
+    ]
+    if config.edge is not None:
+        found.append(
+            ("external-dns", controllers.external_dns.replicas, controllers.external_dns.resources)
+        )
+    return found
 
 
 @dataclass(frozen=True)

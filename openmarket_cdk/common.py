@@ -14,7 +14,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from openmarket_cdk.config import WorkingHoursConfig
+from openmarket_cdk.config import Resources, WorkingHoursConfig
 
 _RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,
@@ -122,3 +122,11 @@ def weekday_schedule(
         ),
         target=target,
     )
+
+
+def helm_resources(resources: Resources) -> dict[str, dict[str, str]]:
+    """A chart's ``resources`` value (the Kubernetes shape) from config."""
+    return {
+        "requests": {"cpu": resources.cpu_request, "memory": resources.memory_request},
+        "limits": {"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+    }

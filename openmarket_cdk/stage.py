@@ -123,9 +123,11 @@ class OpenMarketStage(Stage):
             ),
             **common,
         )
-        # The NAT instance ids come through an SSM parameter the network stack writes, not an
-        # export: it must exist before this stack's first deploy.
-        self.observability.add_dependency(self.network)
+        # The NAT instance ids and the ALB's name come through SSM parameters the network and
+        # cluster stacks write (not exports, which would block replacing what they name): both
+        # must be deployed first, at any --concurrency.
+        self.observability.add_stack_dependency(self.network)
+        self.observability.add_stack_dependency(self.cluster)
 
         for key, value in (
             ("Project", "openmarket"),

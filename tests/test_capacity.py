@@ -9,11 +9,13 @@ rendered charts of each stage plus the config's table of add-ons and Helm releas
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from charts.stage import render_stage
 from openmarket_cdk.capacity import (
     ORIGINAL_PLAN_NODES,
     NodeShape,
@@ -25,6 +27,8 @@ from openmarket_cdk.capacity import (
     at_minimum,
     blocked_drains,
     capacity_report,
+    cpu_millicores,
+    helm_controllers,
     kube_reserved_cpu_millicores,
     kube_reserved_memory_mebibytes,
     memory_mebibytes,
@@ -33,6 +37,7 @@ from openmarket_cdk.capacity import (
     stage_workloads,
     with_hpa_max,
 )
+from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import (
     INSTANCE_SHAPES,
     STAGE_NAMES,
@@ -41,8 +46,8 @@ from openmarket_cdk.config import (
     stage_config,
     validate_stage,
 )
-from openmarket_cdk.constructs.external_secrets import EXTERNAL_SECRETS_CHART_VERSION
-from openmarket_cdk.stacks.cluster import ALB_CONTROLLER_VERSION
+from tests.cfn import of_type
+from tests.conftest import Synthesized
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,15 +181,84 @@ def test_node_density_settings_are_checked() -> None:
         validate_stage(replace(dev, kubernetes=replace(k8s, node_max_size=k8s.node_min_size)))
 
 
-def test_the_component_table_names_the_pinned_chart_versions() -> None:
-    versions = {c.name: c.version for c in stage_config("prod").kubernetes.system_components}
-    assert versions["aws-load-balancer-controller"] == ALB_CONTROLLER_VERSION.helm_chart_version
-    for name in (
+# What each Helm release and EKS add-on the cluster stack installs runs (its pods' names in
+# the capacity model). A release or add-on missing here fails the test below: a new
+# controller cannot be left out of the model.
+RELEASE_WORKLOADS = {
+    "aws-load-balancer-controller": {"aws-load-balancer-controller"},
+    "external-secrets": {
         "external-secrets",
         "external-secrets-webhook",
         "external-secrets-cert-controller",
-    ):
-        assert versions[name] == EXTERNAL_SECRETS_CHART_VERSION
+    },
+    "cluster-autoscaler": {"cluster-autoscaler"},
+    "external-dns": {"external-dns"},
+}
+ADDON_WORKLOADS = {
+    "vpc-cni": {"aws-node"},
+    "kube-proxy": {"kube-proxy"},
+    "eks-pod-identity-agent": {"eks-pod-identity-agent"},
+    "coredns": {"coredns"},
+    "metrics-server": {"metrics-server"},
+    "aws-ebs-csi-driver": {"ebs-csi-node", "ebs-csi-controller"},
+    "amazon-cloudwatch-observability": {"cloudwatch-agent", "cloudwatch-operator"},
+}
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_pod_the_stage_runs_is_in_the_capacity_model(
+    synthesized: Synthesized, stage: str
+) -> None:
+    template = synthesized.template(stage, "cluster")
+    modelled = {w.name for w in stage_workloads(stage_config(stage)).workloads}
+    releases = {
+        r["Properties"]["Release"]
+        for r in of_type(template, "Custom::AWSCDK-EKS-HelmChart").values()
+    }
+    addons = {a["Properties"]["AddonName"] for a in of_type(template, "AWS::EKS::Addon").values()}
+    assert releases <= RELEASE_WORKLOADS.keys(), releases - RELEASE_WORKLOADS.keys()
+    assert addons <= ADDON_WORKLOADS.keys(), addons - ADDON_WORKLOADS.keys()
+    for name in releases:
+        assert RELEASE_WORKLOADS[name] <= modelled, name
+    for name in addons:
+        assert ADDON_WORKLOADS[name] <= modelled, name
+    # ExternalDNS exactly where a domain is.
+    assert ("external-dns" in releases) is (stage_config(stage).edge is not None)
+    assert ("external-dns" in modelled) is (stage_config(stage).edge is not None)
+    # Every workload of the rendered charts is counted.
+    rendered = render_stage(placeholder_chart_values(stage_config(stage)))
+    kinds = ("Deployment", "StatefulSet", "DaemonSet")
+    names = {
+        o["metadata"]["name"] for objs in rendered.values() for o in objs if o["kind"] in kinds
+    }
+    assert names and names <= modelled
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_controller_has_requests_and_limits(synthesized: Synthesized, stage: str) -> None:
+    """Without requests the scheduler packs them anywhere and the kubelet evicts them first."""
+    for name, _, resources in helm_controllers(stage_config(stage)):
+        assert cpu_millicores(resources.cpu_request) > 0, name
+        assert memory_mebibytes(resources.memory_request) > 0, name
+        assert cpu_millicores(resources.cpu_limit) >= cpu_millicores(resources.cpu_request)
+        assert memory_mebibytes(resources.memory_limit) >= memory_mebibytes(
+            resources.memory_request
+        )
+    releases = {
+        r["Properties"]["Release"]: r["Properties"]
+        for r in of_type(
+            synthesized.template(stage, "cluster"), "Custom::AWSCDK-EKS-HelmChart"
+        ).values()
+    }
+    for name, props in releases.items():
+        values = props["Values"]
+        text = values if isinstance(values, str) else json.dumps(values)
+        assert '"resources"' in text or '\\"resources\\"' in text, name
+    eso = releases["external-secrets"]["Values"]
+    eso_values = json.loads(eso) if isinstance(eso, str) else None
+    if eso_values is not None:
+        assert eso_values["webhook"]["resources"]["requests"]
+        assert eso_values["certController"]["resources"]["requests"]
 
 
 def test_the_capacity_page_is_current() -> None:

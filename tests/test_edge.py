@@ -16,7 +16,6 @@ import pytest
 from openmarket_cdk.app_builder import stage_with_context
 from openmarket_cdk.config import StageConfig, StageConfigError, stage_config
 from openmarket_cdk.constructs.edge import (
-    EXTERNAL_DNS_CHART_VERSION,
     EXTERNAL_DNS_NAMESPACE,
     EXTERNAL_DNS_SERVICE_ACCOUNT,
 )
@@ -105,7 +104,7 @@ def test_external_dns_is_pinned_and_limited_to_the_stage_name(
     edge = _edge(stage)
     _, chart = _external_dns(synthesized.template(stage, "cluster"))
     props = chart["Properties"]
-    assert props["Version"] == EXTERNAL_DNS_CHART_VERSION
+    assert props["Version"] == stage_config(stage).kubernetes.controllers.external_dns.chart_version
     assert props["Repository"] == "https://kubernetes-sigs.github.io/external-dns/"
     assert props["Namespace"] == EXTERNAL_DNS_NAMESPACE
     values = json.loads(props["Values"])

@@ -186,7 +186,15 @@ def test_the_stack_waits_a_bounded_time_for_the_alb(synthesized: Synthesized, st
         if any(obj["kind"] == "Ingress" for obj in manifest_objects(resource))
     )
     assert ingress in _waits_for(template, logical_id)
-    assert "LoadBalancerHostname" in template["Outputs"]
+    # It asks again when what can change the ALB changes: the Ingress, the controller.
+    assert "Ingress" in json.dumps(props["IngressManifest"])
+    assert props["ControllerVersion"].startswith("v")
+    # A stage whose ALB lives on publishes its name (the observability stack's lookup reads
+    # it); a sleeping one (dev: a new ALB each morning) publishes nothing that would go stale.
+    sleeps = stage_config(stage).observability.working_hours.load_balancer_sleeps
+    assert ("LoadBalancerHostname" in template["Outputs"]) is not sleeps
+    names = [p["Properties"].get("Name") for p in of_type(template, "AWS::SSM::Parameter").values()]
+    assert (stage_config(stage).load_balancer_hostname_parameter in names) is not sleeps
 
 
 def test_no_synced_secret_can_carry_a_prune_label(synthesized: Synthesized, stage: str) -> None:
@@ -234,3 +242,35 @@ def test_every_manifest_fits_an_update_event(synthesized: Synthesized, stage: st
     for logical_id, resource in manifests.items():
         size = len(json.dumps(resource["Properties"], separators=(",", ":")).encode())
         assert size < MAX_PROPERTIES_BYTES, (logical_id, size)
+
+
+# The kubectl handler Lambda that runs Helm stops at 15 minutes (aws-eks-v2 kubectl-provider).
+KUBECTL_HANDLER_SECONDS = 15 * 60
+
+
+def test_every_helm_release_times_out_well_inside_the_handler(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """A release still waiting when the handler dies stays pending-install and blocks every
+    retry (aws-cdk#22257): each, the ALB controller's included, gives up by 10 minutes."""
+    releases = of_type(synthesized.template(stage, "cluster"), HELM_CHART)
+    assert {r["Properties"]["Release"] for r in releases.values()} >= {
+        "aws-load-balancer-controller",
+        "external-secrets",
+        "cluster-autoscaler",
+    }
+    for logical_id, release in releases.items():
+        timeout = str(release["Properties"]["Timeout"])
+        assert timeout.endswith("s"), logical_id
+        assert int(timeout[:-1]) <= 10 * 60 < KUBECTL_HANDLER_SECONDS, logical_id
+
+
+def test_every_managed_addon_resolves_conflicts_explicitly(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """EKS installs vpc-cni, kube-proxy and CoreDNS itself; creating the managed add-on over
+    them with configuration values fails unless conflicts are overwritten."""
+    addons = of_type(synthesized.template(stage, "cluster"), "AWS::EKS::Addon")
+    assert len(addons) == 7
+    for logical_id, addon in addons.items():
+        assert addon["Properties"].get("ResolveConflicts") == "OVERWRITE", logical_id

@@ -333,6 +333,40 @@ class SystemComponent:
 
 
 @dataclass(frozen=True)
+class ControllerRelease:
+    """A controller the cluster installs as a pinned Helm release: its chart version, its
+    replicas and its requests/limits (the charts set none: without requests the scheduler
+    packs them anywhere and the kubelet evicts them first)."""
+
+    chart_version: str
+    replicas: int
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class ControllersConfig:
+    """The Helm-installed controllers besides the autoscaler: the AWS Load Balancer
+    Controller, External Secrets (controller, webhook, cert controller) and, with a domain,
+    ExternalDNS. Sized from their observed use on a small cluster, with limits a few times
+    the request; dev's two nodes leave about 160m CPU, so the requests stay small."""
+
+    # Two replicas: the controller serves the pod readiness-gate webhook.
+    alb_controller: ControllerRelease = ControllerRelease(
+        "3.2.2", 2, Resources("25m", "200m", "64Mi", "256Mi")
+    )
+    external_secrets: ControllerRelease = ControllerRelease(
+        "2.0.1", 1, Resources("25m", "200m", "64Mi", "256Mi")
+    )
+    external_secrets_webhook: Resources = Resources("10m", "100m", "32Mi", "128Mi")
+    external_secrets_cert_controller: Resources = Resources("10m", "100m", "32Mi", "128Mi")
+    # kubernetes-sigs/external-dns chart 1.21.1 = ExternalDNS 0.21.0 (AWS SDK v2: Pod Identity).
+    # One pod, small and bounded (it lists one zone once a minute).
+    external_dns: ControllerRelease = ControllerRelease(
+        "1.21.1", 1, Resources("50m", "200m", "64Mi", "128Mi")
+    )
+
+
+@dataclass(frozen=True)
 class NodeAutoscalerConfig:
     """Cluster Autoscaler on the managed node group (kubernetes/autoscaler Helm chart).
 
@@ -360,10 +394,10 @@ class NodeAutoscalerConfig:
     kubectl_image: str = "registry.k8s.io/kubectl:v1.35.3"
 
 
-# Every pod the cluster runs outside the rendered charts, with the requests its own defaults
-# set. EKS add-ons run at EKS's default version for Kubernetes 1.35 (fixed at creation), so
-# they carry no version; the Helm releases' chart versions are pinned in code and repeated
-# here (tests/test_capacity.py keeps the two equal). Numbers, per source:
+# Every EKS add-on pod the cluster runs, with the requests its own defaults set. EKS add-ons
+# run at EKS's default version for Kubernetes 1.35 (fixed at creation), so they carry no
+# version. The Helm-installed controllers are ControllersConfig and NodeAutoscalerConfig,
+# which size them; the capacity model reads both. Numbers, per source:
 SYSTEM_COMPONENTS: tuple[SystemComponent, ...] = (
     # EKS vpc-cni add-on: aws-node (25m, no memory request; amazon-vpc-cni-k8s
     # charts/aws-vpc-cni/values.yaml resources.requests.cpu) + network-policy agent ({}).
@@ -389,18 +423,6 @@ SYSTEM_COMPONENTS: tuple[SystemComponent, ...] = (
     SystemComponent("cloudwatch-agent", None, "250m", "128Mi", "cloudwatch-observability values"),
     SystemComponent(
         "cloudwatch-operator", 1, "100m", "64Mi", "cloudwatch-observability values (manager)"
-    ),
-    # aws-eks-v2 AlbController: chart replicaCount 2, resources {} (aws-load-balancer-controller).
-    SystemComponent(
-        "aws-load-balancer-controller", 2, "0m", "0Mi", "aws-lbc chart values.yaml", "3.2.2"
-    ),
-    # external-secrets chart: controller, webhook, cert-controller; 1 replica each, resources {}.
-    SystemComponent("external-secrets", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"),
-    SystemComponent(
-        "external-secrets-webhook", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"
-    ),
-    SystemComponent(
-        "external-secrets-cert-controller", 1, "0m", "0Mi", "external-secrets values.yaml", "2.0.1"
     ),
 )
 
@@ -432,6 +454,7 @@ class KubernetesConfig:
     prefix_delegation: bool = True
     max_pods_per_node: int = 24
     node_autoscaler: NodeAutoscalerConfig = field(default_factory=NodeAutoscalerConfig)
+    controllers: ControllersConfig = field(default_factory=ControllersConfig)
     system_components: tuple[SystemComponent, ...] = SYSTEM_COMPONENTS
     # All five control-plane log types (api, audit, authenticator, controllerManager,
     # scheduler); dev keeps only audit (who did what) and authenticator (IAM mapping
@@ -776,6 +799,12 @@ class StageConfig:
     def load_balancer_name(self) -> str:
         """The ALB the ingress controller creates for the apps."""
         return f"{self.prefix}-alb"
+
+    @property
+    def load_balancer_hostname_parameter(self) -> str:
+        """SSM parameter with the ALB's DNS name (a stage whose ALB lives on): the cluster
+        stack writes it, the observability stack's ALB lookup runs again when it changes."""
+        return f"/{self.prefix}/cluster/load-balancer-hostname"
 
     @property
     def nat_instance_ids_parameter(self) -> str:

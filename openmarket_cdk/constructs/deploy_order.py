@@ -3,11 +3,15 @@ parallel and lose to a webhook or a controller that is not there yet."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration
+from aws_cdk import CfnResource, Duration
 from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct, IConstruct
+
+from openmarket_cdk.common import helm_resources
+from openmarket_cdk.config import ControllerRelease
+from openmarket_cdk.config.validation import fail
 
 # The AWS Load Balancer Controller chart (3.2.2) registers a mutating webhook on every Service
 # (failurePolicy Fail) that makes the controller the default for Services of type
@@ -16,7 +20,33 @@ from constructs import Construct, IConstruct
 # LoadBalancer Service (the ALB comes from the Ingress), so the webhook only adds that risk.
 # The pod webhook (readiness gates) stays: it only intercepts namespaces labelled for it,
 # whose charts are applied after the controller.
-ALB_CONTROLLER_HELM_VALUES = {"enableServiceMutatorWebhook": False}
+ALB_CONTROLLER_HELM_VALUES: dict[str, object] = {"enableServiceMutatorWebhook": False}
+
+
+def alb_controller_version(release: ControllerRelease) -> eks.AlbControllerVersion:
+    """The controller's pinned chart, as one of the versions aws-cdk-lib ships the IAM policy
+    for (``AlbControllerVersion.V3_2_2`` for 3.2.2); another needs a CDK that knows it."""
+    name = "V" + release.chart_version.replace(".", "_")
+    version = getattr(eks.AlbControllerVersion, name, None)
+    if not isinstance(version, eks.AlbControllerVersion):
+        fail(
+            "kubernetes.controllers.alb_controller.chart_version",
+            f"{release.chart_version} is not a version aws-cdk-lib ships the controller's IAM "
+            "policy for (eks.AlbControllerVersion): upgrade aws-cdk-lib or pick a known one",
+        )
+    return version
+
+
+def alb_controller_values(release: ControllerRelease) -> dict[str, object]:
+    """The chart values the cluster's ALB controller release gets (checked against the
+    chart's values.yaml at the pinned version: replicaCount, resources,
+    enableServiceMutatorWebhook)."""
+    return {
+        **ALB_CONTROLLER_HELM_VALUES,
+        "replicaCount": release.replicas,
+        "resources": helm_resources(release.resources),
+    }
+
 
 # How long the cluster stack waits for the controller to create the ALB from the Ingress
 # (usually 1-3 minutes). Below the kubectl handler's 15-minute Lambda timeout.
@@ -49,8 +79,8 @@ class LoadBalancerReady(Construct):
     """Waits, at deploy time and for at most ``LOAD_BALANCER_WAIT``, until the controller has
     created the ALB for the Ingress (its hostname appears in the Ingress status).
 
-    The observability stack looks the ALB up by name for its alarms and dashboard; it deploys
-    after this stack, so it never runs before the ALB exists. If the controller fails (bad
+    The observability stack looks the ALB up by name for its alarms and dashboard; it depends
+    on this stack, so it never runs before the ALB exists. If the controller fails (bad
     annotation, missing permission) the deploy stops here, naming the Ingress, rather than
     in a later stack with "load balancer not found".
     """
@@ -64,6 +94,7 @@ class LoadBalancerReady(Construct):
         ingress_manifest: IConstruct,
         namespace: str,
         ingress_name: str,
+        triggers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._value = eks.KubernetesObjectValue(
@@ -77,6 +108,13 @@ class LoadBalancerReady(Construct):
             timeout=LOAD_BALANCER_WAIT,
         )
         self._value.node.add_dependency(ingress_manifest)
+        # The custom resource asks again only when its properties change: ``triggers`` are
+        # extra properties (the handler ignores them) that change with what can change the
+        # ALB, so its name is read again then.
+        resource = self._value.node.find_child("Resource").node.default_child
+        assert isinstance(resource, CfnResource)
+        for key, value in (triggers or {}).items():
+            resource.add_property_override(key, value)
 
     @property
     def hostname(self) -> str:

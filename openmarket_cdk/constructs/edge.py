@@ -10,12 +10,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
 from constructs import Construct
 
-from openmarket_cdk.config import EdgeConfig
+from openmarket_cdk.common import helm_resources
+from openmarket_cdk.config import ControllerRelease, EdgeConfig
 from openmarket_cdk.constructs.pod_identity import PodIdentity, add_controller_chart
 from openmarket_cdk.nag import acknowledge
 
-# kubernetes-sigs/external-dns chart 1.21.1 = ExternalDNS 0.21.0 (AWS SDK v2: Pod Identity).
-EXTERNAL_DNS_CHART_VERSION = "1.21.1"
 EXTERNAL_DNS_REPOSITORY = "https://kubernetes-sigs.github.io/external-dns/"
 EXTERNAL_DNS_NAMESPACE = "external-dns"
 EXTERNAL_DNS_SERVICE_ACCOUNT = "external-dns"
@@ -34,7 +33,9 @@ def external_dns_record_names(domain_name: str) -> list[str]:
     return [f"{first}.{rest}"] + [f"{prefix}{first}.{rest}" for prefix in _TXT_OWNERSHIP_PREFIXES]
 
 
-def external_dns_values(edge: EdgeConfig, owner_id: str, region: str) -> dict[str, object]:
+def external_dns_values(
+    edge: EdgeConfig, owner_id: str, region: str, release: ControllerRelease
+) -> dict[str, object]:
     """The ExternalDNS chart's values: Ingresses only, the stage's name only, its zone only."""
     return {
         "provider": {"name": "aws"},
@@ -53,11 +54,8 @@ def external_dns_values(edge: EdgeConfig, owner_id: str, region: str) -> dict[st
         ],
         "env": [{"name": "AWS_DEFAULT_REGION", "value": region}],
         "serviceAccount": {"name": EXTERNAL_DNS_SERVICE_ACCOUNT},
-        # One controller pod, small and bounded (it lists one zone once a minute).
-        "resources": {
-            "requests": {"cpu": "50m", "memory": "64Mi"},
-            "limits": {"cpu": "200m", "memory": "128Mi"},
-        },
+        "replicaCount": release.replicas,
+        "resources": helm_resources(release.resources),
     }
 
 
@@ -85,6 +83,7 @@ class StageEdge(Construct):
         edge: EdgeConfig,
         owner_id: str,
         region: str,
+        release: ControllerRelease,
         cluster: eks.Cluster,
         after: Sequence[Construct],
     ) -> None:
@@ -144,8 +143,8 @@ class StageEdge(Construct):
             identity=identity,
             chart="external-dns",
             repository=EXTERNAL_DNS_REPOSITORY,
-            version=EXTERNAL_DNS_CHART_VERSION,
-            values=external_dns_values(edge, owner_id, region),
+            version=release.chart_version,
+            values=external_dns_values(edge, owner_id, region, release),
         )
         for construct in after:
             self.chart.node.add_dependency(construct)

@@ -20,7 +20,10 @@ class EksAddons(Construct):
     Node-level add-ons exist before the nodes join (network policy on from the start); add-ons
     that run as Deployments wait for the nodes. Versions are EKS's default for the cluster's
     Kubernetes version, fixed at creation; a cluster upgrade is when add-ons move
-    (docs/decisions.md).
+    (docs/decisions.md). Every add-on resolves conflicts with OVERWRITE: on a new cluster
+    EKS has already installed vpc-cni, kube-proxy and CoreDNS itself, and creating the managed
+    add-on with configuration values over them fails with the default (NONE); the project's
+    values are the ones that must win.
     """
 
     def __init__(
@@ -34,8 +37,8 @@ class EksAddons(Construct):
         prefix_delegation: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        before_nodes: list[Construct] = []
-        after_nodes: list[Construct] = []
+        before_nodes: list[eks.Addon] = []
+        after_nodes: list[eks.Addon] = []
         # NetworkPolicy enforcement by the VPC CNI's network-policy agent.
         cni_values: dict[str, object] = {"enableNetworkPolicy": "true"}
         if prefix_delegation:
@@ -114,6 +117,8 @@ class EksAddons(Construct):
                 "cloudwatch-agent",
             )
         )
+        for addon in (*before_nodes, *after_nodes):
+            _resolve_conflicts(addon)
         for addon in before_nodes:
             nodegroup.node.add_dependency(addon)
         for addon in after_nodes:
@@ -131,3 +136,11 @@ class EksAddons(Construct):
             )
         ]
         return addon
+
+
+def _resolve_conflicts(addon: eks.Addon) -> None:
+    # The L2 has no option for it; OVERWRITE is the one mode CreateAddon accepts that adopts
+    # what EKS installed (PRESERVE is refused on create).
+    cfn = addon.node.default_child
+    assert isinstance(cfn, eks.CfnAddon)
+    cfn.resolve_conflicts = "OVERWRITE"

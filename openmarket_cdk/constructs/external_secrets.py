@@ -9,10 +9,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from openmarket_cdk.common import grant_secret_read
+from openmarket_cdk.common import grant_secret_read, helm_resources
+from openmarket_cdk.config import ControllersConfig
 from openmarket_cdk.constructs.pod_identity import PodIdentity, add_controller_chart
 
-EXTERNAL_SECRETS_CHART_VERSION = "2.0.1"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 EXTERNAL_SECRETS_SERVICE_ACCOUNT = "external-secrets"
 
@@ -35,6 +35,7 @@ class ExternalSecretsOperator(Construct):
         cluster: eks.Cluster,
         nodegroup: eks.Nodegroup,
         stage_prefix: str,
+        controllers: ControllersConfig,
         foreign_secrets: Sequence[secretsmanager.ISecret],
         foreign_key: kms.IKey,
         own_secrets: Sequence[secretsmanager.ISecret],
@@ -58,10 +59,17 @@ class ExternalSecretsOperator(Construct):
             identity=identity,
             chart="external-secrets",
             repository="https://charts.external-secrets.io",
-            version=EXTERNAL_SECRETS_CHART_VERSION,
+            version=controllers.external_secrets.chart_version,
             values={
                 "installCRDs": True,
                 "serviceAccount": {"name": EXTERNAL_SECRETS_SERVICE_ACCOUNT},
+                # The chart sets no requests for any of its three Deployments.
+                "replicaCount": controllers.external_secrets.replicas,
+                "resources": helm_resources(controllers.external_secrets.resources),
+                "webhook": {"resources": helm_resources(controllers.external_secrets_webhook)},
+                "certController": {
+                    "resources": helm_resources(controllers.external_secrets_cert_controller)
+                },
             },
         )
         self.chart.node.add_dependency(nodegroup)

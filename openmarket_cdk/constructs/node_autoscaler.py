@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from openmarket_cdk.common import helm_resources
 from openmarket_cdk.config import StageConfig
+from openmarket_cdk.constructs.helm_timeouts import HELM_RELEASE_TIMEOUT
 from openmarket_cdk.constructs.pod_identity import PodIdentity
 from openmarket_cdk.nag import acknowledge
 
@@ -64,16 +66,7 @@ class NodeAutoscaler(Construct):
             "fullnameOverride": DEPLOYMENT,
             "image": {"tag": autoscaler.image_tag},
             "replicaCount": autoscaler.replicas,
-            "resources": {
-                "requests": {
-                    "cpu": autoscaler.resources.cpu_request,
-                    "memory": autoscaler.resources.memory_request,
-                },
-                "limits": {
-                    "cpu": autoscaler.resources.cpu_limit,
-                    "memory": autoscaler.resources.memory_limit,
-                },
-            },
+            "resources": helm_resources(autoscaler.resources),
             "rbac": {"serviceAccount": {"name": SERVICE_ACCOUNT}},
             "extraArgs": {
                 "balance-similar-node-groups": True,
@@ -111,7 +104,7 @@ class NodeAutoscaler(Construct):
             namespace=NAMESPACE,
             create_namespace=False,  # kube-system exists
             wait=True,
-            timeout=Duration.minutes(15),
+            timeout=HELM_RELEASE_TIMEOUT,
             values=values,
         )
         # Credentials before the first pod; nodes before the release waits for its pod.

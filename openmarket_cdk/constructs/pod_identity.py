@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Duration
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from openmarket_cdk.constructs.helm_timeouts import HELM_RELEASE_TIMEOUT
 
 
 def pod_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
@@ -53,8 +54,9 @@ class PodIdentity(Construct):
         )
 
 
-# A first deploy waits for nodes, images and webhooks; Helm's 5 minutes are tight.
-CONTROLLER_CHART_TIMEOUT = Duration.minutes(15)
+# A first deploy waits for nodes, images and webhooks: Helm's 5 minutes are tight, the
+# kubectl handler's 15 the hard end (constructs/helm_timeouts.py bounds every release).
+CONTROLLER_CHART_TIMEOUT = HELM_RELEASE_TIMEOUT
 
 
 def add_controller_chart(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import cdk8s
-from aws_cdk import CfnOutput, SecretValue, Stack
+from aws_cdk import Aspects, CfnOutput, SecretValue, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_events as events
@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct
 
@@ -28,13 +29,15 @@ from openmarket_cdk.constructs.chart_deployment import OrderedChartDeployment
 from openmarket_cdk.constructs.cluster_access import ClusterAccess
 from openmarket_cdk.constructs.cluster_internals import acknowledge_cluster_internals
 from openmarket_cdk.constructs.deploy_order import (
-    ALB_CONTROLLER_HELM_VALUES,
     LoadBalancerReady,
+    alb_controller_values,
+    alb_controller_version,
     order_first_deploy,
 )
 from openmarket_cdk.constructs.edge import StageEdge
 from openmarket_cdk.constructs.eks_addons import EksAddons
 from openmarket_cdk.constructs.external_secrets import ExternalSecretsOperator
+from openmarket_cdk.constructs.helm_timeouts import BoundHelmReleaseTimeouts
 from openmarket_cdk.constructs.node_autoscaler import NodeAutoscaler
 from openmarket_cdk.constructs.pod_identity import PodIdentity
 from openmarket_cdk.constructs.web_acl import AlbWebAcl
@@ -42,7 +45,6 @@ from openmarket_cdk.nag import acknowledge
 
 # The kubectl layer must serve the cluster's version (tests check the two agree).
 KUBECTL_LAYER_VERSION = "1.35"
-ALB_CONTROLLER_VERSION = eks.AlbControllerVersion.V3_2_2
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,8 @@ class ClusterStack(Stack):
                 ).subnets,
             ),
             alb_controller=eks.AlbControllerOptions(
-                version=ALB_CONTROLLER_VERSION,
-                additional_helm_chart_values=ALB_CONTROLLER_HELM_VALUES,
+                version=alb_controller_version(k8s.controllers.alb_controller),
+                additional_helm_chart_values=alb_controller_values(k8s.controllers.alb_controller),
             ),
             # Pinned so the monitoring network policies can name the Service range.
             service_ipv4_cidr=config.network.service_cidr,
@@ -226,6 +228,7 @@ class ClusterStack(Stack):
             cluster=self.cluster,
             nodegroup=self.nodegroup,
             stage_prefix=config.prefix,
+            controllers=k8s.controllers,
             foreign_secrets=(inputs.aurora_secret, inputs.cache_secret),
             foreign_key=inputs.data_key,
             own_secrets=(self.grafana_admin_secret, self.slack_webhooks_secret),
@@ -295,6 +298,7 @@ class ClusterStack(Stack):
                 edge=config.edge,
                 owner_id=config.external_dns_owner_id,
                 region=config.region,
+                release=k8s.controllers.external_dns,
                 cluster=self.cluster,
                 after=[self.nodegroup, *([alb_controller] if alb_controller else [])],
             )
@@ -324,11 +328,12 @@ class ClusterStack(Stack):
                 *([edge.chart] if edge else []),
             ),
         )
+        stage_charts = add_stage_charts(cdk8s.App(), values)
         self.charts = OrderedChartDeployment(
             self,
             "Charts",
             cluster=self.cluster,
-            charts=add_stage_charts(cdk8s.App(), values),
+            charts=stage_charts,
             # ESO's CRDs exist before the first SecretStore/ExternalSecret; DNS, volumes and
             # metrics (the in-cluster add-ons) before the first pod.
             first_after=(external_secrets.chart, *addons.after_nodes),
@@ -341,7 +346,9 @@ class ClusterStack(Stack):
             },
         )
 
-        # The ALB exists before this stack completes (the observability stack looks it up).
+        # The ALB exists before this stack completes. The wait runs again whenever the ALB can
+        # have changed in-band (the Ingress or the controller changed), and a stage whose ALB
+        # lives on publishes its name for the observability stack's lookup.
         load_balancer = LoadBalancerReady(
             self,
             "LoadBalancerReady",
@@ -349,10 +356,26 @@ class ClusterStack(Stack):
             ingress_manifest=self.charts.manifests["ingress"],
             namespace=values.app.ingress.namespace,
             ingress_name=values.app.ingress.name,
+            triggers={
+                "IngressManifest": self.to_json_string(stage_charts["ingress"].to_json()),
+                "ControllerVersion": alb_controller_version(k8s.controllers.alb_controller).version,
+            },
         )
+        if not config.observability.working_hours.load_balancer_sleeps:
+            ssm.StringParameter(
+                self,
+                "LoadBalancerHostnameParameter",
+                parameter_name=config.load_balancer_hostname_parameter,
+                description=f"{config.prefix}: DNS name of the ALB the ingress controller made",
+                string_value=load_balancer.hostname,
+            )
+            # A sleeping ALB (dev) comes back with a new name each morning: `make url`.
+            CfnOutput(self, "LoadBalancerHostname", value=load_balancer.hostname)
+
+        # Every Helm release (the ALB controller's included) ends inside the handler's life.
+        Aspects.of(self).add(BoundHelmReleaseTimeouts())
 
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
-        CfnOutput(self, "LoadBalancerHostname", value=load_balancer.hostname)
         if self.web_acl is not None:
             CfnOutput(self, "WebAclArn", value=self.web_acl.arn)
         if edge is not None:

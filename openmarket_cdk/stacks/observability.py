@@ -169,11 +169,17 @@ class ObservabilityStack(Stack):
         """``app/<name>/<id>``: the ALB belongs to the ingress controller, so look it up.
 
         The ALB is created by the AWS Load Balancer Controller from the Ingress; its id is only
-        known once it exists. This stack deploys after the cluster stack, which completes only
+        known once it exists. This stack depends on the cluster stack, which completes only
         once the controller has made the ALB (``LoadBalancerReady``, a bounded wait that names
-        the Ingress when it fails), so a deploy-time DescribeLoadBalancers finds it; the ARN's
-        last three parts are the dimension.
+        the Ingress when it fails) and publishes its DNS name in SSM; a deploy-time
+        DescribeLoadBalancers finds it, and runs again whenever that name changed (a new ALB).
+        The ARN's last three parts are the dimension.
         """
+        # The cluster stack publishes the ALB's DNS name, read here at every deploy: a new
+        # ALB (new name) is a new physical id, so the lookup runs again.
+        hostname = ssm.StringParameter.value_for_string_parameter(
+            self, self._config.load_balancer_hostname_parameter
+        )
         lookup = cr.AwsCustomResource(
             self,
             "LoadBalancerLookup",
@@ -181,7 +187,7 @@ class ObservabilityStack(Stack):
                 service="ElasticLoadBalancingV2",
                 action="describeLoadBalancers",
                 parameters={"Names": [self._inputs.load_balancer_name]},
-                physical_resource_id=cr.PhysicalResourceId.of(self._inputs.load_balancer_name),
+                physical_resource_id=cr.PhysicalResourceId.of(hostname),
                 output_paths=["LoadBalancers.0.LoadBalancerArn"],
             ),
             policy=cr.AwsCustomResourcePolicy.from_statements(
