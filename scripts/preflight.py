@@ -190,6 +190,31 @@ def check_slack_secret(config: StageConfig, secretsmanager: Any, found: Findings
         found.notes.extend(problems)
 
 
+# The current Amazon Linux 2023 image, by architecture (AWS's public parameters).
+AL2023_IMAGE_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+
+
+def nat_image_architecture(instance_type: str) -> str:
+    """Graviton families end in g (t4g, c7g...): arm64; others x86_64."""
+    return "arm64" if instance_type.split(".")[0].endswith("g") else "x86_64"
+
+
+def check_nat_image(config: StageConfig, ssm: Any, found: Findings) -> None:
+    """Says what the current image is, so pinning or updating it is one copy."""
+    network = config.network
+    if not network.nat_instance_count:
+        return
+    arch = nat_image_architecture(network.nat_instance_type)
+    name = AL2023_IMAGE_PARAMETER.format(arch=arch)
+    current = str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    if current != network.nat_instance_image_id:
+        found.notes.append(
+            f"the NAT instance pins {network.nat_instance_image_id}; the current Amazon Linux "
+            f"2023 {arch} image is {current} (network.nat_instance_image_id; changing it "
+            "replaces the instance: docs/runbooks.md, 'Updating the NAT instance image')"
+        )
+
+
 def account_findings(config: StageConfig, clients: Any) -> Findings:
     """The account checks; ``clients(service)`` gives a boto3 client of the stage's region."""
     found = Findings()
@@ -199,6 +224,7 @@ def account_findings(config: StageConfig, clients: Any) -> Findings:
     check_sender_identity(config, clients("sesv2"), found)
     found.problems.extend(missing_images(config, clients("ecr")))
     check_slack_secret(config, clients("secretsmanager"), found)
+    check_nat_image(config, clients("ssm"), found)
     return found
 
 

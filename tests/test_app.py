@@ -38,9 +38,10 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     # termination protection
     "AwsSolutions-EC28": 4,
     "AwsSolutions-EC29": 4,
-    # The cluster access instance's Session Manager agent (staging, prod)
+    # Session Manager agents: the cluster access instance (staging, prod), the NAT instance
+    # (dev, staging)
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-    "AmazonSSMManagedInstanceCore]": 2,
+    "AmazonSSMManagedInstanceCore]": 4,
     # AWS-managed policies EKS requires (node role x3, cluster role, EBS CSI driver)
     f"{IAM4}AmazonEC2ContainerRegistryReadOnly]": 6,  # nodes + kubectl handler
     f"{IAM4}AmazonEKSClusterPolicy]": 3,
@@ -109,6 +110,9 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     # The deploy role's image preflight (ecr:DescribeImages on openmarket/*, once per account)
     "AwsSolutions-IAM5[Resource::arn:aws:ecr:ap-northeast-2:000000000000:"
     "repository/openmarket/*]": 1,
+    # make preflight: the current Amazon Linux 2023 image parameters (the NAT instance note)
+    "AwsSolutions-IAM5[Resource::arn:aws:ssm:ap-northeast-2::parameter/aws/service/"
+    "ami-amazon-linux-latest/al2023-ami-kernel-default-*]": 1,
     # make preflight: the bootstrap stack, each stage's Slack secret (deploy role)
     "AwsSolutions-IAM5[Resource::arn:aws:cloudformation:ap-northeast-2:000000000000:"
     "stack/CDKToolkit/*]": 1,

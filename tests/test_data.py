@@ -179,6 +179,9 @@ def test_readers_scale_on_reader_cpu_in_staging_and_prod(
         aurora.max_reader_count,
     )
     assert target["MinCapacity"] >= 1 and target["MaxCapacity"] <= 15
+    # Registered after the instances it scales around exist.
+    instances = set(of_type(template, "AWS::RDS::DBInstance"))
+    assert instances and instances <= set(targets[target_id].get("DependsOn", []))
     # Aurora Auto Scaling acts through its service-linked role, not a role of this stack.
     assert target["RoleARN"] == (
         "arn:aws:iam::000000000000:role/aws-service-role/rds.application-autoscaling."

@@ -202,6 +202,13 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
                 "openmarket-prod/alertmanager/slack-??????"
             ],
         ),
+        (
+            "ssm:GetParameter",
+            [
+                f"arn:aws:ssm:{REGION}::parameter/aws/service/ami-amazon-linux-latest/"
+                "al2023-ami-kernel-default-*"
+            ],
+        ),
         # make wake marks a woken stage awake (namespace OpenMarket/StageSleep only).
         ("cloudwatch:PutMetricData", ["*"]),
         # make wake: dev's and staging's one node group each, staging's one Aurora cluster.

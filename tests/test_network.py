@@ -276,3 +276,30 @@ def test_no_stack_imports_the_nat_instance_id(synthesized: Synthesized, stage: s
     assert instances[0] in json.dumps(parameter["Value"])
     observability = synthesized.template(stage, "observability")
     assert config.nat_instance_ids_parameter in json.dumps(observability.get("Parameters", {}))
+
+
+def test_the_nat_instance_image_is_pinned_and_reachable_by_session_manager(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """The image comes from config, never "latest" (a new one would replace the instance at
+    any network deploy: egress cut, a new address); Session Manager gives a shell on it with
+    no inbound rule and no key."""
+    config = stage_config(stage)
+    template = synthesized.template(stage, "network")
+    instances = [
+        r
+        for r in of_type(template, "AWS::EC2::Instance").values()
+        if r["Properties"].get("SourceDestCheck") is False
+    ]
+    if not instances:
+        return
+    (instance,) = instances
+    assert instance["Properties"]["ImageId"] == config.network.nat_instance_image_id
+    assert not any(
+        "ami-amazon-linux-latest" in str(p.get("Default"))
+        for p in template.get("Parameters", {}).values()
+    )
+    profile = template["Resources"][instance["Properties"]["IamInstanceProfile"]["Ref"]]
+    (role_ref,) = profile["Properties"]["Roles"]
+    role = template["Resources"][role_ref["Ref"]]["Properties"]
+    assert "AmazonSSMManagedInstanceCore" in json.dumps(role["ManagedPolicyArns"])

@@ -265,3 +265,28 @@ def test_credentials_of_another_account_are_named(emulated_aws: None) -> None:
 def test_a_malformed_slack_secret_is_named(value: str) -> None:
     problems = preflight.slack_secret_problems(stage_config("prod"), value)
     assert len(problems) == 1 and "openmarket-prod/alertmanager/slack" in problems[0]
+
+
+def test_a_stage_with_a_nat_instance_needs_its_image_pinned() -> None:
+    result = run_preflight("staging", *REAL)
+    assert "network.nat_instance_image_id is the placeholder" in result.stderr
+    pinned = run_preflight("staging", *REAL, "-c", "nat_instance_image_id=ami-0123456789abcdef0")
+    assert "nat_instance_image_id" not in pinned.stderr
+
+
+def test_preflight_names_the_current_nat_image() -> None:
+    config = stage_config_from_cli(
+        "staging", [*REAL, "-c", "nat_instance_image_id=ami-0123456789abcdef0"]
+    )
+    ssm = boto3.client("ssm", region_name="ap-northeast-2")
+    stubber = Stubber(ssm)
+    stubber.add_response(
+        "get_parameter",
+        {"Parameter": {"Name": "x", "Value": "ami-0fedcba9876543210"}},
+        {"Name": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"},
+    )
+    stubber.activate()
+    found = preflight.Findings()
+    preflight.check_nat_image(config, ssm, found)
+    (note,) = found.notes
+    assert "current Amazon Linux 2023 arm64 image is ami-0fedcba9876543210" in note

@@ -44,6 +44,7 @@ STAGE_SLEEP_METRIC = "Asleep"
 # Stand-ins in the stage definitions until a fork sets its own: reserved names (RFC 2606
 # ".example") and a zone id no account has, so a deploy with them is refused (preflight).
 PLACEHOLDER_HOSTED_ZONE_ID = "Z0000000000000000000EXAMPLE"
+PLACEHOLDER_IMAGE_ID = "ami-00000000000000000"
 PLACEHOLDER_ZONE_NAME = "openmarket.example"
 # Names no registry hands out (RFC 2606, RFC 6761): a domain under one is a placeholder.
 RESERVED_DOMAINS: tuple[str, ...] = (
@@ -111,6 +112,12 @@ class NetworkConfig:
     database_subnet_cidrs: tuple[str, str] = ("10.0.21.0/24", "10.0.22.0/24")
     nat_mode: NatMode = NatMode.GATEWAY_PER_AZ
     nat_instance_type: str = "t4g.nano"
+    # The NAT instance's image, pinned: an image change replaces the instance (egress down for
+    # a few minutes, a new public address), so it happens only when this changes, in review.
+    # Set it to the current Amazon Linux 2023 image of the instance's architecture (make
+    # preflight prints it with credentials; docs/runbooks.md, "Updating the NAT instance
+    # image"). The placeholder is refused by make preflight.
+    nat_instance_image_id: str = PLACEHOLDER_IMAGE_ID
     flow_log_retention_days: int = 90
     # The cluster's Service range (pinned, so network policies can name it).
     service_cidr: str = "172.20.0.0/16"

@@ -8,7 +8,8 @@ plus the ``-c`` arguments of ``CDK_ARGS``, ``scripts/preflight.py``) see the sam
 - who is told and who may connect, which a fork sets once (in ``stages.py``, or in
   ``cdk.json``'s context): ``alarm_email`` (the stage's alarms and budget),
   ``sender_email`` (order e-mails, an SES identity), ``office_cidrs`` (comma separated: the
-  ranges a restricted stage's ALB and public API endpoint admit, dev's) and, for the account,
+  ranges a restricted stage's ALB and public API endpoint admit, dev's),
+  ``nat_instance_image_id`` (the NAT instance's pinned image) and, for the account,
   ``security_alarm_email`` (the CIS alarms).
 """
 
@@ -29,6 +30,7 @@ CONTACT_CONTEXT = {
     "observability.alarm_email": "alarm_email",
     "functions.sender_email": "sender_email",
     "office ranges (network.alb_ingress_cidrs, kubernetes.public_endpoint_cidrs)": "office_cidrs",
+    "network.nat_instance_image_id": "nat_instance_image_id",
 }
 # The account's CIS alarms (AccountConfig.alarm_email).
 SECURITY_ALARM_EMAIL_CONTEXT = "security_alarm_email"
@@ -67,6 +69,9 @@ def with_context_overrides(config: StageConfig, context: Mapping[str, Any]) -> S
             network = replace(network, alb_ingress_cidrs=cidrs)
         if k8s.public_endpoint_cidrs:
             k8s = replace(k8s, public_endpoint_cidrs=cidrs)
+    image = _text(context, "nat_instance_image_id")
+    if image is not None:
+        network = replace(network, nat_instance_image_id=image)
     observability = config.observability
     alarm_email = _text(context, "alarm_email")
     if alarm_email is not None:

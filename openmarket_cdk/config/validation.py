@@ -20,6 +20,7 @@ from openmarket_cdk.config.model import (
     MOVING_IMAGE_TAGS,
     PLACEHOLDER_ACCOUNT,
     PLACEHOLDER_HOSTED_ZONE_ID,
+    PLACEHOLDER_IMAGE_ID,
     REGION,
     RESERVED_DOMAINS,
     STAGE_NAMES,
@@ -194,7 +195,12 @@ def _check_port(port: int, field_path: str) -> None:
         fail(field_path, f"{port} is not a TCP port")
 
 
+_AMI_ID = re.compile(r"ami-[0-9a-f]{8}([0-9a-f]{9})?")
+
+
 def _validate_network(net: NetworkConfig) -> None:
+    if not _AMI_ID.fullmatch(net.nat_instance_image_id):
+        fail("network.nat_instance_image_id", f"{net.nat_instance_image_id!r} is not an AMI id")
     vpc = _network(net.vpc_cidr, "network.vpc_cidr")
     if not 16 <= vpc.prefixlen <= 28:
         fail("network.vpc_cidr", "a VPC CIDR must be between /16 and /28")
@@ -631,6 +637,14 @@ def deploy_blockers(cfg: StageConfig) -> list[str]:
                 "a documentation range: nobody could browse the stage or reach its cluster; "
                 "list the office/VPN ranges",
             )
+    if cfg.network.nat_instance_count and cfg.network.nat_instance_image_id == PLACEHOLDER_IMAGE_ID:
+        problems.append(
+            f"{cfg.name}: network.nat_instance_image_id is the placeholder "
+            f"{PLACEHOLDER_IMAGE_ID} (the NAT instance's pinned Amazon Linux 2023 image); set it "
+            f"in {STAGES_FILE}, or in cdk.json's context / -c nat_instance_image_id=..., to the "
+            "current image (make preflight prints it with credentials; docs/runbooks.md, "
+            "'Updating the NAT instance image')"
+        )
     for workload in cfg.kubernetes.workloads:
         if workload.image_tag in MOVING_IMAGE_TAGS:
             problems.append(

@@ -244,6 +244,9 @@ class DataStack(Stack):
                 mutable=False,
             ),
         )
+        # Registered once the instances it scales around exist (a target on a cluster whose
+        # writer is still being created has nothing to count).
+        target.node.add_dependency(cluster)
         target.scale_to_track_metric(
             "ReaderCpu",
             target_value=aurora.reader_target_cpu_percent,

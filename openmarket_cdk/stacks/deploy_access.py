@@ -223,6 +223,19 @@ class DeployAccessStack(Stack):
                 f"AwsSolutions-IAM5[Resource::{slack_secret}]",
                 "One secret; the six characters are the suffix Secrets Manager appends.",
             )
+        # The current Amazon Linux 2023 images (AWS's public parameters), for the NAT note.
+        al2023 = (
+            f"arn:{self.partition}:ssm:{self.region}::parameter/aws/service/"
+            "ami-amazon-linux-latest/al2023-ami-kernel-default-*"
+        )
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[al2023])
+        )
+        acknowledge(
+            self.deploy_role,
+            f"AwsSolutions-IAM5[Resource::{al2023}]",
+            "AWS's public image parameters of Amazon Linux 2023 (arm64 and x86_64); read-only.",
+        )
         acknowledge(
             self.deploy_role,
             f"AwsSolutions-IAM5[Resource::{bootstrap_stack}]",

@@ -8,6 +8,7 @@ from typing import Any, cast
 import jsii
 from aws_cdk import CfnResource, Fn, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -147,6 +148,19 @@ class NetworkStack(Stack):
                         ]
                     },
                 )
+            for instance in self._nat_instances():
+                # Session Manager: a shell on the NAT instance for debugging, no SSH key, no
+                # inbound rule (the agent dials out through the instance's own address).
+                role = cast(ec2.Instance, instance).role
+                role.add_managed_policy(
+                    iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")
+                )
+                acknowledge(
+                    role,
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                    "AmazonSSMManagedInstanceCore]",
+                    "AWS's managed policy for the Session Manager agent on the NAT instance.",
+                )
             if config.observability.working_hours.nat_instance_sleeps:
                 # Stopped at night by the working-hours schedule; `make wake` may start it.
                 for instance in self._nat_instances():
@@ -202,10 +216,11 @@ class NetworkStack(Stack):
         if net.nat_mode is NatMode.INSTANCE:
             provider = ec2.NatProvider.instance_v2(
                 instance_type=ec2.InstanceType(net.nat_instance_type),
-                machine_image=ec2.MachineImage.latest_amazon_linux2023(
-                    cpu_type=ec2.AmazonLinuxCpuType.ARM_64
-                    if net.nat_instance_type.split(".")[0].endswith("g")
-                    else ec2.AmazonLinuxCpuType.X86_64
+                # Pinned in config (not "latest"): a new image replaces the instance, which
+                # cuts egress for minutes and changes its public address; that happens only
+                # when the config changes, visible in cdk diff.
+                machine_image=ec2.MachineImage.generic_linux(
+                    {self.region: net.nat_instance_image_id}
                 ),
                 # Default would open the NAT instance to 0.0.0.0/0; we allow the VPC only.
                 default_allowed_traffic=ec2.NatTrafficDirection.OUTBOUND_ONLY,
