@@ -117,11 +117,7 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         termination_protection=True,
         existing_provider_arn=app.node.try_get_context("github_oidc_provider_arn"),
         # The deploy workflow wakes these before deploying (make wake).
-        sleeping_stages=[
-            config
-            for config in all_stage_configs(account)
-            if config.observability.working_hours.enabled
-        ],
+        sleeping_stages=[config for config in all_stage_configs(account) if config.sleep.enabled],
         snapshot_stages=[stage_config(name, account) for name in SNAPSHOT_BEFORE_DEPLOY],
         # make smoke opens these stages' ALB to the runner for the length of the test.
         restricted_alb_stages=[

@@ -465,7 +465,7 @@ def capacity_report(configs: Sequence[StageConfig]) -> str:
         "",
     ]
     for config in configs:
-        hours = config.observability.working_hours
+        hours = config.sleep
         if not hours.enabled:
             continue
         sleep = config.kubernetes.node_autoscaler.sleep_minutes_before_stop

@@ -14,7 +14,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from openmarket_cdk.config import Resources, WorkingHoursConfig
+from openmarket_cdk.config import Resources, StageSleepConfig
 
 _RETENTION_BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,
@@ -101,7 +101,7 @@ def weekday_schedule(
     construct_id: str,
     *,
     name: str,
-    hours: WorkingHoursConfig,
+    hours: StageSleepConfig,
     hour: int,
     what: str,
     target: scheduler.IScheduleTarget,

@@ -115,9 +115,6 @@ class OpenMarketStage(Stage):
                 cache_node_count=config.cache.node_count,
                 functions=dict(self.functions.functions),
                 dead_letter_queues=dict(self.functions.dead_letter_queues),
-                # Ties the working-hours schedule's IAM to the real node group (the names
-                # in its input and in the metric dimensions come from config).
-                nodegroup_arn=self.cluster.nodegroup.nodegroup_arn,
                 load_balancer_name=config.load_balancer_name,
                 nat_gateway_ids=self.network.nat_gateway_ids,
             ),

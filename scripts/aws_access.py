@@ -27,8 +27,15 @@ class OperatorError(Exception):
     """Something the operator must fix; the message is the whole explanation (one line)."""
 
 
-def client(service: str, region: str) -> Any:
-    """A boto3 client that gives up quickly when AWS cannot be reached."""
+def client(
+    service: str,
+    region: str,
+    *,
+    read_timeout: int = READ_TIMEOUT_S,
+    attempts: int = MAX_ATTEMPTS,
+) -> Any:
+    """A boto3 client that gives up quickly when AWS cannot be reached (a call that runs
+    long, such as invoking a function, gives its own read timeout)."""
     import boto3  # here: importing an operator script for its tests needs no AWS SDK session
     from botocore.config import Config
 
@@ -37,8 +44,8 @@ def client(service: str, region: str) -> Any:
         region_name=region,
         config=Config(
             connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=READ_TIMEOUT_S,
-            retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+            read_timeout=read_timeout,
+            retries={"mode": "standard", "total_max_attempts": attempts},
         ),
     )
 

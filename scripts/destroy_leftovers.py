@@ -27,11 +27,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from openmarket_cdk.config import LBC_CLUSTER_TAG as LBC_CLUSTER_TAG
 from openmarket_cdk.config import stage_config
 
 # The AWS Load Balancer Controller's ownership tag, defined with the function that relies on
 # it at night (re-exported for the clean-up's tests).
-from openmarket_cdk.lambdas.stage_sleep.index import LBC_CLUSTER_TAG as LBC_CLUSTER_TAG
 from scripts.aws_access import OperatorError, client, require_credentials, run
 
 # DescribeTags takes at most 20 ARNs per call.

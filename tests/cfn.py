@@ -22,10 +22,14 @@ def only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
 
 
 def nodegroup_launch_template(template: dict[str, Any]) -> dict[str, Any]:
-    """The LaunchTemplateData of the launch template the (single) node group uses."""
-    nodegroup = only(template, "AWS::EKS::Nodegroup")
-    logical_id = ref_id(nodegroup["LaunchTemplate"]["Id"])
-    assert logical_id is not None, nodegroup["LaunchTemplate"]
+    """The LaunchTemplateData of the launch template the node groups share (one)."""
+    ids = {
+        ref_id(group["Properties"]["LaunchTemplate"]["Id"])
+        for group in of_type(template, "AWS::EKS::Nodegroup").values()
+    }
+    assert len(ids) == 1, ids
+    (logical_id,) = ids
+    assert logical_id is not None
     data: dict[str, Any] = template["Resources"][logical_id]["Properties"]["LaunchTemplateData"]
     return data
 

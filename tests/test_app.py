@@ -42,18 +42,21 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     # (dev, staging)
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
     "AmazonSSMManagedInstanceCore]": 4,
-    # AWS-managed policies EKS requires (node role x3, cluster role, EBS CSI driver)
-    f"{IAM4}AmazonEC2ContainerRegistryReadOnly]": 6,  # nodes + kubectl handler
+    # AWS-managed policies EKS requires (node roles: two zonal groups x 3 stages; cluster
+    # role, EBS CSI driver)
+    f"{IAM4}AmazonEC2ContainerRegistryReadOnly]": 9,  # node groups + kubectl handler
     f"{IAM4}AmazonEKSClusterPolicy]": 3,
-    f"{IAM4}AmazonEKSWorkerNodePolicy]": 3,
-    f"{IAM4}AmazonEKS_CNI_Policy]": 3,
+    f"{IAM4}AmazonEKSWorkerNodePolicy]": 6,
+    f"{IAM4}AmazonEKS_CNI_Policy]": 6,
     f"{IAM4}service-role/AmazonEBSCSIDriverPolicy]": 3,
     f"{IAM4}CloudWatchAgentServerPolicy]": 3,  # Container Insights agent
     # CDK's own deploy-time handlers: auto-delete (dev storage, reports), bucket
     # notifications, kubectl provider (handler + framework), ALB lookup (not in dev, whose ALB
-    # is recreated every morning)
-    f"{IAM4}service-role/AWSLambdaBasicExecutionRole]": 13,
-    f"{IAM4}service-role/AWSLambdaVPCAccessExecutionRole]": 6,
+    # is recreated every morning), nodegroup-scaling (3 stages), stage sleep's two functions
+    # (dev, staging)
+    f"{IAM4}service-role/AWSLambdaBasicExecutionRole]": 20,
+    # + stage sleep's cluster function, in the VPC (dev, staging)
+    f"{IAM4}service-role/AWSLambdaVPCAccessExecutionRole]": 8,
     'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic69E09706",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]': 3,  # noqa: E501
     "AwsSolutions-L1": 3,  # the kubectl provider's own runtime
     # VPC ENI actions (2 functions), SMS publish, bucket-notification handler, ALB
@@ -61,21 +64,30 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     # function (Describe calls); x 3 stages; + the deploy role's Describe calls for the smoke
     # test and make wake (once per account); ExternalDNS's route53:ListHostedZones (staging,
     # prod: the stages with a domain); the Cluster Autoscaler's Describe calls
-    # +2: the sleep mark's PutMetricData (dev and staging working-hours roles)
-    "AwsSolutions-IAM5[Resource::*]": 26,
-    # The Cluster Autoscaler may scale its node group's ASG only (EKS adds a random suffix)
+    # + stage sleep's orchestrator (dev, staging): Describe calls, PutMetricData
+    "AwsSolutions-IAM5[Resource::*]": 25,
+    # The Cluster Autoscaler may scale its cluster's node groups' ASGs only (by tags)
     "AwsSolutions-IAM5[Resource::arn:aws:autoscaling:ap-northeast-2:000000000000:"
-    "autoScalingGroup:*:autoScalingGroupName/eks-openmarket-<stage>-apps-*]": 3,
+    "autoScalingGroup:*:autoScalingGroupName/eks-*]": 3,
     "AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler2E05C68A.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<DataSyncCE22D76D.Arn>:*]": 3,  # scheduler: fn qualifiers
-    "AwsSolutions-IAM5[Resource::<WorkingHoursStageSleep48E71652.Arn>:*]": 1,  # dev
-    # dev's stage-sleep may delete its ALB (id made by the controller; cluster tag condition)
-    "AwsSolutions-IAM5[Resource::arn:aws:elasticloadbalancing:ap-northeast-2:000000000000:"
-    "loadbalancer/app/openmarket-<stage>-alb/*]": 1,
-    # dev's NAT instance, held to its sleep tag: started by the deploy role (make wake),
-    # stopped and started by dev's stage-sleep function; the deploy role opens dev's ALB
-    # group to the runner (make smoke); ids made at deploy time, held to the stage's tags
-    "AwsSolutions-IAM5[Resource::arn:aws:ec2:ap-northeast-2:000000000000:instance/*]": 2,
+    # Stage sleep's schedules invoke the orchestrator (dev, staging: fn qualifiers)
+    "AwsSolutions-IAM5[Resource::<StageSleepFunctionC2FCC5B0.Arn>:*]": 2,
+    # ...which reads the stage's stacks (a running deploy defers the sleep: ids made by
+    # CloudFormation), and schedules its own retries and checks, by the stage's prefix
+    **{
+        "AwsSolutions-IAM5[Resource::arn:aws:cloudformation:ap-northeast-2:000000000000:"
+        f"stack/openmarket-<stage>-{kind}/*]": 2
+        for kind in ("network", "storage", "data", "functions", "cluster", "observability")
+    },
+    "AwsSolutions-IAM5[Resource::arn:aws:scheduler:ap-northeast-2:000000000000:"
+    "schedule/default/dev-*]": 1,
+    "AwsSolutions-IAM5[Resource::arn:aws:scheduler:ap-northeast-2:000000000000:"
+    "schedule/default/staging-*]": 1,
+    # dev's NAT instance, held to its sleep tag: stopped and started by dev's stage-sleep
+    # function; the deploy role opens dev's ALB group to the runner (make smoke); ids made at
+    # deploy time, held to the stage's tags
+    "AwsSolutions-IAM5[Resource::arn:aws:ec2:ap-northeast-2:000000000000:instance/*]": 1,
     "AwsSolutions-IAM5[Resource::arn:aws:ec2:ap-northeast-2:000000000000:security-group/*]": 1,
     "AwsSolutions-IAM5[Resource::<ReportGeneratorCE152FAC.Arn>:*]": 3,
     "AwsSolutions-IAM5[Resource::<ReportsBucket4E7C5994.Arn>/reports/*]": 3,
@@ -91,11 +103,14 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     # image-processor (uploads/, thumbnails/) and the backend pod role (both)
     f"{UPLOADS}thumbnails/*]": 6,
     f"{UPLOADS}uploads/*]": 6,
-    # The deploy role wakes dev's and staging's node group (its ARN ends in an EKS-made id).
+    # The cluster's node groups (names generated): the autoscaler and nodegroup-scaling (every
+    # stage), stage sleep's orchestrator and the deploy role's make wake (dev, staging)
     "AwsSolutions-IAM5[Resource::arn:aws:eks:ap-northeast-2:000000000000:nodegroup/"
-    "openmarket-dev/openmarket-<stage>-apps/*]": 1,
+    "openmarket-dev/*/*]": 4,
     "AwsSolutions-IAM5[Resource::arn:aws:eks:ap-northeast-2:000000000000:nodegroup/"
-    "openmarket-staging/openmarket-<stage>-apps/*]": 1,
+    "openmarket-staging/*/*]": 4,
+    "AwsSolutions-IAM5[Resource::arn:aws:eks:ap-northeast-2:000000000000:nodegroup/"
+    "openmarket-prod/*/*]": 2,
     # The deploy role's pre-deploy snapshots of prod's Aurora cluster: new names each time
     "AwsSolutions-IAM5[Resource::arn:aws:rds:ap-northeast-2:000000000000:"
     "cluster-snapshot:openmarket-<stage>-predeploy-*]": 1,

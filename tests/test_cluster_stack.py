@@ -98,26 +98,60 @@ def test_admin_access_entry_from_config(synthesized: Synthesized, stage: str) ->
     assert "AmazonEKSClusterAdminPolicy" in json.dumps(policy["PolicyArn"])
 
 
-def test_managed_node_group_in_private_subnets(synthesized: Synthesized, stage: str) -> None:
+def test_one_node_group_per_zone_in_its_private_subnet(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """The Cluster Autoscaler cannot choose the zone of a multi-AZ group: one group per zone,
+    each in that zone's private subnet, tagged with its zone (stage sleep finds them so)."""
     template = synthesized.template(stage, "cluster")
-    props = only(template, "AWS::EKS::Nodegroup")
-    k8s = stage_config(stage).kubernetes
-    assert props["InstanceTypes"] == [k8s.node_instance_type, *k8s.spot_alternative_instance_types]
-    assert props["InstanceTypes"][0] == "t3.medium"
-    # dev runs Spot (two pools of t3.medium's shape); staging and prod on-demand.
-    assert props["CapacityType"] == ("SPOT" if stage == "dev" else "ON_DEMAND")
-    # The original design's 2 nodes to start; the maximum is the capacity model's
-    # (tests/test_capacity.py).
-    start = {"dev": 2, "staging": 3, "prod": 3}[stage]
-    assert props["ScalingConfig"] == {"MinSize": start, "MaxSize": 6, "DesiredSize": start}
-    assert (k8s.node_min_size, k8s.node_max_size) == (start, 6)
-    subnets = json.dumps(props["Subnets"])
-    assert subnets.count("privateSubnet1") == 1 and subnets.count("privateSubnet2") == 1
+    config = stage_config(stage)
+    k8s = config.kubernetes
+    groups = of_type(template, "AWS::EKS::Nodegroup")
+    assert len(groups) == len(config.availability_zones) == 2
+    zones = {}
+    for logical_id, group in groups.items():
+        props = group["Properties"]
+        assert props["InstanceTypes"] == [
+            k8s.node_instance_type,
+            *k8s.spot_alternative_instance_types,
+        ]
+        # dev runs Spot (two pools of t3.medium's shape); staging and prod on-demand.
+        assert props["CapacityType"] == ("SPOT" if stage == "dev" else "ON_DEMAND")
+        (subnet,) = props["Subnets"]
+        zone = props["Tags"]["openmarket:zone"]
+        index = config.availability_zones.index(zone) + 1
+        assert f"privateSubnet{index}" in json.dumps(subnet), logical_id
+        zones[zone] = logical_id
+        # A generated name: a replacement creates the new group before the old one goes.
+        assert "NodegroupName" not in props
+        # No size under CloudFormation (below).
+        assert "ScalingConfig" not in props
+    assert set(zones) == set(config.availability_zones)
+    # The bounds come from Custom::NodegroupScaling, per zone; the totals are the stage's.
+    bounds = {
+        ref_id(r["Properties"]["NodegroupName"]): (
+            r["Properties"]["MinSize"],
+            r["Properties"]["MaxSize"],
+        )
+        for r in of_type(template, "Custom::NodegroupScaling").values()
+    }
+    assert bounds == {zones[z]: b for z, b in config.node_group_sizes.items()}
+    assert sum(low for low, _ in bounds.values()) == k8s.node_min_size
+    assert sum(high for _, high in bounds.values()) == k8s.node_max_size
     data = nodegroup_launch_template(template)
     assert data["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
     assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
-    groups = json.dumps(data["SecurityGroupIds"])
-    assert "AppSecurityGroup" in groups and "ClusterSecurityGroupId" in groups
+    groups_text = json.dumps(data["SecurityGroupIds"])
+    assert "AppSecurityGroup" in groups_text and "ClusterSecurityGroupId" in groups_text
+
+
+def test_the_autoscaler_keeps_its_count_across_template_changes(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """No DesiredSize anywhere under CloudFormation: the custom resource sets it on create
+    only, and keeps the autoscaler's count on update (tests/test_nodegroup_scaling.py)."""
+    template = json.dumps(synthesized.template(stage, "cluster"))
+    assert "DesiredSize" not in template
 
 
 def test_addons(synthesized: Synthesized, stage: str) -> None:

@@ -333,8 +333,7 @@ def test_bad_reader_scaling_fails_with_the_field_name(
 
 
 def _hours(c: StageConfig, **changes: object) -> StageConfig:
-    working = replace(c.observability.working_hours, **changes)
-    return replace(c, observability=replace(c.observability, working_hours=working))
+    return replace(c, sleep=replace(c.sleep, **changes))
 
 
 @pytest.mark.parametrize(
@@ -365,7 +364,7 @@ def _hours(c: StageConfig, **changes: object) -> StageConfig:
         (
             "prod",
             lambda c: _hours(c, load_balancer_sleeps=True),
-            "'observability.working_hours.load_balancer_sleeps'",
+            "'sleep.load_balancer_sleeps'",
         ),
         (
             "staging",
@@ -375,12 +374,12 @@ def _hours(c: StageConfig, **changes: object) -> StageConfig:
         (
             "prod",
             lambda c: _hours(c, enabled=False, nat_instance_sleeps=True),
-            "'observability.working_hours.nat_instance_sleeps'",
+            "'sleep.nat_instance_sleeps'",
         ),
         (
             "dev",
-            lambda c: _hours(c, sleep_after_stop_minutes=5),
-            "'observability.working_hours.sleep_after_stop_minutes'",
+            lambda c: _hours(c, finish_after_stop_minutes=5),
+            "'sleep.finish_after_stop_minutes'",
         ),
         # dev's report needs the NAT instance: in working hours, on working days.
         (
@@ -405,6 +404,12 @@ def test_what_sleeps_and_who_may_reach_the_alb_is_checked(
 
 def test_a_nat_gateway_cannot_sleep() -> None:
     prod = stage_config("prod")
-    staging_like = replace(_hours(prod, enabled=True, nat_instance_sleeps=True), name="staging")
+    staging_like = replace(
+        _hours(prod, enabled=True, nat_instance_sleeps=True),
+        name="staging",
+        functions=replace(
+            prod.functions, report_schedule_hour="9", report_schedule_weekdays="MON-FRI"
+        ),
+    )
     with pytest.raises(StageConfigError, match="only a NAT instance can be stopped"):
         validate_stage(staging_like)

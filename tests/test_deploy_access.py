@@ -63,7 +63,7 @@ def synth(outdir: Path, **props: Any) -> Synth:
     return Synth(artifact.template, outdir / artifact.template_file, report)
 
 
-SLEEPING = [c for c in all_stage_configs(ACCOUNT) if c.observability.working_hours.enabled]
+SLEEPING = [c for c in all_stage_configs(ACCOUNT) if c.sleep.enabled]
 RESTRICTED = [c for c in all_stage_configs(ACCOUNT) if c.alb_is_restricted]
 PREFLIGHT = [c for c in all_stage_configs(ACCOUNT) if c.name == "prod"]
 
@@ -171,11 +171,11 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
             ],
         ),
         # Read-only: the smoke test finds each stage's ALB by name (and a restricted one's
-        # security group and rules); make wake finds dev's stopped NAT instance; make
-        # preflight reads the SES sandbox state and the sender identities.
+        # security group and rules); make preflight reads the SES sandbox state and the
+        # sender identities; make wake counts the nodes that are back.
         (
             [
-                "ec2:DescribeInstances",
+                "autoscaling:DescribeAutoScalingGroups",
                 "ec2:DescribeSecurityGroupRules",
                 "ec2:DescribeSecurityGroups",
                 "elasticloadbalancing:DescribeLoadBalancers",
@@ -209,30 +209,28 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
                 "al2023-ami-kernel-default-*"
             ],
         ),
-        # make wake marks a woken stage awake (namespace OpenMarket/StageSleep only).
-        ("cloudwatch:PutMetricData", ["*"]),
-        # make wake: dev's and staging's one node group each, staging's one Aurora cluster.
+        # make wake: the stage's own stage-sleep function does the waking (dev, staging).
         (
-            ["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
+            "lambda:InvokeFunction",
             [
-                f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/openmarket-dev/openmarket-dev-apps/*",
-                f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/openmarket-staging/"
-                "openmarket-staging-apps/*",
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:openmarket-dev-stage-sleep",
+                f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:openmarket-staging-stage-sleep",
             ],
         ),
-        # make wake: is the stage deployed at all (exact cluster ARNs)?
+        # make wake: is the stage deployed, are its node groups back (read-only)?
         (
-            "eks:DescribeCluster",
+            ["eks:DescribeCluster", "eks:ListNodegroups"],
             [
                 f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/openmarket-dev",
                 f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/openmarket-staging",
             ],
         ),
-        # make wake: dev's NAT instance (by tag, see the test below).
-        ("ec2:StartInstances", [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"]),
         (
-            ["rds:DescribeDBClusters", "rds:StartDBCluster"],
-            [f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:openmarket-staging-aurora"],
+            "eks:DescribeNodegroup",
+            [
+                f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/openmarket-dev/*/*",
+                f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/openmarket-staging/*/*",
+            ],
         ),
         # make smoke: the runner's address into dev's ALB group for the test (by tag).
         (
@@ -243,8 +241,9 @@ def test_deploy_role_may_only_assume_the_bootstrap_deploy_roles(built: Synth) ->
 
 
 def test_writes_on_ids_made_at_deploy_time_are_held_to_their_stages_tags(built: Synth) -> None:
-    """Instance and security group ids are unknown here: the two ec2 writes apply only to
-    what the stages tagged for them (dev's NAT instance, dev's ALB security group)."""
+    """Security group ids are unknown here: the one ec2 write applies only to what the
+    stages tagged for it (dev's ALB security group). Waking writes nothing itself: the
+    stage's function does it."""
     logical_id, _ = role(built.template, DEPLOY_ROLE_NAME)
     statements = [
         statement
@@ -259,7 +258,6 @@ def test_writes_on_ids_made_at_deploy_time_are_held_to_their_stages_tags(built: 
         or s["Action"] == "ec2:StartInstances"
     }
     assert conditions == {
-        '"ec2:StartInstances"': {"StringEquals": {"aws:ResourceTag/openmarket:sleeps": "dev"}},
         '["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]': {
             "StringEquals": {"aws:ResourceTag/openmarket:smoke-access": ["dev"]}
         },
@@ -276,18 +274,15 @@ def test_nothing_else_is_granted(built: Synth) -> None:
     types = {resource["Type"] for resource in built.template["Resources"].values()}
     assert types <= {"AWS::IAM::OIDCProvider", "AWS::IAM::Role", "AWS::IAM::Policy"}
     assert len(of_type(built.template, "AWS::IAM::Role")) == 2
-    # Two wildcard resources: the deploy role's read-only Describe/Get statement, and the
-    # sleep mark of make wake, held to its metric namespace.
+    # The one wildcard resource: the deploy role's read-only Describe/Get statement.
     resources = json.dumps(built.template["Resources"])
-    assert resources.count('"*"') == 2
-    wildcard, mark = [
+    assert resources.count('"*"') == 1
+    (wildcard,) = [
         statement
         for policy in of_type(built.template, "AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if statement["Resource"] == "*"
     ]
-    assert mark["Action"] == "cloudwatch:PutMetricData"
-    assert mark["Condition"] == {"StringEquals": {"cloudwatch:namespace": "OpenMarket/StageSleep"}}
     assert all(
         action.split(":")[1].startswith(("Describe", "Get")) for action in wildcard["Action"]
     )

@@ -125,7 +125,7 @@ def test_external_dns_waits_for_nodes_credentials_and_the_alb_controller(
     template = synthesized.template(stage, "cluster")
     _, chart = _external_dns(template)
     depends_on = chart["DependsOn"]
-    nodegroup = next(iter(of_type(template, "AWS::EKS::Nodegroup")))
+    nodegroups = list(of_type(template, "AWS::EKS::Nodegroup"))
     association = next(
         logical_id
         for logical_id, a in of_type(template, "AWS::EKS::PodIdentityAssociation").items()
@@ -136,7 +136,7 @@ def test_external_dns_waits_for_nodes_credentials_and_the_alb_controller(
         for logical_id, r in of_type(template, "Custom::AWSCDK-EKS-HelmChart").items()
         if r["Properties"]["Chart"] == "aws-load-balancer-controller"
     )
-    for needed in (nodegroup, association, alb_controller):
+    for needed in (*nodegroups, association, alb_controller):
         assert needed in depends_on, needed
 
 

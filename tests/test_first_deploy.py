@@ -120,9 +120,9 @@ def test_the_alb_controller_comes_after_the_nodes_and_before_every_service(
 ) -> None:
     template = synthesized.template(stage, "cluster")
     controller = _helm_chart(template, "aws-load-balancer-controller")
-    nodegroup = _one(of_type(template, "AWS::EKS::Nodegroup"))
-    # Its Helm release waits for its pods: they need nodes.
-    assert nodegroup in _waits_for(template, controller)
+    # Its Helm release waits for its pods: they need nodes (every zone's group).
+    nodegroups = set(of_type(template, "AWS::EKS::Nodegroup"))
+    assert len(nodegroups) == 2 and nodegroups <= _waits_for(template, controller)
     # Its Service webhook (failurePolicy Fail) is off: no LoadBalancer Service exists here.
     values = json.dumps(template["Resources"][controller]["Properties"]["Values"])
     assert '\\"enableServiceMutatorWebhook\\":false' in values
@@ -140,12 +140,14 @@ def test_nodes_come_after_node_level_addons_and_before_in_cluster_ones(
     synthesized: Synthesized, stage: str
 ) -> None:
     template = synthesized.template(stage, "cluster")
-    nodegroup = _one(of_type(template, "AWS::EKS::Nodegroup"))
-    before = _waits_for(template, nodegroup)
-    for name, logical_id in _addons(template, NODE_LEVEL_ADDONS).items():
-        assert logical_id in before, name
-    for name, logical_id in _addons(template, IN_CLUSTER_ADDONS).items():
-        assert nodegroup in _waits_for(template, logical_id), name
+    nodegroups = set(of_type(template, "AWS::EKS::Nodegroup"))
+    assert len(nodegroups) == 2
+    for nodegroup in nodegroups:
+        before = _waits_for(template, nodegroup)
+        for name, logical_id in _addons(template, NODE_LEVEL_ADDONS).items():
+            assert logical_id in before, name
+        for name, logical_id in _addons(template, IN_CLUSTER_ADDONS).items():
+            assert nodegroup in _waits_for(template, logical_id), name
 
 
 def test_external_secrets_crds_exist_before_any_of_their_objects(
@@ -191,7 +193,7 @@ def test_the_stack_waits_a_bounded_time_for_the_alb(synthesized: Synthesized, st
     assert props["ControllerVersion"].startswith("v")
     # A stage whose ALB lives on publishes its name (the observability stack's lookup reads
     # it); a sleeping one (dev: a new ALB each morning) publishes nothing that would go stale.
-    sleeps = stage_config(stage).observability.working_hours.load_balancer_sleeps
+    sleeps = stage_config(stage).sleep.load_balancer_sleeps
     assert ("LoadBalancerHostname" in template["Outputs"]) is not sleeps
     names = [p["Properties"].get("Name") for p in of_type(template, "AWS::SSM::Parameter").values()]
     assert (stage_config(stage).load_balancer_hostname_parameter in names) is not sleeps

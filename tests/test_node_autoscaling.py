@@ -75,11 +75,12 @@ def test_cluster_autoscaler_may_scale_only_this_node_group(
     mutating = {"autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"}
     (scale,) = [s for s in statements if mutating & set(as_list(s["Action"]))]
     assert set(scale["Action"]) == mutating
+    # This cluster's node groups' Auto Scaling groups (their names are generated).
     assert scale["Condition"]["StringEquals"] == {
         f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.cluster_name}": "owned",
-        "aws:ResourceTag/eks:nodegroup-name": config.nodegroup_name,
+        "aws:ResourceTag/eks:cluster-name": config.cluster_name,
     }
-    assert f"autoScalingGroupName/eks-{config.nodegroup_name}-*" in json.dumps(scale["Resource"])
+    assert "autoScalingGroupName/eks-*" in json.dumps(scale["Resource"])
     # Everything else only reads.
     others = [a for s in statements if s is not scale for a in as_list(s["Action"])]
     assert all(re.match(r"\w+:(Describe|Get)", action) for action in others), others
@@ -91,13 +92,13 @@ def test_the_autoscaler_starts_after_its_credentials_and_the_nodes(
     template = synthesized.template(stage, "cluster")
     _, chart = _autoscaler_chart(synthesized, stage)
     depends = set(chart.get("DependsOn", []))
-    nodegroup = next(iter(of_type(template, "AWS::EKS::Nodegroup")))
+    nodegroups = set(of_type(template, "AWS::EKS::Nodegroup"))
     association = next(
         i
         for i, a in of_type(template, "AWS::EKS::PodIdentityAssociation").items()
         if a["Properties"]["ServiceAccount"] == "cluster-autoscaler"
     )
-    assert {nodegroup, association} <= depends
+    assert len(nodegroups) == 2 and {*nodegroups, association} <= depends
 
 
 def test_nodes_take_the_configured_max_pods(synthesized: Synthesized, stage: str) -> None:
@@ -111,52 +112,12 @@ def test_nodes_take_the_configured_max_pods(synthesized: Synthesized, stage: str
     assert f'maxPodsExpression: \\"{k8s.max_pods_per_node}\\"' in json.dumps(text)
 
 
-def test_the_night_schedule_and_the_autoscaler_do_not_fight(
+def test_the_autoscaler_balances_zones_and_runs_no_night_cronjobs(
     synthesized: Synthesized, stage: str
 ) -> None:
-    config = stage_config(stage)
-    hours = config.observability.working_hours
+    """One node group per zone, kept even; stage sleep (not CronJobs in the release) scales
+    the autoscaler for the night and back (tests/test_stage_sleep_stack.py)."""
     _, chart = _autoscaler_chart(synthesized, stage)
-    objects = _values(chart).get("extraObjects", [])
-    if not hours.enabled:
-        assert objects == []
-        return
-    cronjobs = {o["metadata"]["name"]: o["spec"] for o in objects if o["kind"] == "CronJob"}
-    sleep, wake = cronjobs["cluster-autoscaler-sleep"], cronjobs["cluster-autoscaler-wake"]
-    assert sleep["timeZone"] == wake["timeZone"] == hours.time_zone == "Asia/Seoul"
-
-    def scaled_to(spec: dict[str, Any]) -> str:
-        (container,) = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-        (replicas,) = [a for a in container["args"] if a.startswith("--replicas=")]
-        return str(replicas)
-
-    assert scaled_to(sleep) == "--replicas=0"
-    assert scaled_to(wake) == f"--replicas={config.kubernetes.node_autoscaler.replicas}"
-    # The autoscaler sleeps before the node group is emptied and wakes with the nodes.
-    sleep_minute, sleep_hour, *_, sleep_days = sleep["schedule"].split()
-    wake_minute, wake_hour, *_, wake_days = wake["schedule"].split()
-    assert (int(sleep_hour), int(sleep_minute)) < (hours.stop_hour, 0)
-    assert (int(wake_hour), int(wake_minute)) == (hours.start_hour, 0)
-    assert sleep_days == wake_days == "1-5" and hours.weekdays == "MON-FRI"
-    # ...and the node group's schedule is what the CronJobs are timed against.
-    schedules = {
-        s["Properties"]["Name"]: s["Properties"]
-        for s in of_type(
-            synthesized.template(stage, "observability"), "AWS::Scheduler::Schedule"
-        ).values()
-    }
-    stop = schedules[f"{config.prefix}-nodes-stop"]
-    assert stop["ScheduleExpression"] == f"cron(0 {hours.stop_hour} ? * {hours.weekdays} *)"
-    stop_input = json.loads(stop["Target"]["Input"])
-    assert stop_input["ScalingConfig"]["DesiredSize"] == 0
-    assert stop_input["ScalingConfig"]["MaxSize"] == config.kubernetes.node_max_size
-    # The scaler may scale the autoscaler's Deployment and nothing else.
-    (role,) = [o for o in objects if o["kind"] == "Role"]
-    assert role["rules"] == [
-        {
-            "apiGroups": ["apps"],
-            "resources": ["deployments", "deployments/scale"],
-            "resourceNames": ["cluster-autoscaler"],
-            "verbs": ["get", "patch", "update"],
-        }
-    ]
+    values = _values(chart)
+    assert values["extraArgs"]["balance-similar-node-groups"] is True
+    assert "extraObjects" not in values

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from openmarket_cdk.config import SLEEPS_TAG, STAGE_NAMES, stage_config
-from tests.cfn import as_list, of_type, only, ref_id
+from openmarket_cdk.config import STAGE_NAMES, stage_config
+from tests.cfn import of_type, only, ref_id
 from tests.conftest import Synthesized
 
 pytestmark = pytest.mark.parametrize("stage", STAGE_NAMES)
@@ -70,8 +70,11 @@ def test_dashboard_has_the_required_widgets(synthesized: Synthesized, stage: str
         assert topic in titles, topic
 
 
-def test_alarm_thresholds_come_from_spec_targets(synthesized: Synthesized, stage: str) -> None:
+def test_alarm_thresholds_come_from_the_original_targets(
+    synthesized: Synthesized, stage: str
+) -> None:
     obs = stage_config(stage).observability
+    sleep = stage_config(stage).sleep
     alarms = _alarms(synthesized, stage)
     expected = {
         "aurora-cpu": (70, "GreaterThanThreshold", "CPUUtilization"),
@@ -80,13 +83,18 @@ def test_alarm_thresholds_come_from_spec_targets(synthesized: Synthesized, stage
         "cache-hit-rate": (80, "LessThanThreshold", "CacheHitRate"),
         "alb-p95-latency": (0.5, "GreaterThanThreshold", "TargetResponseTime"),
     }
-    if obs.working_hours.load_balancer_sleeps:
+    if sleep.load_balancer_sleeps:
         # A new ALB (new id) every morning: alarms bound to one id would go blind after the
         # first night, so there are none; a failed night's sleep alarms instead.
         assert not [name for name in alarms if name.startswith("alb-")]
         del expected["alb-p95-latency"]
+    if sleep.enabled:
+        # A sleep or wake that failed in part: the stage-sleep function's errors.
         sleep_errors = alarms["stage-sleep-errors"]
         assert (_metric_name(sleep_errors), sleep_errors["Threshold"]) == ("Errors", 0.5)
+        assert sleep_errors["Dimensions"] == [
+            {"Name": "FunctionName", "Value": stage_config(stage).stage_sleep_function_name}
+        ]
     for name, (threshold, comparison, metric) in expected.items():
         alarm = alarms[name]
         assert (alarm["Threshold"], alarm["ComparisonOperator"], _metric_name(alarm)) == (
@@ -94,7 +102,7 @@ def test_alarm_thresholds_come_from_spec_targets(synthesized: Synthesized, stage
             comparison,
             metric,
         ), name
-    if not obs.working_hours.load_balancer_sleeps:
+    if not sleep.load_balancer_sleeps:
         assert alarms["alb-p95-latency"]["ExtendedStatistic"] == "p95"
         five_xx = alarms["alb-5xx-rate"]
         assert five_xx["Threshold"] == obs.alb_5xx_percent == 1.0
@@ -126,7 +134,7 @@ def test_every_alarm_notifies_the_encrypted_topic(synthesized: Synthesized, stag
     )
     topic = of_type(template, "AWS::SNS::Topic")[topic_id]["Properties"]
     assert "KmsMasterKeyId" in topic
-    sleeps = stage_config(stage).observability.working_hours.enabled
+    sleeps = stage_config(stage).sleep.enabled
     paging = {
         **_alarms(synthesized, stage),
         **{
@@ -154,7 +162,7 @@ def test_composite_platform_degraded_alarm(synthesized: Synthesized, stage: str)
     )
     rule = json.dumps(composite["AlarmRule"])
     alb_alarms = ("Alb5XxRateAlarm", "AlbP95LatencyAlarm")
-    if stage_config(stage).observability.working_hours.load_balancer_sleeps:
+    if stage_config(stage).sleep.load_balancer_sleeps:
         alb_alarms = ()  # none exist (see test_alarm_thresholds_come_from_spec_targets)
     for alarm in (*alb_alarms, "AuroraCpuAlarm", "CacheMemoryAlarm"):
         assert alarm in rule
@@ -172,166 +180,6 @@ def test_budget_alerts_at_80_and_100_percent(synthesized: Synthesized, stage: st
         n["Notification"]["Threshold"] for n in budget["NotificationsWithSubscribers"]
     )
     assert thresholds == [80, 100]
-
-
-def test_dev_and_staging_sleep_outside_working_hours_prod_never(
-    synthesized: Synthesized, stage: str
-) -> None:
-    template = synthesized.template(stage, "observability")
-    schedules = {
-        s["Properties"]["Name"]: s["Properties"]
-        for s in of_type(template, "AWS::Scheduler::Schedule").values()
-    }
-    if stage == "prod":
-        assert schedules == {}
-        return
-    # dev's day starts at 09:00; staging's nodes and Aurora come back at 08:00 KST, so the
-    # database has started before people arrive at 09:00.
-    start_hour = {"dev": 9, "staging": 8}[stage]
-    prefix = f"openmarket-{stage}"
-    start = schedules[f"{prefix}-nodes-start"]
-    stop = schedules[f"{prefix}-nodes-stop"]
-    assert start["ScheduleExpression"] == f"cron(0 {start_hour} ? * MON-FRI *)"
-    assert stop["ScheduleExpression"] == "cron(0 18 ? * MON-FRI *)"
-    for schedule in (start, stop):
-        assert schedule["ScheduleExpressionTimezone"] == "Asia/Seoul"
-        # A universal target (the EKS API itself), not a Lambda.
-        assert ":scheduler:::aws-sdk:eks:updateNodegroupConfig" in json.dumps(
-            schedule["Target"]["Arn"]
-        )
-    assert json.loads(stop["Target"]["Input"])["ScalingConfig"]["DesiredSize"] == 0
-    # Back to the configured size (the capacity model's minimum: dev 2, staging 3).
-    desired = stage_config(stage).kubernetes.node_desired_size
-    assert json.loads(start["Target"]["Input"])["ScalingConfig"]["DesiredSize"] == desired
-    statements = [
-        s
-        for policy in of_type(template, "AWS::IAM::Policy").values()
-        if '"WorkingHoursRole' in json.dumps(policy["Properties"]["Roles"])
-        for s in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    actions = [s["Action"] for s in statements]
-    assert "Nodegroup" in json.dumps(statements[0]["Resource"])
-    if stage == "dev":
-        # Serverless v2 at 0 ACU pauses by itself: no database schedule. The NAT instance
-        # and the ALB sleep by a function (test_nat_instance_and_alb_sleep_where_config_says).
-        assert actions == ["eks:UpdateNodegroupConfig", "cloudwatch:PutMetricData"]
-        assert set(schedules) == {
-            f"{prefix}-{name}"
-            for name in (
-                "nodes-start",
-                "nodes-stop",
-                "mark-start",
-                "mark-stop",
-                "stage-sleep",
-                "stage-wake",
-            )
-        }
-        return
-    cluster = f"{prefix}-aurora"
-    # One statement for the cluster: start and stop, nothing else.
-    assert actions == [
-        "eks:UpdateNodegroupConfig",
-        ["rds:StartDBCluster", "rds:StopDBCluster"],
-        "cloudwatch:PutMetricData",
-    ]
-    for statement in statements[1:2]:
-        assert statement["Resource"].endswith(f":cluster:{cluster}")
-    for action, hour in (("start", start_hour), ("stop", 18)):
-        schedule = schedules[f"{prefix}-database-{action}"]
-        assert schedule["ScheduleExpression"] == f"cron(0 {hour} ? * MON-FRI *)"
-        assert f":scheduler:::aws-sdk:rds:{action}DBCluster" in json.dumps(
-            schedule["Target"]["Arn"]
-        )
-        assert json.loads(schedule["Target"]["Input"]) == {"DbClusterIdentifier": cluster}
-
-
-def test_nat_instance_and_alb_sleep_where_config_says(synthesized: Synthesized, stage: str) -> None:
-    """dev's NAT instance stops, and its ALB is deleted, once the nodes (and the ingress
-    controller on them) are gone, by a function that checks they are: stopping the NAT under
-    nodes someone woke would cut their egress. The NAT instance starts before the nodes
-    (booting nodes pull images through it). The function may touch only the stage's tagged
-    instances and that ALB of this cluster. Stages whose ALB stays up watch it by its id,
-    looked up once at deploy time."""
-    config = stage_config(stage)
-    hours = config.observability.working_hours
-    template = synthesized.template(stage, "observability")
-    schedules = {
-        s["Properties"]["Name"]: s["Properties"]
-        for s in of_type(template, "AWS::Scheduler::Schedule").values()
-    }
-    prefix = config.prefix
-    sleeps = hours.nat_instance_sleeps or hours.load_balancer_sleeps
-    if not hours.load_balancer_sleeps:
-        assert "LoadBalancerLookup" in json.dumps(template)
-    if not sleeps:
-        assert f"{prefix}-stage-sleep" not in schedules
-        assert f"{prefix}-stage-wake" not in schedules
-        return
-    tag = {"key": SLEEPS_TAG, "value": stage}
-    sleep = schedules[f"{prefix}-stage-sleep"]
-    assert sleep["ScheduleExpression"] == (
-        f"cron({hours.sleep_after_stop_minutes} {hours.stop_hour} ? * MON-FRI *)"
-    )
-    assert sleep["ScheduleExpressionTimezone"] == "Asia/Seoul"
-    expected_sleep: dict[str, Any] = {
-        "action": "sleep",
-        "clusterName": config.cluster_name,
-        "nodegroupName": config.nodegroup_name,
-    }
-    if hours.load_balancer_sleeps:
-        expected_sleep["loadBalancerName"] = config.load_balancer_name
-    if hours.nat_instance_sleeps:
-        expected_sleep["natInstanceTag"] = tag
-        wake = schedules[f"{prefix}-stage-wake"]
-        wake_minute = 60 - hours.nat_wake_before_start_minutes
-        assert wake["ScheduleExpression"] == (
-            f"cron({wake_minute} {hours.start_hour - 1} ? * MON-FRI *)"
-        )
-        assert json.loads(wake["Target"]["Input"]) == {"action": "wake", "natInstanceTag": tag}
-        assert wake["Target"]["Arn"] == sleep["Target"]["Arn"]
-    assert json.loads(sleep["Target"]["Input"]) == expected_sleep
-    function_id = sleep["Target"]["Arn"]["Fn::GetAtt"][0]
-    function = of_type(template, "AWS::Lambda::Function")[function_id]["Properties"]
-    assert function["Handler"] == "index.handler"
-    assert "VpcConfig" not in function  # it must work while the NAT instance sleeps
-    role_id = function["Role"]["Fn::GetAtt"][0]
-    statements = [
-        s
-        for policy in of_type(template, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for s in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-    writes = {
-        json.dumps(s["Action"]): s
-        for s in statements
-        if not all(a.split(":")[1].startswith("Describe") for a in as_list(s["Action"]))
-    }
-    assert set(writes) == {
-        '["logs:CreateLogStream", "logs:PutLogEvents"]',
-        '["ec2:StartInstances", "ec2:StopInstances"]',
-        '"elasticloadbalancing:DeleteLoadBalancer"',
-    }
-    nat = writes['["ec2:StartInstances", "ec2:StopInstances"]']
-    assert nat["Resource"].endswith(":instance/*")
-    assert nat["Condition"] == {"StringEquals": {f"aws:ResourceTag/{SLEEPS_TAG}": stage}}
-    delete = writes['"elasticloadbalancing:DeleteLoadBalancer"']
-    assert delete["Resource"].endswith(f":loadbalancer/app/{config.load_balancer_name}/*")
-    assert delete["Condition"] == {
-        "StringEquals": {"aws:ResourceTag/elbv2.k8s.aws/cluster": config.cluster_name}
-    }
-    # The tag is on the network stack's NAT instance, and nowhere else in the stage.
-    tagged = [
-        logical_id
-        for kind in ("network", "cluster", "data", "functions", "storage")
-        for logical_id, resource in synthesized.template(stage, kind)["Resources"].items()
-        if {"Key": SLEEPS_TAG, "Value": stage}
-        in as_list(resource.get("Properties", {}).get("Tags"))
-    ]
-    assert len(tagged) == 1 and "NatInstance" in tagged[0]
-    # Graphs find whichever ALB of that name exists (a new id each morning).
-    body = json.dumps(of_type(template, "AWS::CloudWatch::Dashboard"))
-    assert "SEARCH('{AWS/ApplicationELB,LoadBalancer}" in body
-    assert "LoadBalancerLookup" not in json.dumps(template)
 
 
 def test_reader_alarm_and_graphs_follow_autoscaled_readers(
@@ -384,9 +232,10 @@ def test_unreadable_uploads_alarm_where_the_dlq_no_longer_sees_them(
 def test_the_sleep_marks_arm_and_disarm_the_dead_mans_switch(
     synthesized: Synthesized, stage: str
 ) -> None:
-    """A sleeping stage marks itself asleep at the stop hour and awake at the start hour;
-    the alerting heartbeat's paging composite is suppressed by the mark, and for the grace
-    time after the stage wakes. prod never sleeps: its heartbeat alarm pages itself."""
+    """A sleeping stage marks itself asleep when it sleeps and awake when it wakes (its
+    stage-sleep function); the alerting heartbeat's paging composite is suppressed by the
+    mark, and for the grace time after the stage wakes. prod never sleeps: its heartbeat alarm
+    pages itself."""
     template = synthesized.template(stage, "observability")
     config = stage_config(stage)
     alarms = _alarms(synthesized, stage)
@@ -400,7 +249,7 @@ def test_the_sleep_marks_arm_and_disarm_the_dead_mans_switch(
         c["Properties"]["AlarmName"]: c["Properties"]
         for c in of_type(template, "AWS::CloudWatch::CompositeAlarm").values()
     }
-    if not config.observability.working_hours.enabled:
+    if not config.sleep.enabled:
         assert f"openmarket-{stage}-alerting-dead" not in composites
         assert "stage-asleep" not in alarms
         return
@@ -410,17 +259,4 @@ def test_the_sleep_marks_arm_and_disarm_the_dead_mans_switch(
     assert "AlertingSignalsHeartbeatMissing" in json.dumps(dead["AlarmRule"])
     assert "AlertingSignalsStageAsleep" in json.dumps(dead["ActionsSuppressor"])
     assert dead["ActionsSuppressorExtensionPeriod"] == 20 * 60
-    schedules = {
-        s["Properties"]["Name"]: s["Properties"]
-        for s in of_type(template, "AWS::Scheduler::Schedule").values()
-    }
-    hours = config.observability.working_hours
-    for name, value, hour in (
-        ("mark-stop", 1, hours.stop_hour),
-        ("mark-start", 0, hours.start_hour),
-    ):
-        schedule = schedules[f"openmarket-{stage}-{name}"]
-        assert schedule["ScheduleExpression"] == f"cron(0 {hour} ? * MON-FRI *)"
-        mark = json.loads(schedule["Target"]["Input"])
-        assert mark["MetricData"][0]["Value"] == value
-        assert mark["MetricData"][0]["Dimensions"] == [{"Name": "Stage", "Value": stage}]
+    # The marks themselves come from the stage-sleep function (tests/test_stage_sleep_runtime.py).

@@ -252,7 +252,7 @@ def test_each_stage_deploys_with_oidc_docker_and_a_smoke_test(
     # A stage that sleeps outside working hours is woken, with credentials, before its
     # deploy (a deploy at night would wait for nodes); prod never sleeps.
     wake = [i for i, s in enumerate(steps) if s.get("run") == f"make wake STAGE={stage}"]
-    if stage_config(stage).observability.working_hours.enabled:
+    if stage_config(stage).sleep.enabled:
         assert wake == [make_deploy - 1] and credentials < wake[0]
     else:
         assert wake == []

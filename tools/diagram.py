@@ -232,10 +232,36 @@ def build(assembly: StageAssembly) -> Diagram:
                     stack, "eks", "eks", f"EKS {literal(props.get('Name'))}", lid, "eks"
                 ).lines.append(f"Kubernetes {literal(props.get('Version'))}")
             elif rtype == "AWS::EKS::Nodegroup":
-                scaling = props.get("ScalingConfig", {})
+                # One group per zone, drawn as one box; the bounds are in the group's
+                # Custom::NodegroupScaling (the group itself carries no scaling config).
                 types = ", ".join(literal(t) for t in props.get("InstanceTypes", []))
-                node = add(stack, lid, "nodegroup", "managed node group", lid, "eks")
-                node.lines.append(f"{types} x{scaling.get('MinSize')}-{scaling.get('MaxSize')}")
+                bounds = next(
+                    (
+                        r.properties
+                        for r in stack.resources()
+                        if r.type == "Custom::NodegroupScaling"
+                        and r.properties.get("NodegroupName")
+                        in ({"Ref": lid}, {"Fn::GetAtt": [lid, "NodegroupName"]})
+                    ),
+                    {},
+                )
+                tags = props.get("Tags", {})
+                zone = (
+                    literal(tags.get("openmarket:zone", "?"))[-2:]
+                    if isinstance(tags, dict)
+                    else "?"
+                )
+                node = add(
+                    stack,
+                    "nodegroups",
+                    "nodegroup",
+                    "managed node groups (one per zone)",
+                    lid,
+                    "eks",
+                )
+                node.lines.append(
+                    f"{zone}: {types} x{bounds.get('MinSize')}-{bounds.get('MaxSize')}"
+                )
             elif rtype == "AWS::EKS::Addon":
                 add(stack, "addons", "addons", "EKS add-ons", lid, "eks").lines.append(
                     literal(props.get("AddonName"))

@@ -23,13 +23,13 @@ from openmarket_cdk.config.model import (
     GITHUB_REPOSITORY,
     INSTANCE_SHAPES,
     KUBERNETES_VERSION,
+    LBC_CLUSTER_TAG,
     PLACEHOLDER_ACCOUNT,
     REGION,
     SLEEPS_TAG,
     SMOKE_ACCESS_TAG,
+    STACK_KINDS,
     STAGE_NAMES,
-    STAGE_SLEEP_METRIC,
-    STAGE_SLEEP_METRIC_NAMESPACE,
     VALID_LOG_RETENTION_DAYS,
     AccountConfig,
     AuroraCapacity,
@@ -55,7 +55,6 @@ from openmarket_cdk.config.model import (
     StageConfigError,
     StorageConfig,
     SystemComponent,
-    WorkingHoursConfig,
     WorkloadConfig,
 )
 from openmarket_cdk.config.stages import (
@@ -72,6 +71,7 @@ from openmarket_cdk.config.validation import (
     validate_account_config,
     validate_stage,
 )
+from openmarket_cdk.stage_sleep.config import StageSleepConfig
 
 __all__ = [
     "ACCOUNT_ENV_VAR",
@@ -82,13 +82,13 @@ __all__ = [
     "GITHUB_REPOSITORY",
     "INSTANCE_SHAPES",
     "KUBERNETES_VERSION",
+    "LBC_CLUSTER_TAG",
     "PLACEHOLDER_ACCOUNT",
     "REGION",
     "SLEEPS_TAG",
     "SMOKE_ACCESS_TAG",
+    "STACK_KINDS",
     "STAGE_NAMES",
-    "STAGE_SLEEP_METRIC",
-    "STAGE_SLEEP_METRIC_NAMESPACE",
     "VALID_LOG_RETENTION_DAYS",
     "AccountConfig",
     "AuroraCapacity",
@@ -112,9 +112,9 @@ __all__ = [
     "Resources",
     "StageConfig",
     "StageConfigError",
+    "StageSleepConfig",
     "StorageConfig",
     "SystemComponent",
-    "WorkingHoursConfig",
     "WorkloadConfig",
     "account_config",
     "account_deploy_blockers",

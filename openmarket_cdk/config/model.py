@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from openmarket_cdk.config.errors import StageConfigError as StageConfigError
+from openmarket_cdk.stage_sleep.config import StageSleepConfig
+
 REGION = "ap-northeast-2"
 # The account Elastic Load Balancing writes ALB access logs from, in ap-northeast-2
 # (regions older than 2022 deliver through this account, not a service principal).
@@ -28,6 +31,9 @@ SMOKE_ACCESS_TAG = "openmarket:smoke-access"
 # `make kubectl` finds it by this tag, and the platform admin role may open Session Manager
 # sessions on instances carrying it, no other.
 CLUSTER_ACCESS_TAG = "openmarket:cluster-access"
+# The tag the AWS Load Balancer Controller puts on every load balancer it creates (value: the
+# cluster): what `make destroy` looks for after the cluster is gone.
+LBC_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 # On an instance that sleeps with its stage (dev's NAT instance; value: the stage): the deploy
 # role may start it (`make wake`), no other instance.
 SLEEPS_TAG = "openmarket:sleeps"
@@ -36,11 +42,6 @@ ACCOUNT_ENV_VAR = "OPENMARKET_ACCOUNT"
 # pull-request diffs.
 GITHUB_DEPLOY_ROLE_NAME = "openmarket-github-deploy"
 GITHUB_DIFF_ROLE_NAME = "openmarket-github-diff"
-# A sleeping stage says so: its night schedule publishes 1, its morning schedule (and
-# `make wake`) 0, dimension Stage=<stage>. The alerting dead man's switch is silent while it
-# is 1 (no Prometheus at night is the plan, not an incident) and armed again at 0.
-STAGE_SLEEP_METRIC_NAMESPACE = "OpenMarket/StageSleep"
-STAGE_SLEEP_METRIC = "Asleep"
 # Stand-ins in the stage definitions until a fork sets its own: reserved names (RFC 2606
 # ".example") and a zone id no account has, so a deploy with them is refused (preflight).
 PLACEHOLDER_HOSTED_ZONE_ID = "Z0000000000000000000EXAMPLE"
@@ -62,6 +63,15 @@ DOCUMENTATION_NETWORKS: tuple[str, ...] = ("192.0.2.0/24", "198.51.100.0/24", "2
 # Image tags that move: a deploy of one is not repeatable (and ECR's tags are immutable).
 MOVING_IMAGE_TAGS: frozenset[str] = frozenset({"latest", "stable", "main", "master"})
 STAGE_NAMES: tuple[str, ...] = ("dev", "staging", "prod")
+# The stacks of a stage, in deployment order (``openmarket-<stage>-<kind>``).
+STACK_KINDS: tuple[str, ...] = (
+    "network",
+    "storage",
+    "data",
+    "functions",
+    "cluster",
+    "observability",
+)
 # One constant for the cluster version: in EKS standard support until early 2027 (1.28, the
 # original's, is no longer offered). The kubectl layer package must match (tests check it).
 KUBERNETES_VERSION = "1.35"
@@ -71,10 +81,6 @@ VALID_LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
     | {2922, 3288, 3653}
 )
-
-
-class StageConfigError(ValueError):
-    """A stage configuration value is wrong; the message names the field."""
 
 
 class NodeCapacity(StrEnum):
@@ -554,30 +560,6 @@ class FunctionsConfig:
 
 
 @dataclass(frozen=True)
-class WorkingHoursConfig:
-    """dev and staging: nodes (and a provisioned Aurora) run weekdays 09:00-18:00 Asia/Seoul."""
-
-    enabled: bool = False
-    time_zone: str = "Asia/Seoul"
-    start_hour: int = 9
-    stop_hour: int = 18
-    weekdays: str = "MON-FRI"
-    # dev: what still bills while the nodes sleep. The ALB is deleted once the nodes are
-    # gone (the ingress controller recreates it when they return: a new DNS name each
-    # morning); the NAT instance is stopped, and started before the nodes need it.
-    load_balancer_sleeps: bool = False
-    nat_instance_sleeps: bool = False
-    # After stop_hour: node groups drain for up to ~15 minutes before their instances end.
-    sleep_after_stop_minutes: int = 30
-    # Before start_hour: nodes pull images through the NAT instance as they boot.
-    nat_wake_before_start_minutes: int = 10
-
-    @property
-    def hours_per_week(self) -> int:
-        return (self.stop_hour - self.start_hour) * 5 if self.enabled else 7 * 24
-
-
-@dataclass(frozen=True)
 class ObservabilityConfig:
     """CloudWatch dashboard and alarms (thresholds from the original design's targets),
     budget, schedule, the alerting dead man's switch."""
@@ -603,7 +585,6 @@ class ObservabilityConfig:
     heartbeat_interval_minutes: int = 5
     heartbeat_missing_minutes: int = 15
     heartbeat_wake_grace_minutes: int = 20
-    working_hours: WorkingHoursConfig = field(default_factory=WorkingHoursConfig)
 
 
 @dataclass(frozen=True)
@@ -698,6 +679,8 @@ class StageConfig:
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     # None: HTTP only on the ALB's own name (dev may run so; staging and prod may not).
     edge: EdgeConfig | None = None
+    # Outside working hours (dev, staging): openmarket_cdk/stage_sleep.
+    sleep: StageSleepConfig = field(default_factory=StageSleepConfig)
     # Stage-wide policies, read by every stack.
     # Multi-AZ data tier: an Aurora reader and a cache replica in the second AZ.
     multi_az: bool = True
@@ -711,6 +694,22 @@ class StageConfig:
     def prefix(self) -> str:
         """Name prefix for resources of this stage, e.g. ``openmarket-dev``."""
         return f"openmarket-{self.name}"
+
+    def stack_name(self, kind: str) -> str:
+        """``openmarket-<stage>-<kind>``: one of STACK_KINDS."""
+        if kind not in STACK_KINDS:
+            raise ValueError(f"no stack kind {kind!r}")
+        return f"{self.prefix}-{kind}"
+
+    @property
+    def stage_sleep_function_name(self) -> str:
+        """The stage-sleep orchestrator (the schedules and `make wake` invoke it)."""
+        return f"{self.prefix}-stage-sleep"
+
+    @property
+    def stage_sleep_cluster_function_name(self) -> str:
+        """Stage sleep's function inside the VPC, for the Kubernetes API."""
+        return f"{self.prefix}-stage-sleep-cluster"
 
     @property
     def namespace(self) -> str:
@@ -728,8 +727,24 @@ class StageConfig:
         return self.prefix
 
     @property
-    def nodegroup_name(self) -> str:
-        return f"{self.prefix}-apps"
+    def node_group_sizes(self) -> dict[str, tuple[int, int]]:
+        """Zone -> (min, max) nodes of its node group: the stage's totals shared out, the
+        first zones taking the remainders (3 over two zones: 2 in 2a, 1 in 2c). One node group
+        per zone, so the Cluster Autoscaler can add a node in the zone a pod needs."""
+        zones = self.availability_zones
+        k8s = self.kubernetes
+
+        def share(total: int) -> list[int]:
+            base, extra = divmod(total, len(zones))
+            return [base + (1 if index < extra else 0) for index in range(len(zones))]
+
+        return dict(
+            zip(
+                zones,
+                zip(share(k8s.node_min_size), share(k8s.node_max_size), strict=True),
+                strict=True,
+            )
+        )
 
     @property
     def uploads_bucket_name(self) -> str:

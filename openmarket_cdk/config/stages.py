@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from openmarket_cdk.config.errors import fail
 from openmarket_cdk.config.model import (
     ACCOUNT_ENV_VAR,
     PLACEHOLDER_ACCOUNT,
@@ -22,7 +23,6 @@ from openmarket_cdk.config.model import (
     StageConfig,
 )
 from openmarket_cdk.config.validation import (
-    fail,
     validate_account,
     validate_account_config,
     validate_stage,
@@ -64,14 +64,11 @@ def _dev(account: str) -> StageConfig:
             base.observability,
             # Close to the floor of an EKS control plane, one ALB, Aurora and a cache.
             budget_usd_per_month=180.0,
-            # Besides nodes and Aurora, the ALB and the NAT instance sleep too (~$27 a month):
-            # dev's URL is the ALB's DNS name, new each morning (`make url STAGE=dev`).
-            working_hours=replace(
-                base.observability.working_hours,
-                enabled=True,
-                load_balancer_sleeps=True,
-                nat_instance_sleeps=True,
-            ),
+        ),
+        # Besides nodes and Aurora, the ALB and the NAT instance sleep too (~$27 a month):
+        # dev's URL is the ALB's DNS name, new each morning (`make url STAGE=dev`).
+        sleep=replace(
+            base.sleep, enabled=True, load_balancer_sleeps=True, nat_instance_sleeps=True
         ),
         kubernetes=replace(
             base.kubernetes,
@@ -145,14 +142,11 @@ def _staging(account: str) -> StageConfig:
                 base.kubernetes.monitoring, storage_size="20Gi", retention_size="18GB"
             ),
         ),
-        observability=replace(
-            base.observability,
-            budget_usd_per_month=300.0,
-            # Nobody uses staging at night: nodes to zero and Aurora stopped outside weekdays'
-            # working hours; both come back at 08:00 KST so staging is ready by 09:00 (Aurora
-            # takes minutes to start). `make wake STAGE=staging` for off-hours deploys.
-            working_hours=replace(base.observability.working_hours, enabled=True, start_hour=8),
-        ),
+        observability=replace(base.observability, budget_usd_per_month=300.0),
+        # Nobody uses staging at night: nodes to zero and Aurora stopped outside weekdays'
+        # working hours; both come back at 08:00 KST so staging is ready by 09:00 (Aurora
+        # takes minutes to start). `make wake STAGE=staging` for off-hours deploys.
+        sleep=replace(base.sleep, enabled=True, start_hour=8),
         # Placeholders (reserved names): set the real ones before the first deploy.
         edge=EdgeConfig(
             domain_name=f"staging.{PLACEHOLDER_ZONE_NAME}",

@@ -10,8 +10,8 @@ import datetime
 import ipaddress
 import re
 from dataclasses import fields
-from typing import NoReturn
 
+from openmarket_cdk.config.errors import StageConfigError, fail
 from openmarket_cdk.config.model import (
     AVAILABILITY_ZONES,
     DOCUMENTATION_NETWORKS,
@@ -40,10 +40,10 @@ from openmarket_cdk.config.model import (
     ObservabilityConfig,
     Resources,
     StageConfig,
-    StageConfigError,
     StorageConfig,
     WorkloadConfig,
 )
+from openmarket_cdk.stage_sleep.config import validate_stage_sleep
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -55,10 +55,6 @@ _DURATION = re.compile(r"\d+(ms|s|m|h|d|w|y)")
 _BYTES = re.compile(r"(\d+)([KMGT]?B)")
 _GIBIBYTES = re.compile(r"(\d+)Gi")
 _BYTE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-
-
-def fail(field_path: str, message: str) -> NoReturn:
-    raise StageConfigError(f"stage config field '{field_path}': {message}")
 
 
 def validate_stage(cfg: StageConfig) -> StageConfig:
@@ -118,33 +114,22 @@ def _validate_alb_exposure(cfg: StageConfig) -> None:
 
 
 def _validate_sleep(cfg: StageConfig) -> None:
-    hours = cfg.observability.working_hours
-    path = "observability.working_hours"
-    for flag in ("load_balancer_sleeps", "nat_instance_sleeps"):
-        if getattr(hours, flag) and not hours.enabled:
-            fail(f"{path}.{flag}", "only a stage with working hours (enabled) sleeps")
-    if hours.nat_instance_sleeps and cfg.network.nat_mode is not NatMode.INSTANCE:
-        fail(f"{path}.nat_instance_sleeps", "only a NAT instance can be stopped (network.nat_mode)")
-    # Managed node groups drain for up to 15 minutes before their instances end; the ALB must
-    # outlive the ingress controller, and the sleep runs within the stop hour.
-    if not 20 <= hours.sleep_after_stop_minutes <= 59:
-        fail(f"{path}.sleep_after_stop_minutes", "need 20..59 minutes after stop_hour")
-    if not 1 <= hours.nat_wake_before_start_minutes <= 59:
-        fail(f"{path}.nat_wake_before_start_minutes", "need 1..59 minutes before start_hour")
-    if hours.nat_instance_sleeps and hours.start_hour == 0:
-        fail(f"{path}.nat_instance_sleeps", "the NAT instance wakes the hour before start_hour")
+    sleep = cfg.sleep
+    validate_stage_sleep(sleep, stage=cfg.name, never_sleeps=cfg.name == "prod")
+    if sleep.nat_instance_sleeps and cfg.network.nat_mode is not NatMode.INSTANCE:
+        fail("sleep.nat_instance_sleeps", "only a NAT instance can be stopped (network.nat_mode)")
     fn = cfg.functions
-    if hours.nat_instance_sleeps and not (
+    if sleep.nat_instance_sleeps and not (
         fn.report_schedule_hour.isdigit()
-        and hours.start_hour <= int(fn.report_schedule_hour) < hours.stop_hour
-        and fn.report_schedule_weekdays == hours.weekdays
-        and fn.schedule_time_zone == hours.time_zone
+        and sleep.start_hour <= int(fn.report_schedule_hour) < sleep.stop_hour
+        and fn.report_schedule_weekdays == sleep.weekdays
+        and fn.schedule_time_zone == sleep.time_zone
     ):
         fail(
             "functions.report_schedule_hour",
             "the report reads its secret through the NAT instance, which sleeps outside "
-            f"working hours: schedule it {hours.weekdays} between {hours.start_hour:02d}:00 "
-            f"and {hours.stop_hour:02d}:00 {hours.time_zone} (report_schedule_weekdays too)",
+            f"working hours: schedule it {sleep.weekdays} between {sleep.start_hour:02d}:00 "
+            f"and {sleep.stop_hour:02d}:00 {sleep.time_zone} (report_schedule_weekdays too)",
         )
 
 
@@ -528,11 +513,6 @@ def _validate_observability(obs: ObservabilityConfig, stage: str) -> None:
             "observability.heartbeat_wake_grace_minutes",
             "from heartbeat_missing_minutes up to 60: time for the monitoring to start",
         )
-    hours = obs.working_hours
-    if hours.enabled and stage == "prod":
-        fail("observability.working_hours.enabled", "prod never sleeps")
-    if not 0 <= hours.start_hour < hours.stop_hour <= 23:
-        fail("observability.working_hours.start_hour", "need 0 <= start < stop <= 23")
 
 
 def _check_domain(name: str, field_path: str) -> None:

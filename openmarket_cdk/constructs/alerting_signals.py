@@ -8,8 +8,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from openmarket_cdk.config import STAGE_SLEEP_METRIC, STAGE_SLEEP_METRIC_NAMESPACE, StageConfig
+from openmarket_cdk.config import StageConfig
 from openmarket_cdk.runbooks import alarm_description
+from openmarket_cdk.stage_sleep.runtime.contract import SLEEP_METRIC, SLEEP_METRIC_NAMESPACE
 
 FIVE_MINUTES = Duration.minutes(5)
 
@@ -85,7 +86,7 @@ class AlertingSignals(Construct):
         )
         self.stage_asleep: cloudwatch.Alarm | None = None
         self.paging: cloudwatch.AlarmBase = self.heartbeat_missing
-        if obs.working_hours.enabled:
+        if config.sleep.enabled:
             self.stage_asleep = cloudwatch.Alarm(
                 self,
                 "StageAsleep",
@@ -96,8 +97,8 @@ class AlertingSignals(Construct):
                     "stage-asleep",
                 ),
                 metric=cloudwatch.Metric(
-                    namespace=STAGE_SLEEP_METRIC_NAMESPACE,
-                    metric_name=STAGE_SLEEP_METRIC,
+                    namespace=SLEEP_METRIC_NAMESPACE,
+                    metric_name=SLEEP_METRIC,
                     dimensions_map={"Stage": config.name},
                     statistic="Maximum",
                     period=FIVE_MINUTES,

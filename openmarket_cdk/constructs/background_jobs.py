@@ -308,7 +308,7 @@ class DataSync(OpenMarketFunction):
         grant_secret_read(self.function, aurora_secret, data_key)
         grant_secret_read(self.function, cache_secret, data_key)
         minutes = config.functions.data_sync_every_minutes
-        hours = config.observability.working_hours
+        hours = config.sleep
         if config.functions.data_sync_working_hours_only and hours.enabled:
             # dev: only while people work, so Aurora Serverless (0 ACU) pauses at night.
             self.add_schedule(

@@ -11,7 +11,7 @@ from constructs import Construct, IConstruct
 
 from openmarket_cdk.common import helm_resources
 from openmarket_cdk.config import ControllerRelease
-from openmarket_cdk.config.validation import fail
+from openmarket_cdk.config.errors import fail
 
 # The AWS Load Balancer Controller chart (3.2.2) registers a mutating webhook on every Service
 # (failurePolicy Fail) that makes the controller the default for Services of type
@@ -56,7 +56,7 @@ LOAD_BALANCER_WAIT = Duration.minutes(12)
 def order_first_deploy(
     *,
     alb_controller: IConstruct | None,
-    nodegroup: IConstruct,
+    nodes: IConstruct,
     service_creators: Sequence[IConstruct],
 ) -> None:
     """Controller before anything that creates a Service; nodes before the controller.
@@ -70,7 +70,7 @@ def order_first_deploy(
     """
     if alb_controller is None:
         return
-    alb_controller.node.add_dependency(nodegroup)
+    alb_controller.node.add_dependency(nodes)
     for creator in service_creators:
         creator.node.add_dependency(alb_controller)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from openmarket_cdk.constructs.pod_identity import pod_role
 from openmarket_cdk.nag import acknowledge
@@ -32,7 +32,7 @@ class EksAddons(Construct):
         construct_id: str,
         *,
         cluster: eks.ICluster,
-        nodegroup: eks.Nodegroup,
+        nodes: IConstruct,
         stage_prefix: str,
         prefix_delegation: bool = False,
     ) -> None:
@@ -120,9 +120,9 @@ class EksAddons(Construct):
         for addon in (*before_nodes, *after_nodes):
             _resolve_conflicts(addon)
         for addon in before_nodes:
-            nodegroup.node.add_dependency(addon)
+            nodes.node.add_dependency(addon)
         for addon in after_nodes:
-            addon.node.add_dependency(nodegroup)
+            addon.node.add_dependency(nodes)
         self.before_nodes = tuple(before_nodes)
         self.after_nodes = tuple(after_nodes)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from openmarket_cdk.common import grant_secret_read, helm_resources
 from openmarket_cdk.config import ControllersConfig
@@ -33,7 +33,7 @@ class ExternalSecretsOperator(Construct):
         construct_id: str,
         *,
         cluster: eks.Cluster,
-        nodegroup: eks.Nodegroup,
+        nodes: IConstruct,
         stage_prefix: str,
         controllers: ControllersConfig,
         foreign_secrets: Sequence[secretsmanager.ISecret],
@@ -72,4 +72,4 @@ class ExternalSecretsOperator(Construct):
                 },
             },
         )
-        self.chart.node.add_dependency(nodegroup)
+        self.chart.node.add_dependency(nodes)

@@ -7,7 +7,7 @@ from typing import Any, cast
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from openmarket_cdk.common import helm_resources
 from openmarket_cdk.config import StageConfig
@@ -19,20 +19,19 @@ NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "cluster-autoscaler"
 # fullnameOverride: the Deployment the night schedule scales is called exactly this.
 DEPLOYMENT = "cluster-autoscaler"
-SCHEDULE_SERVICE_ACCOUNT = "cluster-autoscaler-schedule"
-_WEEKDAY_NAMES = {"MON-FRI": "1-5", "MON-SAT": "1-6", "SUN-SAT": "0-6"}
 
 
 class NodeAutoscaler(Construct):
-    """Cluster Autoscaler (kubernetes/autoscaler Helm chart) scaling the managed node group
-    between its min and max by what Pending pods need, and removing idle nodes.
+    """Cluster Autoscaler (kubernetes/autoscaler Helm chart) scaling the zonal node groups
+    between their min and max by what Pending pods need, and removing idle nodes.
 
-    It finds the group by the tags EKS puts on a managed node group's Auto Scaling group
-    (``k8s.io/cluster-autoscaler/enabled``, ``k8s.io/cluster-autoscaler/<cluster>``), and may
-    change the desired size of, or terminate instances in, that group only (IAM conditioned on
-    the group's tags and name). With dev's working hours, two CronJobs scale the autoscaler to
-    0 a few minutes before the node group is scaled to 0, so it cannot scale the group back up
-    while the nodes drain, and back up once the morning schedule has brought the nodes back.
+    It finds the groups by the tags EKS puts on a managed node group's Auto Scaling group
+    (``k8s.io/cluster-autoscaler/enabled``, ``k8s.io/cluster-autoscaler/<cluster>``). Each
+    group's template node carries its zone, so a pod that needs a zone is simulated against
+    that zone's group; ``balance-similar-node-groups`` keeps the zones even otherwise. It may
+    change the desired size of, or terminate instances in, this cluster's groups only (IAM
+    conditioned on the groups' tags). A sleeping stage scales it to 0 through stage sleep
+    (openmarket_cdk/stage_sleep), which also brings it back.
     """
 
     def __init__(
@@ -42,7 +41,7 @@ class NodeAutoscaler(Construct):
         *,
         config: StageConfig,
         cluster: eks.Cluster,
-        nodegroup: eks.Nodegroup,
+        nodes: IConstruct,
     ) -> None:
         super().__init__(scope, construct_id)
         autoscaler = config.kubernetes.node_autoscaler
@@ -56,7 +55,7 @@ class NodeAutoscaler(Construct):
             description=f"{config.prefix}: pod role of the Cluster Autoscaler",
         )
         self.role = identity.role
-        _grant_autoscaling(self.role, config, nodegroup)
+        _grant_autoscaling(self.role, config)
 
         values: dict[str, Any] = {
             "cloudProvider": "aws",
@@ -69,6 +68,9 @@ class NodeAutoscaler(Construct):
             "resources": helm_resources(autoscaler.resources),
             "rbac": {"serviceAccount": {"name": SERVICE_ACCOUNT}},
             "extraArgs": {
+                # One group per zone: keep them even, and scale the zone a pod needs. The
+                # groups share one launch template, so they differ only in labels the AWS
+                # provider ignores when comparing (zone, eks.amazonaws.com/nodegroup).
                 "balance-similar-node-groups": True,
                 "expander": autoscaler.expander,
                 # Every node runs some kube-system Deployment pod (CoreDNS, controllers) and
@@ -91,9 +93,6 @@ class NodeAutoscaler(Construct):
                 "capabilities": {"drop": ["ALL"]},
             },
         }
-        hours = config.observability.working_hours
-        if hours.enabled:
-            values["extraObjects"] = night_schedule_objects(config)
         # The release is the cluster's child (Cluster/chart-ClusterAutoscaler).
         self.chart = cluster.add_helm_chart(
             "ClusterAutoscaler",
@@ -109,13 +108,14 @@ class NodeAutoscaler(Construct):
         )
         # Credentials before the first pod; nodes before the release waits for its pod.
         self.chart.node.add_dependency(identity.association)
-        self.chart.node.add_dependency(nodegroup)
+        self.chart.node.add_dependency(nodes)
 
 
-def _grant_autoscaling(role: iam.IRole, config: StageConfig, nodegroup: eks.Nodegroup) -> None:
+def _grant_autoscaling(role: iam.IRole, config: StageConfig) -> None:
     """The upstream policy (cluster-autoscaler/cloudprovider/aws/README.md, "Full Cluster
-    Autoscaler Features Policy"), with the two mutating actions limited to this node group's
-    Auto Scaling group by its tags and its name (EKS names it ``eks-<nodegroup>-<uuid>``)."""
+    Autoscaler Features Policy"), with the two mutating actions limited to this cluster's node
+    groups' Auto Scaling groups by their tags (EKS names them ``eks-<nodegroup>-<uuid>``, and
+    CloudFormation names the node groups)."""
     stack = Stack.of(role)
     role.add_to_principal_policy(
         iam.PolicyStatement(
@@ -132,8 +132,17 @@ def _grant_autoscaling(role: iam.IRole, config: StageConfig, nodegroup: eks.Node
             resources=["*"],
         )
     )
+    nodegroups = stack.format_arn(
+        service="eks", resource="nodegroup", resource_name=f"{config.cluster_name}/*/*"
+    )
     role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["eks:DescribeNodegroup"], resources=[nodegroup.nodegroup_arn])
+        iam.PolicyStatement(actions=["eks:DescribeNodegroup"], resources=[nodegroups])
+    )
+    groups = stack.format_arn(
+        service="autoscaling",
+        resource="autoScalingGroup",
+        resource_name="*:autoScalingGroupName/eks-*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
     role.add_to_principal_policy(
         iam.PolicyStatement(
@@ -141,18 +150,11 @@ def _grant_autoscaling(role: iam.IRole, config: StageConfig, nodegroup: eks.Node
                 "autoscaling:SetDesiredCapacity",
                 "autoscaling:TerminateInstanceInAutoScalingGroup",
             ],
-            resources=[
-                stack.format_arn(
-                    service="autoscaling",
-                    resource="autoScalingGroup",
-                    resource_name=f"*:autoScalingGroupName/eks-{config.nodegroup_name}-*",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
+            resources=[groups],
             conditions={
                 "StringEquals": {
                     f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.cluster_name}": "owned",
-                    "aws:ResourceTag/eks:nodegroup-name": config.nodegroup_name,
+                    "aws:ResourceTag/eks:cluster-name": config.cluster_name,
                 }
             },
         )
@@ -161,148 +163,17 @@ def _grant_autoscaling(role: iam.IRole, config: StageConfig, nodegroup: eks.Node
         role,
         "AwsSolutions-IAM5[Resource::*]",
         "Describe calls of Auto Scaling and EC2 support no resource-level permissions; the "
-        "mutating calls are limited to this node group's Auto Scaling group.",
+        "mutating calls are limited to this cluster's node groups' Auto Scaling groups.",
     )
     acknowledge(
         role,
-        f"AwsSolutions-IAM5[Resource::arn:{stack.partition}:autoscaling:"
-        f"{config.region}:{config.account}:autoScalingGroup:*:autoScalingGroupName/"
-        f"eks-{config.nodegroup_name}-*]",
-        "EKS names the managed node group's Auto Scaling group with a random suffix; the "
-        "statement also requires the group's cluster-autoscaler and node group tags.",
+        f"AwsSolutions-IAM5[Resource::{nodegroups}]",
+        "The node groups' names are generated by CloudFormation; the grant covers this "
+        "cluster's, read-only.",
     )
-
-
-def _cron_weekdays(weekdays: str) -> str:
-    return _WEEKDAY_NAMES.get(weekdays.upper(), weekdays)
-
-
-def night_schedule_objects(config: StageConfig) -> list[dict[str, Any]]:
-    """RBAC and two CronJobs (in the autoscaler's release) that scale the autoscaler's own
-    Deployment: to 0 before the working-hours schedule empties the node group, back to its
-    replica count when the nodes return. The scaler may scale this one Deployment, nothing
-    else."""
-    hours = config.observability.working_hours
-    autoscaler = config.kubernetes.node_autoscaler
-    stop_minute = 60 - autoscaler.sleep_minutes_before_stop
-    weekdays = _cron_weekdays(hours.weekdays)
-    labels = {"app.kubernetes.io/name": "cluster-autoscaler-schedule"}
-    rbac: list[dict[str, Any]] = [
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": SCHEDULE_SERVICE_ACCOUNT, "namespace": NAMESPACE},
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": SCHEDULE_SERVICE_ACCOUNT, "namespace": NAMESPACE},
-            "rules": [
-                {
-                    "apiGroups": ["apps"],
-                    "resources": ["deployments", "deployments/scale"],
-                    "resourceNames": [DEPLOYMENT],
-                    "verbs": ["get", "patch", "update"],
-                }
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": SCHEDULE_SERVICE_ACCOUNT, "namespace": NAMESPACE},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": SCHEDULE_SERVICE_ACCOUNT,
-            },
-            "subjects": [
-                {
-                    "kind": "ServiceAccount",
-                    "name": SCHEDULE_SERVICE_ACCOUNT,
-                    "namespace": NAMESPACE,
-                }
-            ],
-        },
-    ]
-    return [
-        *rbac,
-        _scale_cronjob(
-            "cluster-autoscaler-sleep",
-            f"{stop_minute} {hours.stop_hour - 1} * * {weekdays}",
-            0,
-            config,
-            labels,
-        ),
-        # At start_hour the node group is scaled back; this Job's pod waits (Pending) for the
-        # first node, then brings the autoscaler back.
-        _scale_cronjob(
-            "cluster-autoscaler-wake",
-            f"0 {hours.start_hour} * * {weekdays}",
-            autoscaler.replicas,
-            config,
-            labels,
-        ),
-    ]
-
-
-def _scale_cronjob(
-    name: str, schedule: str, replicas: int, config: StageConfig, labels: dict[str, str]
-) -> dict[str, Any]:
-    hours = config.observability.working_hours
-    image = config.kubernetes.node_autoscaler.kubectl_image
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
-        "spec": {
-            "schedule": schedule,
-            "timeZone": hours.time_zone,
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": 600,
-            "successfulJobsHistoryLimit": 1,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {
-                "spec": {
-                    "backoffLimit": 3,
-                    # The morning Job waits for the first node (a few minutes).
-                    "activeDeadlineSeconds": 3600,
-                    "ttlSecondsAfterFinished": 86400,
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "serviceAccountName": SCHEDULE_SERVICE_ACCOUNT,
-                            "restartPolicy": "OnFailure",
-                            "priorityClassName": "system-cluster-critical",
-                            "securityContext": {
-                                "runAsNonRoot": True,
-                                "runAsUser": 65534,
-                                "runAsGroup": 65534,
-                                "seccompProfile": {"type": "RuntimeDefault"},
-                            },
-                            "containers": [
-                                {
-                                    "name": "kubectl",
-                                    "image": image,
-                                    "args": [
-                                        "scale",
-                                        f"deployment/{DEPLOYMENT}",
-                                        f"--replicas={replicas}",
-                                        f"--namespace={NAMESPACE}",
-                                    ],
-                                    "resources": {
-                                        "requests": {"cpu": "10m", "memory": "32Mi"},
-                                        "limits": {"cpu": "100m", "memory": "64Mi"},
-                                    },
-                                    "securityContext": {
-                                        "allowPrivilegeEscalation": False,
-                                        "readOnlyRootFilesystem": True,
-                                        "capabilities": {"drop": ["ALL"]},
-                                    },
-                                }
-                            ],
-                        },
-                    },
-                }
-            },
-        },
-    }
+    acknowledge(
+        role,
+        f"AwsSolutions-IAM5[Resource::{groups}]",
+        "EKS names a managed node group's Auto Scaling group with a random suffix; the "
+        "statement also requires the cluster's cluster-autoscaler and cluster-name tags.",
+    )

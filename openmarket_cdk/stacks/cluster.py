@@ -38,10 +38,13 @@ from openmarket_cdk.constructs.edge import StageEdge
 from openmarket_cdk.constructs.eks_addons import EksAddons
 from openmarket_cdk.constructs.external_secrets import ExternalSecretsOperator
 from openmarket_cdk.constructs.helm_timeouts import BoundHelmReleaseTimeouts
+from openmarket_cdk.constructs.node_autoscaler import DEPLOYMENT as AUTOSCALER_DEPLOYMENT
+from openmarket_cdk.constructs.node_autoscaler import NAMESPACE as AUTOSCALER_NAMESPACE
 from openmarket_cdk.constructs.node_autoscaler import NodeAutoscaler
 from openmarket_cdk.constructs.pod_identity import PodIdentity
 from openmarket_cdk.constructs.web_acl import AlbWebAcl
 from openmarket_cdk.nag import acknowledge
+from openmarket_cdk.stage_sleep.construct import StageSleep
 
 # The kubectl layer must serve the cluster's version (tests check the two agree).
 KUBECTL_LAYER_VERSION = "1.35"
@@ -210,23 +213,24 @@ class ClusterStack(Stack):
             cluster=self.cluster,
             app_security_group=inputs.app_security_group,
         )
-        self.nodegroup = node_group.nodegroup
+        # What waits for nodes depends on the node groups of every zone.
+        self.nodes = node_group
         addons = EksAddons(
             self,
             "Addons",
             cluster=icluster,
-            nodegroup=self.nodegroup,
+            nodes=self.nodes,
             stage_prefix=config.prefix,
             prefix_delegation=k8s.prefix_delegation,
         )
         node_autoscaler = NodeAutoscaler(
-            self, "NodeAutoscaler", config=config, cluster=self.cluster, nodegroup=self.nodegroup
+            self, "NodeAutoscaler", config=config, cluster=self.cluster, nodes=self.nodes
         )
         external_secrets = ExternalSecretsOperator(
             self,
             "ExternalSecretsOperator",
             cluster=self.cluster,
-            nodegroup=self.nodegroup,
+            nodes=self.nodes,
             stage_prefix=config.prefix,
             controllers=k8s.controllers,
             foreign_secrets=(inputs.aurora_secret, inputs.cache_secret),
@@ -300,7 +304,7 @@ class ClusterStack(Stack):
                 region=config.region,
                 release=k8s.controllers.external_dns,
                 cluster=self.cluster,
-                after=[self.nodegroup, *([alb_controller] if alb_controller else [])],
+                after=[self.nodes, *([alb_controller] if alb_controller else [])],
             )
             if config.edge
             else None
@@ -320,7 +324,7 @@ class ClusterStack(Stack):
         )
         order_first_deploy(
             alb_controller=alb_controller,
-            nodegroup=self.nodegroup,
+            nodes=self.nodes,
             service_creators=(
                 *addons.after_nodes,
                 external_secrets.chart,
@@ -361,7 +365,7 @@ class ClusterStack(Stack):
                 "ControllerVersion": alb_controller_version(k8s.controllers.alb_controller).version,
             },
         )
-        if not config.observability.working_hours.load_balancer_sleeps:
+        if not config.sleep.load_balancer_sleeps:
             ssm.StringParameter(
                 self,
                 "LoadBalancerHostnameParameter",
@@ -371,6 +375,19 @@ class ClusterStack(Stack):
             )
             # A sleeping ALB (dev) comes back with a new name each morning: `make url`.
             CfnOutput(self, "LoadBalancerHostname", value=load_balancer.hostname)
+
+        # Outside working hours (dev, staging): the stage sleeps, through the owners' APIs.
+        if config.sleep.enabled:
+            StageSleep(
+                self,
+                "StageSleep",
+                config=config,
+                cluster=self.cluster,
+                vpc=inputs.vpc,
+                autoscaler=(AUTOSCALER_NAMESPACE, AUTOSCALER_DEPLOYMENT),
+                ingress=(values.app.ingress.namespace, values.app.ingress.name),
+                after=[self.charts.manifests["ingress"], node_autoscaler.chart],
+            )
 
         # Every Helm release (the ALB controller's included) ends inside the handler's life.
         Aspects.of(self).add(BoundHelmReleaseTimeouts())

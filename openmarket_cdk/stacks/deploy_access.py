@@ -12,10 +12,7 @@ from constructs import Construct
 
 from openmarket_cdk.config import (
     GITHUB_REPOSITORY,
-    SLEEPS_TAG,
     SMOKE_ACCESS_TAG,
-    STAGE_SLEEP_METRIC_NAMESPACE,
-    AuroraCapacity,
     StageConfig,
 )
 from openmarket_cdk.config.model import GITHUB_DEPLOY_ROLE_NAME, GITHUB_DIFF_ROLE_NAME
@@ -244,79 +241,50 @@ class DeployAccessStack(Stack):
 
     def _allow_waking(self, stages: Sequence[StageConfig]) -> None:
         """``make wake`` in the deploy workflow: a deploy into a sleeping stage would wait for
-        nodes (Helm releases, charts) that the schedule has removed."""
-        if stages:
-            # make wake marks a woken stage awake (its alerting dead man's switch reads it).
-            self.deploy_role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={
-                        "StringEquals": {"cloudwatch:namespace": STAGE_SLEEP_METRIC_NAMESPACE}
-                    },
-                )
-            )
+        nodes (Helm releases, charts) that the night removed. It runs the stage's own
+        stage-sleep function (which does the waking, under its own role) and watches the
+        stage come back: the deploy role itself changes nothing of the stage."""
         for config in stages:
-            nodegroups = self.format_arn(
-                service="eks",
-                resource="nodegroup",
-                resource_name=f"{config.cluster_name}/{config.nodegroup_name}/*",
-            )
             self.deploy_role.add_to_policy(
                 iam.PolicyStatement(
-                    actions=["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
-                    resources=[nodegroups],
-                )
-            )
-            # Whether the stage is deployed at all (the first deploy wakes nothing).
-            self.deploy_role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["eks:DescribeCluster"],
+                    actions=["lambda:InvokeFunction"],
                     resources=[
                         self.format_arn(
-                            service="eks", resource="cluster", resource_name=config.cluster_name
+                            service="lambda",
+                            resource="function",
+                            resource_name=config.stage_sleep_function_name,
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
                         )
                     ],
                 )
             )
+            # Whether the stage is deployed, and when its node groups are back.
+            cluster = self.format_arn(
+                service="eks", resource="cluster", resource_name=config.cluster_name
+            )
+            nodegroups = self.format_arn(
+                service="eks", resource="nodegroup", resource_name=f"{config.cluster_name}/*/*"
+            )
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["eks:DescribeCluster", "eks:ListNodegroups"], resources=[cluster]
+                )
+            )
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(actions=["eks:DescribeNodegroup"], resources=[nodegroups])
+            )
             acknowledge(
                 self.deploy_role,
                 f"AwsSolutions-IAM5[Resource::{nodegroups}]",
-                "A node group's ARN ends in an id EKS assigns at creation; the wildcard covers "
-                "only that one node group of the stage.",
+                "Node group names are generated at deploy time; read-only, this cluster's.",
             )
-            if config.observability.working_hours.nat_instance_sleeps:
-                instances = self.format_arn(service="ec2", resource="instance", resource_name="*")
-                self.deploy_role.add_to_policy(
-                    iam.PolicyStatement(
-                        actions=["ec2:StartInstances"],
-                        resources=[instances],
-                        conditions={"StringEquals": {f"aws:ResourceTag/{SLEEPS_TAG}": config.name}},
-                    )
+        if stages:
+            # make wake counts the nodes that are back (no resource-level permissions).
+            self.deploy_role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["autoscaling:DescribeAutoScalingGroups"], resources=["*"]
                 )
-                self.deploy_role.add_to_policy(
-                    iam.PolicyStatement(actions=["ec2:DescribeInstances"], resources=["*"])
-                )
-                acknowledge(
-                    self.deploy_role,
-                    f"AwsSolutions-IAM5[Resource::{instances}]",
-                    "Instance ids are made at deploy time; the condition limits StartInstances "
-                    f"to instances tagged {SLEEPS_TAG}={config.name} (the NAT instance).",
-                )
-            if config.aurora.capacity is AuroraCapacity.PROVISIONED:
-                self.deploy_role.add_to_policy(
-                    iam.PolicyStatement(
-                        actions=["rds:DescribeDBClusters", "rds:StartDBCluster"],
-                        resources=[
-                            self.format_arn(
-                                service="rds",
-                                resource="cluster",
-                                resource_name=config.aurora_cluster_identifier,
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                            )
-                        ],
-                    )
-                )
+            )
 
     def _allow_smoke_access(self, stages: Sequence[StageConfig]) -> None:
         """``make smoke`` from a GitHub runner into a stage whose ALB admits listed ranges

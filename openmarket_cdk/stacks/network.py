@@ -161,7 +161,7 @@ class NetworkStack(Stack):
                     "AmazonSSMManagedInstanceCore]",
                     "AWS's managed policy for the Session Manager agent on the NAT instance.",
                 )
-            if config.observability.working_hours.nat_instance_sleeps:
+            if config.sleep.nat_instance_sleeps:
                 # Stopped at night by the working-hours schedule; `make wake` may start it.
                 for instance in self._nat_instances():
                     Tags.of(instance).add(

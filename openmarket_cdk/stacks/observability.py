@@ -23,7 +23,6 @@ from openmarket_cdk.common import pascal_case, retain_or_destroy
 from openmarket_cdk.config import StageConfig
 from openmarket_cdk.constructs.alerting_signals import AlertingSignals
 from openmarket_cdk.constructs.function import METRICS_NAMESPACE
-from openmarket_cdk.constructs.working_hours import WorkingHoursSchedule
 from openmarket_cdk.nag import acknowledge
 from openmarket_cdk.runbooks import alarm_description
 
@@ -41,7 +40,6 @@ class ObservabilityInputs:
     cache_node_count: int
     functions: dict[str, lambda_.IFunction]
     dead_letter_queues: dict[str, sqs.IQueue]
-    nodegroup_arn: str
     load_balancer_name: str
     nat_gateway_ids: tuple[str, ...]
 
@@ -115,30 +113,27 @@ class ObservabilityStack(Stack):
         # it has no CloudWatch alarms (the backend's Prometheus alerts still cover errors
         # and latency); a stage whose ALB lives on is looked up once, at deploy time.
         self._load_balancer = (
-            None if obs.working_hours.load_balancer_sleeps else self._load_balancer_dimension()
+            None if config.sleep.load_balancer_sleeps else self._load_balancer_dimension()
         )
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self._alarms()
-        if obs.working_hours.enabled:
-            self.working_hours = WorkingHoursSchedule(
-                self,
-                "WorkingHours",
-                config=config,
-                nodegroup_arn=inputs.nodegroup_arn,
+        if config.sleep.enabled:
+            # A failed or partly failed sleep or wake (the function raises after doing what it
+            # could): the ALB, NAT or nodes bill all night, or the stage is not whole.
+            self._alarm(
+                "stage-sleep-errors",
+                cloudwatch.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="Errors",
+                    dimensions_map={"FunctionName": config.stage_sleep_function_name},
+                    statistic="Sum",
+                    period=FIVE_MINUTES,
+                ),
+                0.5,
+                cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                f"{config.prefix}: a sleep or wake of the stage failed in part",
+                periods=1,
             )
-            sleeper = self.working_hours.stage_sleep
-            if sleeper is not None:
-                # A failed night leaves the ALB or the NAT instance billing; a refusal means
-                # an ALB of that name this cluster does not own; a failed morning leaves the
-                # nodes without egress: someone should look.
-                self._alarm(
-                    "stage-sleep-errors",
-                    sleeper.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
-                    0.5,
-                    cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    f"{config.prefix}: the ALB/NAT instance sleep or wake failed",
-                    periods=1,
-                )
         # Prometheus' alerts, watched from outside the cluster: a dead man's switch on
         # Alertmanager's heartbeat and an alarm on its failed deliveries.
         self.alerting = AlertingSignals(self, "AlertingSignals", config=config)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from openmarket_cdk.config import StageConfig, stage_config
 from tools.assembly import StackTemplate, load_stage
-from tools.cost.context import StageContext
+from tools.cost.context import StageContext, nodegroup_name
 from tools.cost.hours import HOURS_PER_MONTH
 from tools.cost.model import Free, LineItem, StageEstimate, Unpriced
 from tools.cost.prices import MissingPrice, PriceTable, load_prices
@@ -53,7 +53,7 @@ def estimate_stage(
     except MissingPrice as missing:
         estimate.unpriced.append(Unpriced("(stage)", "(usage)", str(missing)))
     estimate.warnings.extend(dict.fromkeys(ctx.warnings))  # de-duplicated, in order
-    working = config.observability.working_hours
+    working = config.sleep
     estimate.facts = {
         "hours_per_month": HOURS_PER_MONTH,
         "working_hours_enabled": working.enabled,
@@ -66,7 +66,9 @@ def estimate_stage(
             else "always on"
         ),
         "nodegroups_scaled_to_zero_by_schedule": sorted(
-            name for name, s in ctx.nodegroup_schedules.items() if s.scaled_to_zero_by
+            nodegroup_name(r)
+            for r in ctx.of_type("AWS::EKS::Nodegroup")
+            if r.address in ctx.nodegroup_sleeps
         ),
         "instances_stopped_by_schedule": sorted(ctx.instance_sleeps),
         "albs_deleted_by_schedule": sorted(ctx.alb_sleeps),

@@ -1,10 +1,10 @@
 """Hours in a month, working-hours arithmetic and how often a schedule fires.
 
-AWS prices a month as 730 hours (365 days * 24 h / 12). A resource that only runs during
-working hours (``WorkingHoursConfig.hours_per_week``) is counted for
-``730 * hours_per_week / 168`` hours: dev's weekdays 09:00-18:00 are 45 h/week = 195.5 h/month.
-A resource stopped and started by two schedules runs the window between them
-(``daily_window``): 08:50-18:30 on weekdays is 48.33 h/week.
+AWS prices a month as 730 hours (365 days * 24 h / 12). The working hours of a stage that
+sleeps (``StageSleepConfig.hours_per_week``) are ``730 * hours_per_week / 168`` hours: dev's
+weekdays 09:00-18:00 are 45 h/week = 195.5 h/month. A resource stopped and started by two
+schedules runs the window between them (``daily_window``): 08:50-18:30 on weekdays is
+48.33 h/week.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from openmarket_cdk.config import WorkingHoursConfig
+from openmarket_cdk.config import StageSleepConfig
 
 HOURS_PER_MONTH = 730.0
 HOURS_PER_WEEK = 168.0
@@ -37,9 +37,9 @@ def hours_per_month(hours_per_week: float) -> float:
     return HOURS_PER_MONTH * hours_per_week / HOURS_PER_WEEK
 
 
-def working_hours_per_month(working_hours: WorkingHoursConfig) -> float:
-    """Hours a working-hours resource runs in a month; 730 when the schedule is disabled."""
-    return hours_per_month(working_hours.hours_per_week)
+def working_hours_per_month(sleep: StageSleepConfig) -> float:
+    """The working hours of a month; 730 when the stage does not sleep."""
+    return hours_per_month(sleep.hours_per_week)
 
 
 def _field_count(field: str, low: int, high: int, names: dict[str, int] | None = None) -> int:
@@ -115,7 +115,7 @@ def _field_values(field: str, low: int, high: int, names: dict[str, int] | None 
     return values
 
 
-def off_hours_fires_per_month(expression: str, working: WorkingHoursConfig) -> float | None:
+def off_hours_fires_per_month(expression: str, working: StageSleepConfig) -> float | None:
     """How many of a schedule's monthly fires fall outside the working hours.
 
     A cron whose hours and weekdays all lie inside the working hours never fires off-hours

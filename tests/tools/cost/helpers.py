@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from openmarket_cdk.config import stage_config
+from openmarket_cdk.stage_sleep.runtime.contract import ZONE_TAG
 from tools.assembly import StackTemplate
 from tools.cost import LineItem, StageEstimate, estimate_stage, load_prices
 from tools.cost.hours import HOURS_PER_MONTH
@@ -18,14 +19,35 @@ def res(resource_type: str, **properties: Any) -> dict[str, Any]:
     return {"Type": resource_type, "Properties": properties}
 
 
-def dev_nodegroup() -> dict[str, Any]:
-    """dev's managed node group as the cluster stack declares it: 2 t3.medium (max 4)."""
-    return res(
-        "AWS::EKS::Nodegroup",
-        NodegroupName="openmarket-dev-apps",
-        InstanceTypes=["t3.medium"],
-        ScalingConfig={"MinSize": 2, "DesiredSize": 2, "MaxSize": 4},
-    )
+def zone_nodegroups(stage: str = "dev") -> dict[str, Any]:
+    """A stage's node groups as its cluster stack declares them: the EKS cluster, one node
+    group per zone (tagged ``openmarket:zone``, no ScalingConfig, CloudFormation-named) and
+    the ``Custom::NodegroupScaling`` that sets each one's bounds (``node_group_sizes``),
+    served by the deploy-time scaling function. Logical ids: ``NodesA``, ``NodesC``."""
+    config = stage_config(stage)
+    resources: dict[str, Any] = {
+        "Cluster": res("AWS::EKS::Cluster", Name=config.cluster_name, Version="1.32"),
+        "ScalingFunction": res(
+            "AWS::Lambda::Function", FunctionName=f"{config.prefix}-nodegroup-scaling"
+        ),
+    }
+    for zone, (minimum, maximum) in config.node_group_sizes.items():
+        group = f"Nodes{zone[-1].upper()}"
+        resources[group] = res(
+            "AWS::EKS::Nodegroup",
+            ClusterName={"Ref": "Cluster"},
+            InstanceTypes=["t3.medium"],
+            Tags={"Stage": stage, ZONE_TAG: zone},
+        )
+        resources[f"{group}Scaling"] = res(
+            "Custom::NodegroupScaling",
+            ServiceToken={"Fn::GetAtt": ["ScalingFunction", "Arn"]},
+            ClusterName={"Ref": "Cluster"},
+            NodegroupName={"Fn::GetAtt": [group, "NodegroupName"]},
+            MinSize=minimum,
+            MaxSize=maximum,
+        )
+    return resources
 
 
 def stack(resources: Mapping[str, Any], name: str = "prod/Test") -> StackTemplate:

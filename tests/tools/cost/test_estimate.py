@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from openmarket_cdk.config import stage_config
-from tests.tools.cost.helpers import PRICES, dev_nodegroup, estimate, items, res, usd
+from openmarket_cdk.stage_sleep.plan import stage_plan
+from openmarket_cdk.stage_sleep.runtime.contract import SleepEvent, StagePlan
+from tests.tools.cost.helpers import PRICES, estimate, items, res, usd, zone_nodegroups
 from tools.assembly import StackTemplate
-from tools.cost import CATEGORIES
+from tools.cost import CATEGORIES, LineItem, StageEstimate
 from tools.cost.report import ORIGINAL_DEV_BEFORE, report_document, stage_table
 
 
@@ -60,70 +63,69 @@ def test_a_price_missing_from_the_table_makes_the_resource_unpriced() -> None:
     assert "cache.x9.huge" in result.unpriced[0].reason
 
 
-def _dev_nodes(with_schedule: bool) -> list[StackTemplate]:
-    cluster = StackTemplate(
-        "dev/Cluster",
-        {"Resources": {"Nodes": dev_nodegroup()}},
+def _sleep_schedule(action: str, hour: int, plan: StagePlan) -> dict[str, object]:
+    """A stage-sleep schedule: the function's input is ``SleepEvent.to_json()``."""
+    return res(
+        "AWS::Scheduler::Schedule",
+        ScheduleExpression=f"cron(0 {hour} ? * MON-FRI *)",
+        ScheduleExpressionTimezone="Asia/Seoul",
+        State="ENABLED",
+        Target={
+            "Arn": {"Fn::GetAtt": ["StageSleep", "Arn"]},
+            "Input": json.dumps(SleepEvent(action, plan).to_json()),  # type: ignore[arg-type]
+        },
     )
-    if not with_schedule:
-        return [cluster]
-    target = {
-        "Fn::Join": [
-            "",
-            ["arn:", {"Ref": "AWS::Partition"}, ":scheduler:::aws-sdk:eks:updateNodegroupConfig"],
-        ]
-    }
 
-    def schedule(desired: int) -> dict[str, object]:
-        payload = {
-            "ClusterName": "openmarket-dev",
-            "NodegroupName": "openmarket-dev-apps",
-            "ScalingConfig": {"MinSize": desired, "DesiredSize": desired, "MaxSize": 4},
+
+def _nodes_only(plan: StagePlan) -> StagePlan:
+    return replace(plan, nat_instance_tag=None, load_balancer_name=None, ingress_class=None)
+
+
+def _dev_nodes(with_schedule: bool, plan: StagePlan | None = None) -> list[StackTemplate]:
+    """dev's cluster stack: its two node groups and, ``with_schedule``, a sleep at 18:00 and
+    a wake at 09:00 of the stage-sleep function (nodes only: no ALB, no NAT instance here)."""
+    plan = plan or _nodes_only(stage_plan(stage_config("dev")))
+    resources: dict[str, object] = dict(zone_nodegroups("dev"))
+    if with_schedule:
+        resources |= {
+            "StageSleep": res("AWS::Lambda::Function", FunctionName="openmarket-dev-stage-sleep"),
+            "Sleep": _sleep_schedule("sleep", 18, plan),
+            "Wake": _sleep_schedule("wake", 9, plan),
         }
-        return res(
-            "AWS::Scheduler::Schedule",
-            ScheduleExpression=f"cron(0 {9 if desired else 18} ? * MON-FRI *)",
-            State="ENABLED",
-            Target={"Arn": target, "Input": json.dumps(payload)},
-        )
-
-    observability = StackTemplate(
-        "dev/Observability", {"Resources": {"Start": schedule(2), "Stop": schedule(0)}}
-    )
-    return [cluster, observability]
+    return [StackTemplate("dev/Cluster", {"Resources": resources})]
 
 
-def test_dev_node_group_counts_only_working_hours_when_the_schedule_exists() -> None:
+def _node_groups(result: StageEstimate) -> list[LineItem]:
+    return [i for i in result.items if i.description.startswith("node group")]
+
+
+def test_dev_node_groups_count_only_working_hours_when_the_schedules_exist() -> None:
     from tools.cost import estimate_stage
 
     result = estimate_stage(stage_config("dev"), _dev_nodes(with_schedule=True), PRICES)
-    (compute,) = [i for i in result.items if i.description.startswith("node group")]
-    assert compute.monthly_usd == pytest.approx(2 * 0.052 * 730 * 45 / 168)
-    assert "scaled to 0" in compute.notes[0]
+    groups = _node_groups(result)
+    assert len(groups) == 2
+    for group in groups:  # one node each (dev's minimum of 2, one per zone)
+        assert group.monthly_usd == pytest.approx(0.052 * 730 * 45 / 168)
+        assert "scaled to 0" in group.notes[0]
     assert not result.warnings
-    assert result.facts["nodegroups_scaled_to_zero_by_schedule"] == ["openmarket-dev-apps"]
+    assert result.facts["nodegroups_scaled_to_zero_by_schedule"] == ["NodesA", "NodesC"]
 
 
-def test_dev_node_group_without_a_schedule_runs_all_month_and_warns() -> None:
+def test_dev_node_groups_without_the_schedules_run_all_month_and_warn() -> None:
     from tools.cost import estimate_stage
 
     result = estimate_stage(stage_config("dev"), _dev_nodes(with_schedule=False), PRICES)
-    (compute,) = [i for i in result.items if i.description.startswith("node group")]
-    assert compute.monthly_usd == pytest.approx(2 * 0.052 * 730)
-    assert any("no enabled Scheduler schedule" in w for w in result.warnings)
+    groups = _node_groups(result)
+    assert [g.monthly_usd for g in groups] == pytest.approx([0.052 * 730] * 2)
+    assert len([w for w in result.warnings if "no enabled stage-sleep schedule" in w]) == 2
+    assert result.facts["nodegroups_scaled_to_zero_by_schedule"] == []
 
 
-def test_provisioned_aurora_stopped_by_a_schedule_counts_working_hours_in_dev() -> None:
-    def schedule(action: str) -> dict[str, object]:
-        return res(
-            "AWS::Scheduler::Schedule",
-            ScheduleExpression="cron(0 9 ? * MON-FRI *)",
-            Target={
-                "Arn": f"arn:aws:scheduler:::aws-sdk:rds:{action}DBCluster",
-                "Input": json.dumps({"DbClusterIdentifier": "openmarket-dev-aurora"}),
-            },
-        )
-
+def test_provisioned_aurora_stopped_by_the_stage_sleep_counts_working_hours() -> None:
+    plan = replace(
+        _nodes_only(stage_plan(stage_config("dev"))), database_cluster="openmarket-dev-aurora"
+    )
     result = estimate(
         {
             "Cluster": res(
@@ -137,13 +139,35 @@ def test_provisioned_aurora_stopped_by_a_schedule_counts_working_hours_in_dev() 
                 DBInstanceClass="db.t4g.medium",
                 DBClusterIdentifier={"Ref": "Cluster"},
             ),
-            "Stop": schedule("stop"),
-            "Start": schedule("start"),
+            "StageSleep": res("AWS::Lambda::Function"),
+            "Sleep": _sleep_schedule("sleep", 18, plan),
+            "Wake": _sleep_schedule("wake", 9, plan),
         },
         stage="dev",
+        extra=_dev_nodes(with_schedule=False),
     )
     hourly = PRICES.usd("rds.aurora_mysql_instance_hour", "db.t4g.medium")
     assert usd(result, "Writer", "dev") == pytest.approx(hourly * 730 * 45 / 168)
+    (note,) = items(result, "Writer", "dev")[0].notes
+    assert "by dev/Test/Sleep, started by dev/Test/Wake" in note
+    # Without the database in the plan it runs all month.
+    awake = estimate(
+        {
+            "Cluster": res(
+                "AWS::RDS::DBCluster",
+                Engine="aurora-mysql",
+                DBClusterIdentifier="openmarket-dev-aurora",
+            ),
+            "Writer": res(
+                "AWS::RDS::DBInstance",
+                Engine="aurora-mysql",
+                DBInstanceClass="db.t4g.medium",
+                DBClusterIdentifier={"Ref": "Cluster"},
+            ),
+        },
+        stage="dev",
+    )
+    assert usd(awake, "Writer", "dev") == pytest.approx(hourly * 730)
 
 
 def test_budget_comes_from_config_and_decides_over_budget() -> None:

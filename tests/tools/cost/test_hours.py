@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openmarket_cdk.config import WorkingHoursConfig, stage_config
+from openmarket_cdk.config import StageSleepConfig, stage_config
 from tools.cost.hours import (
     DAYS_PER_MONTH,
     HOURS_PER_MONTH,
@@ -25,7 +25,7 @@ def test_a_month_is_730_hours() -> None:
 
 
 def test_dev_working_hours_are_45_per_week_and_195_5_per_month() -> None:
-    working = stage_config("dev").observability.working_hours
+    working = stage_config("dev").sleep
     assert working.enabled
     assert working.hours_per_week == 45  # weekdays 09:00-18:00
     assert working_hours_per_month(working) == pytest.approx(730 * 45 / 168)
@@ -33,18 +33,18 @@ def test_dev_working_hours_are_45_per_week_and_195_5_per_month() -> None:
 
 
 def test_prod_runs_all_month() -> None:
-    working = stage_config("prod").observability.working_hours
+    working = stage_config("prod").sleep
     assert working_hours_per_month(working) == 730
 
 
 def test_staging_runs_weekdays_08_to_18() -> None:
-    working = stage_config("staging").observability.working_hours
+    working = stage_config("staging").sleep
     assert working.hours_per_week == 50
     assert working_hours_per_month(working) == pytest.approx(730 * 50 / 168)
 
 
 def test_working_hours_follow_the_config() -> None:
-    working = WorkingHoursConfig(enabled=True, start_hour=8, stop_hour=20)
+    working = StageSleepConfig(enabled=True, start_hour=8, stop_hour=20)
     assert working_hours_per_month(working) == pytest.approx(730 * 60 / 168)
 
 
@@ -82,14 +82,14 @@ def test_unmodelled_schedules_say_so(expression: str) -> None:
 
 
 def test_off_hours_fires_follow_the_working_hours() -> None:
-    working = stage_config("dev").observability.working_hours  # weekdays 09:00-18:00
+    working = stage_config("dev").sleep  # weekdays 09:00-18:00
     # dev's data-sync: hourly, 09-17, weekdays: never off-hours, so Aurora can pause.
     assert off_hours_fires_per_month("cron(0 9-17 ? * MON-FRI *)", working) == 0
     # The nightly report at 00:00 every day: always off-hours.
     assert off_hours_fires_per_month("cron(0 0 * * ? *)", working) == pytest.approx(730 / 24)
     # Hourly around the clock: the off-hours share of the month.
     assert off_hours_fires_per_month("rate(1 hour)", working) == pytest.approx(730 * (1 - 45 / 168))
-    prod = stage_config("prod").observability.working_hours
+    prod = stage_config("prod").sleep
     assert off_hours_fires_per_month("rate(1 hour)", prod) == 0
 
 
@@ -98,8 +98,8 @@ def test_off_hours_fires_follow_the_working_hours() -> None:
     [
         # dev's NAT instance: 10 minutes before the nodes, 30 minutes after them.
         ("cron(50 8 ? * MON-FRI *)", "cron(30 18 ? * MON-FRI *)", 5 * (9 + 40 / 60), "08:50-18:30"),
-        # dev's ALB: from the node group's start to its deletion.
-        ("cron(0 9 ? * MON-FRI *)", "cron(30 18 ? * MON-FRI *)", 47.5, "09:00-18:30"),
+        # dev's nodes and ALB: from the wake to the sleep.
+        ("cron(50 8 ? * MON-FRI *)", "cron(0 18 ? * MON-FRI *)", 5 * (9 + 10 / 60), "08:50-18:00"),
         # Day numbers and names select the same days.
         ("cron(0 9 ? * 2-6 *)", "cron(0 18 ? * MON-FRI *)", 45, "09:00-18:00"),
         ("cron(0 8 * * ? *)", "cron(0 20 * * ? *)", 7 * 12, "08:00-20:00"),

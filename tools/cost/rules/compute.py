@@ -1,10 +1,12 @@
 """Compute: the EKS control plane, managed node groups and standalone EC2 instances.
 
-A node group runs only the hours its Scheduler schedules leave it up (dev's working hours);
-its root volumes live and die with the nodes, so they are counted for the same hours. An EC2
-instance the stage's sleep function stops and starts (dev's NAT instance, by its tag) is
-counted for the hours between the wake and the sleep schedules, with its public IPv4 address;
-its root volume outlives the stop and is counted all month.
+A node group's size comes from its ``Custom::NodegroupScaling`` (its own template has no
+ScalingConfig): it starts at its minimum, the node autoscaler may take it to its maximum. It
+runs only the hours the stage-sleep schedules leave it up (from the wake to the sleep in
+dev and staging); its root volumes live and die with the nodes, so they are counted for the
+same hours. An EC2 instance the stage-sleep function stops and starts (dev's NAT instance, by
+its tag) is counted from the wake to the finish-sleep, with its public IPv4 address; its root
+volume outlives the stop and is counted all month.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from openmarket_cdk.config import CLUSTER_ACCESS_TAG
+from openmarket_cdk.stage_sleep.runtime.contract import ZONE_TAG
 from tools.assembly import Resource, as_number, flatten
-from tools.cost.context import StageContext
+from tools.cost.context import (
+    NODEGROUP_SCALING_TYPE,
+    StageContext,
+    nodegroup_name,
+    nodegroup_zone,
+)
 from tools.cost.hours import HOURS_PER_MONTH
 from tools.cost.model import Outcome, Unpriced
 from tools.cost.rules.base import Service
+from tools.cost.rules.deployment import DEPLOY_TIME
 
 
 def eks_cluster(r: Resource, ctx: StageContext) -> list[Outcome]:
@@ -40,35 +49,47 @@ def eks_cluster(r: Resource, ctx: StageContext) -> list[Outcome]:
     ]
 
 
-def _node_hours(name: str, desired: int, ctx: StageContext) -> tuple[float, int, list[str]]:
-    """Hours the node group runs, nodes while it runs, and notes; warns on a mismatch."""
-    schedule = ctx.nodegroup_schedules.get(name)
-    enabled = ctx.working_hours.enabled
-    if enabled and schedule and schedule.scaled_to_zero_by:
-        nodes = schedule.desired_when_started or desired
-        hours = ctx.working_hours_per_month
-        wh = ctx.working_hours
-        note = (
-            f"scaled to 0 outside {wh.weekdays} {wh.start_hour:02d}:00-{wh.stop_hour:02d}:00 "
-            f"{wh.time_zone} ({wh.hours_per_week} h/week -> {hours:.1f} h/month) by "
-            + ", ".join(schedule.scaled_to_zero_by)
-        )
-        return hours, nodes, [note]
+def _node_hours(r: Resource, ctx: StageContext) -> tuple[float, list[str]]:
+    """Hours the node group runs and the note saying why; warns when the templates and the
+    config disagree about the stage's sleep (then it is counted all month)."""
+    label = f"{nodegroup_name(r)} ({nodegroup_zone(r) or f'no {ZONE_TAG} tag'})"
+    sleep = ctx.nodegroup_sleeps.get(r.address)
+    enabled = ctx.sleep.enabled
+    if enabled and sleep is not None:
+        return sleep.hours_per_month, [sleep.note]
     if enabled:
         ctx.warnings.append(
-            f"working hours are enabled in config, but no enabled Scheduler schedule in the "
-            f"templates scales node group '{name}' to 0: counted {HOURS_PER_MONTH:.0f} h/month"
+            "stage sleep is enabled in config (sleep.enabled), but no enabled stage-sleep "
+            f"schedule in the templates scales node group {label} to 0: counted "
+            f"{HOURS_PER_MONTH:.0f} h/month"
         )
-    elif schedule and schedule.scaled_to_zero_by:
+    elif sleep is not None:
         ctx.warnings.append(
-            f"node group '{name}' is scaled to 0 by {', '.join(schedule.scaled_to_zero_by)} "
-            f"but working hours are disabled in config: counted {HOURS_PER_MONTH:.0f} h/month"
+            f"node group {label} is {sleep.by.removeprefix('by ')}, but stage sleep is "
+            f"disabled in config: counted {HOURS_PER_MONTH:.0f} h/month"
         )
-    return HOURS_PER_MONTH, desired, []
+    return HOURS_PER_MONTH, []
+
+
+def _node_counts(r: Resource, ctx: StageContext) -> tuple[int, int, int] | None:
+    """(expected, minimum, maximum) nodes: the bounds of its ``Custom::NodegroupScaling``
+    (which starts the group at its minimum, as the wake does; the autoscaler adds nodes up to
+    the maximum), else its own ``ScalingConfig`` (desired, else min); None without either."""
+    bounds = ctx.nodegroup_bounds.get(r.address)
+    if bounds is not None:
+        return bounds.minimum, bounds.minimum, bounds.maximum
+    if not r.prop("ScalingConfig"):
+        return None
+    desired = int(as_number(r.prop("ScalingConfig", "DesiredSize"), 0)) or int(
+        as_number(r.prop("ScalingConfig", "MinSize"), 1)
+    )
+    minimum = int(as_number(r.prop("ScalingConfig", "MinSize"), desired)) or desired
+    maximum = max(int(as_number(r.prop("ScalingConfig", "MaxSize"), desired)), desired)
+    return desired, min(minimum, desired), maximum
 
 
 def eks_nodegroup(r: Resource, ctx: StageContext) -> list[Outcome]:
-    name = flatten(r.prop("NodegroupName")) or r.logical_id
+    name = nodegroup_name(r)
     template = ctx.resolve(r.stack, r.prop("LaunchTemplate", "Id"))
     template_data: Mapping[str, Any] = (
         template.prop("LaunchTemplateData", default={}) if template else {}
@@ -79,14 +100,21 @@ def eks_nodegroup(r: Resource, ctx: StageContext) -> list[Outcome]:
     if not instance_types:
         return [Unpriced(r.address, r.type, "node group without an instance type")]
     instance_type = str(instance_types[0])
-    desired = int(as_number(r.prop("ScalingConfig", "DesiredSize"), 0)) or int(
-        as_number(r.prop("ScalingConfig", "MinSize"), 1)
-    )
-    hours, nodes, notes = _node_hours(name, desired, ctx)
+    counts = _node_counts(r, ctx)
+    if counts is None:
+        return [
+            Unpriced(
+                r.address,
+                r.type,
+                f"node group without a size: no ScalingConfig and no {NODEGROUP_SCALING_TYPE}",
+            )
+        ]
     # The floor runs the node group's minimum, the ceiling its maximum (the node autoscaler's
     # bound), for the same hours.
-    minimum = int(as_number(r.prop("ScalingConfig", "MinSize"), nodes)) or nodes
-    maximum = max(int(as_number(r.prop("ScalingConfig", "MaxSize"), nodes)), nodes)
+    nodes, minimum, maximum = counts
+    hours, notes = _node_hours(r, ctx)
+    zone = nodegroup_zone(r)
+    where = f" ({zone})" if zone else ""
     if len(instance_types) > 1:
         notes.append(f"priced as the first of {instance_types}")
     c = ctx.calc()
@@ -99,11 +127,11 @@ def eks_nodegroup(r: Resource, ctx: StageContext) -> list[Outcome]:
         c.item(
             r,
             "nodes",
-            f"node group {name}: {nodes} x {instance_type}",
+            f"node group {name}{where}: {nodes} x {instance_type}",
             f"{nodes} x {hours:.1f} h (min {minimum}, max {maximum})",
             nodes * hourly * hours,
             notes,
-            minimum_usd=min(minimum, nodes) * hourly * hours,
+            minimum_usd=minimum * hourly * hours,
             maximum_usd=maximum * hourly * hours,
         )
     ]
@@ -125,7 +153,7 @@ def eks_nodegroup(r: Resource, ctx: StageContext) -> list[Outcome]:
             f"node root volumes: {nodes} x {size:.0f} GB {volume_type}",
             f"{nodes * size:.0f} GB x {hours:.1f}/{HOURS_PER_MONTH:.0f} of a month",
             nodes * per_node,
-            minimum_usd=min(minimum, nodes) * per_node,
+            minimum_usd=minimum * per_node,
             maximum_usd=maximum * per_node,
         )
     )
@@ -194,5 +222,8 @@ SERVICE = Service(
         "AWS::EKS::AccessEntry": "EKS access entries have no charge",
         "AWS::EKS::Addon": "add-ons have no charge; their pods run on the node group",
         "AWS::EKS::PodIdentityAssociation": "EKS Pod Identity has no charge",
+        NODEGROUP_SCALING_TYPE: (
+            f"sets a node group's bounds (its nodes line reads them); {DEPLOY_TIME}"
+        ),
     },
 )

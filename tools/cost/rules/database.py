@@ -1,7 +1,8 @@
 """Databases: Aurora MySQL (provisioned and Serverless v2), ElastiCache, DynamoDB.
 
-A provisioned Aurora instance that a schedule stops outside working hours (and another
-starts) is counted for the working hours only; Serverless v2 by the stated ACU-hours.
+A provisioned Aurora instance whose cluster the stage-sleep function stops at "sleep" and
+starts at "wake" (staging) is counted from the wake to the sleep only; Serverless v2 by the
+stated ACU-hours.
 """
 
 from __future__ import annotations
@@ -82,13 +83,16 @@ def _aurora_serverless(r: Resource, cluster: Resource, ctx: StageContext) -> Lin
 
 
 def _instance_hours(cluster_identifier: str, ctx: StageContext) -> tuple[float, list[str]]:
-    """Hours a provisioned instance of the cluster runs (working hours if it is stopped
-    outside them), and the note saying so."""
-    stopped_by = ctx.stopped_db_clusters.get(cluster_identifier, [])
-    if stopped_by and ctx.working_hours.enabled:
-        return ctx.working_hours_per_month, [
-            "stopped outside working hours by " + ", ".join(stopped_by)
-        ]
+    """Hours a provisioned instance of the cluster runs (the stage-sleep window if the
+    function stops the cluster outside it), and the note saying so."""
+    sleep = ctx.db_cluster_sleeps.get(cluster_identifier)
+    if sleep is not None and ctx.sleep.enabled:
+        return sleep.hours_per_month, [sleep.note]
+    if sleep is not None:
+        ctx.warnings.append(
+            f"Aurora cluster '{cluster_identifier}' is {sleep.by.removeprefix('by ')}, but stage "
+            f"sleep is disabled in config: counted {HOURS_PER_MONTH:.0f} h/month"
+        )
     return HOURS_PER_MONTH, []
 
 

@@ -133,7 +133,8 @@ def kubernetes_resource(r: Resource, ctx: StageContext) -> list[Outcome]:
             )
             name = annotations.get("alb.ingress.kubernetes.io/load-balancer-name", "")
             label = f"ALB {name} from {ident} (AWS Load Balancer Controller)".replace("  ", " ")
-            # Deleted at night by a scheduled function, recreated when the nodes return.
+            # Deleted at night by stage sleep (its Ingress leaves the class), made again after
+            # the wake.
             sleep = ctx.alb_sleeps.get(name) if name else None
             hours = sleep.hours_per_month if sleep else HOURS_PER_MONTH
             notes = [sleep.note] if sleep else []

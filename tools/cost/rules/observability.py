@@ -32,7 +32,7 @@ def log_group(r: Resource, ctx: StageContext) -> list[Outcome]:
     c = ctx.calc()
     vended = r.address in ctx.flow_log_groups
     notes: list[str] = []
-    if any(
+    if name in ctx.deploy_time_log_groups or any(
         target.address in ctx.deploy_time_functions
         for target in ctx.assembly.targets(r.stack, r.prop("LogGroupName"))
     ):
