@@ -117,6 +117,9 @@ class Workload:
     # Extra pods a rolling update starts before old ones go (Deployment maxSurge).
     surge: int = 0
     labels: tuple[tuple[str, str], ...] = ()
+    # Where the scheduler may put its pods: "any" zone, "spread" evenly over the zones
+    # (a zone topology spread that must be satisfied), or "zonal" (a volume in one zone).
+    placement: str = "any"
 
     def pods(self, count: int) -> list[Pod]:
         return [Pod(self.name, self.cpu_m, self.memory_mi)] * count
@@ -193,7 +196,11 @@ def chart_workloads(manifests: Iterable[Manifest]) -> tuple[list[Workload], list
         high = int(hpa["maxReplicas"]) if hpa else replicas
         # A rolling update at minimum replicas (the tightest moment) starts this many.
         surge = _surge(spec, low) if obj["kind"] == "Deployment" else 0
-        workloads.append(Workload(name, obj["kind"], cpu, memory, low, high, False, surge, labels))
+        workloads.append(
+            Workload(
+                name, obj["kind"], cpu, memory, low, high, False, surge, labels, _placement(spec)
+            )
+        )
     budgets = [
         DisruptionBudget(
             name=o["metadata"]["name"],
@@ -207,6 +214,23 @@ def chart_workloads(manifests: Iterable[Manifest]) -> tuple[list[Workload], list
         if o["kind"] == "PodDisruptionBudget"
     ]
     return workloads, budgets
+
+
+ZONE_KEY = "topology.kubernetes.io/zone"
+
+
+def _placement(spec: Mapping[str, Any]) -> str:
+    """A StatefulSet's claimed volume lives in one zone (EBS); a pod spread over zones with
+    DoNotSchedule has its share in each; anything else may go anywhere."""
+    if spec.get("volumeClaimTemplates"):
+        return "zonal"
+    constraints = spec["template"]["spec"].get("topologySpreadConstraints", [])
+    if any(
+        c.get("topologyKey") == ZONE_KEY and c.get("whenUnsatisfiable") == "DoNotSchedule"
+        for c in constraints
+    ):
+        return "spread"
+    return "any"
 
 
 def _optional_str(value: object) -> str | None:
@@ -357,6 +381,118 @@ def pack(
     return Packing(node, tuple(NodeUse(*u) for u in used), tuple(unplaced))
 
 
+@dataclass(frozen=True)
+class ZonalPacking:
+    """Pods placed zone by zone: each zone's nodes hold its DaemonSets, the pods bound to it
+    (its share of every spread workload, the zonal pods whose volume is there) and what of
+    the rest still fits."""
+
+    nodes: dict[str, int]
+    per_zone: dict[str, Packing]
+    unplaced: tuple[Pod, ...]
+
+    @property
+    def fits(self) -> bool:
+        return not self.unplaced and all(p.fits for p in self.per_zone.values())
+
+
+def _zone_pods(
+    stage: StageWorkloads, replicas: Mapping[str, int], zonal_zone: str, surge: bool
+) -> tuple[dict[str, list[Pod]], list[Pod]]:
+    """(pods bound to each zone, pods free to go anywhere). Spread replicas are shared out
+    evenly, the odd one to ``zonal_zone`` (the worst case); zonal pods go to ``zonal_zone``."""
+    zones = list(stage.config.node_group_sizes)
+    ordered = [zonal_zone, *[z for z in zones if z != zonal_zone]]
+    bound: dict[str, list[Pod]] = {zone: [] for zone in zones}
+    free: list[Pod] = []
+    node = node_shape(stage.config)
+    biggest = largest_deployment(stage, node) if surge else None
+    for w in stage.replicated:
+        count = replicas.get(w.name, w.min_replicas)
+        if biggest is not None and w.name == biggest.name:
+            count += min(w.surge, w.min_replicas)
+        if w.placement == "spread":
+            for index in range(count):
+                bound[ordered[index % len(ordered)]].append(Pod(w.name, w.cpu_m, w.memory_mi))
+        elif w.placement == "zonal":
+            bound[zonal_zone] += w.pods(count)
+        else:
+            free += w.pods(count)
+    return bound, free
+
+
+def pack_zones(
+    stage: StageWorkloads,
+    nodes: Mapping[str, int],
+    *,
+    zonal_zone: str,
+    replicas: Mapping[str, int] | None = None,
+    surge: bool = False,
+) -> ZonalPacking:
+    """The stage's pods on ``nodes`` per zone: bound pods first, in their zone, then the
+    free ones first-fit over every zone's remaining room."""
+    node = node_shape(stage.config)
+    bound, free = _zone_pods(stage, replicas or {}, zonal_zone, surge)
+    per_zone = {
+        zone: pack(bound[zone], stage.daemonsets, node, count) for zone, count in nodes.items()
+    }
+    # The free pods go where room is left (any zone's nodes, first-fit decreasing).
+    leftovers = [
+        [u.cpu_m, u.memory_mi, u.pods] for packing in per_zone.values() for u in packing.nodes
+    ]
+    unplaced: list[Pod] = []
+
+    def size(pod: Pod) -> float:
+        return max(pod.cpu_m / node.cpu_m, pod.memory_mi / node.memory_mi)
+
+    for pod in sorted(free, key=size, reverse=True):
+        for slot in leftovers:
+            if (
+                slot[0] + pod.cpu_m <= node.cpu_m
+                and slot[1] + pod.memory_mi <= node.memory_mi
+                and slot[2] + 1 <= node.pods
+            ):
+                slot[0] += pod.cpu_m
+                slot[1] += pod.memory_mi
+                slot[2] += 1
+                break
+        else:
+            unplaced.append(pod)
+    # Per zone again, with the free pods in: what each zone's nodes hold now.
+    index = 0
+    filled: dict[str, Packing] = {}
+    for zone, packing in per_zone.items():
+        used = tuple(NodeUse(*leftovers[index + i]) for i in range(len(packing.nodes)))
+        filled[zone] = Packing(node, used, packing.unplaced)
+        index += len(packing.nodes)
+    return ZonalPacking(dict(nodes), filled, tuple(unplaced))
+
+
+def zonal_scale_up(
+    stage: StageWorkloads,
+    *,
+    zonal_zone: str,
+    replicas: Mapping[str, int] | None = None,
+    surge: bool = False,
+) -> tuple[dict[str, int], ZonalPacking]:
+    """What the autoscaler does for pods that need a zone: from each zone's minimum, add a
+    node in a zone whose bound pods do not fit (that zone's group: it can choose the zone),
+    else anywhere for free pods, until everything fits or the groups are at their maximum.
+    Returns the nodes per zone it ends with, and the packing there."""
+    sizes = stage.config.node_group_sizes
+    nodes = {zone: low for zone, (low, _) in sizes.items()}
+    while True:
+        packing = pack_zones(stage, nodes, zonal_zone=zonal_zone, replicas=replicas, surge=surge)
+        if packing.fits:
+            return nodes, packing
+        short = [z for z, p in packing.per_zone.items() if not p.fits and nodes[z] < sizes[z][1]]
+        if not short and packing.unplaced:
+            short = [z for z in nodes if nodes[z] < sizes[z][1]][:1]
+        if not short:
+            return nodes, packing
+        nodes[short[0]] += 1
+
+
 def largest_deployment(stage: StageWorkloads, node: NodeShape) -> Workload:
     """The Deployment whose rolling update needs the most room (surge x pod size)."""
     deployments = [w for w in stage.replicated if w.kind == "Deployment" and w.surge]
@@ -464,18 +600,25 @@ def capacity_report(configs: Sequence[StageConfig]) -> str:
         "Pending for 10 minutes fires `OpenMarketPodsUnschedulable` (docs/monitoring.md).",
         "",
     ]
+    lines += [
+        "Nodes run in one managed node group per zone (the autoscaler cannot choose the zone",
+        "of a multi-AZ group). A pod may be bound to a zone: its share of a workload spread",
+        "over the zones (`DoNotSchedule`), or the zone of its volume (a StatefulSet's EBS",
+        "claim). The zonal tables below place bound pods in their zone and the rest anywhere,",
+        "and let the autoscaler add a node to the zone whose pods do not fit, up to that",
+        "group's maximum.",
+        "",
+    ]
     for config in configs:
         hours = config.sleep
         if not hours.enabled:
             continue
-        sleep = config.kubernetes.node_autoscaler.sleep_minutes_before_stop
         lines += [
-            f"{config.name} sleeps: on {hours.weekdays} a CronJob scales the autoscaler to 0 at "
-            f"{hours.stop_hour - 1:02d}:{60 - sleep:02d} ({hours.time_zone}), so when the "
-            f"night schedule sets the node group to 0 at {hours.stop_hour:02d}:00 nothing "
-            f"scales it back and no paid node runs until {hours.start_hour:02d}:00. Then the "
-            "schedule restores the minimum, and a second CronJob, whose pod waits for the "
-            "first node, scales the autoscaler back.",
+            f"{config.name} sleeps (openmarket_cdk/stage_sleep): on {hours.weekdays} at "
+            f"{hours.stop_hour:02d}:00 ({hours.time_zone}) stage sleep scales the autoscaler "
+            "to 0 and then every node group to 0, so nothing scales them back and no paid "
+            "node runs overnight; its wake brings the groups back to their minimum and the "
+            "autoscaler with them.",
             "",
         ]
     for config in configs:
@@ -529,5 +672,58 @@ def capacity_report(configs: Sequence[StageConfig]) -> str:
                     plan,
                 )
             )
+        lines += zonal_rows(stage)
         lines.append("")
     return "\n".join(lines)
+
+
+def zonal_rows(stage: StageWorkloads) -> list[str]:
+    """The per-zone table of one stage: where the nodes are, and where they must be."""
+    config = stage.config
+    sizes = config.node_group_sizes
+    zones = list(sizes)
+    larger, smaller = zones[0], zones[-1]
+    minimum = {zone: low for zone, (low, _) in sizes.items()}
+    hpa_max = {w.name: w.max_replicas for w in stage.replicated}
+
+    def short(zone: str) -> str:
+        return zone.removeprefix(config.region)
+
+    def row(label: str, nodes: Mapping[str, int], packing: ZonalPacking) -> str:
+        cells = []
+        for zone in zones:
+            zone_packing = packing.per_zone[zone]
+            cells.append(
+                f"{nodes[zone]} of {sizes[zone][0]}-{sizes[zone][1]}, "
+                f"{zone_packing.free.cpu_m}m / {zone_packing.free.memory_mi}Mi free"
+            )
+        verdict = "fits" if packing.fits else f"**{len(packing.unplaced)} pods do not fit**"
+        return f"| {label} | " + " | ".join(cells) + f" | {verdict} |"
+
+    scenarios = [
+        (
+            f"minimum replicas, volumes in {short(larger)}",
+            minimum,
+            pack_zones(stage, minimum, zonal_zone=larger),
+        ),
+        (
+            "+ one rolling update (nodes the autoscaler runs)",
+            *zonal_scale_up(stage, zonal_zone=larger, surge=True),
+        ),
+        (
+            f"zonal scale-up: volumes in {short(smaller)}, one rolling update",
+            *zonal_scale_up(stage, zonal_zone=smaller, surge=True),
+        ),
+        (
+            f"every HPA at its maximum, volumes in {short(smaller)}",
+            *zonal_scale_up(stage, zonal_zone=smaller, replicas=hpa_max),
+        ),
+    ]
+    return [
+        "",
+        "Per zone (nodes run of the group's min-max; free CPU / memory on that zone's nodes):",
+        "",
+        "| scenario | " + " | ".join(zones) + " | result |",
+        "| --- | " + " | ".join("---" for _ in zones) + " | --- |",
+        *(row(label, nodes, packing) for label, nodes, packing in scenarios),
+    ]

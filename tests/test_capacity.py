@@ -34,8 +34,10 @@ from openmarket_cdk.capacity import (
     memory_mebibytes,
     original_plan,
     pack,
+    pack_zones,
     stage_workloads,
     with_hpa_max,
+    zonal_scale_up,
 )
 from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import (
@@ -264,3 +266,83 @@ def test_every_controller_has_requests_and_limits(synthesized: Synthesized, stag
 def test_the_capacity_page_is_current() -> None:
     page = (ROOT / "docs" / "capacity.md").read_text()
     assert page == capacity_report(all_stage_configs()), "run `make capacity`"
+
+
+# --- per zone: one node group per zone ----------------------------------------------------
+
+
+def _zones(config: object) -> tuple[str, str]:
+    zones = list(stage_config(str(config)).node_group_sizes)
+    return zones[0], zones[-1]
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_minimum_replicas_fit_each_zones_minimum(
+    stages: dict[str, StageWorkloads], stage: str
+) -> None:
+    """Spread replicas share the zones, the volumes sit where the first pod went (the zone
+    with room): the minimum nodes of each zone hold it all."""
+    workloads = stages[stage]
+    larger, _ = _zones(stage)
+    minimum = {z: low for z, (low, _) in workloads.config.node_group_sizes.items()}
+    packing = pack_zones(workloads, minimum, zonal_zone=larger)
+    assert packing.fits, _unplaced([p.workload for p in packing.unplaced])
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_a_rolling_update_at_minimum(stages: dict[str, StageWorkloads], stage: str) -> None:
+    """staging and prod take a rolling update on their minimum nodes; dev's two nodes (one
+    a zone) are too tight once the replicas must spread, so the autoscaler adds a node in
+    one zone for the update (minutes of a Spot node; docs/decisions.md)."""
+    workloads = stages[stage]
+    larger, _ = _zones(stage)
+    sizes = workloads.config.node_group_sizes
+    nodes, packing = zonal_scale_up(workloads, zonal_zone=larger, surge=True)
+    assert packing.fits
+    minimum = {z: low for z, (low, _) in sizes.items()}
+    if stage == "dev":
+        assert sum(nodes.values()) == sum(minimum.values()) + 1
+    else:
+        assert nodes == minimum
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_a_zonal_pod_gets_a_node_in_its_zone(stages: dict[str, StageWorkloads], stage: str) -> None:
+    """The monitoring volumes in the zone with fewer nodes, and a rolling update: the
+    autoscaler adds the node there (its group's maximum allows it), which one multi-AZ group
+    could not promise."""
+    workloads = stages[stage]
+    _, smaller = _zones(stage)
+    sizes = workloads.config.node_group_sizes
+    nodes, packing = zonal_scale_up(workloads, zonal_zone=smaller, surge=True)
+    assert packing.fits
+    assert all(nodes[z] <= high for z, (_, high) in sizes.items())
+    if stage != "dev":
+        # The scenario is real: at the minimum the smaller zone cannot hold its pods.
+        minimum = {z: low for z, (low, _) in sizes.items()}
+        assert not pack_zones(workloads, minimum, zonal_zone=smaller, surge=True).fits
+        assert nodes[smaller] == minimum[smaller] + 1
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_hpa_at_its_maximum_is_served_per_zone(
+    stages: dict[str, StageWorkloads], stage: str
+) -> None:
+    workloads = stages[stage]
+    _, smaller = _zones(stage)
+    hpa_max = {w.name: w.max_replicas for w in workloads.replicated}
+    nodes, packing = zonal_scale_up(workloads, zonal_zone=smaller, replicas=hpa_max)
+    assert packing.fits, _unplaced([p.workload for p in packing.unplaced])
+    sizes = workloads.config.node_group_sizes
+    assert all(nodes[z] <= high for z, (_, high) in sizes.items())
+
+
+def test_the_zonal_model_can_say_no(stages: dict[str, StageWorkloads]) -> None:
+    """A zonal pod bigger than any node is not served, whatever the autoscaler does."""
+    workloads = stages["prod"]
+    giant = Workload("giant", "StatefulSet", 5000, 100, 1, 1, placement="zonal")
+    bigger = StageWorkloads(workloads.config, (*workloads.workloads, giant), workloads.budgets)
+    _, smaller = _zones("prod")
+    nodes, packing = zonal_scale_up(bigger, zonal_zone=smaller)
+    assert not packing.fits
+    assert nodes[smaller] == workloads.config.node_group_sizes[smaller][1]

@@ -400,11 +400,6 @@ class NodeAutoscalerConfig:
     scale_down_unneeded_minutes: int = 10
     scale_down_delay_after_add_minutes: int = 10
     scale_down_utilization_threshold: float = 0.5
-    # Dev's night: the autoscaler is scaled to 0 replicas this many minutes before the node
-    # group is scaled to 0 (so it cannot scale the group back up while the nodes drain), and
-    # back to ``replicas`` when the morning schedule brings the nodes back.
-    sleep_minutes_before_stop: int = 5
-    kubectl_image: str = "registry.k8s.io/kubectl:v1.35.3"
 
 
 # Every EKS add-on pod the cluster runs, with the requests its own defaults set. EKS add-ons

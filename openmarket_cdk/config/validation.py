@@ -379,8 +379,6 @@ def _validate_node_autoscaler(
     # The autoscaler's minor is the cluster's: it simulates the scheduler of that release.
     if not autoscaler.image_tag.startswith(f"v{KUBERNETES_VERSION}."):
         fail(f"{path}.image_tag", f"must be a v{KUBERNETES_VERSION}.x release")
-    if not autoscaler.kubectl_image.rsplit(":", 1)[-1].startswith(f"v{KUBERNETES_VERSION}."):
-        fail(f"{path}.kubectl_image", f"must be a v{KUBERNETES_VERSION}.x kubectl")
     if not 1 <= autoscaler.replicas <= 2:
         fail(f"{path}.replicas", "1 (or 2 with leader election) replicas")
     if autoscaler.expander not in ("least-waste", "random", "most-pods", "priority"):
@@ -389,8 +387,6 @@ def _validate_node_autoscaler(
         fail(f"{path}.scale_down_utilization_threshold", "a fraction in (0, 1)")
     if autoscaler.scale_down_unneeded_minutes < 1:
         fail(f"{path}.scale_down_unneeded_minutes", "at least a minute")
-    if not 1 <= autoscaler.sleep_minutes_before_stop <= 30:
-        fail(f"{path}.sleep_minutes_before_stop", "1..30 minutes before the node group stops")
     if node_max <= node_min:
         fail("kubernetes.node_max_size", "must exceed node_min_size: the autoscaler needs room")
     _validate_resources(autoscaler.resources, f"{path}.resources")
