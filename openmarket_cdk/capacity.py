@@ -1,10 +1,10 @@
 """The capacity model of a stage's cluster: does everything fit on the nodes, and when?
 
 Pods come from two places: the stage's rendered charts (Deployments, StatefulSets,
-DaemonSets, their HPAs and PodDisruptionBudgets) and the config's table of everything else
-(EKS add-ons, Helm releases, the Cluster Autoscaler). A node offers what the kubelet leaves
-allocatable on the stage's instance type, computed as AL2023's nodeadm computes it
-(awslabs/amazon-eks-ami ``nodeadm/internal/kubelet/config.go``):
+DaemonSets, their HPAs and PodDisruptionBudgets) and the config for everything else (EKS
+add-ons, Helm releases: the controllers, the Cluster Autoscaler, kube-prometheus-stack). A
+node offers what the kubelet leaves allocatable on the stage's instance type, computed as
+AL2023's nodeadm computes it (awslabs/amazon-eks-ami ``nodeadm/internal/kubelet/config.go``):
 
 - kube-reserved CPU: 6 % of the first core, 1 % of the second, 0.5 % of cores 3-4, 0.25 %
   of the rest;
@@ -267,6 +267,46 @@ def system_workloads(config: StageConfig) -> list[Workload]:
         )
         for name, replicas, resources in helm_controllers(config)
     ]
+    return out + monitoring_workloads(config)
+
+
+def _sum(*parts: Resources) -> tuple[int, int]:
+    """CPU (m) and memory (Mi) requested by the containers of one pod."""
+    return (
+        sum(cpu_millicores(r.cpu_request) for r in parts),
+        sum(memory_mebibytes(r.memory_request) for r in parts),
+    )
+
+
+def monitoring_workloads(config: StageConfig) -> list[Workload]:
+    """The pods of the kube-prometheus-stack release (one replica each, as the chart runs
+    them; Prometheus and Alertmanager with their config reloader, in the zone of their
+    volume; Grafana with its two sidecars), node-exporter on every node, and the log agent
+    (the CloudWatch Observability add-on's Fluent Bit) on every node."""
+    r = config.kubernetes.monitoring.resources
+    pods = {
+        "prometheus": (_sum(r.prometheus, r.config_reloader), "StatefulSet"),
+        "alertmanager": (_sum(r.alertmanager, r.config_reloader), "StatefulSet"),
+        "grafana": (_sum(r.grafana, r.grafana_sidecar, r.grafana_sidecar), "Deployment"),
+        "kube-state-metrics": (_sum(r.kube_state_metrics), "Deployment"),
+        "prometheus-operator": (_sum(r.operator), "Deployment"),
+    }
+    out = [
+        Workload(
+            name=name,
+            kind=kind,
+            cpu_m=cpu,
+            memory_mi=memory,
+            min_replicas=1,
+            max_replicas=1,
+            surge=1 if kind == "Deployment" else 0,
+            placement="zonal" if kind == "StatefulSet" else "any",
+        )
+        for name, ((cpu, memory), kind) in pods.items()
+    ]
+    for name, resources in (("node-exporter", r.node_exporter), ("fluent-bit", r.log_agent)):
+        cpu, memory = _sum(resources)
+        out.append(Workload(name, "DaemonSet", cpu, memory, 1, 1, per_node=True))
     return out
 
 

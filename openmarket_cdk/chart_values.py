@@ -189,7 +189,7 @@ def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
         cluster_name=config.cluster_name,
         vpc_cidr=config.network.vpc_cidr,
         app_namespace=config.namespace,
-        log_group_name=config.application_log_group_name,
+        release_name=monitoring.stack.release_name,
         secrets=MonitoringSecrets(
             secret_store_name=k8s.secret_store_name,
             grafana_admin_remote_name=config.grafana_admin_secret_name,
@@ -220,7 +220,6 @@ def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
         alertmanager_storage_size=monitoring.alertmanager_storage_size,
         images=monitoring.images,
         resources=monitoring.resources,
-        fluent_bit_service_account=monitoring.fluent_bit_service_account,
         runbook_base_url=config.runbook_base_url,
         alerting=AlertingValues(
             slack_receivers=monitoring.slack_receivers,

@@ -166,7 +166,8 @@ def test_addons(synthesized: Synthesized, stage: str) -> None:
         "eks-pod-identity-agent",
         "metrics-server",
         "aws-ebs-csi-driver",
-        "amazon-cloudwatch-observability",  # Container Insights metrics for the dashboard
+        # Container Insights metrics for the dashboard, and the log agent (Fluent Bit).
+        "amazon-cloudwatch-observability",
     }
     assert json.loads(addons["vpc-cni"]["ConfigurationValues"]) == {
         "enableNetworkPolicy": "true",
@@ -175,20 +176,44 @@ def test_addons(synthesized: Synthesized, stage: str) -> None:
     (association,) = addons["aws-ebs-csi-driver"]["PodIdentityAssociations"]
     assert association["ServiceAccount"] == "ebs-csi-controller-sa"
     insights = addons["amazon-cloudwatch-observability"]
-    # Logs are Fluent Bit's job (monitoring charts); the add-on ships metrics only.
-    assert json.loads(insights["ConfigurationValues"]) == {"containerLogs": {"enabled": False}}
+    # The one log agent per node: the add-on's Fluent Bit, sized from config.
+    agent = stage_config(stage).kubernetes.monitoring.resources.log_agent
+    assert json.loads(insights["ConfigurationValues"]) == {
+        "containerLogs": {
+            "enabled": True,
+            "fluentBit": {
+                "resources": {
+                    "requests": {"cpu": agent.cpu_request, "memory": agent.memory_request},
+                    "limits": {"cpu": agent.cpu_limit, "memory": agent.memory_limit},
+                }
+            },
+        }
+    }
     (association,) = insights["PodIdentityAssociations"]
     assert association["ServiceAccount"] == "cloudwatch-agent"
 
 
-def test_application_log_group_has_stage_retention(synthesized: Synthesized, stage: str) -> None:
-    groups = of_type(synthesized.template(stage, "cluster"), "AWS::Logs::LogGroup").values()
-    (group,) = [
-        g["Properties"]
-        for g in groups
-        if g["Properties"].get("LogGroupName") == f"/aws/eks/openmarket-{stage}/application"
+def test_the_log_agents_groups_exist_first_with_stage_retention(
+    synthesized: Synthesized, stage: str
+) -> None:
+    """The add-on creates a missing group without retention (kept for ever, billed for
+    ever): all four exist before it, with the stage's retention."""
+    template = synthesized.template(stage, "cluster")
+    groups = {
+        g["Properties"].get("LogGroupName"): logical_id
+        for logical_id, g in of_type(template, "AWS::Logs::LogGroup").items()
+        if isinstance(g["Properties"].get("LogGroupName"), str)
+    }
+    (insights,) = [
+        a
+        for a in of_type(template, "AWS::EKS::Addon").values()
+        if a["Properties"]["AddonName"] == "amazon-cloudwatch-observability"
     ]
-    assert group["RetentionInDays"] == {"dev": 7, "staging": 30, "prod": 90}[stage]
+    for kind in ("application", "dataplane", "host", "performance"):
+        logical_id = groups[f"/aws/containerinsights/openmarket-{stage}/{kind}"]
+        group = template["Resources"][logical_id]["Properties"]
+        assert group["RetentionInDays"] == {"dev": 7, "staging": 30, "prod": 90}[stage]
+        assert logical_id in insights["DependsOn"], kind
 
 
 def test_helm_charts_are_pinned(synthesized: Synthesized, stage: str) -> None:
@@ -198,7 +223,13 @@ def test_helm_charts_are_pinned(synthesized: Synthesized, stage: str) -> None:
             synthesized.template(stage, "cluster"), "Custom::AWSCDK-EKS-HelmChart"
         ).values()
     }
-    expected = {"aws-load-balancer-controller", "external-secrets", "cluster-autoscaler"}
+    expected = {
+        "aws-load-balancer-controller",
+        "external-secrets",
+        "cluster-autoscaler",
+        "prometheus-operator-crds",
+        "kube-prometheus-stack",
+    }
     # ExternalDNS wherever the stage has a domain (docs/deployment.md).
     assert set(charts) == expected | ({"external-dns"} if stage_config(stage).edge else set())
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", c["Version"]) for c in charts.values())
@@ -317,8 +348,8 @@ def test_rendered_manifests_are_valid_for_both_versions(stage: str) -> None:
     ]
     for version in (KUBERNETES_VERSION, "1.28"):
         for obj in objects:
-            if obj["apiVersion"].startswith("external-secrets.io/"):
-                continue  # CRDs: checked structurally in tests/charts/test_schemas.py
+            if obj["apiVersion"].startswith(("external-secrets.io/", "monitoring.coreos.com/")):
+                continue  # CRDs: checked structurally in tests/charts/
             kubernetes_validate.validate(obj, version, strict=True)
 
 
@@ -330,9 +361,10 @@ def test_rendered_containers_have_limits_probes_and_restricted_context(stage: st
     ]
     every = _containers(objects)
     apps = _containers(objects, namespace=f"openmarket-{stage}")
-    assert len(apps) == 2 and len(every) > len(apps)
+    assert len(apps) == 2 and len(every) >= len(apps)
     for container in every:
-        # Monitoring included: limits everywhere, no escalation, no capabilities kept.
+        # Limits everywhere, no escalation, no capabilities kept (the monitoring pods are
+        # the kube-prometheus-stack release's: tests/charts/monitoring/test_stack_values.py).
         assert {"requests", "limits"} <= set(container["resources"]), container["name"]
         context = container["securityContext"]
         assert context["allowPrivilegeEscalation"] is False, container["name"]
@@ -345,18 +377,6 @@ def test_rendered_containers_have_limits_probes_and_restricted_context(stage: st
             if any(word in env["name"] for word in ("PASSWORD", "SECRET", "TOKEN")):
                 assert "valueFrom" in env and "value" not in env, env["name"]
     assert not [obj for obj in objects if obj["kind"] == "Secret"]
-
-
-def test_fluent_bit_writes_only_to_the_application_log_group(
-    synthesized: Synthesized, stage: str
-) -> None:
-    template = synthesized.template(stage, "cluster")
-    role_id = str(ref_id(pod_identity(template, "monitoring-agents", "fluent-bit")["RoleArn"]))
-    statements = role_statements(template, role_id)
-    assert [sorted(as_list(s["Action"])) for s in statements] == [
-        ["logs:CreateLogStream", "logs:PutLogEvents"]
-    ]
-    assert "ApplicationLogs" in json.dumps(statements[0]["Resource"])
 
 
 def test_monitoring_secrets_exist_and_external_secrets_may_read_them(
@@ -389,7 +409,20 @@ def test_monitoring_charts_follow_the_app_charts(synthesized: Synthesized, stage
     assert sorted(ids) == sorted(order)
     for before, after in itertools.pairwise(order):
         assert ids[before] in manifests[ids[after]]["DependsOn"], (before, after)
-    assert any("ApplicationLogs" in d for d in manifests[ids["fluentbit"]]["DependsOn"])
+    # kube-prometheus-stack between the secrets its pods mount and the objects of its CRDs:
+    # CRDs release -> stack release -> OpenMarket's rules, monitor and dashboard.
+    releases = {
+        r["Properties"]["Release"]: (logical_id, r)
+        for logical_id, r in of_type(
+            synthesized.template(stage, "cluster"), "Custom::AWSCDK-EKS-HelmChart"
+        ).items()
+    }
+    crds_id, crds = releases["prometheus-operator-crds"]
+    stack_id, stack = releases["kube-prometheus-stack"]
+    assert ids["monitoringsecrets"] in crds["DependsOn"]
+    assert any(d.startswith("AlertmanagerAccess") for d in crds["DependsOn"])
+    assert crds_id in stack["DependsOn"]
+    assert stack_id in manifests[ids["openmarketmonitoring"]]["DependsOn"]
     for logical_id, resource in manifests.items():
         size = len(json.dumps(resource["Properties"]["Manifest"]).encode())
         assert size < KUBECTL_MANIFEST_LIMIT, (logical_id, size)

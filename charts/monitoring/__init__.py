@@ -1,50 +1,37 @@
-"""The in-cluster monitoring stack of one stage: cdk8s charts, pure Python, no CDK import.
+"""The in-cluster monitoring of one stage: OpenMarket's cdk8s charts around the
+kube-prometheus-stack release. Pure Python, no CDK import.
 
 ``add_monitoring_charts`` builds every chart, keyed by kind, in the order the cluster
-stack applies them (after the app charts): namespaces first, then the secret sync the
-workloads mount, the workloads, and the NetworkPolicies that fence them in.
+stack applies them (after the app charts): the namespaces, the secret sync the release's
+pods mount, then (after the release, which the cluster stack installs between the two)
+OpenMarket's rules, scrape target and dashboard, and the NetworkPolicies that fence the
+monitoring pods in. ``stack_values`` gives the release's values.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import partial
 
 import cdk8s
 
-from charts.monitoring.alertmanager import AlertmanagerChart
-from charts.monitoring.dashboards import application, cluster, node_exporter
-from charts.monitoring.exporters import KubeStateMetricsChart, NodeExporterChart
-from charts.monitoring.fluent_bit import FluentBitChart
-from charts.monitoring.grafana import GrafanaChart, GrafanaDashboardChart
 from charts.monitoring.namespaces import MonitoringNamespaceChart, MonitoringSecretsChart
 from charts.monitoring.network_policy import MonitoringNetworkPolicyChart
-from charts.monitoring.prometheus import PrometheusChart
+from charts.monitoring.openmarket import OpenMarketMonitoringChart
+from charts.monitoring.stack import stack_values
 from charts.monitoring.values import MonitoringValues
-
-# kind -> dashboard uid; the kinds are fixed so the cluster stack's logical ids are too.
-DASHBOARD_CHART_UIDS = {
-    "grafana-dashboard-cluster": cluster.UID,
-    "grafana-dashboard-application": application.UID,
-    "grafana-dashboard-node-exporter": node_exporter.UID,
-}
-DASHBOARD_CHART_KINDS = tuple(DASHBOARD_CHART_UIDS)
 
 MONITORING_CHART_KINDS = (
     "monitoring-namespaces",
     "monitoring-secrets",
-    "prometheus",
-    "alertmanager",
-    # Grafana's dashboards, one chart each (payload size: see GrafanaDashboardChart), before
-    # the Grafana that mounts them.
-    *DASHBOARD_CHART_KINDS,
-    "grafana",
-    "kube-state-metrics",
-    "node-exporter",
-    "fluent-bit",
+    # <- the kube-prometheus-stack release (CRDs first) is installed here.
+    "openmarket-monitoring",
     "monitoring-network-policy",
 )
+# The chart the release waits for (its secrets), and the first that waits for the release
+# (its objects need the operator's CRDs).
+BEFORE_STACK_RELEASE = "monitoring-secrets"
+AFTER_STACK_RELEASE = "openmarket-monitoring"
 
 # A chart is one Custom::AWSCDK-EKS-KubernetesResource. On an update CloudFormation sends
 # the old and the new properties in one asynchronous Lambda event, at most 256 KB: each
@@ -52,11 +39,14 @@ MONITORING_CHART_KINDS = (
 MAX_CHART_BYTES = 120_000
 
 __all__ = [
+    "AFTER_STACK_RELEASE",
+    "BEFORE_STACK_RELEASE",
     "MAX_CHART_BYTES",
     "MONITORING_CHART_KINDS",
     "MonitoringValues",
     "add_monitoring_charts",
     "chart_bytes",
+    "stack_values",
 ]
 
 
@@ -71,23 +61,13 @@ def add_monitoring_charts(app: cdk8s.App, values: MonitoringValues) -> dict[str,
 
     Chart ids are ``<stage>-<kind>``; every chart renders on its own (``chart.to_json()``).
     """
-    stage = values.stage
     classes: dict[str, Callable[[cdk8s.App, str, MonitoringValues], cdk8s.Chart]] = {
         "monitoring-namespaces": MonitoringNamespaceChart,
         "monitoring-secrets": MonitoringSecretsChart,
-        "prometheus": PrometheusChart,
-        "alertmanager": AlertmanagerChart,
-        **{
-            kind: partial(GrafanaDashboardChart, uid=uid)
-            for kind, uid in DASHBOARD_CHART_UIDS.items()
-        },
-        "grafana": GrafanaChart,
-        "kube-state-metrics": KubeStateMetricsChart,
-        "node-exporter": NodeExporterChart,
-        "fluent-bit": FluentBitChart,
+        "openmarket-monitoring": OpenMarketMonitoringChart,
         "monitoring-network-policy": MonitoringNetworkPolicyChart,
     }
-    charts = {kind: chart(app, f"{stage}-{kind}", values) for kind, chart in classes.items()}
+    charts = {kind: chart(app, f"{values.stage}-{kind}", values) for kind, chart in classes.items()}
     assert tuple(charts) == MONITORING_CHART_KINDS
     for kind, chart in charts.items():
         size = chart_bytes(chart)

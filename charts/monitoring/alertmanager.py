@@ -1,33 +1,20 @@
-"""Alertmanager: its configuration (as data) and the chart that runs it."""
+"""Alertmanager's configuration (alertmanager.yml as data): five Slack channels, the two SNS
+topics outside the cluster, routing, grouping and inhibition. The kube-prometheus-stack
+release runs Alertmanager with it (stack.py); amtool tests the routes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import cdk8s
-import cdk8s_plus_28 as kplus
-from constructs import Construct
+from charts.monitoring.values import MonitoringValues
 
-from charts.monitoring import common
-from charts.monitoring.common import (
-    NOBODY,
-    PodPatches,
-    http_probe,
-    monitoring_labels,
-    pod_labels,
-    restricted_container,
-    selector_labels,
-)
-from charts.monitoring.prometheus import ALERTMANAGER, render_yaml
-from charts.monitoring.values import AlertingValues, MonitoringValues
-
-NAME, PORT = ALERTMANAGER
-CONFIG_DIR = "/etc/alertmanager/config"
-CONFIG_FILE = "alertmanager.yml"
-# One file per receiver, named after it, holding that channel's webhook URL.
-SLACK_DIR = "/etc/alertmanager/slack"
-DATA_DIR = "/alertmanager"
-DATA_VOLUME = "data"
+# The operator mounts each Secret of alertmanagerSpec.secrets at <this>/<secret name>: the
+# Slack secret holds one file per receiver, named after it, with that channel's webhook URL.
+SECRETS_DIR = "/etc/alertmanager/secrets"
+# Upstream's always-firing alert that mutes info alerts of a namespace with no other alert
+# (kube-prometheus-stack's general rules): it goes nowhere.
+INFO_INHIBITOR = "InfoInhibitor"
+NULL_RECEIVER = "null"
 
 # The two receivers outside Slack, on SNS topics CloudWatch alarms watch: the Watchdog
 # heartbeat (the dead man's switch) and notices that a Slack delivery failed.
@@ -97,9 +84,14 @@ def _sns_receiver(name: str, topic_arn: str, region: str) -> dict[str, Any]:
     }
 
 
-def alertmanager_config(alerting: AlertingValues, region: str) -> dict[str, Any]:
+def slack_url_file(values: MonitoringValues, receiver: str) -> str:
+    return f"{SECRETS_DIR}/{values.secrets.slack_secret_name}/{receiver}"
+
+
+def alertmanager_config(values: MonitoringValues) -> dict[str, Any]:
     """alertmanager.yml as data. Routing, first match wins unless ``continue``:
 
+    0. ``alertname="InfoInhibitor"`` -> nowhere;
     1. ``alertname="Watchdog"`` -> the dead man's switch (SNS, every heartbeat interval),
        and on;
     2. ``alertname="AlertDeliveryFailing"`` -> the delivery-failure topic (SNS: e-mail by
@@ -109,12 +101,13 @@ def alertmanager_config(alerting: AlertingValues, region: str) -> dict[str, Any]
     5. ``severity`` critical / warning / info -> the channel of that name;
     6. anything else -> warning (the root receiver), so no alert is dropped.
     """
+    alerting, region = values.alerting, values.region
     receivers = [
         {
             "name": receiver_name(receiver),
             "slack_configs": [
                 {
-                    "api_url_file": f"{SLACK_DIR}/{receiver}",
+                    "api_url_file": slack_url_file(values, receiver),
                     # The heartbeat never resolves; the others say when they do.
                     "send_resolved": receiver != "heartbeat",
                     "title": SLACK_TITLE,
@@ -125,6 +118,7 @@ def alertmanager_config(alerting: AlertingValues, region: str) -> dict[str, Any]
         for receiver in alerting.slack_receivers
     ]
     receivers += [
+        {"name": NULL_RECEIVER},
         _sns_receiver(DEAD_MANS_SWITCH, alerting.heartbeat_topic_arn, region),
         _sns_receiver(DELIVERY_FAILURES, alerting.delivery_failures_topic_arn, region),
     ]
@@ -137,6 +131,7 @@ def alertmanager_config(alerting: AlertingValues, region: str) -> dict[str, Any]
             "group_interval": "5m",
             "repeat_interval": REPEAT_INTERVALS["warning"],
             "routes": [
+                {"receiver": NULL_RECEIVER, "matchers": [f'alertname="{INFO_INHIBITOR}"']},
                 {
                     "receiver": DEAD_MANS_SWITCH,
                     "matchers": ['alertname="Watchdog"'],
@@ -172,98 +167,16 @@ def alertmanager_config(alerting: AlertingValues, region: str) -> dict[str, Any]
                 "target_matchers": ['severity="info"'],
                 "equal": ["namespace", "alertname"],
             },
+            # Upstream's: an info alert is muted while InfoInhibitor fires in its namespace
+            # (no warning or critical there), and InfoInhibitor mutes nothing else.
+            {
+                "source_matchers": [f'alertname="{INFO_INHIBITOR}"'],
+                "target_matchers": ['severity="info"'],
+                "equal": ["namespace"],
+            },
+            {"target_matchers": [f'alertname="{INFO_INHIBITOR}"']},
         ],
         "receivers": receivers,
+        # Set, so the chart's default (a template glob) is not merged in.
+        "templates": [],
     }
-
-
-class AlertmanagerChart(cdk8s.Chart):
-    """Deploys Alertmanager, for whoever is on call.
-
-    One replica (no gossip cluster) with a small gp3 volume, so silences and the
-    notification log survive a restart. Five Slack receivers; each webhook URL is read
-    from a file of the ``alertmanager-slack`` Secret that External Secrets syncs from
-    Secrets Manager, so no URL is part of any manifest (a URL not stored yet fails that
-    delivery, which the delivery-failure topic reports). Two SNS receivers publish, as the
-    pod's role, to the topics CloudWatch watches from outside the cluster.
-    """
-
-    def __init__(self, scope: Construct, id: str, values: MonitoringValues) -> None:
-        super().__init__(
-            scope,
-            id,
-            namespace=values.namespace,
-            labels=monitoring_labels(NAME),
-            disable_resource_name_hashes=True,
-        )
-        self.service_account = common.service_account(self, values.alerting.service_account)
-        config = alertmanager_config(values.alerting, values.region)
-        self.config_map = kplus.ConfigMap(
-            self,
-            "config",
-            metadata=cdk8s.ApiObjectMetadata(name=f"{NAME}-config"),
-            data={CONFIG_FILE: render_yaml(config)},
-        )
-        self.service = common.cluster_ip_service(self, NAME, [("http", PORT)])
-        stateful_set = kplus.StatefulSet(
-            self,
-            "stateful-set",
-            metadata=cdk8s.ApiObjectMetadata(name=NAME),
-            pod_metadata=cdk8s.ApiObjectMetadata(labels=pod_labels(NAME)),
-            select=False,
-            service=self.service,
-            replicas=1,
-            service_account=self.service_account,
-            automount_service_account_token=False,
-            security_context=common.restricted_pod(
-                fs_group=NOBODY,
-                fs_group_change_policy=kplus.FsGroupChangePolicy.ON_ROOT_MISMATCH,
-            ),
-        )
-        stateful_set.select(kplus.LabelSelector.of(labels=selector_labels(NAME)))
-        common.governing_service_selector(self.service)
-        config_volume = kplus.Volume.from_config_map(
-            self, "config-volume", self.config_map, name="config"
-        )
-        slack = kplus.Volume.from_secret(
-            self,
-            "slack-volume",
-            kplus.Secret.from_secret_name(self, "slack-secret", values.secrets.slack_secret_name),
-            name="slack",
-            # Readable by the pod's group (fsGroup) only.
-            default_mode=0o440,
-        )
-        stateful_set.add_container(
-            name=NAME,
-            image=values.images.alertmanager,
-            args=[
-                f"--config.file={CONFIG_DIR}/{CONFIG_FILE}",
-                f"--storage.path={DATA_DIR}",
-                f"--web.listen-address=:{PORT}",
-                f"--web.external-url=http://localhost:{PORT}",
-                # A single replica: no gossip port.
-                "--cluster.listen-address=",
-            ],
-            ports=[kplus.ContainerPort(number=PORT, name="http")],
-            resources=common.resources(values.resources.alertmanager),
-            security_context=restricted_container(),
-            readiness=http_probe("/-/ready", PORT),
-            liveness=http_probe("/-/healthy", PORT),
-            volume_mounts=[
-                kplus.VolumeMount(path=CONFIG_DIR, volume=config_volume, read_only=True),
-                kplus.VolumeMount(path=SLACK_DIR, volume=slack, read_only=True),
-            ],
-        )
-        (
-            PodPatches(stateful_set)
-            .common(fs_group=True)
-            .annotate({"checksum/config": common.config_checksum(config)})
-            .data_volume(
-                name=DATA_VOLUME,
-                mount_path=DATA_DIR,
-                storage_class=values.storage_class,
-                size=values.alertmanager_storage_size,
-                app=NAME,
-            )
-        )
-        self.stateful_set = stateful_set

@@ -18,8 +18,8 @@ GRAFANA_ADMIN_KEYS = {"admin-user": "admin-user", "admin-password": "admin-passw
 
 def host_agent_pod_security_labels() -> dict[str, str]:
     """Pod Security for the host agents' namespace: "privileged" is enforced, because
-    node-exporter needs the host network and host paths, and Fluent Bit host paths, which
-    "baseline" forbids; every violation of "baseline" is still written to the audit log."""
+    node-exporter needs the host network, PIDs and paths, which "baseline" forbids; every
+    violation of "baseline" is still written to the audit log."""
     return {
         "pod-security.kubernetes.io/enforce": "privileged",
         "pod-security.kubernetes.io/enforce-version": POD_SECURITY_VERSION,
@@ -31,11 +31,12 @@ def host_agent_pod_security_labels() -> dict[str, str]:
 class MonitoringNamespaceChart(cdk8s.Chart):
     """Deploys the namespaces of the monitoring stack, for the platform team.
 
-    - ``monitoring``: Prometheus, Alertmanager, Grafana, kube-state-metrics. Pod Security
-      ``restricted`` is enforced: none of them needs anything from the host.
-    - ``monitoring-agents``: the two DaemonSets that read the node itself (node-exporter,
-      Fluent Bit). Kept apart so the host access they need does not lower the level of the
-      namespace everything else runs in.
+    - ``monitoring``: the Prometheus Operator, Prometheus, Alertmanager, Grafana,
+      kube-state-metrics (the kube-prometheus-stack release). Pod Security ``restricted`` is
+      enforced: none of them needs anything from the host.
+    - ``monitoring-agents``: node-exporter, the DaemonSet that reads the node itself. Kept
+      apart so the host access it needs does not lower the level of the namespace
+      everything else runs in.
     """
 
     def __init__(self, scope: Construct, id: str, values: MonitoringValues) -> None:

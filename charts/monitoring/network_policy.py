@@ -10,16 +10,18 @@ from constructs import Construct
 
 from charts.labels import selector_labels
 from charts.monitoring.common import monitoring_labels
-from charts.monitoring.exporters import KSM_NAME, KSM_PORT
-from charts.monitoring.prometheus import (
-    ALERTMANAGER,
-    FLUENT_BIT,
-    GRAFANA,
+from charts.monitoring.stack import (
+    ALERTMANAGER_PORT,
+    COREDNS_METRICS_PORT,
+    GRAFANA_PORT,
+    KUBE_STATE_METRICS_PORT,
     KUBELET_PORT,
     NODE_EXPORTER_PORT,
+    OPERATOR_PORT,
+    PROMETHEUS_PORT,
+    RELOADER_PORT,
+    StackPods,
 )
-from charts.monitoring.prometheus import NAME as PROMETHEUS
-from charts.monitoring.prometheus import PORT as PROMETHEUS_PORT
 from charts.monitoring.values import MonitoringValues
 from charts.network_policy import (
     ANY_IPV4,
@@ -37,24 +39,25 @@ DENY = kplus.NetworkPolicyTrafficDefault.DENY
 class MonitoringNetworkPolicyChart(cdk8s.Chart):
     """Deploys the NetworkPolicies of the monitoring stack, for the security reviewer.
 
-    Both monitoring namespaces deny everything by default; then only these paths:
+    Both monitoring namespaces deny everything by default; then only these paths (the
+    kube-prometheus-stack chart's own policies stay off: these cover every pod it runs):
 
     - Prometheus -> every scrape target: kubelets (:10250) and node-exporter (:9100) on the
-      nodes' addresses, kube-state-metrics, Alertmanager, Grafana, Fluent Bit, and the
-      backend in the app namespace (plus a policy there admitting it); -> Alertmanager
-      (alerts); -> the Kubernetes API (service discovery).
-    - Grafana -> Prometheus (queries). Its UI is reached by ``kubectl port-forward``, which
-      enters the pod through the kubelet, not the pod network: no ingress rule.
+      nodes' addresses, the API server, CoreDNS, kube-state-metrics, the operator,
+      Alertmanager and its reloader, Grafana, and the backend in the app namespace (plus a
+      policy there admitting it); -> Alertmanager (alerts); -> the Kubernetes API (service
+      discovery).
+    - Grafana -> Prometheus (queries) and the Kubernetes API (its sidecars read the
+      dashboard and datasource ConfigMaps). Its UI is reached by ``kubectl port-forward``,
+      which enters the pod through the kubelet, not the pod network: no ingress rule.
     - Alertmanager -> Slack and SNS: TCP 443 outside the VPC; the Pod Identity agent.
-    - kube-state-metrics -> the Kubernetes API.
-    - Fluent Bit -> CloudWatch Logs and the Kubernetes API (TCP 443), and the EKS Pod
-      Identity agent for its credentials.
+    - kube-state-metrics and the operator -> the Kubernetes API.
     - every pod -> kube-dns.
 
     The API server is reached through the ``kubernetes`` ClusterIP, which the VPC CNI policy
     agent sees before kube-proxy translates it, so the service range is allowed as well as
     the VPC (the control plane's ENIs). node-exporter runs on the host network, where
-    NetworkPolicies do not apply.
+    NetworkPolicies do not apply; its namespace denies everything else.
     """
 
     def __init__(self, scope: Construct, id: str, values: MonitoringValues) -> None:
@@ -66,19 +69,22 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             disable_resource_name_hashes=True,
         )
         self._values = values
-        monitoring, agents = values.namespace, values.agents_namespace
-        for namespace in (monitoring, agents):
+        monitoring = values.namespace
+        for namespace in (monitoring, values.agents_namespace):
             self._default_deny_and_dns(namespace)
 
-        prometheus = self._pods("prometheus", PROMETHEUS)
-        prometheus_elsewhere = self._pods("prometheus-remote", PROMETHEUS, monitoring)
-        alertmanager = self._pods("alertmanager", ALERTMANAGER[0])
-        grafana = self._pods("grafana", GRAFANA[0])
-        kube_state_metrics = self._pods("kube-state-metrics", KSM_NAME)
-        fluent_bit = self._pods("fluent-bit", FLUENT_BIT[0])
-        fluent_bit_remote = self._pods("fluent-bit-remote", FLUENT_BIT[0], agents)
+        pods = StackPods(values.release_name)
+        prometheus = self._pods("prometheus", pods.prometheus)
+        prometheus_elsewhere = self._pods("prometheus-remote", pods.prometheus, monitoring)
+        alertmanager = self._pods("alertmanager", pods.alertmanager)
+        grafana = self._pods("grafana", pods.grafana)
+        kube_state_metrics = self._pods("kube-state-metrics", pods.kube_state_metrics)
+        operator = self._pods("operator", pods.operator)
+        kube_dns = self._pods("coredns-remote", KUBE_DNS_LABELS, KUBE_SYSTEM)
         backend = values.backend
-        backend_remote = self._pods("backend-remote", backend.service_name, values.app_namespace)
+        backend_remote = self._pods(
+            "backend-remote", selector_labels(backend.service_name), values.app_namespace
+        )
         vpc = self._cidr("vpc", values.vpc_cidr)
 
         self._policy(
@@ -87,13 +93,19 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             prometheus,
             ingress=[kplus.NetworkPolicyRule(peer=grafana, ports=[_tcp(PROMETHEUS_PORT)])],
             egress=[
+                # Service discovery, and the API server's own metrics.
                 *self._kubernetes_api("prometheus"),
                 kplus.NetworkPolicyRule(peer=vpc, ports=[_tcp(KUBELET_PORT)]),
                 kplus.NetworkPolicyRule(peer=vpc, ports=[_tcp(NODE_EXPORTER_PORT)]),
-                kplus.NetworkPolicyRule(peer=alertmanager, ports=[_tcp(ALERTMANAGER[1])]),
-                kplus.NetworkPolicyRule(peer=grafana, ports=[_tcp(GRAFANA[1])]),
-                kplus.NetworkPolicyRule(peer=kube_state_metrics, ports=[_tcp(KSM_PORT)]),
-                kplus.NetworkPolicyRule(peer=fluent_bit_remote, ports=[_tcp(FLUENT_BIT[1])]),
+                kplus.NetworkPolicyRule(
+                    peer=alertmanager, ports=[_tcp(ALERTMANAGER_PORT), _tcp(RELOADER_PORT)]
+                ),
+                kplus.NetworkPolicyRule(peer=grafana, ports=[_tcp(GRAFANA_PORT)]),
+                kplus.NetworkPolicyRule(
+                    peer=kube_state_metrics, ports=[_tcp(KUBE_STATE_METRICS_PORT)]
+                ),
+                kplus.NetworkPolicyRule(peer=operator, ports=[_tcp(OPERATOR_PORT)]),
+                kplus.NetworkPolicyRule(peer=kube_dns, ports=[_tcp(COREDNS_METRICS_PORT)]),
                 kplus.NetworkPolicyRule(peer=backend_remote, ports=[_tcp(backend.port)]),
             ],
         )
@@ -101,7 +113,11 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             "alertmanager",
             monitoring,
             alertmanager,
-            ingress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(ALERTMANAGER[1])])],
+            ingress=[
+                kplus.NetworkPolicyRule(
+                    peer=prometheus, ports=[_tcp(ALERTMANAGER_PORT), _tcp(RELOADER_PORT)]
+                )
+            ],
             egress=[
                 # Slack's webhooks and SNS, outside the VPC.
                 kplus.NetworkPolicyRule(
@@ -121,34 +137,24 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             "grafana",
             monitoring,
             grafana,
-            ingress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(GRAFANA[1])])],
-            egress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(PROMETHEUS_PORT)])],
-        )
-        self._policy(
-            KSM_NAME,
-            monitoring,
-            kube_state_metrics,
-            ingress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(KSM_PORT)])],
-            egress=self._kubernetes_api(KSM_NAME),
-        )
-        self._policy(
-            FLUENT_BIT[0],
-            agents,
-            fluent_bit,
-            ingress=[
-                kplus.NetworkPolicyRule(peer=prometheus_elsewhere, ports=[_tcp(FLUENT_BIT[1])])
-            ],
+            ingress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(GRAFANA_PORT)])],
             egress=[
-                # CloudWatch Logs (through the NAT or a VPC endpoint) and the API server.
-                kplus.NetworkPolicyRule(
-                    peer=self._cidr("fluent-bit-https", ANY_IPV4), ports=[_tcp(HTTPS_PORT)]
-                ),
-                kplus.NetworkPolicyRule(
-                    peer=self._cidr("pod-identity-agent", POD_IDENTITY_AGENT_CIDR),
-                    ports=[_tcp(POD_IDENTITY_AGENT_PORT)],
-                ),
+                # Through the Prometheus Service: this selector equals the Service's.
+                kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(PROMETHEUS_PORT)]),
+                *self._kubernetes_api("grafana"),
             ],
         )
+        for name, selected, port in (
+            ("kube-state-metrics", kube_state_metrics, KUBE_STATE_METRICS_PORT),
+            ("prometheus-operator", operator, OPERATOR_PORT),
+        ):
+            self._policy(
+                name,
+                monitoring,
+                selected,
+                ingress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(port)])],
+                egress=self._kubernetes_api(name),
+            )
         # In the app namespace: admit Prometheus to the backend's metrics (additive to the
         # app's own policies there).
         self._policy(
@@ -211,14 +217,14 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             egress=kplus.NetworkPolicyTraffic(rules=list(egress)) if egress else None,
         )
 
-    def _pods(self, id: str, name: str, namespace: str | None = None) -> kplus.Pods:
-        """The pods of workload ``name``; in the policy's own namespace unless given."""
+    def _pods(self, id: str, labels: dict[str, str], namespace: str | None = None) -> kplus.Pods:
+        """The pods with ``labels``; in the policy's own namespace unless given."""
         if namespace is None:
-            return kplus.Pods.select(self, f"{id}-pods", labels=selector_labels(name))
+            return kplus.Pods.select(self, f"{id}-pods", labels=labels)
         return kplus.Pods.select(
             self,
             f"{id}-pods",
-            labels=selector_labels(name),
+            labels=labels,
             namespaces=kplus.Namespaces.select(self, f"{id}-namespace", names=[namespace]),
         )
 

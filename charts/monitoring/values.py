@@ -1,4 +1,5 @@
-"""Typed values of the monitoring charts: plain strings and numbers, no CDK import.
+"""Typed values of the monitoring charts and of the kube-prometheus-stack release: plain
+strings and numbers, no CDK import.
 
 Every field is required and filled in one place, ``openmarket_cdk.chart_values``, from the
 stage config: the charts derive no name (secret, log group, namespace, cluster) themselves.
@@ -13,7 +14,7 @@ from charts.values import ContainerResources
 
 
 class MonitoringImages(Protocol):
-    """Image (with exact tag) per component; the stage config's ``MonitoringImages``."""
+    """Image (with exact tag) per server; the stage config's ``MonitoringImages``."""
 
     @property
     def prometheus(self) -> str: ...
@@ -25,12 +26,10 @@ class MonitoringImages(Protocol):
     def node_exporter(self) -> str: ...
     @property
     def kube_state_metrics(self) -> str: ...
-    @property
-    def fluent_bit(self) -> str: ...
 
 
 class MonitoringResources(Protocol):
-    """Requests/limits per component; the stage config's ``MonitoringResources``."""
+    """Requests/limits per container; the stage config's ``MonitoringResources``."""
 
     @property
     def prometheus(self) -> ContainerResources: ...
@@ -43,7 +42,11 @@ class MonitoringResources(Protocol):
     @property
     def kube_state_metrics(self) -> ContainerResources: ...
     @property
-    def fluent_bit(self) -> ContainerResources: ...
+    def operator(self) -> ContainerResources: ...
+    @property
+    def config_reloader(self) -> ContainerResources: ...
+    @property
+    def grafana_sidecar(self) -> ContainerResources: ...
 
 
 @dataclass(frozen=True)
@@ -106,12 +109,14 @@ class MonitoringValues:
     cluster_name: str
     vpc_cidr: str
     app_namespace: str
-    # CloudWatch Logs group of the container logs; the CDK stack creates it (retention).
-    log_group_name: str
+    # The kube-prometheus-stack release: it names the objects the chart makes (and the
+    # labels of its pods, which the network policies select).
+    release_name: str
     secrets: MonitoringSecrets
-    # Prometheus, Alertmanager, Grafana, kube-state-metrics: Pod Security "restricted".
+    # Prometheus, Alertmanager, Grafana, kube-state-metrics, the operator: Pod Security
+    # "restricted".
     namespace: str
-    # node-exporter and Fluent Bit need host access: Pod Security "privileged", nothing else.
+    # node-exporter needs host access: Pod Security "privileged", nothing else.
     agents_namespace: str
     # ClusterIPs (kubernetes.default) are matched before kube-proxy's DNAT by the VPC CNI
     # policy agent: the API server is reached through this range and the VPC's.
@@ -126,7 +131,6 @@ class MonitoringValues:
     alertmanager_storage_size: str
     images: MonitoringImages
     resources: MonitoringResources
-    fluent_bit_service_account: str
     # Where the OpenMarket alerts' runbooks live (docs/monitoring.md in this repository).
     runbook_base_url: str
     alerting: AlertingValues

@@ -235,41 +235,72 @@ class WorkloadConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringStackRelease:
+    """kube-prometheus-stack (prometheus-community) and its CRDs, two Helm releases.
+
+    Chart 88.5.3 ships prometheus-operator v0.93.1, Grafana chart 12.11.1, kube-state-metrics
+    chart 8.4.0 and prometheus-node-exporter chart 4.56.1; prometheus-operator-crds 31.0.1
+    holds the CRDs of the same operator version, as templates, so a chart upgrade upgrades
+    them too. Both are bumped together (docs/monitoring.md, "Upgrading the stack"); the
+    recorded value keys in charts/monitoring/chart_keys/ are regenerated with them.
+    """
+
+    repository: str = "https://prometheus-community.github.io/helm-charts"
+    chart_version: str = "88.5.3"
+    crds_chart_version: str = "31.0.1"
+    # The release name prefixes every object the chart names (kube-prometheus-stack-grafana,
+    # ...) and the Prometheus and Alertmanager resources the operator runs.
+    release_name: str = "kube-prometheus-stack"
+    crds_release_name: str = "prometheus-operator-crds"
+
+
+@dataclass(frozen=True)
 class MonitoringImages:
-    """Image tags, pinned exactly (docs/monitoring.md, "Versions"). Each is the newest
-    release of a line that is supported on the day it was pinned: Prometheus 3.13 is the
-    current LTS line; Grafana 12.4 is the last minor of 12, patched until 2027-05-24;
-    kube-state-metrics 2.19 is built against the Kubernetes 1.35 client."""
+    """Image tags of the stack's servers, pinned exactly (docs/monitoring.md, "Versions").
+    Each is the newest release of a line that is supported on the day it was pinned:
+    Prometheus 3.13 is the current LTS line; Grafana 12.4 is the last minor of 12, patched
+    until 2027-05-24; kube-state-metrics 2.19 is built against the Kubernetes 1.35 client.
+    The operator, its config reloader and Grafana's sidecar run the chart's own tags (pinned
+    by the chart version)."""
 
     prometheus: str = "quay.io/prometheus/prometheus:v3.13.3"
     alertmanager: str = "quay.io/prometheus/alertmanager:v0.34.1"
     grafana: str = "docker.io/grafana/grafana:12.4.11"
     node_exporter: str = "quay.io/prometheus/node-exporter:v1.12.1"
     kube_state_metrics: str = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.19.1"
-    fluent_bit: str = "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.17"
 
 
 @dataclass(frozen=True)
 class MonitoringResources:
-    """Requests/limits per component: the original design's budget."""
+    """Requests/limits per container: the original design's budget for Prometheus, Grafana,
+    Alertmanager, node-exporter and kube-state-metrics; the operator, the config reloader
+    (beside Prometheus and Alertmanager each), Grafana's two sidecars and the log agent (one
+    per node) small, since dev's two nodes leave little room."""
 
     prometheus: Resources = Resources("500m", "2000m", "1Gi", "4Gi")
     grafana: Resources = Resources("250m", "1000m", "512Mi", "2Gi")
     alertmanager: Resources = Resources("100m", "500m", "128Mi", "512Mi")
     node_exporter: Resources = Resources("100m", "200m", "128Mi", "256Mi")
     kube_state_metrics: Resources = Resources("100m", "500m", "128Mi", "512Mi")
-    fluent_bit: Resources = Resources("100m", "500m", "128Mi", "512Mi")
+    operator: Resources = Resources("25m", "200m", "64Mi", "256Mi")
+    config_reloader: Resources = Resources("10m", "100m", "25Mi", "64Mi")
+    # Each of the dashboard and datasource sidecars (k8s-sidecar, a small Python watcher).
+    grafana_sidecar: Resources = Resources("10m", "100m", "48Mi", "128Mi")
+    # Fluent Bit of the amazon-cloudwatch-observability add-on (its own default request).
+    log_agent: Resources = Resources("50m", "500m", "64Mi", "250Mi")
 
 
 @dataclass(frozen=True)
 class MonitoringConfig:
     """The in-cluster monitoring stack (the original design: 15 s scrapes, 30 days, 100Gi)."""
 
-    # Prometheus, Alertmanager, Grafana, kube-state-metrics: Pod Security "restricted".
+    stack: MonitoringStackRelease = field(default_factory=MonitoringStackRelease)
+    # Prometheus, Alertmanager, Grafana, kube-state-metrics, the operator: Pod Security
+    # "restricted".
     namespace: str = "monitoring"
-    # node-exporter and Fluent Bit need host access: Pod Security "privileged", nothing else.
+    # node-exporter needs the host's network, PIDs and paths: Pod Security "privileged",
+    # nothing else runs there.
     agents_namespace: str = "monitoring-agents"
-    fluent_bit_service_account: str = "fluent-bit"
     scrape_interval: str = "15s"
     evaluation_interval: str = "15s"
     retention_time: str = "30d"
@@ -425,9 +456,9 @@ SYSTEM_COMPONENTS: tuple[SystemComponent, ...] = (
     # EKS metrics-server add-on: 2 replicas (HA), upstream chart requests 100m / 200Mi.
     SystemComponent("metrics-server", 2, "100m", "200Mi", "metrics-server chart values.yaml"),
     # amazon-cloudwatch-observability chart: agent DaemonSet 250m/128Mi, operator
-    # (manager) 100m/64Mi; Fluent Bit off (containerLogs.enabled false), dcgm-exporter and
-    # neuron-monitor only on GPU/Inferentia nodes, the OTel scraper/KSM/node-exporter only
-    # with otelContainerInsights (off).
+    # (manager) 100m/64Mi; its Fluent Bit is sized by MonitoringResources.log_agent;
+    # dcgm-exporter and neuron-monitor only on GPU/Inferentia nodes, the OTel
+    # scraper/KSM/node-exporter only with otelContainerInsights (off).
     SystemComponent("cloudwatch-agent", None, "250m", "128Mi", "cloudwatch-observability values"),
     SystemComponent(
         "cloudwatch-operator", 1, "100m", "64Mi", "cloudwatch-observability values (manager)"
@@ -809,8 +840,17 @@ class StageConfig:
 
     @property
     def application_log_group_name(self) -> str:
-        """Container logs of the cluster (Fluent Bit); the original design's name."""
-        return f"/aws/eks/{self.cluster_name}/application"
+        """Container logs of the cluster: where the CloudWatch Observability add-on's Fluent
+        Bit writes them (its fixed name; the original design's was /aws/eks/<cluster>/...)."""
+        return self.container_insights_log_group_name("application")
+
+    def container_insights_log_group_name(self, kind: str) -> str:
+        """A log group of the CloudWatch Observability add-on: ``application`` (containers),
+        ``dataplane`` (kubelet, containerd, aws-node, kube-proxy), ``host`` (the node's
+        system logs), ``performance`` (Container Insights metrics as embedded metric
+        format). The add-on creates a missing one without retention, so the cluster stack
+        creates all four first."""
+        return f"/aws/containerinsights/{self.cluster_name}/{kind}"
 
     @property
     def load_balancer_name(self) -> str:

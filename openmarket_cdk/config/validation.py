@@ -437,7 +437,7 @@ def _validate_monitoring(monitoring: MonitoringConfig, path: str) -> None:
         fail(f"{path}.retention_size", "must stay below storage_size")
     if monitoring.namespace == monitoring.agents_namespace:
         fail(f"{path}.agents_namespace", "must differ from namespace (Pod Security levels)")
-    for name in ("namespace", "agents_namespace", "fluent_bit_service_account"):
+    for name in ("namespace", "agents_namespace", "alertmanager_service_account"):
         if not _DNS_LABEL.fullmatch(getattr(monitoring, name)):
             fail(f"{path}.{name}", "must be a DNS label")
     for component in fields(monitoring.resources):

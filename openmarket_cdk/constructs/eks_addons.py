@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
+from openmarket_cdk.common import helm_resources
+from openmarket_cdk.config import Resources
 from openmarket_cdk.constructs.pod_identity import pod_role
 from openmarket_cdk.nag import acknowledge
 
@@ -15,7 +19,7 @@ _MANAGED_POLICY = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:polic
 class EksAddons(Construct):
     """VPC CNI (network policies on, prefix delegation when asked), kube-proxy, Pod Identity
     agent, CoreDNS, metrics-server, EBS CSI driver and CloudWatch Observability (Container
-    Insights metrics).
+    Insights metrics, and Fluent Bit: the cluster's log agent).
 
     Node-level add-ons exist before the nodes join (network policy on from the start); add-ons
     that run as Deployments wait for the nodes. Versions are EKS's default for the cluster's
@@ -34,6 +38,8 @@ class EksAddons(Construct):
         cluster: eks.ICluster,
         nodes: IConstruct,
         stage_prefix: str,
+        log_agent: Resources,
+        log_groups: Sequence[IConstruct],
         prefix_delegation: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -91,8 +97,10 @@ class EksAddons(Construct):
             )
         )
 
-        # Container Insights node/pod metrics for the CloudWatch dashboard; logs stay with
-        # Fluent Bit (monitoring charts), so the add-on's own log shipping is off.
+        # Container Insights node/pod metrics for the CloudWatch dashboard, and the cluster's
+        # one log agent: the add-on's Fluent Bit DaemonSet ships container, data-plane and
+        # host logs to /aws/containerinsights/<cluster>/... (log groups the stack makes first,
+        # with retention; the agent's policy may create a missing one, without).
         insights_role = pod_role(
             self, "CloudWatchAgentRole", f"{stage_prefix}: pod role of the CloudWatch agent"
         )
@@ -104,19 +112,24 @@ class EksAddons(Construct):
             _MANAGED_POLICY.format("CloudWatchAgentServerPolicy"),
             "The CloudWatch agent's own AWS-managed policy (PutMetricData, its log groups).",
         )
-        after_nodes.append(
-            self._with_pod_identity(
-                eks.Addon(
-                    self,
-                    "CloudWatchObservability",
-                    cluster=cluster,
-                    addon_name="amazon-cloudwatch-observability",
-                    configuration_values={"containerLogs": {"enabled": False}},
-                ),
-                insights_role,
-                "cloudwatch-agent",
-            )
+        observability = self._with_pod_identity(
+            eks.Addon(
+                self,
+                "CloudWatchObservability",
+                cluster=cluster,
+                addon_name="amazon-cloudwatch-observability",
+                configuration_values={
+                    "containerLogs": {
+                        "enabled": True,
+                        "fluentBit": {"resources": helm_resources(log_agent)},
+                    }
+                },
+            ),
+            insights_role,
+            "cloudwatch-agent",
         )
+        observability.node.add_dependency(*log_groups)
+        after_nodes.append(observability)
         for addon in (*before_nodes, *after_nodes):
             _resolve_conflicts(addon)
         for addon in before_nodes:

@@ -19,6 +19,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct
 
+from charts.monitoring import AFTER_STACK_RELEASE, BEFORE_STACK_RELEASE, stack_values
 from charts.stage import add_stage_charts
 from openmarket_cdk.chart_values import DeployTimeValues, chart_values
 from openmarket_cdk.common import log_retention, retain_or_destroy
@@ -38,6 +39,7 @@ from openmarket_cdk.constructs.edge import StageEdge
 from openmarket_cdk.constructs.eks_addons import EksAddons
 from openmarket_cdk.constructs.external_secrets import ExternalSecretsOperator
 from openmarket_cdk.constructs.helm_timeouts import BoundHelmReleaseTimeouts
+from openmarket_cdk.constructs.monitoring_stack import KubePrometheusStack
 from openmarket_cdk.constructs.node_autoscaler import DEPLOYMENT as AUTOSCALER_DEPLOYMENT
 from openmarket_cdk.constructs.node_autoscaler import NAMESPACE as AUTOSCALER_NAMESPACE
 from openmarket_cdk.constructs.node_autoscaler import NodeAutoscaler
@@ -48,6 +50,14 @@ from openmarket_cdk.stage_sleep.construct import StageSleep
 
 # The kubectl layer must serve the cluster's version (tests check the two agree).
 KUBECTL_LAYER_VERSION = "1.35"
+# The CloudWatch Observability add-on's log groups (kind -> logical id, which never changes).
+CONTAINER_INSIGHTS_LOG_GROUPS = {
+    "application": "ApplicationLogs",
+    "dataplane": "DataplaneLogs",
+    "host": "HostLogs",
+    "performance": "PerformanceLogs",
+}
+NODE_LOG_GROUPS = ("dataplane", "host")
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,9 @@ class ClusterStack(Stack):
     of both AZs; the EKS add-ons, the AWS Load Balancer Controller and External Secrets
     Operator; a WAF web ACL for the ALB; pod IAM roles; with a stage domain, its ACM
     certificate and ExternalDNS (the ALB's alias record); and every chart of the stage in order:
-    namespace -> platform -> backend, frontend -> ingress -> network policy -> monitoring.
+    namespace -> platform -> backend, frontend -> ingress -> network policy -> monitoring
+    (namespaces, secrets -> kube-prometheus-stack -> OpenMarket's rules and dashboard ->
+    network policy).
 
     The stateful resources (key, log groups, secrets, cluster) are the stack's direct
     children, so their logical IDs never depend on how the parts are arranged.
@@ -110,14 +122,27 @@ class ClusterStack(Stack):
             retention=log_retention(k8s.control_plane_log_retention_days),
             removal_policy=removal,
         )
-        # Fluent Bit (monitoring charts) ships container logs here; retention from config.
-        self.application_log_group = logs.LogGroup(
-            self,
-            "ApplicationLogs",
-            log_group_name=config.application_log_group_name,
-            retention=log_retention(k8s.application_log_retention_days),
-            removal_policy=removal,
-        )
+        # The CloudWatch Observability add-on writes the container logs (its Fluent Bit),
+        # the nodes' logs and the Container Insights metrics to these; it would create a
+        # missing one without retention, so they are made here first, with the stage's.
+        container_insights_logs = {
+            kind: logs.LogGroup(
+                self,
+                construct_id,
+                log_group_name=config.container_insights_log_group_name(kind),
+                retention=log_retention(k8s.application_log_retention_days),
+                # Node logs are read when something is wrong, never turned into metrics:
+                # Infrequent Access halves their ingestion price (Logs Insights still works).
+                log_group_class=(
+                    logs.LogGroupClass.INFREQUENT_ACCESS
+                    if kind in NODE_LOG_GROUPS
+                    else logs.LogGroupClass.STANDARD
+                ),
+                removal_policy=removal,
+            )
+            for kind, construct_id in CONTAINER_INSIGHTS_LOG_GROUPS.items()
+        }
+        self.application_log_group = container_insights_logs["application"]
         self.grafana_admin_secret = secretsmanager.Secret(
             self,
             "GrafanaAdminSecret",
@@ -222,6 +247,8 @@ class ClusterStack(Stack):
             nodes=self.nodes,
             stage_prefix=config.prefix,
             prefix_delegation=k8s.prefix_delegation,
+            log_agent=k8s.monitoring.resources.log_agent,
+            log_groups=tuple(container_insights_logs.values()),
         )
         node_autoscaler = NodeAutoscaler(
             self, "NodeAutoscaler", config=config, cluster=self.cluster, nodes=self.nodes
@@ -256,22 +283,6 @@ class ClusterStack(Stack):
             uploads_bucket=inputs.uploads_bucket,
             event_bus=inputs.event_bus,
         )
-        fluent_bit = PodIdentity(
-            self,
-            "FluentBitAccess",
-            cluster=icluster,
-            namespace=k8s.monitoring.agents_namespace,
-            service_account=k8s.monitoring.fluent_bit_service_account,
-            description=f"{config.prefix}: pod role of Fluent Bit",
-        )
-        # Fluent Bit may write streams of the application log group, nothing else.
-        fluent_bit.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.application_log_group.log_group_arn],
-            )
-        )
-
         # Alertmanager publishes its heartbeat and delivery failures to SNS (topics of the
         # observability stack, named in config), outside the cluster they watch.
         alertmanager = PodIdentity(
@@ -345,10 +356,20 @@ class ClusterStack(Stack):
                 # Credentials before the pods that use them.
                 "backend": [backend_access.association],
                 "ingress": [alb_controller] if alb_controller is not None else [],
-                "fluent-bit": [self.application_log_group, fluent_bit.association],
-                "alertmanager": [alertmanager.association],
             },
         )
+        # kube-prometheus-stack between the secrets its pods mount and OpenMarket's rules,
+        # scrape target and dashboard (objects of the operator's kinds).
+        monitoring_stack = KubePrometheusStack(
+            self,
+            "KubePrometheusStack",
+            cluster=self.cluster,
+            release=monitoring.stack,
+            namespace=monitoring.namespace,
+            values=stack_values(values.monitoring),
+            after=[self.charts.manifests[BEFORE_STACK_RELEASE], alertmanager.association],
+        )
+        self.charts.manifests[AFTER_STACK_RELEASE].node.add_dependency(monitoring_stack.release)
 
         # The ALB exists before this stack completes. The wait runs again whenever the ALB can
         # have changed in-band (the Ingress or the controller changed), and a stage whose ALB

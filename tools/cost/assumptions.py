@@ -162,9 +162,21 @@ _ALL: tuple[Assumption, ...] = (
     # --- CloudWatch Logs ingestion (GB/month per log group of that kind) -----------------------
     Assumption(
         key="logs_eks_application_gb",
-        unit="GB/month, container logs (Fluent Bit)",
+        unit="GB/month, container logs (the CloudWatch Observability add-on's Fluent Bit)",
         values=(5, 10, 30),
         source="project assumption: 4 app pods + add-ons at INFO level",
+    ),
+    Assumption(
+        key="logs_eks_node_gb",
+        unit="GB/month per node log group (dataplane: kubelet, containerd; host: system logs)",
+        values=(1, 1.5, 2),
+        source="project assumption: journald at default verbosity, 2-6 nodes",
+    ),
+    Assumption(
+        key="logs_container_insights_performance_gb",
+        unit="GB/month, Container Insights performance events (embedded metric format)",
+        values=(1, 2, 3),
+        source="project assumption: node, pod and container metrics every 60 s on 2-6 nodes",
     ),
     Assumption(
         key="logs_vpc_flow_gb",

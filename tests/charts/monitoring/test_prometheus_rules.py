@@ -1,12 +1,18 @@
-"""The alerting and recording rules: promtool accepts them, and each alert fires when its
-condition holds long enough and stays quiet when it does not (``promtool test rules``).
+"""OpenMarket's own alerting and recording rules (the PrometheusRule ``openmarket``):
+promtool accepts them, and each alert fires when its condition holds long enough and stays
+quiet when it does not (``promtool test rules``).
 
-The unit tests are data here, dumped to YAML beside the rendered rules file; each alert
-has a firing case and at least one quiet case (Watchdog, by design, only fires).
+The Kubernetes and node alerts of the original design are upstream rules that
+kube-prometheus-stack ships (``charts.monitoring.stack.UPSTREAM_ALERTS``); here we check
+that the release keeps them enabled and that ours do not collide with them.
+
+The unit tests are data here, dumped to YAML beside the rules file taken from the rendered
+PrometheusRule; each alert has a firing case and at least one quiet case.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,15 +20,25 @@ from typing import Any
 import pytest
 import yaml
 
-from charts.monitoring.rules import UPSTREAM_RUNBOOKS, alert_names, rule_groups, rules_document
-from tests.charts.monitoring.conftest import RenderedMonitoring, monitoring_values
+from charts.monitoring import stack_values
+from charts.monitoring.openmarket import MONITORING_API_VERSION, RULES_NAME
+from charts.monitoring.rules import alert_names, rule_groups, rules_document
+from charts.monitoring.stack import DISABLED_ALERTS, UPSTREAM_ALERTS, StackPods
+from tests.charts.conftest import ROOT
+from tests.charts.monitoring.conftest import (
+    RenderedMonitoring,
+    monitoring_values,
+    stage_params,
+)
 
 VALUES = monitoring_values("dev")
 RUNBOOKS = VALUES.runbook_base_url
 NS = "openmarket-dev"
 PLATFORM = {"team": "platform"}
+CHART_KIND = "openmarket-monitoring"
 
-UPSTREAM_ALERTS = {
+# The original design's ten alerts (docs/monitoring.md, "Where each alert goes").
+ORIGINAL_DESIGN_ALERTS = {
     "Watchdog",
     "TargetDown",
     "KubePodCrashLooping",
@@ -31,12 +47,27 @@ UPSTREAM_ALERTS = {
     "NodeMemoryHighUtilization",
     "CPUThrottlingHigh",
     "KubePersistentVolumeFillingUp",
+    "OpenMarketBackendHighErrorRate",
+    "OpenMarketBackendHighLatency",
 }
-OPENMARKET_ALERTS = {"OpenMarketBackendHighErrorRate", "OpenMarketBackendHighLatency"}
-# OpenMarket's own alerts for the platform team (runbooks in docs/monitoring.md too).
+# The defaultRules group whose template ships each upstream alert in the pinned chart
+# (kube-prometheus-stack 88.5.3, templates/prometheus/rules-1.14/): the flag that, set to
+# false, would drop it.
+SHIPPED_BY = {
+    "Watchdog": "general",  # general.rules.yaml
+    "TargetDown": "general",  # general.rules.yaml
+    "KubePodCrashLooping": "kubernetesApps",  # kubernetes-apps.yaml
+    "CPUThrottlingHigh": "kubernetesResources",  # kubernetes-resources.yaml
+    "KubePersistentVolumeFillingUp": "kubernetesStorage",  # kubernetes-storage.yaml
+    "KubeNodeNotReady": "kubernetesSystem",  # kubernetes-system-kubelet.yaml
+    "NodeFilesystemSpaceFillingUp": "nodeExporterAlerting",  # node-exporter.yaml
+    "NodeMemoryHighUtilization": "nodeExporterAlerting",  # node-exporter.yaml
+}
+OPENMARKET_APP_ALERTS = {"OpenMarketBackendHighErrorRate", "OpenMarketBackendHighLatency"}
 OPENMARKET_PLATFORM_ALERTS = {"OpenMarketPodsUnschedulable", "AlertDeliveryFailing"}
 # Rules about components EKS runs itself: they would fire for ever there.
 CONTROL_PLANE_WORDS = ("Scheduler", "ControllerManager", "Etcd", "KubeAPIDown", "KubeletDown")
+CHART_KEYS = ROOT / "charts" / "monitoring" / "chart_keys" / "kube-prometheus-stack.txt"
 
 
 def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
@@ -62,47 +93,23 @@ def notes(summary: str, description: str, runbook: str) -> dict[str, str]:
     return {"summary": summary, "description": description, "runbook_url": runbook}
 
 
-def upstream(group: str, name: str) -> str:
-    return f"{UPSTREAM_RUNBOOKS}/{group}/{name.lower()}"
-
-
 def case(input_series: list[dict[str, str]], *tests: dict[str, Any]) -> dict[str, Any]:
     return {"interval": "1m", "input_series": input_series, "alert_rule_test": list(tests)}
 
 
-TARGET = {"job": "backend", "namespace": NS, "service": "backend"}
-CRASH = {
-    "job": "kube-state-metrics",
-    "namespace": NS,
-    "pod": "backend-0",
-    "container": "backend",
-}
-NODE_READY = {"job": "kube-state-metrics", "node": "ip-10-0-11-10", "condition": "Ready"}
-FS = {
-    "job": "node-exporter",
-    "instance": "ip-10-0-11-10",
-    "device": "/dev/nvme0n1p1",
-    "fstype": "xfs",
-    "mountpoint": "/",
-}
-MEM = {"job": "node-exporter", "instance": "ip-10-0-11-10"}
-THROTTLE = {
-    "job": "kubelet",
-    "metrics_path": "/metrics/cadvisor",
-    "namespace": NS,
-    "pod": "backend-0",
-    "container": "backend",
-    "instance": "ip-10-0-11-10",
-}
-PVC = {
-    "job": "kubelet",
-    "metrics_path": "/metrics",
-    "namespace": "monitoring",
-    "persistentvolumeclaim": "data-prometheus-0",
-}
 UNSCHEDULABLE = {"job": "kube-state-metrics", "namespace": NS, "pod": "backend-7"}
+# The job label the chart's ServiceMonitor gives Alertmanager (its Service's name).
+ALERTMANAGER = {"job": StackPods(VALUES.release_name).alertmanager["alertmanager"]}
 HTTP = {"job": "backend", "namespace": NS}
 METRIC = VALUES.backend.request_duration_metric
+
+
+def failures(integration: str, values: str, job: dict[str, str] = ALERTMANAGER) -> dict[str, str]:
+    return series(
+        "alertmanager_notifications_failed_total",
+        {**job, "integration": integration, "reason": "other"},
+        values,
+    )
 
 
 def requests(code: str, values: str) -> dict[str, str]:
@@ -117,215 +124,7 @@ def buckets(counts: dict[str, int]) -> list[dict[str, str]]:
 
 
 def unit_tests() -> list[dict[str, Any]]:
-    crash_annotations = notes(
-        "Pod is crash looping.",
-        f'Pod {NS}/backend-0 (backend) is in waiting state (reason: "CrashLoopBackOff").',
-        upstream("kubernetes", "KubePodCrashLooping"),
-    )
     return [
-        case(
-            [],
-            alert(
-                "Watchdog",
-                "1m",
-                {"severity": "none", **PLATFORM},
-                notes(
-                    "An alert that should always be firing to certify that Alertmanager is "
-                    "working properly.",
-                    "This is an alert meant to ensure that the entire alerting pipeline is "
-                    "functional. It is always firing; Alertmanager publishes it to the heartbeat "
-                    "SNS topic every few minutes (a CloudWatch alarm pages by e-mail when it "
-                    "stops) and to the Slack heartbeat channel every hour.",
-                    upstream("general", "Watchdog"),
-                ),
-            ),
-        ),
-        # TargetDown: half the backend's targets down for 15 minutes; then all up.
-        case(
-            [
-                series("up", {**TARGET, "pod": "backend-0"}, "0x20"),
-                series("up", {**TARGET, "pod": "backend-1"}, "1x20"),
-            ],
-            quiet("TargetDown", "5m"),  # not yet 10 minutes
-            alert(
-                "TargetDown",
-                "15m",
-                {**TARGET, "severity": "warning", **PLATFORM},
-                notes(
-                    "One or more targets are unreachable.",
-                    f"50% of the backend/backend targets in {NS} namespace are down.",
-                    upstream("general", "TargetDown"),
-                ),
-            ),
-        ),
-        case(
-            [series("up", {**TARGET, "pod": "backend-0"}, "1x20")],
-            quiet("TargetDown", "15m"),
-        ),
-        # KubePodCrashLooping: waiting in CrashLoopBackOff for 20 minutes.
-        case(
-            [
-                series(
-                    "kube_pod_container_status_waiting_reason",
-                    {**CRASH, "reason": "CrashLoopBackOff"},
-                    "1x30",
-                ),
-                series(
-                    "kube_pod_container_status_waiting_reason",
-                    {**CRASH, "pod": "backend-1", "reason": "ContainerCreating"},
-                    "1x30",
-                ),
-            ],
-            quiet("KubePodCrashLooping", "10m"),
-            alert(
-                "KubePodCrashLooping",
-                "20m",
-                {**CRASH, "reason": "CrashLoopBackOff", "severity": "warning", **PLATFORM},
-                crash_annotations,
-            ),
-        ),
-        # KubeNodeNotReady: Ready=false for 20 minutes; a ready node stays quiet.
-        case(
-            [
-                series("kube_node_status_condition", {**NODE_READY, "status": "true"}, "0x20"),
-                series(
-                    "kube_node_status_condition",
-                    {**NODE_READY, "node": "ip-10-0-12-10", "status": "true"},
-                    "1x20",
-                ),
-            ],
-            quiet("KubeNodeNotReady", "10m"),
-            alert(
-                "KubeNodeNotReady",
-                "20m",
-                {**NODE_READY, "status": "true", "severity": "warning", **PLATFORM},
-                notes(
-                    "Node is not ready.",
-                    "ip-10-0-11-10 has been unready for more than 15 minutes.",
-                    upstream("kubernetes", "KubeNodeNotReady"),
-                ),
-            ),
-        ),
-        # NodeFilesystemSpaceFillingUp: below 15 % and shrinking for 2 hours.
-        case(
-            [
-                series("node_filesystem_avail_bytes", FS, "14-0.01x180"),
-                series("node_filesystem_size_bytes", FS, "100x180"),
-                series("node_filesystem_readonly", FS, "0x180"),
-            ],
-            quiet("NodeFilesystemSpaceFillingUp", "30m"),  # not yet an hour
-            alert(
-                "NodeFilesystemSpaceFillingUp",
-                "2h",
-                {**FS, "severity": "warning", **PLATFORM},
-                notes(
-                    "Filesystem is predicted to run out of space within the next 24 hours.",
-                    "Filesystem on /dev/nvme0n1p1, mounted on /, at ip-10-0-11-10 has only "
-                    "12.80% available space left and is filling up.",
-                    upstream("node", "NodeFilesystemSpaceFillingUp"),
-                ),
-            ),
-        ),
-        case(  # low, but not shrinking
-            [
-                series("node_filesystem_avail_bytes", FS, "14x180"),
-                series("node_filesystem_size_bytes", FS, "100x180"),
-                series("node_filesystem_readonly", FS, "0x180"),
-            ],
-            quiet("NodeFilesystemSpaceFillingUp", "2h"),
-        ),
-        # NodeMemoryHighUtilization: 95 % used for 20 minutes; 50 % stays quiet.
-        case(
-            [
-                series("node_memory_MemAvailable_bytes", MEM, "5x30"),
-                series("node_memory_MemTotal_bytes", MEM, "100x30"),
-                series("node_memory_MemAvailable_bytes", {**MEM, "instance": "b"}, "50x30"),
-                series("node_memory_MemTotal_bytes", {**MEM, "instance": "b"}, "100x30"),
-            ],
-            quiet("NodeMemoryHighUtilization", "10m"),
-            alert(
-                "NodeMemoryHighUtilization",
-                "20m",
-                {**MEM, "severity": "warning", **PLATFORM},
-                notes(
-                    "Host is running out of memory.",
-                    "Memory is filled up at 95.00% on ip-10-0-11-10.",
-                    upstream("node", "NodeMemoryHighUtilization"),
-                ),
-            ),
-        ),
-        # CPUThrottlingHigh: half the periods throttled for 30 minutes; 10 % stays quiet.
-        case(
-            [
-                series("container_cpu_cfs_throttled_periods_total", THROTTLE, "0+50x40"),
-                series("container_cpu_cfs_periods_total", THROTTLE, "0+100x40"),
-            ],
-            quiet("CPUThrottlingHigh", "15m"),
-            alert(
-                "CPUThrottlingHigh",
-                "30m",
-                {key: THROTTLE[key] for key in ("namespace", "pod", "container", "instance")}
-                | {"severity": "info", **PLATFORM},
-                notes(
-                    "Processes experience elevated CPU throttling.",
-                    f"50% throttling of CPU in namespace {NS} for container backend in pod "
-                    "backend-0.",
-                    upstream("kubernetes", "CPUThrottlingHigh"),
-                ),
-            ),
-        ),
-        case(
-            [
-                series("container_cpu_cfs_throttled_periods_total", THROTTLE, "0+10x40"),
-                series("container_cpu_cfs_periods_total", THROTTLE, "0+100x40"),
-            ],
-            quiet("CPUThrottlingHigh", "30m"),
-        ),
-        # KubePersistentVolumeFillingUp (Prometheus' own volume): 2 % free.
-        case(
-            [
-                series("kubelet_volume_stats_available_bytes", PVC, "2x10"),
-                series("kubelet_volume_stats_capacity_bytes", PVC, "100x10"),
-                series("kubelet_volume_stats_used_bytes", PVC, "98x10"),
-            ],
-            alert(
-                "KubePersistentVolumeFillingUp",
-                "5m",
-                {**PVC, "severity": "critical", **PLATFORM},
-                notes(
-                    "PersistentVolume is filling up.",
-                    "The PersistentVolume claimed by data-prometheus-0 in Namespace monitoring "
-                    "is only 2% free.",
-                    upstream("kubernetes", "KubePersistentVolumeFillingUp"),
-                ),
-            ),
-        ),
-        case(  # half free
-            [
-                series("kubelet_volume_stats_available_bytes", PVC, "50x10"),
-                series("kubelet_volume_stats_capacity_bytes", PVC, "100x10"),
-                series("kubelet_volume_stats_used_bytes", PVC, "50x10"),
-            ],
-            quiet("KubePersistentVolumeFillingUp", "5m"),
-        ),
-        case(  # full, but mounted read-only by design
-            [
-                series("kubelet_volume_stats_available_bytes", PVC, "2x10"),
-                series("kubelet_volume_stats_capacity_bytes", PVC, "100x10"),
-                series("kubelet_volume_stats_used_bytes", PVC, "98x10"),
-                series(
-                    "kube_persistentvolumeclaim_access_mode",
-                    {
-                        "job": "kube-state-metrics",
-                        "namespace": "monitoring",
-                        "persistentvolumeclaim": "data-prometheus-0",
-                        "access_mode": "ReadOnlyMany",
-                    },
-                    "1x10",
-                ),
-            ],
-            quiet("KubePersistentVolumeFillingUp", "5m"),
-        ),
         # OpenMarketPodsUnschedulable: a pod Pending/Unschedulable for 15 minutes fires;
         # one the autoscaler found a node for after 5 minutes stays quiet.
         case(
@@ -355,26 +154,20 @@ def unit_tests() -> list[dict[str, Any]]:
             [series("kube_pod_status_unschedulable", {**UNSCHEDULABLE, "uid": "a1"}, "1x5 _x15")],
             quiet("OpenMarketPodsUnschedulable", "15m"),
         ),
-        # AlertDeliveryFailing: Slack failing for 5 minutes fires; SNS failing does not (the
-        # dead man's switch covers it), nor does one failure that stops.
+        # AlertDeliveryFailing: Slack failing for 5 minutes fires, whatever job scraped the
+        # counter (the chart's Alertmanager job, or any other name); SNS failing does not
+        # (the dead man's switch covers it), nor does one failure that stops.
         case(
             [
-                series(
-                    "alertmanager_notifications_failed_total",
-                    {"job": "alertmanager", "integration": "slack", "reason": "other"},
-                    "0+1x20",
-                ),
-                series(
-                    "alertmanager_notifications_failed_total",
-                    {"job": "alertmanager", "integration": "sns", "reason": "other"},
-                    "0+1x20",
-                ),
+                failures("slack", "0+1x20"),
+                failures("slack", "0+1x20", job={"job": "alertmanager-operated"}),
+                failures("sns", "0+1x20"),
             ],
             quiet("AlertDeliveryFailing", "3m"),
             alert(
                 "AlertDeliveryFailing",
                 "12m",
-                {"integration": "slack", "severity": "critical", "team": "platform"},
+                {"integration": "slack", "severity": "critical", **PLATFORM},
                 notes(
                     "Alertmanager cannot deliver notifications to slack.",
                     "Notifications to slack have been failing for 5 minutes: alerts routed "
@@ -384,14 +177,12 @@ def unit_tests() -> list[dict[str, Any]]:
                 ),
             ),
         ),
-        case(
-            [
-                series(
-                    "alertmanager_notifications_failed_total",
-                    {"job": "alertmanager", "integration": "slack", "reason": "other"},
-                    "0 1 1x20",
-                )
-            ],
+        case(  # one failure, then none
+            [failures("slack", "0 1 1x20")],
+            quiet("AlertDeliveryFailing", "15m"),
+        ),
+        case(  # only SNS failing
+            [failures("sns", "0+1x20")],
             quiet("AlertDeliveryFailing", "15m"),
         ),
         # OpenMarketBackendHighErrorRate: 5 of 105 requests a second fail (4.8 %).
@@ -437,15 +228,20 @@ def unit_tests() -> list[dict[str, Any]]:
     ]
 
 
+def prometheus_rule(rendered: RenderedMonitoring) -> dict[str, Any]:
+    """The PrometheusRule of the openmarket-monitoring chart (exactly one)."""
+    (rule,) = [obj for obj in rendered.manifests[CHART_KIND] if obj["kind"] == "PrometheusRule"]
+    assert rule["apiVersion"] == MONITORING_API_VERSION
+    assert rule["metadata"]["name"] == RULES_NAME
+    spec: dict[str, Any] = rule["spec"]
+    return spec
+
+
 @pytest.fixture(scope="module")
 def rules_file(dev: RenderedMonitoring, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The rules file exactly as the Prometheus ConfigMap carries it."""
-    (config_map,) = [
-        obj for obj in dev.manifests["prometheus"] if obj["metadata"]["name"] == "prometheus-rules"
-    ]
-    ((name, text),) = config_map["data"].items()
-    path: Path = tmp_path_factory.mktemp("rules") / str(name)
-    path.write_text(text)
+    """The rules file exactly as the rendered PrometheusRule's spec carries it."""
+    path: Path = tmp_path_factory.mktemp("rules") / "openmarket.rules.yaml"
+    path.write_text(yaml.safe_dump(prometheus_rule(dev), sort_keys=False))
     return path
 
 
@@ -453,14 +249,39 @@ def run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
+def alert_rules() -> dict[str, dict[str, Any]]:
+    return {
+        rule["alert"]: rule
+        for group in rule_groups(VALUES)
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+
+
+def default_rule_groups() -> set[str]:
+    """The defaultRules.rules.<group> flags of the pinned chart (its recorded value keys)."""
+    prefix = "defaultRules.rules."
+    return {
+        line.removeprefix(prefix)
+        for line in CHART_KEYS.read_text().splitlines()
+        if line.startswith(prefix) and "." not in line.removeprefix(prefix)
+    }
+
+
 def test_promtool_accepts_the_rules(promtool: str, rules_file: Path) -> None:
     result = run([promtool, "check", "rules", str(rules_file)])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 16 rules found" in result.stdout
+    count = sum(len(group["rules"]) for group in rules_document(VALUES)["groups"])
+    assert count == 8  # 4 alerts, 4 recording rules
+    assert f"SUCCESS: {count} rules found" in result.stdout
 
 
-def test_the_configmap_carries_the_rules_as_built(rules_file: Path) -> None:
-    assert yaml.safe_load(rules_file.read_text()) == rules_document(VALUES)
+@pytest.mark.parametrize("stage", stage_params())
+def test_the_prometheus_rule_carries_the_rules_as_built(
+    monitoring: dict[str, RenderedMonitoring], stage: str
+) -> None:
+    rendered = monitoring[stage]
+    assert prometheus_rule(rendered) == rules_document(rendered.values)
 
 
 def test_every_alert_fires_and_stays_quiet_as_specified(
@@ -489,53 +310,80 @@ def test_the_unit_tests_cover_every_alert_both_ways() -> None:
         for check in test_case["alert_rule_test"]:
             (fired if check["exp_alerts"] else quiet_ones).add(check["alertname"])
     names = set(alert_names(VALUES))
+    assert names == OPENMARKET_APP_ALERTS | OPENMARKET_PLATFORM_ALERTS
     assert fired == names
-    # Watchdog is vector(1): there is no input under which it is quiet.
-    assert quiet_ones == names - {"Watchdog"}
+    assert quiet_ones == names
 
 
-def test_the_original_ten_alerts_and_our_own_upstream_names_where_upstream_has_them() -> None:
-    names = alert_names(VALUES)
-    assert len(names) == 12 and len(set(names)) == 12
-    assert set(names) == UPSTREAM_ALERTS | OPENMARKET_ALERTS | OPENMARKET_PLATFORM_ALERTS
-    for name in names:
+def test_the_original_ten_alerts_are_the_charts_upstream_ones_plus_our_own() -> None:
+    ours = alert_names(VALUES)
+    assert len(ours) == len(set(ours))
+    release = stack_values(VALUES)
+    default_rules = release["defaultRules"]
+    assert default_rules.get("create", True) is not False
+    groups = default_rule_groups()
+    for name, group in UPSTREAM_ALERTS.items():
+        # The group stack.py names, and the one that really ships the alert, are both on.
+        assert group in groups, f"{name}: no defaultRules group {group!r} in the chart"
+        for flag in {group, SHIPPED_BY[name]}:
+            assert default_rules["rules"].get(flag, True) is not False, (name, flag)
+        assert not default_rules["disabled"].get(name, False), name
+        assert name not in DISABLED_ALERTS, name
+    # Their metrics: kube-state-metrics and node-exporter stay part of the release.
+    assert release.get("kubeStateMetrics", {}).get("enabled", True) is not False
+    assert release.get("nodeExporter", {}).get("enabled", True) is not False
+    covered = set(UPSTREAM_ALERTS) | set(ours)
+    assert covered >= ORIGINAL_DESIGN_ALERTS, ORIGINAL_DESIGN_ALERTS - covered
+    assert len(covered) >= 10
+    for name in covered:
         assert not any(word in name for word in CONTROL_PLANE_WORDS), name
 
 
-def test_every_alert_is_labelled_and_documented() -> None:
+def test_upstream_alerts_name_the_group_that_ships_them() -> None:
+    assert UPSTREAM_ALERTS == SHIPPED_BY
+
+
+def test_no_alert_of_ours_takes_an_upstream_name() -> None:
+    ours = set(alert_names(VALUES))
+    assert ours  # something to compare
+    assert not ours & set(UPSTREAM_ALERTS)
+    assert not ours & set(DISABLED_ALERTS)
+
+
+def test_every_rule_is_labelled_and_documented() -> None:
+    alerts = 0
     for group in rule_groups(VALUES):
         for rule in group["rules"]:
             if "alert" not in rule:
                 assert rule["record"].count(":") == 2, rule["record"]  # level:metric:operations
                 continue
+            alerts += 1
             name = rule["alert"]
-            assert rule["labels"]["severity"] in {"critical", "warning", "info", "none"}, name
-            assert rule["labels"]["team"] in {"platform", "app"}, name
-            notes = rule["annotations"]
-            assert set(notes) == {"summary", "description", "runbook_url"}, name
-            assert notes["runbook_url"].startswith("https://"), name
-            if name in OPENMARKET_ALERTS | OPENMARKET_PLATFORM_ALERTS:
-                team = "app" if name in OPENMARKET_ALERTS else "platform"
-                assert rule["labels"]["team"] == team, name
-                assert notes["runbook_url"].endswith(f"#{name.lower()}")
-            else:
-                assert notes["runbook_url"].startswith(UPSTREAM_RUNBOOKS), name
+            assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+            team = "app" if name in OPENMARKET_APP_ALERTS else "platform"
+            assert rule["labels"]["team"] == team, name
+            annotations = rule["annotations"]
+            assert set(annotations) == {"summary", "description", "runbook_url"}, name
+            assert annotations["runbook_url"].startswith("https://"), name
+            assert annotations["runbook_url"] == f"{RUNBOOKS}#{name.lower()}", name
+    assert alerts == len(OPENMARKET_APP_ALERTS | OPENMARKET_PLATFORM_ALERTS)
 
 
 def test_the_backend_alerts_use_the_original_targets() -> None:
-    exprs = {
-        rule["alert"]: rule["expr"]
-        for group in rule_groups(VALUES)
-        for rule in group["rules"]
-        if "alert" in rule
-    }
+    exprs = {name: rule["expr"] for name, rule in alert_rules().items()}
     assert exprs["OpenMarketBackendHighLatency"].endswith("> 0.5")
     assert exprs["OpenMarketBackendHighErrorRate"].endswith("> 0.01")
 
 
 def test_the_runbook_anchors_exist_in_the_monitoring_guide() -> None:
-    from tests.charts.conftest import ROOT
-
     guide = (ROOT / "docs" / "monitoring.md").read_text()
-    for name in OPENMARKET_ALERTS | OPENMARKET_PLATFORM_ALERTS:
+    # GitHub's anchor of a heading: lower case, spaces to dashes, punctuation dropped.
+    anchors = {
+        re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        for heading in re.findall(r"^#+ (.+)$", guide, flags=re.MULTILINE)
+    }
+    for name, rule in alert_rules().items():
         assert f"### {name}" in guide, f"docs/monitoring.md has no section for {name}"
+        url, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        assert url.endswith("docs/monitoring.md"), name
+        assert anchor in anchors, f"{name}: no heading of docs/monitoring.md has #{anchor}"

@@ -1,5 +1,6 @@
-"""One snapshot per (stage, monitoring chart), as YAML a reviewer can read, and one per
-dashboard (identical in every stage, test_dashboards.py) as JSON.
+"""One snapshot per (stage, monitoring chart) and per stage of the kube-prometheus-stack
+release's values, as YAML a reviewer can read, and one of the application dashboard
+(identical in every stage, test_dashboards.py) as JSON.
 
 In the chart snapshots a dashboard ConfigMap shows the dashboard's uid and hash instead of
 its JSON, so a dashboard change shows up once, in its own file. Update deliberately with
@@ -17,8 +18,14 @@ import yaml
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from tests.charts.monitoring.conftest import RenderedMonitoring, stage_kind_params
-from tests.charts.monitoring.test_dashboards import TITLES, configmap_dashboards
+from charts.monitoring import dashboard as application
+from charts.monitoring import stack_values
+from charts.monitoring.stack import DASHBOARD_LABEL
+from tests.charts.monitoring.conftest import (
+    RenderedMonitoring,
+    stage_kind_params,
+    stage_params,
+)
 from tests.charts.test_chart_snapshots import YamlSnapshotExtension
 
 
@@ -50,7 +57,8 @@ def to_yaml(objects: list[dict[str, Any]]) -> str:
 def summarised(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     result = []
     for obj in objects:
-        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].startswith("grafana-dashboard-"):
+        labels = obj["metadata"].get("labels", {})
+        if obj["kind"] == "ConfigMap" and labels.get(DASHBOARD_LABEL[0]) == DASHBOARD_LABEL[1]:
             obj = json.loads(json.dumps(obj))
             for key, text in obj["data"].items():
                 digest = hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -67,10 +75,15 @@ def test_chart_matches_snapshot(
     assert manifest == snapshot(extension_class=YamlSnapshotExtension)
 
 
-@pytest.mark.parametrize("uid", sorted(TITLES))
-def test_dashboard_matches_snapshot(
-    dev: RenderedMonitoring, snapshot: SnapshotAssertion, uid: str
+@pytest.mark.parametrize("stage", stage_params())
+def test_release_values_match_snapshot(
+    monitoring: dict[str, RenderedMonitoring], snapshot: SnapshotAssertion, stage: str
 ) -> None:
-    model = configmap_dashboards(dev)[uid]
+    values = to_yaml([stack_values(monitoring[stage].values)])
+    assert values == snapshot(extension_class=YamlSnapshotExtension)
+
+
+def test_dashboard_matches_snapshot(dev: RenderedMonitoring, snapshot: SnapshotAssertion) -> None:
+    model = application.application_dashboard(dev.values)
     text = json.dumps(model, indent=2, sort_keys=True) + "\n"
     assert text == snapshot(extension_class=JsonSnapshotExtension)

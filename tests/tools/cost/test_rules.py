@@ -365,11 +365,37 @@ def test_unknown_helm_chart_is_unpriced_and_known_one_free() -> None:
     result = estimate(
         {
             "Known": res("Custom::AWSCDK-EKS-HelmChart", Chart="aws-load-balancer-controller"),
-            "Prometheus": res("Custom::AWSCDK-EKS-HelmChart", Chart="kube-prometheus-stack"),
+            "Loki": res("Custom::AWSCDK-EKS-HelmChart", Chart="loki"),
         }
     )
-    assert [u.resource for u in result.unpriced] == ["prod/Test/Prometheus"]
+    assert [u.resource for u in result.unpriced] == ["prod/Test/Loki"]
     assert any(f.resource == "prod/Test/Known" for f in result.free)
+
+
+def _claim(size: str) -> dict[str, Any]:
+    return {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": size}}}}}
+
+
+def test_kube_prometheus_stack_volumes_are_priced_from_its_values() -> None:
+    values = {
+        "prometheus": {"prometheusSpec": {"storageSpec": _claim("100Gi")}},
+        "alertmanager": {"alertmanagerSpec": {"storage": _claim("1Gi")}},
+    }
+    result = estimate(
+        {
+            "Stack": res(
+                "Custom::AWSCDK-EKS-HelmChart",
+                Chart="kube-prometheus-stack",
+                Values=json.dumps(values),
+            )
+        }
+    )
+    assert not result.unpriced
+    assert usd(result, "Stack") == pytest.approx(101 * p("ebs.gb_month", "gp3"))
+    unreadable = estimate(
+        {"Stack": res("Custom::AWSCDK-EKS-HelmChart", Chart="kube-prometheus-stack", Values="{}")}
+    )
+    assert len(unreadable.unpriced) == 2
 
 
 def test_elbv2_load_balancer_resource() -> None:

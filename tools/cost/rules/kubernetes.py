@@ -9,6 +9,7 @@ templates EBS volumes. A kind or a chart the rules do not know is unpriced, neve
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,20 @@ KNOWN_HELM_CHARTS: Mapping[str, str] = {
     "metrics-server": "pods on the node group",
     "cert-manager": "pods on the node group",
     "cluster-autoscaler": "pods on the node group",
+    "prometheus-operator-crds": "CustomResourceDefinitions only",
+}
+# Helm charts whose values claim EBS volumes: chart -> (what, path of the claim spec).
+HELM_CHART_VOLUMES: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "kube-prometheus-stack": (
+        (
+            "Prometheus (kube-prometheus-stack)",
+            ("prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec"),
+        ),
+        (
+            "Alertmanager (kube-prometheus-stack)",
+            ("alertmanager", "alertmanagerSpec", "storage", "volumeClaimTemplate", "spec"),
+        ),
+    ),
 }
 
 # Kubernetes kinds that create nothing billable in AWS by themselves.
@@ -67,6 +82,10 @@ FREE_KUBERNETES_KINDS = frozenset(
         "SecretStore",
         "ClusterSecretStore",
         "ExternalSecret",
+        # The Prometheus Operator's configuration kinds.
+        "PrometheusRule",
+        "ServiceMonitor",
+        "PodMonitor",
     }
 )
 
@@ -179,8 +198,32 @@ def kubernetes_resource(r: Resource, ctx: StageContext) -> list[Outcome]:
     return outcomes
 
 
+def _chart_volumes(
+    r: Resource, ctx: StageContext, chart: str, claims: tuple[tuple[str, tuple[str, ...]], ...]
+) -> list[Outcome]:
+    """One EBS volume per claim the chart's values make (one replica each)."""
+    try:
+        values = json.loads(flatten(r.prop("Values")) or "{}")
+    except ValueError:
+        return [Unpriced(r.address, r.type, f"Helm chart '{chart}': values unreadable")]
+    outcomes: list[Outcome] = []
+    for what, path in claims:
+        node: Any = values
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        storage = ((node or {}).get("resources") or {}).get("requests", {}).get("storage")
+        gib = _gib(storage)
+        if gib is None:
+            outcomes.append(Unpriced(r.address, r.type, f"{what}: volume size unreadable"))
+        else:
+            outcomes.append(_volume_item(r, ctx, what, gib, 1))
+    return outcomes
+
+
 def helm_chart(r: Resource, ctx: StageContext) -> list[Outcome]:
     chart = flatten(r.prop("Chart")) or "?"
+    if chart in HELM_CHART_VOLUMES:
+        return _chart_volumes(r, ctx, chart, HELM_CHART_VOLUMES[chart])
     reason = KNOWN_HELM_CHARTS.get(chart)
     if reason is None:
         return [

@@ -18,7 +18,21 @@ from tools.cost.rules.base import Service
 EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 _EKS_CONTROL_PLANE = re.compile(r"^/aws/eks/(?P<cluster>[^/]+)/cluster$")
 _LOG_KINDS: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (re.compile(r"^/aws/eks/[^/]+/application"), "logs_eks_application_gb", "container logs"),
+    (
+        re.compile(r"^/aws/containerinsights/[^/]+/application$"),
+        "logs_eks_application_gb",
+        "container logs",
+    ),
+    (
+        re.compile(r"^/aws/containerinsights/[^/]+/(dataplane|host)$"),
+        "logs_eks_node_gb",
+        "node logs",
+    ),
+    (
+        re.compile(r"^/aws/containerinsights/[^/]+/performance$"),
+        "logs_container_insights_performance_gb",
+        "Container Insights performance events",
+    ),
     (re.compile(r"^/aws/vpc/|flow-?logs?", re.IGNORECASE), "logs_vpc_flow_gb", "VPC flow logs"),
     (re.compile(r"^/aws/lambda/"), "logs_lambda_app_gb", "function logs"),
     (re.compile(r"^/aws/rds/.*/audit$"), "logs_rds_audit_gb", "Aurora audit log"),
