@@ -8,7 +8,8 @@ from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
 from openmarket_cdk.config import StageConfig
-from openmarket_cdk.stacks.cluster import ClusterInputs, ClusterStack
+from openmarket_cdk.stacks.cluster import ClusterStack
+from openmarket_cdk.stacks.cluster_inputs import ClusterInputs
 from openmarket_cdk.stacks.data import DataStack
 from openmarket_cdk.stacks.functions import FunctionsInputs, FunctionsStack
 from openmarket_cdk.stacks.network import NetworkStack

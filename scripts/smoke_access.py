@@ -11,7 +11,8 @@ internet (behind its WAF) needs nothing: both say so and change nothing. An addr
 inside the stage's ranges (the office) is not added.
 
 The deploy role may do this only on security groups tagged ``openmarket:smoke-access`` with
-the stage's name (openmarket_cdk/stacks/deploy_access.py). CloudFormation does not manage
+the stage's name (`GitHubDeployRole.allow_smoke_access` in
+openmarket_cdk/constructs/deploy_access_deploy_role.py). CloudFormation does not manage
 the temporary rule; `cdk diff` never sees it, and the next deploy leaves it alone.
 """
 

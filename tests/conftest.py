@@ -122,6 +122,30 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
     yield Synthesized(app, stages, templates, names, protection, outdir, account_templates)
 
 
+@pytest.fixture(scope="session")
+def checkov_scan(synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """checkov once over every template and manifest of the session (tests/checkov_scan.py)."""
+    from charts.monitoring import MONITORING_CHART_KINDS
+    from charts.stage import render_stage
+    from openmarket_cdk.chart_values import placeholder_chart_values
+    from openmarket_cdk.config import stage_config
+    from tests.checkov_scan import APP, MONITORING, run_scan
+
+    manifests: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {APP: {}, MONITORING: {}}
+    for stage in STAGE_NAMES:
+        for kind, objects in render_stage(placeholder_chart_values(stage_config(stage))).items():
+            part = MONITORING if kind in MONITORING_CHART_KINDS else APP
+            manifests[part].setdefault(stage, {})[kind] = objects
+    probe = next(
+        obj
+        for objects in manifests[MONITORING]["dev"].values()
+        for obj in objects
+        if obj["kind"] == "ConfigMap"
+    )
+    templates = sorted(Path(synthesized.outdir).rglob("*.template.json"))
+    return run_scan(tmp_path_factory.mktemp("checkov"), templates, manifests, probe)
+
+
 def stage_kind_params() -> list[Any]:
     return [
         pytest.param(stage, kind, id=f"{stage}-{kind}")
@@ -146,8 +170,49 @@ class Typecheck:
 _typecheck: Typecheck | None = None
 
 
+# --- two speeds: `make test-fast` deselects the gate ----------------------------------------
+# The gate is what needs the whole synthesized app, a real server, the network, or an
+# external tool run over everything (checkov, cfn-lint, mypy, the CDK CLI, make, shellcheck);
+# `make test` runs it all, `make test-fast` (-m "not gate") the rest: config, charts,
+# functions with emulated AWS, the tools, the models.
+GATE_MARKERS = ("integration", "network")
+GATE_FIXTURES = ("synthesized",)
+GATE_FILES = frozenset(
+    {
+        "test_app.py",  # cdk-nag over the app, the CLI synth
+        "test_checkov.py",
+        "test_checkov_templates.py",
+        "test_code_quality.py",  # ruff and mypy over everything
+        "test_lint.py",  # cfn-lint
+        "test_make_targets.py",  # make, the CDK CLI
+        "test_workflows.py",  # jactionlint, shellcheck
+        "test_deploy_scripts.py",  # shell scripts against local servers
+        "test_self_contained.py",  # every file git knows
+        "test_function_wheels.py",  # pip resolves every requirement against the index
+        "test_deploy_access.py",  # a synth of its own, cfn-lint
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "gate: part of the full gate only (`make test`), not of `make test-fast`"
+    )
+
+
+def _is_gate(item: pytest.Item) -> bool:
+    return (
+        any(item.get_closest_marker(marker) for marker in GATE_MARKERS)
+        or any(name in getattr(item, "fixturenames", ()) for name in GATE_FIXTURES)
+        or item.path.name in GATE_FILES
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     global _typecheck
+    for item in items:
+        if _is_gate(item):
+            item.add_marker(pytest.mark.gate)
     if _typecheck is None and any(item.name == TYPECHECK_TEST for item in items):
         output = Path(tempfile.mkstemp(prefix="typecheck-", suffix=".log")[1])
         process = subprocess.Popen(

@@ -13,7 +13,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, REGION, StageConfigError, account_config
 from openmarket_cdk.config.validation import validate_account_config
-from openmarket_cdk.stacks.audit import CIS_CONTROLS, CIS_METRIC_NAMESPACE
+from openmarket_cdk.constructs.audit_cis_alarms import CIS_CONTROLS, CIS_METRIC_NAMESPACE
 from tests.cfn import of_type, only, ref_id
 from tests.conftest import Synthesized
 from tests.normalize import normalize_template

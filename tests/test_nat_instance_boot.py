@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from openmarket_cdk.stacks.network import NAT_BOOT_SCRIPT, nat_instance_user_data
+from openmarket_cdk.constructs.network_nat import NAT_BOOT_SCRIPT, nat_instance_user_data
 
 DEFAULT_ROUTE = "default via 10.0.1.1 dev ens5 proto dhcp src 10.0.1.23 metric 512"
 

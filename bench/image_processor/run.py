@@ -141,21 +141,29 @@ PEAK_TARGET_MB = LAMBDA_MEMORY_MB * PEAK_PERCENT / 100  # 307.2 MB at 512 MB
 
 
 def function_modules() -> tuple[Any, Any]:
+    """The function's cost model and its rendering module (its thumbnail settings live in
+    thumbnail_processor)."""
     sys.path.insert(0, str(FUNCTION_DIR))
     import image_limits
-    import thumbnails
+    import image_rendering
 
-    return image_limits, thumbnails
+    return image_limits, image_rendering
+
+
+def max_pixels_default() -> int:
+    sys.path.insert(0, str(FUNCTION_DIR))
+    import thumbnail_processor
+
+    return int(thumbnail_processor.DEFAULT_MAX_PIXELS)
 
 
 def largest_4_3(fits: Any) -> tuple[int, int]:
     """Largest 4:3 size, within MAX_IMAGE_PIXELS, for which fits((w, h)) holds."""
-    _, thumbnails = function_modules()
     low, high = 4, 20_000
     while low < high:
         mid = (low + high + 1) // 2
         size = (mid, mid * 3 // 4)
-        if size[0] * size[1] <= thumbnails.DEFAULT_MAX_PIXELS and fits(size):
+        if size[0] * size[1] <= max_pixels_default() and fits(size):
             low = mid
         else:
             high = mid - 1
@@ -163,12 +171,12 @@ def largest_4_3(fits: Any) -> tuple[int, int]:
 
 
 def jpeg_limit(sampling: tuple[tuple[int, int], ...]) -> tuple[int, int]:
-    image_limits, thumbnails = function_modules()
+    image_limits, rendering = function_modules()
     frame = image_limits.JpegFrame(0xC2, 8, sampling, 1)
     return largest_4_3(
         lambda size: (
-            image_limits.jpeg_cost(size, frame, thumbnails.fit_inside(*size, 800)).bytes
-            <= thumbnails.DEFAULT_DECODE_BUDGET
+            image_limits.jpeg_cost(size, frame, rendering.fit_inside(*size, 800)).bytes
+            <= rendering.DEFAULT_DECODE_BUDGET
         )
     )
 
@@ -211,12 +219,12 @@ def save_photo(fmt: str, mode: str | None = None, **params: Any) -> Any:
 def webp_at_limit(path: Path, lossless: bool) -> None:
     """The largest 4:3 WebP accepted: its limit depends on its own file size (Pillow holds the
     file in memory), so shrink until the function's estimate fits."""
-    image_limits, thumbnails = function_modules()
+    image_limits, rendering = function_modules()
     file_bytes = 0
     for _ in range(6):
         size = largest_4_3(
             lambda wh, held=file_bytes: (
-                image_limits.webp_cost(wh, held).bytes <= thumbnails.DEFAULT_DECODE_BUDGET
+                image_limits.webp_cost(wh, held).bytes <= rendering.DEFAULT_DECODE_BUDGET
             )
         )
         params = {"lossless": True, "method": 0} if lossless else {"quality": 90, "method": 4}
@@ -338,7 +346,7 @@ def ensure_limit_inputs() -> list[tuple[str, str, Path]]:
 
 def model_estimate(path: Path) -> tuple[str, int]:
     """The function's own estimate for `path`: (kind, bytes over the baseline)."""
-    image_limits, thumbnails = function_modules()
+    image_limits, rendering = function_modules()
     from PIL import Image
 
     size = path.stat().st_size
@@ -352,7 +360,7 @@ def model_estimate(path: Path) -> tuple[str, int]:
             frame = image_limits.read_jpeg_frame(fp) if head.startswith(b"\xff\xd8") else None
             with Image.open(fp) as im:
                 if frame is not None:
-                    target = thumbnails.fit_inside(*im.size, 800)
+                    target = rendering.fit_inside(*im.size, 800)
                     cost = image_limits.jpeg_cost(im.size, frame, target)
                 else:
                     cost = image_limits.full_decode_cost(str(im.format), im.mode, im.size)
@@ -416,16 +424,17 @@ def child_cpu(jpeg: str, iterations: int, out_dir: str, core: int, kernel: str) 
     """
     os.sched_setaffinity(0, {core})
     sys.path.insert(0, str(FUNCTION_DIR))
-    import thumbnails
+    import image_rendering
+    import thumbnail_processor
     from PIL import Image
 
     if kernel == "bicubic":
-        thumbnails.RESAMPLE = Image.Resampling.BICUBIC
+        image_rendering.RESAMPLE = Image.Resampling.BICUBIC
     data = Path(jpeg).read_bytes()
-    settings = thumbnails.Settings()
+    settings = thumbnail_processor.Settings()
 
     def once() -> dict[str, tuple[bytes, tuple[int, int]]]:
-        variants: dict[str, tuple[bytes, tuple[int, int]]] = thumbnails.render_variants(
+        variants: dict[str, tuple[bytes, tuple[int, int]]] = image_rendering.render_variants(
             data, settings.sizes, settings.quality, settings.max_pixels
         )
         return variants
@@ -623,8 +632,8 @@ def measure_rss(kind: str, image: Path | None) -> dict[str, Any]:
 
 
 def base_budget_mb() -> float:
-    _, thumbnails = function_modules()
-    return float(thumbnails.DEFAULT_DECODE_BUDGET / 2**20)
+    _, rendering = function_modules()
+    return float(rendering.DEFAULT_DECODE_BUDGET / 2**20)
 
 
 def measure_limits(cases: list[tuple[str, str, Path]]) -> list[dict[str, Any]]:
@@ -882,7 +891,7 @@ def write_results(
         "correlated noise and edges; EXIF orientation 6 + GPS).",
         "- Work, both sides: EXIF rotation, fit inside 800x800 and 200x200 (no enlargement), "
         "Lanczos-3, JPEG q80 4:2:0 with optimised Huffman tables, all metadata stripped.",
-        "- Python: `thumbnails.render_variants` exactly as the function runs it (libjpeg DCT "
+        "- Python: `image_rendering.render_variants` exactly as the function runs it (libjpeg DCT "
         "scaling to 1000x750 via `Image.draft`, one decode, the 200 variant derived from the "
         "800 one).",
         "- sharp (baseline): what the original Node.js function did per upload: two pipelines from "

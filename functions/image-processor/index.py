@@ -1,6 +1,7 @@
 """image-processor Lambda: thumbnails for images uploaded under ``uploads/``.
 
-Thin handler: parse the S3 event, build clients from the environment, call ``thumbnails``.
+Thin handler: parse the S3 event, build clients from the environment, call
+``thumbnail_processor`` (which renders with ``image_rendering``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-from thumbnails import (
+from thumbnail_processor import (
     METRICS_NAMESPACE,
     OUTCOMES,
     S3Client,

@@ -13,9 +13,10 @@ of the thumbnails lets whichever invocation finishes last win, older version or 
    ``If-None-Match: *`` when there is none). S3 answers 412 (or 409 for a concurrent
    conditional write) if anything wrote in between: read again, decide again. No lock, no
    table, correct for any interleaving of invocations.
-3. The bytes of a thumbnail name its source version (a JPEG comment, see thumbnails.py), so two
-   source versions never produce the same ETag and a stale ETag can never match a newer write
-   that happens to look the same (the ABA problem of ETag compare-and-swap).
+3. The bytes of a thumbnail name its source version (a JPEG comment, see
+   ``thumbnail_processor.source_comment``), so two source versions never produce the same ETag
+   and a stale ETag can never match a newer write that happens to look the same (the ABA
+   problem of ETag compare-and-swap).
 4. Deleting is conditional too (``DeleteObject`` with ``If-Match``): thumbnails of an older
    version are removed when the current version is rejected, and an invocation that finds
    its version superseded after writing removes exactly what it wrote, never a newer write.

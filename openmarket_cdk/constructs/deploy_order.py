@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import CfnResource, Duration
+from aws_cdk import CfnOutput, CfnResource, Duration, Stack
 from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct, IConstruct
 
 from openmarket_cdk.common import helm_resources
-from openmarket_cdk.config import ControllerRelease
+from openmarket_cdk.config import ControllerRelease, StageConfig
 from openmarket_cdk.config.errors import fail
 
 # The AWS Load Balancer Controller chart (3.2.2) registers a mutating webhook on every Service
@@ -120,3 +121,44 @@ class LoadBalancerReady(Construct):
     def hostname(self) -> str:
         """The ALB's DNS name (a deploy-time value)."""
         return self._value.value
+
+
+def load_balancer_ready(
+    stack: Stack,
+    config: StageConfig,
+    *,
+    cluster: eks.ICluster,
+    ingress_manifest: eks.KubernetesManifest,
+    ingress_json: object,
+    ingress: tuple[str, str],
+) -> LoadBalancerReady:
+    """The ALB exists before the stack completes (``LoadBalancerReady``, the stack's child).
+    The wait runs again whenever the ALB can have changed in-band (the Ingress or the
+    controller changed), and a stage whose ALB lives on publishes its name in SSM for the
+    observability stack's lookup (a sleeping ALB, dev's, comes back with a new name each
+    morning: `make url`)."""
+    namespace, name = ingress
+    ready = LoadBalancerReady(
+        stack,
+        "LoadBalancerReady",
+        cluster=cluster,
+        ingress_manifest=ingress_manifest,
+        namespace=namespace,
+        ingress_name=name,
+        triggers={
+            "IngressManifest": stack.to_json_string(ingress_json),
+            "ControllerVersion": alb_controller_version(
+                config.kubernetes.controllers.alb_controller
+            ).version,
+        },
+    )
+    if not config.sleep.load_balancer_sleeps:
+        ssm.StringParameter(
+            stack,
+            "LoadBalancerHostnameParameter",
+            parameter_name=config.load_balancer_hostname_parameter,
+            description=f"{config.prefix}: DNS name of the ALB the ingress controller made",
+            string_value=ready.hostname,
+        )
+        CfnOutput(stack, "LoadBalancerHostname", value=ready.hostname)
+    return ready

@@ -3,14 +3,19 @@ releases on the cluster, in order."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
+from aws_cdk import Stack
 from aws_cdk import aws_eks_v2 as eks
+from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
-from openmarket_cdk.config import MonitoringStackRelease
+from charts.monitoring import AFTER_STACK_RELEASE, BEFORE_STACK_RELEASE
+from openmarket_cdk.config import MonitoringStackRelease, StageConfig
+from openmarket_cdk.constructs.chart_deployment import OrderedChartDeployment
 from openmarket_cdk.constructs.helm_timeouts import HELM_RELEASE_TIMEOUT
+from openmarket_cdk.constructs.pod_identity import PodIdentity
 
 CRDS_CHART = "prometheus-operator-crds"
 STACK_CHART = "kube-prometheus-stack"
@@ -25,9 +30,10 @@ class KubePrometheusStack(Construct):
     then kube-prometheus-stack with ``values`` (charts/monitoring/stack.py), in
     ``namespace`` (which exists: the monitoring charts make it).
 
-    ``after`` is what the stack's pods need first: the secrets they mount, the Pod Identity
-    association of Alertmanager. Objects of the operator's kinds must depend on ``release``
-    (or at least ``crds``). Both releases are the cluster's children, like every other.
+    It goes between the stage's monitoring charts (``charts``): after the secret sync its
+    pods mount (and Alertmanager's Pod Identity ``association``), before OpenMarket's rules,
+    scrape target and dashboard (objects of the operator's kinds). Both releases are the
+    cluster's children, like every other.
     """
 
     def __init__(
@@ -39,7 +45,8 @@ class KubePrometheusStack(Construct):
         release: MonitoringStackRelease,
         namespace: str,
         values: Mapping[str, Any],
-        after: Sequence[IConstruct],
+        charts: OrderedChartDeployment,
+        association: IConstruct,
     ) -> None:
         super().__init__(scope, construct_id)
         self.crds = cluster.add_helm_chart(
@@ -66,6 +73,31 @@ class KubePrometheusStack(Construct):
             timeout=HELM_RELEASE_TIMEOUT,
             values=dict(values),
         )
-        for prerequisite in after:
-            self.crds.node.add_dependency(prerequisite)
+        self.crds.node.add_dependency(charts.manifests[BEFORE_STACK_RELEASE], association)
         self.release.node.add_dependency(self.crds)
+        charts.manifests[AFTER_STACK_RELEASE].node.add_dependency(self.release)
+
+
+def alertmanager_access(stack: Stack, config: StageConfig, cluster: eks.ICluster) -> PodIdentity:
+    """Alertmanager's pod role (``AlertmanagerAccess``, the stack's child): it publishes the
+    heartbeat and delivery failures to SNS (topics of the observability stack, named in
+    config), outside the cluster they watch."""
+    monitoring = config.kubernetes.monitoring
+    access = PodIdentity(
+        stack,
+        "AlertmanagerAccess",
+        cluster=cluster,
+        namespace=monitoring.namespace,
+        service_account=monitoring.alertmanager_service_account,
+        description=f"{config.prefix}: pod role of Alertmanager",
+    )
+    access.role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["sns:Publish"],
+            resources=[
+                config.sns_topic_arn(config.alerting_heartbeat_topic_name),
+                config.sns_topic_arn(config.alert_delivery_failures_topic_name),
+            ],
+        )
+    )
+    return access

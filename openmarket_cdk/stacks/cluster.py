@@ -2,91 +2,67 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, cast
 
 import cdk8s
-from aws_cdk import Aspects, CfnOutput, SecretValue, Stack
+from aws_cdk import Aspects, CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
-from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_ssm as ssm
 from aws_cdk.lambda_layer_kubectl_v35 import KubectlV35Layer
 from constructs import Construct
 
-from charts.monitoring import AFTER_STACK_RELEASE, BEFORE_STACK_RELEASE, stack_values
+from charts.monitoring import stack_values
 from charts.stage import add_stage_charts
 from openmarket_cdk.chart_values import DeployTimeValues, chart_values
-from openmarket_cdk.common import log_retention, retain_or_destroy
+from openmarket_cdk.common import retain_or_destroy
 from openmarket_cdk.config import StageConfig
 from openmarket_cdk.constructs.app_node_group import AppNodeGroup
 from openmarket_cdk.constructs.backend_access import BackendAccess
 from openmarket_cdk.constructs.chart_deployment import OrderedChartDeployment
 from openmarket_cdk.constructs.cluster_access import ClusterAccess
 from openmarket_cdk.constructs.cluster_internals import acknowledge_cluster_internals
+from openmarket_cdk.constructs.cluster_settings import (
+    admin_access,
+    container_insights_logs,
+    control_plane_log_types,
+    control_plane_logs,
+    endpoint_access,
+    standard_support_only,
+)
 from openmarket_cdk.constructs.deploy_order import (
-    LoadBalancerReady,
     alb_controller_values,
     alb_controller_version,
+    load_balancer_ready,
     order_first_deploy,
 )
 from openmarket_cdk.constructs.edge import StageEdge
 from openmarket_cdk.constructs.eks_addons import EksAddons
 from openmarket_cdk.constructs.external_secrets import ExternalSecretsOperator
 from openmarket_cdk.constructs.helm_timeouts import BoundHelmReleaseTimeouts
-from openmarket_cdk.constructs.monitoring_stack import KubePrometheusStack
+from openmarket_cdk.constructs.monitoring_secrets import (
+    grafana_admin_secret,
+    slack_webhooks_secret,
+)
+from openmarket_cdk.constructs.monitoring_stack import KubePrometheusStack, alertmanager_access
 from openmarket_cdk.constructs.node_autoscaler import DEPLOYMENT as AUTOSCALER_DEPLOYMENT
 from openmarket_cdk.constructs.node_autoscaler import NAMESPACE as AUTOSCALER_NAMESPACE
 from openmarket_cdk.constructs.node_autoscaler import NodeAutoscaler
-from openmarket_cdk.constructs.pod_identity import PodIdentity
 from openmarket_cdk.constructs.web_acl import AlbWebAcl
-from openmarket_cdk.nag import acknowledge
+from openmarket_cdk.stacks.cluster_inputs import ClusterInputs
 from openmarket_cdk.stage_sleep.construct import StageSleep
 
 # The kubectl layer must serve the cluster's version (tests check the two agree).
 KUBECTL_LAYER_VERSION = "1.35"
-# The CloudWatch Observability add-on's log groups (kind -> logical id, which never changes).
-CONTAINER_INSIGHTS_LOG_GROUPS = {
-    "application": "ApplicationLogs",
-    "dataplane": "DataplaneLogs",
-    "host": "HostLogs",
-    "performance": "PerformanceLogs",
-}
-NODE_LOG_GROUPS = ("dataplane", "host")
-
-
-@dataclass(frozen=True)
-class ClusterInputs:
-    """What the cluster stack uses from the stacks before it (typed, no lookups)."""
-
-    vpc: ec2.IVpc
-    app_security_group: ec2.ISecurityGroup
-    alb_security_group: ec2.ISecurityGroup
-    uploads_bucket: s3.IBucket
-    aurora_secret: secretsmanager.ISecret
-    cache_secret: secretsmanager.ISecret
-    cache_endpoint: str
-    data_key: kms.IKey  # encrypts the Aurora and cache secrets
-    event_bus: events.IEventBus  # the backend publishes OrderCreated here
 
 
 class ClusterStack(Stack):
     """The Kubernetes platform OpenMarket's backend and frontend run on.
 
-    Deploys an EKS cluster (aws-eks-v2, Kubernetes 1.35, standard support) with KMS envelope
-    encryption of secrets, control-plane logs, a private API endpoint (dev: public, limited to
-    configured CIDRs), an admin access entry, and a managed node group in the private subnets
-    of both AZs; the EKS add-ons, the AWS Load Balancer Controller and External Secrets
-    Operator; a WAF web ACL for the ALB; pod IAM roles; with a stage domain, its ACM
-    certificate and ExternalDNS (the ALB's alias record); and every chart of the stage in order:
-    namespace -> platform -> backend, frontend -> ingress -> network policy -> monitoring
-    (namespaces, secrets -> kube-prometheus-stack -> OpenMarket's rules and dashboard ->
-    network policy).
+    An EKS cluster (aws-eks-v2, standard support, KMS-encrypted secrets, private endpoint;
+    dev's public and limited to configured CIDRs), node groups per zone, the add-ons and
+    controllers, a WAF web ACL, pod roles, with a domain its certificate and ExternalDNS,
+    and every chart of the stage in order (kube-prometheus-stack among the monitoring ones).
 
     The stateful resources (key, log groups, secrets, cluster) are the stack's direct
     children, so their logical IDs never depend on how the parts are arranged.
@@ -114,66 +90,12 @@ class ClusterStack(Stack):
             enable_key_rotation=True,
             removal_policy=removal,
         )
-        # EKS would create this group without retention; made here, the cluster waits for it.
-        control_plane_logs = logs.LogGroup(
-            self,
-            "ControlPlaneLogs",
-            log_group_name=f"/aws/eks/{config.cluster_name}/cluster",
-            retention=log_retention(k8s.control_plane_log_retention_days),
-            removal_policy=removal,
-        )
-        # The CloudWatch Observability add-on writes the container logs (its Fluent Bit),
-        # the nodes' logs and the Container Insights metrics to these; it would create a
-        # missing one without retention, so they are made here first, with the stage's.
-        container_insights_logs = {
-            kind: logs.LogGroup(
-                self,
-                construct_id,
-                log_group_name=config.container_insights_log_group_name(kind),
-                retention=log_retention(k8s.application_log_retention_days),
-                # Node logs are read when something is wrong, never turned into metrics:
-                # Infrequent Access halves their ingestion price (Logs Insights still works).
-                log_group_class=(
-                    logs.LogGroupClass.INFREQUENT_ACCESS
-                    if kind in NODE_LOG_GROUPS
-                    else logs.LogGroupClass.STANDARD
-                ),
-                removal_policy=removal,
-            )
-            for kind, construct_id in CONTAINER_INSIGHTS_LOG_GROUPS.items()
-        }
-        self.application_log_group = container_insights_logs["application"]
-        self.grafana_admin_secret = secretsmanager.Secret(
-            self,
-            "GrafanaAdminSecret",
-            secret_name=config.grafana_admin_secret_name,
-            description=f"{config.prefix}: Grafana admin login (synced by ESO)",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template='{"admin-user": "admin"}',
-                generate_string_key="admin-password",
-                exclude_punctuation=True,
-                password_length=32,
-            ),
-            removal_policy=removal,
-        )
-        # The webhook URLs come from Slack; operators store them (make slack-webhooks). The
-        # secret is created in the shape the ExternalSecret reads (one key per receiver, a
-        # placeholder each), so Alertmanager starts on the first deploy and its failed
-        # deliveries reach the alarm e-mail. The template never changes these values again
-        # unless the receivers or the placeholder change (then the stored URLs are reset).
+        cluster_logs = control_plane_logs(self, config, removal)
+        insights_logs = container_insights_logs(self, config, removal)
+        self.application_log_group = insights_logs["application"]
+        self.grafana_admin_secret = grafana_admin_secret(self, config, removal)
+        self.slack_webhooks_secret = slack_webhooks_secret(self, config, removal)
         monitoring = k8s.monitoring
-        self.slack_webhooks_secret = secretsmanager.Secret(
-            self,
-            "SlackWebhooksSecret",
-            secret_name=config.slack_webhooks_secret_name,
-            description=f"{config.prefix}: Alertmanager Slack webhook URL per receiver",
-            secret_object_value={
-                receiver: SecretValue.unsafe_plain_text(monitoring.slack_url_placeholder)
-                for receiver in monitoring.slack_receivers
-            },
-            removal_policy=removal,
-        )
-        _acknowledge_manual_rotation(self.grafana_admin_secret, self.slack_webhooks_secret)
 
         # --- the cluster ----------------------------------------------------------------
         self.cluster = eks.Cluster(
@@ -183,9 +105,9 @@ class ClusterStack(Stack):
             version=eks.KubernetesVersion.of(k8s.version),
             vpc=inputs.vpc,
             vpc_subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)],
-            endpoint_access=_endpoint_access(config),
+            endpoint_access=endpoint_access(config),
             secrets_encryption_key=secrets_key,
-            cluster_logging=_control_plane_log_types(config),
+            cluster_logging=control_plane_log_types(config),
             default_capacity=0,  # the managed node group below replaces the default one
             default_capacity_type=eks.DefaultCapacityType.NODEGROUP,
             kubectl_provider_options=eks.KubectlProviderOptions(
@@ -203,29 +125,14 @@ class ClusterStack(Stack):
             service_ipv4_cidr=config.network.service_cidr,
             removal_policy=removal,
         )
-        self.cluster.node.add_dependency(control_plane_logs)
-        cfn_cluster = self.cluster.node.default_child
-        assert isinstance(cfn_cluster, eks.CfnCluster)
-        # Standard support only: extended support costs 6x the control plane and would
-        # arrive silently when the version ages.
-        cfn_cluster.upgrade_policy = eks.CfnCluster.UpgradePolicyProperty(support_type="STANDARD")
-        cfn_cluster.deletion_protection = config.termination_protection
+        self.cluster.node.add_dependency(cluster_logs)
+        standard_support_only(self.cluster, config)
         # aws-eks-v2's Python stubs miss a member of ICluster on Cluster; it is one.
         icluster = cast(eks.ICluster, self.cluster)
         acknowledge_cluster_internals(self.cluster)
 
         # --- parts ----------------------------------------------------------------------
-        eks.AccessEntry(
-            self,
-            "AdminAccess",
-            cluster=icluster,
-            principal=config.admin_role_arn,
-            access_policies=[
-                eks.AccessPolicy.from_access_policy_name(
-                    "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER
-                )
-            ],
-        )
+        admin_access(self, config, icluster)
         # A private endpoint (staging, prod): operators reach it through Session Manager.
         if not k8s.public_endpoint_cidrs:
             ClusterAccess(
@@ -248,7 +155,7 @@ class ClusterStack(Stack):
             stage_prefix=config.prefix,
             prefix_delegation=k8s.prefix_delegation,
             log_agent=k8s.monitoring.resources.log_agent,
-            log_groups=tuple(container_insights_logs.values()),
+            log_groups=tuple(insights_logs.values()),
         )
         node_autoscaler = NodeAutoscaler(
             self, "NodeAutoscaler", config=config, cluster=self.cluster, nodes=self.nodes
@@ -283,25 +190,7 @@ class ClusterStack(Stack):
             uploads_bucket=inputs.uploads_bucket,
             event_bus=inputs.event_bus,
         )
-        # Alertmanager publishes its heartbeat and delivery failures to SNS (topics of the
-        # observability stack, named in config), outside the cluster they watch.
-        alertmanager = PodIdentity(
-            self,
-            "AlertmanagerAccess",
-            cluster=icluster,
-            namespace=monitoring.namespace,
-            service_account=monitoring.alertmanager_service_account,
-            description=f"{config.prefix}: pod role of Alertmanager",
-        )
-        alertmanager.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["sns:Publish"],
-                resources=[
-                    config.sns_topic_arn(config.alerting_heartbeat_topic_name),
-                    config.sns_topic_arn(config.alert_delivery_failures_topic_name),
-                ],
-            )
-        )
+        alertmanager = alertmanager_access(self, config, icluster)
 
         alb_controller = self.cluster.alb_controller
         # HTTPS name of the stage (staging, prod; dev when a domain is given): certificate
@@ -358,44 +247,25 @@ class ClusterStack(Stack):
                 "ingress": [alb_controller] if alb_controller is not None else [],
             },
         )
-        # kube-prometheus-stack between the secrets its pods mount and OpenMarket's rules,
-        # scrape target and dashboard (objects of the operator's kinds).
-        monitoring_stack = KubePrometheusStack(
+        KubePrometheusStack(
             self,
             "KubePrometheusStack",
             cluster=self.cluster,
             release=monitoring.stack,
             namespace=monitoring.namespace,
             values=stack_values(values.monitoring),
-            after=[self.charts.manifests[BEFORE_STACK_RELEASE], alertmanager.association],
+            charts=self.charts,
+            association=alertmanager.association,
         )
-        self.charts.manifests[AFTER_STACK_RELEASE].node.add_dependency(monitoring_stack.release)
 
-        # The ALB exists before this stack completes. The wait runs again whenever the ALB can
-        # have changed in-band (the Ingress or the controller changed), and a stage whose ALB
-        # lives on publishes its name for the observability stack's lookup.
-        load_balancer = LoadBalancerReady(
+        load_balancer_ready(
             self,
-            "LoadBalancerReady",
+            config,
             cluster=icluster,
             ingress_manifest=self.charts.manifests["ingress"],
-            namespace=values.app.ingress.namespace,
-            ingress_name=values.app.ingress.name,
-            triggers={
-                "IngressManifest": self.to_json_string(stage_charts["ingress"].to_json()),
-                "ControllerVersion": alb_controller_version(k8s.controllers.alb_controller).version,
-            },
+            ingress_json=stage_charts["ingress"].to_json(),
+            ingress=(values.app.ingress.namespace, values.app.ingress.name),
         )
-        if not config.sleep.load_balancer_sleeps:
-            ssm.StringParameter(
-                self,
-                "LoadBalancerHostnameParameter",
-                parameter_name=config.load_balancer_hostname_parameter,
-                description=f"{config.prefix}: DNS name of the ALB the ingress controller made",
-                string_value=load_balancer.hostname,
-            )
-            # A sleeping ALB (dev) comes back with a new name each morning: `make url`.
-            CfnOutput(self, "LoadBalancerHostname", value=load_balancer.hostname)
 
         # Outside working hours (dev, staging): the stage sleeps, through the owners' APIs.
         if config.sleep.enabled:
@@ -418,42 +288,3 @@ class ClusterStack(Stack):
             CfnOutput(self, "WebAclArn", value=self.web_acl.arn)
         if edge is not None:
             CfnOutput(self, "CertificateArn", value=edge.certificate.certificate_arn)
-
-
-def _endpoint_access(config: StageConfig) -> eks.EndpointAccess:
-    cidrs = list(config.kubernetes.public_endpoint_cidrs)
-    if not cidrs:
-        return eks.EndpointAccess.PRIVATE
-    # dev: reachable from the configured office/VPN ranges only, never 0.0.0.0/0.
-    return eks.EndpointAccess.PUBLIC_AND_PRIVATE.only_from(*cidrs)
-
-
-def _control_plane_log_types(config: StageConfig) -> list[eks.ClusterLoggingTypes]:
-    # Who did what (audit) and why an IAM principal was refused (authenticator): kept in
-    # every stage. The other three are for debugging the control plane itself.
-    if not config.kubernetes.all_control_plane_logs:
-        return [eks.ClusterLoggingTypes.AUDIT, eks.ClusterLoggingTypes.AUTHENTICATOR]
-    return [
-        eks.ClusterLoggingTypes.API,
-        eks.ClusterLoggingTypes.AUDIT,
-        eks.ClusterLoggingTypes.AUTHENTICATOR,
-        eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
-        eks.ClusterLoggingTypes.SCHEDULER,
-    ]
-
-
-def _acknowledge_manual_rotation(
-    grafana_admin: secretsmanager.ISecret, slack_webhooks: secretsmanager.ISecret
-) -> None:
-    acknowledge(
-        grafana_admin,
-        "AwsSolutions-SMG4",
-        "Grafana reads its admin password at start; rotate by updating the secret "
-        "and restarting Grafana (secret rotation runbook).",
-    )
-    acknowledge(
-        slack_webhooks,
-        "AwsSolutions-SMG4",
-        "Slack issues webhook URLs; they are replaced in Slack and here, by hand "
-        "(secret rotation runbook).",
-    )

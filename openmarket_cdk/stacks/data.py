@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticache as elasticache
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -16,9 +14,22 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from openmarket_cdk.common import log_retention, retain_or_destroy
-from openmarket_cdk.config import AuroraCapacity, AuroraConfig, CacheConfig, StageConfig
+from openmarket_cdk.config import AuroraCapacity, StageConfig
+from openmarket_cdk.constructs.data_aurora import (
+    AuroraParameters,
+    AuroraReaderScaling,
+    acknowledge_aurora,
+    aurora_engine,
+    aurora_instances,
+)
+from openmarket_cdk.constructs.data_cache import (
+    CacheSubnetGroup,
+    acknowledge_cache,
+    auth_token,
+    slow_log_delivery,
+)
+from openmarket_cdk.constructs.network_subnets import DATABASE
 from openmarket_cdk.nag import acknowledge
-from openmarket_cdk.stacks.network import DATABASE
 
 # Aurora MySQL log types exported to CloudWatch Logs. The general log is left out on purpose:
 # it records every statement, costs more than the database in log ingestion, and the audit
@@ -38,6 +49,9 @@ class DataStack(Stack):
     - an ElastiCache replication group (Valkey, Redis 7 compatible) with TLS in transit,
       encryption at rest and an AUTH token from Secrets Manager. staging/prod: primary in 2a
       and replica in 2c, Multi-AZ with automatic failover; dev: a single node.
+
+    The stateful resources (key, secrets, log groups, cluster, replication group) are the
+    stack's direct children, so their logical IDs never depend on how the parts are arranged.
     """
 
     def __init__(
@@ -52,7 +66,7 @@ class DataStack(Stack):
         **kwargs: Any,
     ):
         super().__init__(scope, construct_id, **kwargs)
-        self._config = config
+        removal = retain_or_destroy(config.retain_on_delete)
         # Concrete (not a token): the dashboard derives the member node ids from it.
         self.cache_replication_group_id = f"{config.prefix}-cache"
         self.key = kms.Key(
@@ -61,75 +75,29 @@ class DataStack(Stack):
             alias=f"alias/{config.prefix}/data",
             description=f"Encrypts {config.prefix} Aurora storage, cache and their secrets",
             enable_key_rotation=True,
-            removal_policy=retain_or_destroy(config.retain_on_delete),
+            removal_policy=removal,
         )
-        self.aurora = self._aurora(config.aurora, vpc, database_security_group)
-        self.cache_auth_secret, self.cache = self._cache(config.cache, vpc, cache_security_group)
+        self.aurora_secret, self.aurora = self._aurora(config, vpc, database_security_group)
+        self.cache_auth_secret, self.cache = self._cache(config, vpc, cache_security_group)
 
     # --- Aurora -----------------------------------------------------------------------------
     def _aurora(
-        self,
-        aurora: AuroraConfig,
-        vpc: ec2.IVpc,
-        security_group: ec2.ISecurityGroup,
-    ) -> rds.DatabaseCluster:
-        cfg = self._config
-        engine = rds.DatabaseClusterEngine.aurora_mysql(
-            version=rds.AuroraMysqlEngineVersion.of(
-                f"8.0.mysql_aurora.{aurora.engine_version}", "8.0"
-            )
-        )
-        parameter_group = rds.ParameterGroup(
-            self,
-            "AuroraParameters",
-            engine=engine,
-            description=f"{cfg.prefix} Aurora MySQL cluster parameters",
-            parameters={
-                "require_secure_transport": "ON",
-                # Needed for the audit log export to contain anything.
-                "server_audit_logging": "1",
-                "server_audit_events": "CONNECT,QUERY_DDL,QUERY_DCL",
-                "slow_query_log": "1",
-                "long_query_time": "1",
-            },
-        )
+        self, config: StageConfig, vpc: ec2.IVpc, security_group: ec2.ISecurityGroup
+    ) -> tuple[rds.DatabaseSecret, rds.DatabaseCluster]:
+        aurora = config.aurora
+        removal = retain_or_destroy(config.retain_on_delete)
+        engine = aurora_engine(aurora)
+        parameters = AuroraParameters(self, "AuroraParameters", engine=engine, prefix=config.prefix)
         serverless = aurora.capacity is AuroraCapacity.SERVERLESS_V2
-        if serverless:
-            writer = rds.ClusterInstance.serverless_v2("writer", auto_minor_version_upgrade=True)
-            readers: list[rds.IClusterInstance] = []
-        else:
-            instance_type = ec2.InstanceType(aurora.instance_type)
-            writer = rds.ClusterInstance.provisioned(
-                "writer",
-                instance_type=instance_type,
-                availability_zone=cfg.availability_zones[0],
-                auto_minor_version_upgrade=True,
-            )
-            readers = [
-                rds.ClusterInstance.provisioned(
-                    f"reader{index + 1}",
-                    instance_type=instance_type,
-                    availability_zone=cfg.availability_zones[1],
-                    # Tier 1: the first choice for promotion when the writer fails.
-                    promotion_tier=1,
-                    auto_minor_version_upgrade=True,
-                )
-                for index in range(aurora.reader_count)
-            ]
-        removal = (
-            RemovalPolicy.SNAPSHOT
-            if aurora.snapshot_on_delete
-            else retain_or_destroy(cfg.retain_on_delete)
-        )
-        cluster_identifier = cfg.aurora_cluster_identifier
+        writer, readers = aurora_instances(aurora, config.availability_zones)
+        cluster_identifier = config.aurora_cluster_identifier
         admin_secret = rds.DatabaseSecret(
             self,
             "AuroraAdminSecret",
             username=aurora.admin_username,
-            secret_name=cfg.aurora_secret_name,
+            secret_name=config.aurora_secret_name,
             encryption_key=self.key,
         )
-        self.aurora_secret = admin_secret
         # No scheduled rotation: the backend and the VPC functions log in with this user and
         # read the password once (environment variables, connection pools), and single-user
         # rotation invalidates the old password at once. Rotation is a runbook step that
@@ -142,7 +110,7 @@ class DataStack(Stack):
             "would cut the running backend off the database until pods restart.",
         )
         # The admin secret outlives a deleted cluster in staging/prod, next to its snapshot.
-        admin_secret.apply_removal_policy(retain_or_destroy(cfg.retain_on_delete))
+        admin_secret.apply_removal_policy(removal)
         # Log groups RDS would otherwise create without retention: made here, with retention
         # from config and no LogRetention custom-resource Lambda. The cluster waits for them.
         export_log_groups = [
@@ -151,7 +119,7 @@ class DataStack(Stack):
                 f"AuroraLog{log_type.title()}",
                 log_group_name=f"/aws/rds/cluster/{cluster_identifier}/{log_type}",
                 retention=log_retention(aurora.log_retention_days),
-                removal_policy=retain_or_destroy(cfg.retain_on_delete),
+                removal_policy=removal,
             )
             for log_type in AURORA_LOG_EXPORTS
         ]
@@ -172,8 +140,8 @@ class DataStack(Stack):
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_group_name=DATABASE),
             security_groups=[security_group],
-            port=cfg.network.mysql_port,
-            parameter_group=parameter_group,
+            port=config.network.mysql_port,
+            parameter_group=parameters,
             storage_encrypted=True,
             storage_encryption_key=self.key,
             iam_authentication=True,
@@ -189,92 +157,31 @@ class DataStack(Stack):
             copy_tags_to_snapshot=True,
             # Never drift into paid RDS Extended Support when a version reaches end of life.
             engine_lifecycle_support=rds.EngineLifecycleSupport.OPEN_SOURCE_RDS_EXTENDED_SUPPORT_DISABLED,
-            removal_policy=removal,
+            removal_policy=RemovalPolicy.SNAPSHOT if aurora.snapshot_on_delete else removal,
         )
         for log_group in export_log_groups:
             cluster.node.add_dependency(log_group)
         if not serverless and aurora.max_reader_count > aurora.reader_count:
-            self.reader_scaling = self._reader_autoscaling(aurora, cluster)
-        acknowledge(
-            cluster,
-            "AwsSolutions-RDS11",
-            "The original design fixes MySQL on 3306; the port is reachable only from the app "
-            "and functions security groups inside isolated subnets.",
-        )
-        if not aurora.deletion_protection:
-            acknowledge(
-                cluster,
-                "AwsSolutions-RDS10",
-                "dev is disposable (make destroy); staging and prod have deletion "
-                "protection, enforced by config validation.",
+            self.reader_scaling = AuroraReaderScaling(
+                self, "AuroraReaderScaling", aurora=aurora, cluster=cluster, account=config.account
             )
-        if not aurora.backtrack_hours:
-            acknowledge(
-                cluster,
-                "AwsSolutions-RDS14",
-                "dev runs Serverless v2 and restores from automated backups instead.",
-            )
-        return cluster
-
-    def _reader_autoscaling(
-        self, aurora: AuroraConfig, cluster: rds.DatabaseCluster
-    ) -> appscaling.ScalableTarget:
-        """Aurora Auto Scaling: readers from ``reader_count`` (the ones above, never removed)
-        up to ``max_reader_count``, tracking the readers' average CPU.
-
-        Added readers are instances Aurora creates itself, with the writer's class; they are
-        not in this template, so alarms and the dashboard watch readers by cluster and role.
-        """
-        target = appscaling.ScalableTarget(
-            self,
-            "AuroraReaderScaling",
-            service_namespace=appscaling.ServiceNamespace.RDS,
-            scalable_dimension="rds:cluster:ReadReplicaCount",
-            resource_id=f"cluster:{cluster.cluster_identifier}",
-            min_capacity=aurora.reader_count,
-            max_capacity=aurora.max_reader_count,
-            # RDS scaling runs as its service-linked role (created on first registration);
-            # without this CDK would make a role of its own with no RDS permissions.
-            role=iam.Role.from_role_arn(
-                self,
-                "AuroraReaderScalingServiceRole",
-                f"arn:aws:iam::{self._config.account}:role/aws-service-role/"
-                "rds.application-autoscaling.amazonaws.com/"
-                "AWSServiceRoleForApplicationAutoScaling_RDSCluster",
-                mutable=False,
-            ),
-        )
-        # Registered once the instances it scales around exist (a target on a cluster whose
-        # writer is still being created has nothing to count).
-        target.node.add_dependency(cluster)
-        target.scale_to_track_metric(
-            "ReaderCpu",
-            target_value=aurora.reader_target_cpu_percent,
-            predefined_metric=appscaling.PredefinedMetric.RDS_READER_AVERAGE_CPU_UTILIZATION,
-            scale_out_cooldown=Duration.minutes(aurora.reader_scale_out_cooldown_minutes),
-            scale_in_cooldown=Duration.minutes(aurora.reader_scale_in_cooldown_minutes),
-        )
-        return target
+        acknowledge_aurora(cluster, aurora)
+        return admin_secret, cluster
 
     # --- ElastiCache ------------------------------------------------------------------------
     def _cache(
-        self, cache: CacheConfig, vpc: ec2.IVpc, security_group: ec2.ISecurityGroup
+        self, config: StageConfig, vpc: ec2.IVpc, security_group: ec2.ISecurityGroup
     ) -> tuple[secretsmanager.Secret, elasticache.CfnReplicationGroup]:
-        cfg = self._config
+        cache = config.cache
+        removal = retain_or_destroy(config.retain_on_delete)
         auth_secret = secretsmanager.Secret(
             self,
             "CacheAuthSecret",
-            secret_name=cfg.cache_secret_name,
-            description=f"AUTH token of the {cfg.prefix} cache",
+            secret_name=config.cache_secret_name,
+            description=f"AUTH token of the {config.prefix} cache",
             encryption_key=self.key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template='{"username": "default"}',
-                generate_string_key="password",
-                # AUTH tokens allow printable ASCII but not @, " or /; letters and digits only.
-                exclude_punctuation=True,
-                password_length=64,
-            ),
-            removal_policy=retain_or_destroy(cfg.retain_on_delete),
+            generate_secret_string=auth_token(),
+            removal_policy=removal,
         )
         acknowledge(
             auth_secret,
@@ -283,36 +190,30 @@ class DataStack(Stack):
             "replication group, not a Secrets Manager rotation Lambda; see the secret "
             "rotation runbook.",
         )
-        subnet_group = elasticache.CfnSubnetGroup(
-            self,
-            "CacheSubnetGroup",
-            description=f"{cfg.prefix} cache in the isolated database subnets",
-            cache_subnet_group_name=f"{cfg.prefix}-cache",
-            subnet_ids=vpc.select_subnets(subnet_group_name=DATABASE).subnet_ids,
-        )
+        subnet_group = CacheSubnetGroup(self, "CacheSubnetGroup", prefix=config.prefix, vpc=vpc)
         slow_log = logs.LogGroup(
             self,
             "CacheSlowLog",
-            log_group_name=f"/aws/elasticache/{cfg.prefix}/slow-log",
+            log_group_name=f"/aws/elasticache/{config.prefix}/slow-log",
             retention=log_retention(cache.log_retention_days),
-            removal_policy=retain_or_destroy(cfg.retain_on_delete),
+            removal_policy=removal,
         )
         multi_az = cache.node_count > 1
         replication_group = elasticache.CfnReplicationGroup(
             self,
             "Cache",
             replication_group_id=self.cache_replication_group_id,
-            replication_group_description=f"{cfg.prefix} cache (sessions, stock, hot products)",
+            replication_group_description=f"{config.prefix} cache (sessions, stock, hot products)",
             engine=cache.engine,
             engine_version=cache.engine_version,
             cache_node_type=cache.node_type,
             num_cache_clusters=cache.node_count,
-            preferred_cache_cluster_a_zs=list(cfg.availability_zones[: cache.node_count]),
+            preferred_cache_cluster_a_zs=list(config.availability_zones[: cache.node_count]),
             automatic_failover_enabled=multi_az,
             multi_az_enabled=multi_az,
             cache_subnet_group_name=subnet_group.ref,
             security_group_ids=[security_group.security_group_id],
-            port=cfg.network.redis_port,
+            port=config.network.redis_port,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
             at_rest_encryption_enabled=True,
@@ -323,35 +224,10 @@ class DataStack(Stack):
             snapshot_window=cache.snapshot_window,
             preferred_maintenance_window=cache.maintenance_window,
             auto_minor_version_upgrade=True,
-            log_delivery_configurations=[
-                elasticache.CfnReplicationGroup.LogDeliveryConfigurationRequestProperty(
-                    destination_type="cloudwatch-logs",
-                    destination_details=elasticache.CfnReplicationGroup.DestinationDetailsProperty(
-                        cloud_watch_logs_details=elasticache.CfnReplicationGroup.CloudWatchLogsDestinationDetailsProperty(
-                            log_group=slow_log.log_group_name
-                        )
-                    ),
-                    log_format="json",
-                    log_type="slow-log",
-                )
-            ],
+            log_delivery_configurations=slow_log_delivery(slow_log),
         )
         replication_group.apply_removal_policy(
-            RemovalPolicy.SNAPSHOT
-            if cache.snapshot_on_delete
-            else retain_or_destroy(cfg.retain_on_delete)
+            RemovalPolicy.SNAPSHOT if cache.snapshot_on_delete else removal
         )
-        acknowledge(
-            replication_group,
-            "AwsSolutions-AEC5",
-            "The original design fixes Redis on 6379; reachable only from the app and "
-            "functions security groups inside isolated subnets, with TLS and AUTH.",
-        )
-        if not multi_az:
-            acknowledge(
-                replication_group,
-                "AwsSolutions-AEC4",
-                "dev runs a single cache node to save cost; staging and prod are "
-                "Multi-AZ with automatic failover.",
-            )
+        acknowledge_cache(replication_group, multi_az)
         return auth_secret, replication_group

@@ -1,26 +1,21 @@
-"""checkov on the rendered manifests: zero failures outside the repo's short skip list.
+"""checkov on the rendered app manifests: zero failures outside the repo's short skip list.
 
-checkov runs from its own virtual environment (.venv-checkov, made by
-scripts/checkov-venv.sh on first use: it pins old versions of packages the main venv shares).
-One run over all stages, without the skip list: the gate is every failure outside it, and
-the failures inside it must be exactly the skipped checks, so that a stale entry is noticed.
-(Same answer as a run with --skip-check beside one without, for half the CPU.)
+The session's one checkov run (tests/checkov_scan.py), without the skip list: the gate is
+every failure outside it, and the failures inside it must be exactly the skipped checks, so
+that a stale entry is noticed.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.charts.conftest import ROOT, RenderedStage
+from tests.charts.conftest import ROOT
+from tests.checkov_scan import APP, Scan
 
 SKIP_FILE = ROOT / ".checkov-k8s.yaml"
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 MIN_REASON = 40
 
 
@@ -29,43 +24,16 @@ def skip_list() -> dict[str, str]:
     return {entry["id"]: " ".join(entry["reason"].split()) for entry in entries}
 
 
-def checkov_command(directory: Path, skip: list[str]) -> list[str]:
-    command = [str(CHECKOV), "-d", str(directory), "--framework", "kubernetes"]
-    command += ["--compact", "--quiet", "--skip-download", "-o", "json"]
-    if skip:
-        command += ["--skip-check", ",".join(skip)]
-    return command
-
-
-def parse(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert result.stdout.strip(), f"checkov printed nothing: {result.stderr[-2000:]}"
-    report = json.loads(result.stdout)
-    if isinstance(report, list):  # one entry per framework
-        (report,) = [r for r in report if r.get("check_type") == "kubernetes"]
-    parsed: dict[str, Any] = report
-    return parsed
-
-
 @pytest.fixture(scope="module")
-def checkov_reports(
-    rendered: dict[str, RenderedStage], tmp_path_factory: pytest.TempPathFactory
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    subprocess.run([str(ROOT / "scripts" / "checkov-venv.sh")], check=True, cwd=ROOT)
-    directory = tmp_path_factory.mktemp("manifests")
-    for stage, result in rendered.items():
-        (directory / stage).mkdir()
-        for kind, objects in result.manifests.items():
-            (directory / stage / f"{kind}.k8s.yaml").write_text(yaml.safe_dump_all(objects))
-    run = subprocess.run(
-        checkov_command(directory, []), capture_output=True, text=True, check=False, cwd=directory
-    )
-    unskipped = parse(run)
+def checkov_reports(checkov_scan: Scan) -> tuple[dict[str, Any], dict[str, Any]]:
+    failed = checkov_scan.checks("kubernetes", "failed", APP)
     skipped = set(skip_list())
-    failed = unskipped.get("results", {}).get("failed_checks", [])
+    summary = checkov_scan.summary("kubernetes")
     gate = {
         "results": {"failed_checks": [c for c in failed if c["check_id"] not in skipped]},
-        "summary": unskipped["summary"],
+        "summary": summary,
     }
+    unskipped = {"results": {"failed_checks": failed}, "summary": summary}
     return gate, unskipped
 
 

@@ -6,13 +6,13 @@ import datetime as dt
 import importlib.util
 import json
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
+import inventory_sync
 import pymysql
 import pytest
 import redis
@@ -26,9 +26,6 @@ FUNCTION_DIR = ROOT / "functions" / "data-sync"
 MIGRATION = ROOT / "functions" / "report-generator" / "migrations" / "001_orders.sql"
 REGION = "ap-northeast-2"
 
-if str(FUNCTION_DIR) not in sys.path:
-    sys.path.insert(0, str(FUNCTION_DIR))
-
 
 def _load_index() -> ModuleType:
     spec = importlib.util.spec_from_file_location("data_sync_index", FUNCTION_DIR / "index.py")
@@ -39,7 +36,6 @@ def _load_index() -> ModuleType:
 
 
 index = _load_index()
-import inventory_sync  # noqa: E402  (needs FUNCTION_DIR on sys.path)
 
 CONTEXT = SimpleNamespace(
     function_name="data-sync",

@@ -1,4 +1,6 @@
-"""Tests for functions/image-processor: the pure transform, and the handler against moto S3."""
+"""Tests for functions/image-processor: thumbnail_processor.py (configuration, keys, the S3 side)
+and the handler (index.py) against moto S3. The image transform itself (image_rendering.py) is
+tested in test_image_processor_rendering.py."""
 
 from __future__ import annotations
 
@@ -7,9 +9,7 @@ import io
 import itertools
 import json
 import logging
-import struct
 import sys
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,20 +17,32 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote_plus
 
+import image_limits
+import image_rendering
 import pytest
+import thumbnail_processor
+import thumbnail_versions
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+from image_samples import (
+    BUDGET_512,
+    MAX_PIXELS,
+    assert_no_metadata,
+    close_to,
+    flat_webp,
+    forbid_decoding,
+    jpeg_bytes,
+    mean_colour,
+    phone_jpeg,
+    png_bomb,
+    png_bytes,
+    render,
+    two_tone,
+)
 from moto import mock_aws
-from PIL import Image, ImageCms
+from PIL import Image
 
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "image-processor"
-if str(FUNCTION_DIR) not in sys.path:
-    sys.path.insert(0, str(FUNCTION_DIR))
-
-import image_limits  # noqa: E402  (needs FUNCTION_DIR on sys.path)
-import thumbnail_versions  # noqa: E402
-import thumbnails  # noqa: E402
-
 BUCKET = "openmarket-uploads-test"
 NOTHING = {
     "processed": 0,
@@ -41,10 +53,11 @@ NOTHING = {
     "unchanged": 0,
 }
 REGION = "ap-northeast-2"
-MAX_PIXELS = 50_000_000
 
 
 def _load_index() -> ModuleType:
+    """index.py by file path, under a name of its own: every function has an ``index.py``, so it
+    is the one module the shared ``pythonpath`` (pyproject.toml) cannot import by name."""
     spec = importlib.util.spec_from_file_location(
         "image_processor_index", FUNCTION_DIR / "index.py"
     )
@@ -59,121 +72,20 @@ index = _load_index()
 
 
 # --------------------------------------------------------------------------------------------
-# Test images
-# --------------------------------------------------------------------------------------------
-
-
-def jpeg_bytes(im: Image.Image, **params: Any) -> bytes:
-    out = io.BytesIO()
-    im.save(out, "JPEG", quality=90, **params)
-    return out.getvalue()
-
-
-def png_bytes(im: Image.Image, **params: Any) -> bytes:
-    out = io.BytesIO()
-    im.save(out, "PNG", **params)
-    return out.getvalue()
-
-
-def two_tone(width: int = 1200, height: int = 800) -> Image.Image:
-    """Left half red, right half blue: shows where the stored 'left' ends up after rotation."""
-    im = Image.new("RGB", (width, height), (220, 20, 20))
-    im.paste((20, 20, 220), (width // 2, 0, width, height))
-    return im
-
-
-def phone_jpeg() -> bytes:
-    """A 'phone photo': EXIF orientation 6, GPS position, camera model, XMP, comment, ICC."""
-    exif = Image.Exif()
-    exif[0x0112] = 6  # Orientation: rotate 90 CW to display
-    exif[0x010F] = "OpenMarket Test Camera"
-    exif[0x0110] = "Model X"
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"
-    gps[2] = (37.0, 33.0, 59.0)
-    gps[3] = "E"
-    gps[4] = (126.0, 58.0, 41.0)
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><secret>where I live</secret></x:xmpmeta>'
-    return jpeg_bytes(
-        two_tone(), exif=exif.tobytes(), icc_profile=icc, xmp=xmp, comment=b"secret comment"
-    )
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A valid 1-bit PNG of width x height: megapixels in the header, kilobytes on disk."""
-    row = b"\x00" + b"\x00" * ((width + 7) // 8)
-    compressor = zlib.compressobj(9)
-    chunks = [compressor.compress(row) for _ in range(height)]
-    idat = b"".join(chunks) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def jpeg_markers(data: bytes) -> list[int]:
-    """The marker bytes of a baseline JPEG, up to start of scan."""
-    assert data[:2] == b"\xff\xd8"
-    markers, pos = [], 2
-    while pos < len(data):
-        assert data[pos] == 0xFF, f"bad marker at {pos}"
-        marker = data[pos + 1]
-        markers.append(marker)
-        if marker == 0xDA:  # SOS: entropy-coded data follows
-            break
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        pos += 2 + length
-    return markers
-
-
-def assert_no_metadata(data: bytes) -> None:
-    """Nothing from the upload survives. The only segment allowed besides the image is the one
-    comment naming the source version (thumbnails.source_comment)."""
-    markers = jpeg_markers(data)
-    app_segments = [m for m in markers if 0xE1 <= m <= 0xEF]  # APP1 EXIF/XMP, APP2 ICC, ...
-    assert app_segments == [], f"metadata segments left: {[hex(m) for m in app_segments]}"
-    assert markers.count(0xFE) <= 1, "more than one JPEG comment"
-    im = Image.open(io.BytesIO(data))
-    assert im.format == "JPEG"
-    assert im.mode == "RGB"
-    assert len(im.getexif()) == 0
-    comment = im.info.get("comment", b"")
-    assert comment == b"" or comment.startswith(b"openmarket-thumbnail-source:version="), comment
-    for key in ("exif", "icc_profile", "xmp", "photoshop"):
-        assert key not in im.info
-    for needle in (b"Exif", b"GPS", b"OpenMarket Test Camera", b"secret", b"xmpmeta", b"lcms"):
-        assert needle not in data
-
-
-def mean_colour(im: Image.Image, box: tuple[int, int, int, int]) -> tuple[int, ...]:
-    region = im.convert("RGB").crop(box).resize((1, 1), Image.Resampling.BOX)
-    return tuple(region.getpixel((0, 0)))  # type: ignore[arg-type]
-
-
-def close_to(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 20) -> bool:
-    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
-
-
-def render(data: bytes, sizes: str = "medium=800,thumb=200") -> dict[str, tuple[bytes, Any]]:
-    variants: dict[str, tuple[bytes, Any]] = thumbnails.render_variants(
-        data, thumbnails.parse_sizes(sizes), 80, MAX_PIXELS
-    )
-    return variants
-
-
-# --------------------------------------------------------------------------------------------
-# Pure functions
+# Configuration and keys
 # --------------------------------------------------------------------------------------------
 
 
 def test_parse_sizes_default_and_order() -> None:
-    assert thumbnails.parse_sizes("medium=800,thumb=200") == (("medium", 800), ("thumb", 200))
-    assert thumbnails.parse_sizes(" thumb=200 , medium=800,") == (("medium", 800), ("thumb", 200))
-    assert thumbnails.Settings.from_env({}).sizes == (("medium", 800), ("thumb", 200))
+    assert thumbnail_processor.parse_sizes("medium=800,thumb=200") == (
+        ("medium", 800),
+        ("thumb", 200),
+    )
+    assert thumbnail_processor.parse_sizes(" thumb=200 , medium=800,") == (
+        ("medium", 800),
+        ("thumb", 200),
+    )
+    assert thumbnail_processor.Settings.from_env({}).sizes == (("medium", 800), ("thumb", 200))
 
 
 @pytest.mark.parametrize(
@@ -181,11 +93,11 @@ def test_parse_sizes_default_and_order() -> None:
 )
 def test_parse_sizes_rejects_bad_config(spec: str) -> None:
     with pytest.raises(ValueError, match="THUMBNAIL_SIZES"):
-        thumbnails.parse_sizes(spec)
+        thumbnail_processor.parse_sizes(spec)
 
 
 def test_settings_from_env() -> None:
-    settings = thumbnails.Settings.from_env(
+    settings = thumbnail_processor.Settings.from_env(
         {
             "THUMBNAIL_SIZES": "large=1600,small=100",
             "JPEG_QUALITY": "85",
@@ -193,9 +105,11 @@ def test_settings_from_env() -> None:
             "MAX_OBJECT_BYTES": "2000",
         }
     )
-    assert settings == thumbnails.Settings((("large", 1600), ("small", 100)), 85, 1000, 2000)
+    assert settings == thumbnail_processor.Settings(
+        (("large", 1600), ("small", 100)), 85, 1000, 2000
+    )
     with pytest.raises(ValueError, match="JPEG_QUALITY"):
-        thumbnails.Settings.from_env({"JPEG_QUALITY": "high"})
+        thumbnail_processor.Settings.from_env({"JPEG_QUALITY": "high"})
 
 
 @pytest.mark.parametrize(
@@ -210,7 +124,7 @@ def test_settings_from_env() -> None:
     ],
 )
 def test_variant_keys(key: str, expected: str) -> None:
-    assert thumbnails.variant_keys(key, (("medium", 800), ("thumb", 200))) == {
+    assert thumbnail_processor.variant_keys(key, (("medium", 800), ("thumb", 200))) == {
         "medium": f"thumbnails/medium/{expected}.jpg",
         "thumb": f"thumbnails/thumb/{expected}.jpg",
     }
@@ -221,171 +135,23 @@ def test_variant_keys(key: str, expected: str) -> None:
     ["thumbnails/medium/x.jpg", "upload/x.jpg", "x/uploads/y.jpg", "uploads/", "uploads/dir/"],
 )
 def test_variant_keys_ignores_everything_else(key: str) -> None:
-    assert thumbnails.variant_keys(key, (("medium", 800),)) is None
+    assert thumbnail_processor.variant_keys(key, (("medium", 800),)) is None
 
 
-@pytest.mark.parametrize(
-    ("size", "box", "expected"),
-    [
-        ((4000, 3000), 800, (800, 600)),
-        ((3000, 4000), 200, (150, 200)),
-        ((800, 800), 800, (800, 800)),
-        ((100, 50), 800, (100, 50)),  # never enlarged
-        ((10000, 10), 200, (200, 1)),
-    ],
-)
-def test_fit_inside(size: tuple[int, int], box: int, expected: tuple[int, int]) -> None:
-    assert thumbnails.fit_inside(*size, box) == expected
-
-
-def test_exif_orientation_applied_and_all_metadata_stripped() -> None:
-    variants = render(phone_jpeg())
-    assert list(variants) == ["medium", "thumb"]
-    for name, box in (("medium", 800), ("thumb", 200)):
-        data, dims = variants[name]
-        assert_no_metadata(data)
-        im = Image.open(io.BytesIO(data))
-        # Stored 1200x800 landscape, orientation 6 -> displayed 800x1200 portrait.
-        assert im.size == dims == thumbnails.fit_inside(800, 1200, box)
-        assert max(im.size) == box
-        w, h = im.size
-        # Rotated 90 degrees clockwise: the stored left (red) half is now on top.
-        assert close_to(mean_colour(im, (0, 0, w, h // 3)), (220, 20, 20))
-        assert close_to(mean_colour(im, (0, 2 * h // 3, w, h)), (20, 20, 220))
-
-
-def test_png_with_alpha_is_flattened_on_white() -> None:
-    im = Image.new("RGBA", (1000, 500), (0, 0, 0, 0))  # fully transparent black
-    im.paste((0, 160, 0, 255), (250, 125, 750, 375))
-    variants = render(png_bytes(im))
-    out = Image.open(io.BytesIO(variants["medium"][0]))
-    assert out.mode == "RGB"
-    assert out.size == (800, 400)
-    assert close_to(mean_colour(out, (0, 0, 100, 100)), (255, 255, 255), 3)
-    assert close_to(mean_colour(out, (350, 150, 450, 250)), (0, 160, 0))
-    thumb = Image.open(io.BytesIO(variants["thumb"][0]))
-    assert thumb.size == (200, 100)
-    assert close_to(mean_colour(thumb, (0, 0, 20, 20)), (255, 255, 255), 3)
-
-
-def test_palette_gif_with_transparency_and_16_bit_grey_png() -> None:
-    gif = Image.new("P", (300, 300), 1)
-    gif.putpalette([0, 0, 0, 255, 0, 0] + [0] * (254 * 3))
-    out = io.BytesIO()
-    gif.save(out, "GIF", transparency=0)
-    medium = Image.open(io.BytesIO(render(out.getvalue())["medium"][0]))
-    assert medium.size == (300, 300) and close_to(
-        mean_colour(medium, (0, 0, 300, 300)), (255, 0, 0)
+def test_limits_follow_the_function_memory() -> None:
+    big = thumbnail_processor.Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
+    assert big.decode_budget == 1024 * 2**20 * 60 // 100 - image_limits.BASELINE_BYTES
+    assert thumbnail_processor.Settings.from_env({}).decode_budget == BUDGET_512
+    with pytest.raises(ValueError, match="MEMORY_PEAK_PERCENT: 15 % of 512 MB"):
+        thumbnail_processor.Settings.from_env({"MEMORY_PEAK_PERCENT": "15"})
+    with pytest.raises(ValueError, match=r"MEMORY_PEAK_PERCENT: 95 is outside 10\.\.90"):
+        thumbnail_processor.Settings.from_env({"MEMORY_PEAK_PERCENT": "95"})
+    # What fits in 1024 MB does not fit in 512 MB.
+    with pytest.raises(image_rendering.ImageRejected):
+        render(flat_webp(5000, 4000))
+    image_rendering.render_variants(
+        flat_webp(5000, 4000), (("thumb", 200),), 80, MAX_PIXELS, big.decode_budget
     )
-
-    grey = Image.new("I;16", (400, 200), 32768)  # 50 % grey in 16 bits
-    medium = Image.open(io.BytesIO(render(png_bytes(grey))["medium"][0]))
-    assert medium.mode == "RGB" and close_to(mean_colour(medium, (0, 0, 400, 200)), (128,) * 3, 3)
-
-
-def test_cmyk_jpeg_is_converted_to_rgb() -> None:
-    cmyk = Image.new("CMYK", (1600, 1200), (255, 0, 0, 0))  # pure cyan ink
-    variants = render(jpeg_bytes(cmyk))
-    for name, size in (("medium", (800, 600)), ("thumb", (200, 150))):
-        out = Image.open(io.BytesIO(variants[name][0]))
-        assert out.mode == "RGB"
-        assert out.size == size
-        assert close_to(mean_colour(out, (0, 0, *size)), (0, 255, 255))
-
-
-def test_broken_exif_or_icc_does_not_reject_the_photo() -> None:
-    data = jpeg_bytes(
-        two_tone(), exif=b"Exif\x00\x00garbage-not-tiff", icc_profile=b"not a profile"
-    )
-    variants = render(data)
-    assert Image.open(io.BytesIO(variants["medium"][0])).size == (800, 533)
-    assert_no_metadata(variants["medium"][0])
-
-
-def test_output_is_deterministic() -> None:
-    data = phone_jpeg()
-    assert render(data) == render(data)
-
-
-def test_large_jpeg_is_decoded_with_dct_scaling(monkeypatch: pytest.MonkeyPatch) -> None:
-    drafts: list[tuple[int, int]] = []
-    original = Image.Image.resize
-
-    def spy(self: Image.Image, size: Any, *args: Any, **kwargs: Any) -> Image.Image:
-        drafts.append(self.size)
-        return original(self, size, *args, **kwargs)
-
-    monkeypatch.setattr(Image.Image, "resize", spy)
-    render(jpeg_bytes(two_tone(4000, 3000)))
-    # 4000x3000 -> 1000x750 by libjpeg (1/4 scale) -> 800x600 -> 200x150 from the 800 one.
-    assert drafts[:2] == [(1000, 750), (800, 600)]
-
-
-@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "RGB"])
-def test_strip_wise_reduce_matches_pillow(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
-    """Big non-JPEG uploads are reduced strip by strip (memory); the pixels must not change."""
-    monkeypatch.setattr(thumbnails, "STRIP_PIXELS", 50_000)  # ~20 strips for this image
-    base = Image.new("RGBA", (2501, 1003), (0, 0, 0, 0))
-    for i in range(0, 2500, 97):
-        base.paste((i % 256, 255 - i % 256, 90, 255 if i % 2 else 128), (i, i % 900, i + 60, 1003))
-    im = base.convert(mode) if mode != "P" else base.convert("RGB").quantize(64)
-    expected = im.convert({"P": "RGB"}.get(mode, mode)).resize(
-        (800, 321), thumbnails.RESAMPLE, reducing_gap=thumbnails.REDUCING_GAP
-    )
-    got = thumbnails._fit_first(im, (800, 321))
-    assert got.mode == expected.mode
-    assert got.tobytes() == expected.tobytes()
-
-
-@pytest.mark.parametrize(
-    ("data", "reason"),
-    [
-        (b"", "not-an-image"),
-        (b"%PDF-1.7 this is a document, not a photo" * 10, "not-an-image"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "corrupt"),
-        (jpeg_bytes(two_tone())[:2000], "corrupt"),  # truncated
-        (png_bomb(8000, 7000), "too-many-pixels"),  # 56 MP: above our limit
-        (png_bomb(15000, 10000), "too-many-pixels"),  # 150 MP: Pillow's own bomb error
-        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 100, "unsupported-format"),
-        (b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'/>", "unsupported-format"),
-    ],
-    ids=[
-        "empty",
-        "pdf",
-        "bad-png-header",
-        "truncated-jpeg",
-        "bomb-56mp",
-        "bomb-150mp",
-        "heic",
-        "svg",
-    ],
-)
-def test_rejections(data: bytes, reason: str) -> None:
-    with pytest.raises(thumbnails.ImageRejected) as info:
-        render(data)
-    assert info.value.reason == reason
-
-
-@pytest.mark.parametrize("fmt", ["BMP", "TIFF"])
-def test_unsupported_formats_are_never_parsed(fmt: str) -> None:
-    out = io.BytesIO()
-    two_tone(300, 200).save(out, fmt)
-    with pytest.raises(thumbnails.ImageRejected) as info:
-        render(out.getvalue())
-    assert info.value.reason == "unsupported-format"
-
-
-def test_png_bomb_is_small_on_disk_and_never_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
-    bomb = png_bomb(20000, 10000)  # 200 MP
-    assert len(bomb) < 100_000
-
-    def no_decoding(self: Image.Image) -> None:
-        raise AssertionError("bomb was decoded")
-
-    monkeypatch.setattr(Image.Image, "load", no_decoding)
-    with pytest.raises(thumbnails.ImageRejected) as info:
-        render(bomb)
-    assert info.value.reason == "too-many-pixels"
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,7 +295,7 @@ def test_handler_writes_both_variants_and_leaves_the_original_alone(
         data = got["Body"].read()
         assert_no_metadata(data)
         assert version.encode() in Image.open(io.BytesIO(data)).info["comment"]
-        assert Image.open(io.BytesIO(data)).size == thumbnails.fit_inside(800, 1200, box)
+        assert Image.open(io.BytesIO(data)).size == image_rendering.fit_inside(800, 1200, box)
     original = s3.get_object(Bucket=BUCKET, Key=key)
     assert original["Body"].read() == body
     assert original["VersionId"] == version
@@ -599,7 +365,7 @@ def test_rejected_upload_is_tagged_logged_and_counted(
 
 
 def test_too_large_is_rejected_before_download(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index, "settings", thumbnails.Settings(max_bytes=1000))
+    monkeypatch.setattr(index, "settings", thumbnail_processor.Settings(max_bytes=1000))
     calls: list[str] = []
     real_get = s3.get_object
 
@@ -710,239 +476,25 @@ def test_tagging_throttled_raises(s3: Any, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_processor_used_directly_with_custom_sizes(s3: Any) -> None:
-    settings = thumbnails.Settings.from_env({"THUMBNAIL_SIZES": "large=600,tiny=32"})
-    processor = thumbnails.ThumbnailProcessor(
+    settings = thumbnail_processor.Settings.from_env({"THUMBNAIL_SIZES": "large=600,tiny=32"})
+    processor = thumbnail_processor.ThumbnailProcessor(
         s3, settings, Logger(service="t", stream=io.StringIO())
     )
     body = jpeg_bytes(two_tone(1200, 800))
     version = upload(s3, "uploads/p.jpg", body)
-    outcome = processor.process(thumbnails.UploadedObject(BUCKET, "uploads/p.jpg", version, None))
+    outcome = processor.process(
+        thumbnail_processor.UploadedObject(BUCKET, "uploads/p.jpg", version, None)
+    )
     assert outcome.status == "processed"
     assert outcome.outputs == ("thumbnails/large/p.jpg", "thumbnails/tiny/p.jpg")
     tiny = s3.get_object(Bucket=BUCKET, Key="thumbnails/tiny/p.jpg")["Body"].read()
     assert Image.open(io.BytesIO(tiny)).size == (32, 21)
 
 
-# --------------------------------------------------------------------------------------------
-# Memory: per-format limits, decided from the header
-# --------------------------------------------------------------------------------------------
-
-BUDGET_512 = thumbnails.DEFAULT_DECODE_BUDGET  # 60 % of 512 MB minus the baseline
-MP = 1_000_000
-
-
-def _flat_webp_template() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (16, 16), (10, 200, 30)).save(out, "WEBP", lossless=True)
-    return out.getvalue()
-
-
-_FLAT_WEBP = _flat_webp_template()
-
-
-def flat_webp(width: int, height: int) -> bytes:
-    """A valid lossless WebP of one colour: 38 bytes whatever its size (the VP8L bitstream of a
-    single-colour image does not depend on it), so big canvases cost nothing to make."""
-    data = bytearray(_FLAT_WEBP)
-    assert data[12:16] == b"VP8L" and data[20] == 0x2F
-    (bits,) = struct.unpack("<I", data[21:25])
-    bits = (bits & ~((1 << 28) - 1)) | (width - 1) | ((height - 1) << 14)
-    data[21:25] = struct.pack("<I", bits)
-    return bytes(data)
-
-
-def jpeg_header(
-    width: int,
-    height: int,
-    *,
-    sof: int = 0xC0,
-    sampling: tuple[tuple[int, int], ...] = ((2, 2), (1, 1), (1, 1)),
-    scan_components: int | None = None,
-    precision: int = 8,
-) -> bytes:
-    """SOI, SOFn and the first SOS of a JPEG, and nothing else: what the limits look at."""
-    comps = b"".join(bytes((i + 1, h << 4 | v, 0)) for i, (h, v) in enumerate(sampling))
-    sof_body = struct.pack(">BHHB", precision, height, width, len(sampling)) + comps
-    scan = len(sampling) if scan_components is None else scan_components
-    sos_body = bytes((scan,)) + b"".join(bytes((i + 1, 0)) for i in range(scan)) + b"\x00\x3f\x00"
-    return (
-        b"\xff\xd8"
-        + bytes((0xFF, sof))
-        + struct.pack(">H", 2 + len(sof_body))
-        + sof_body
-        + b"\xff\xda"
-        + struct.pack(">H", 2 + len(sos_body))
-        + sos_body
-        + b"\x00" * 32
-    )
-
-
 @pytest.fixture
 def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if any pixel data is decoded (or libwebp's canvases are allocated)."""
-    from PIL import WebPImagePlugin
-
-    def forbidden(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("decoded although over the limit")
-
-    monkeypatch.setattr(Image.Image, "load", forbidden)
-    monkeypatch.setattr(WebPImagePlugin._webp, "WebPAnimDecoder", forbidden)
-
-
-def test_webp_over_its_limit_is_rejected_before_libwebp_allocates(no_decoding: None) -> None:
-    # 20 MP: far under the 50 MP cap, but libwebp + Pillow need 16 bytes per pixel (~325 MB).
-    with pytest.raises(thumbnails.ImageRejected) as info:
-        render(flat_webp(5000, 4000))
-    assert info.value.reason == "too-many-pixels"
-    assert info.value.detail.startswith("5000x4000 lossy or lossless WEBP needs about 326 MiB")
-    assert info.value.detail.endswith(f"the budget is {BUDGET_512 // 2**20} MiB")
-
-
-def test_webp_within_its_limit_is_decoded() -> None:
-    variants = render(flat_webp(2400, 1600))
-    medium = Image.open(io.BytesIO(variants["medium"][0]))
-    assert medium.size == (800, 533)
-    assert close_to(mean_colour(medium, (0, 0, 800, 533)), (10, 200, 30), 4)
-
-
-@pytest.mark.parametrize(
-    ("header", "detail"),
-    [
-        (  # progressive 4:4:4: 6 bytes of DCT coefficients per pixel, for 42 MP
-            jpeg_header(7000, 6000, sof=0xC2, sampling=((1, 1),) * 3),
-            "7000x6000 progressive 4:4:4 JPEG needs about 259 MiB",
-        ),
-        (  # progressive CMYK: 8 bytes per pixel, for 30 MP
-            jpeg_header(6000, 5000, sof=0xC2, sampling=((1, 1),) * 4),
-            "6000x5000 progressive 4-channel JPEG needs about 253 MiB",
-        ),
-        (  # sequential, but one scan per component: libjpeg buffers it like a progressive one
-            jpeg_header(7000, 6000, sampling=((1, 1),) * 3, scan_components=1),
-            "7000x6000 multi-scan 4:4:4 JPEG needs about 259 MiB",
-        ),
-    ],
-    ids=["progressive-444", "progressive-cmyk", "multi-scan-444"],
-)
-def test_jpeg_whose_coefficients_do_not_fit_is_rejected_undecoded(
-    no_decoding: None, header: bytes, detail: str
-) -> None:
-    with pytest.raises(thumbnails.ImageRejected) as info:
-        render(header)
-    assert info.value.reason == "too-many-pixels"
-    assert info.value.detail.startswith(detail), info.value.detail
-
-
-@pytest.mark.parametrize(
-    "header",
-    [
-        jpeg_header(7000, 7000),  # 49 MP baseline 4:2:0: decoded at 1/8 scale
-        jpeg_header(7000, 7000, sof=0xC2),  # 49 MP progressive 4:2:0: 3 bytes per pixel
-        jpeg_header(7000, 7000, sof=0xC2, sampling=((1, 1),)),  # progressive greyscale
-        jpeg_header(7000, 7000, sampling=((1, 1),) * 4),  # sequential CMYK
-    ],
-    ids=["baseline-420", "progressive-420", "progressive-grey", "sequential-cmyk"],
-)
-def test_jpeg_that_fits_passes_the_limits(header: bytes) -> None:
-    with pytest.raises(thumbnails.ImageRejected) as info:
-        render(header)
-    # Past the limits, into the decoder, which finds no image data: not a memory rejection.
-    assert info.value.reason == "corrupt"
-
-
-@pytest.mark.parametrize(
-    ("header", "detail"),
-    [
-        (jpeg_header(800, 600, sof=0xC3), "lossless JPEG"),
-        (jpeg_header(800, 600, sof=0xC1, precision=12), "12-bit JPEG"),
-        (jpeg_header(800, 600, sof=0xC5), "hierarchical JPEG"),
-    ],
-)
-def test_jpeg_variants_libjpeg_cannot_scale_are_unsupported(
-    no_decoding: None, header: bytes, detail: str
-) -> None:
-    with pytest.raises(thumbnails.ImageRejected) as info:
-        render(header)
-    assert (info.value.reason, info.value.detail) == ("unsupported-format", detail)
-
-
-def test_jpeg_frame_is_read_from_real_files() -> None:
-    def frame(data: bytes) -> Any:
-        return image_limits.read_jpeg_frame(io.BytesIO(data))
-
-    baseline = frame(jpeg_bytes(two_tone(64, 48)))
-    assert (baseline.marker, baseline.multi_scan) == (0xC0, False)
-    assert baseline.sampling == ((2, 2), (1, 1), (1, 1))
-    progressive = frame(jpeg_bytes(two_tone(64, 48), progressive=True, subsampling=0))
-    assert (progressive.marker, progressive.multi_scan) == (0xC2, True)
-    assert progressive.sampling == ((1, 1),) * 3
-    phone = frame(phone_jpeg())  # EXIF, ICC and XMP segments before the frame are skipped
-    assert phone is not None and phone.first_scan_components == 3
-    assert frame(b"\xff\xd8\xff\xe0\x00\x10JFIF") is None
-    assert frame(b"GIF89a") is None
-
-
-def largest_square_within(cost: Any) -> int:
-    """Largest pixel count (square image) whose estimated decode fits the 512 MB budget."""
-    low, high = 1, 20_000
-    while low < high:
-        mid = (low + high + 1) // 2
-        if cost(mid).bytes <= BUDGET_512:
-            low = mid
-        else:
-            high = mid - 1
-    return low * low
-
-
-def test_per_format_limits_at_512_mb_are_the_documented_ones() -> None:
-    """The table in functions/image-processor/README.md, from the cost model itself."""
-    frame = image_limits.JpegFrame
-    box = (800, 800)
-    limits = {
-        "webp": largest_square_within(lambda n: image_limits.webp_cost((n, n), 0)),
-        "webp-50MiB-file": largest_square_within(
-            lambda n: image_limits.webp_cost((n, n), 50 * 2**20)
-        ),
-        "jpeg-progressive-444": largest_square_within(
-            lambda n: image_limits.jpeg_cost((n, n), frame(0xC2, 8, ((1, 1),) * 3, 1), box)
-        ),
-        "jpeg-progressive-cmyk": largest_square_within(
-            lambda n: image_limits.jpeg_cost((n, n), frame(0xC2, 8, ((1, 1),) * 4, 1), box)
-        ),
-        "jpeg-progressive-422": largest_square_within(
-            lambda n: image_limits.jpeg_cost(
-                (n, n), frame(0xC2, 8, ((2, 1), (1, 1), (1, 1)), 1), box
-            )
-        ),
-        "png-rgba": largest_square_within(
-            lambda n: image_limits.full_decode_cost("PNG", "RGBA", (n, n))
-        ),
-        "gif": largest_square_within(lambda n: image_limits.full_decode_cost("GIF", "P", (n, n))),
-    }
-    assert {name: round(pixels / MP, 1) for name, pixels in limits.items()} == {
-        "webp": 14.6,
-        "webp-50MiB-file": 11.4,
-        "jpeg-progressive-444": 38.0,
-        "jpeg-progressive-cmyk": 28.8,
-        "jpeg-progressive-422": 58.5,  # above the 50 MP cap: the cap applies
-        "png-rgba": 56.4,
-        "gif": 75.2,
-    }
-
-
-def test_limits_follow_the_function_memory() -> None:
-    big = thumbnails.Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
-    assert big.decode_budget == 1024 * 2**20 * 60 // 100 - image_limits.BASELINE_BYTES
-    assert thumbnails.Settings.from_env({}).decode_budget == BUDGET_512
-    with pytest.raises(ValueError, match="MEMORY_PEAK_PERCENT: 15 % of 512 MB"):
-        thumbnails.Settings.from_env({"MEMORY_PEAK_PERCENT": "15"})
-    with pytest.raises(ValueError, match=r"MEMORY_PEAK_PERCENT: 95 is outside 10\.\.90"):
-        thumbnails.Settings.from_env({"MEMORY_PEAK_PERCENT": "95"})
-    # What fits in 1024 MB does not fit in 512 MB.
-    with pytest.raises(thumbnails.ImageRejected):
-        render(flat_webp(5000, 4000))
-    thumbnails.render_variants(
-        flat_webp(5000, 4000), (("thumb", 200),), 80, MAX_PIXELS, big.decode_budget
-    )
+    forbid_decoding(monkeypatch)
 
 
 def test_handler_rejects_a_webp_over_its_limit(s3: Any, no_decoding: None) -> None:
@@ -1244,7 +796,7 @@ def test_version_deleted_before_download_without_list_bucket_is_retried_then_ski
         s3.delete_object(Bucket=BUCKET, Key=KEY, VersionId=version)
 
     use_client(monkeypatch, WithoutListBucket(Interleaved(s3, "get_object", version_deleted)))
-    with pytest.raises(thumbnails.SourceUnreadable):
+    with pytest.raises(thumbnail_processor.SourceUnreadable):
         index.handler(event, FakeContext())
     assert index.handler(event, FakeContext()) == {**NOTHING, "missing": 1}  # the retry
     skipped = [m for m in emf_metrics(capsys.readouterr().out) if "ImagesSkipped" in m]
@@ -1299,7 +851,7 @@ def test_existing_upload_whose_download_is_denied_raises_and_is_not_skipped(
     client = DeniedGet(s3, KEY, client_error(code, status, "GetObject"))
     use_client(monkeypatch, client)
     for _attempt in range(3):  # the invocation and Lambda's two retries: each raises
-        with pytest.raises(thumbnails.SourceUnreadable) as info:
+        with pytest.raises(thumbnail_processor.SourceUnreadable) as info:
             index.handler(event, FakeContext())
         message = str(info.value)
         assert BUCKET in message and KEY in message and version in message and code in message

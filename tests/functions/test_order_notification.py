@@ -17,6 +17,9 @@ from typing import Any
 from unittest.mock import patch
 
 import boto3
+import order_events
+import order_messages
+import order_notifier
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -24,13 +27,6 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "order-notification"
-if str(FUNCTION_DIR) not in sys.path:
-    sys.path.insert(0, str(FUNCTION_DIR))
-
-import order_events  # noqa: E402
-import order_messages  # noqa: E402
-import order_notifier  # noqa: E402
-
 REGION = "ap-northeast-2"
 SENDER = "orders@openmarket.example"
 TABLE = "order-notification-idempotency"

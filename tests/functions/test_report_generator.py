@@ -8,7 +8,6 @@ import gzip
 import importlib.util
 import io
 import json
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import boto3
 import pymysql
 import pytest
+import sales_report
 from moto import mock_aws
 
 pytestmark = pytest.mark.integration
@@ -27,9 +27,6 @@ MIGRATION = FUNCTION_DIR / "migrations" / "001_orders.sql"
 BUCKET = "openmarket-test-reports"
 REGION = "ap-northeast-2"
 KST = dt.timezone(dt.timedelta(hours=9))
-
-if str(FUNCTION_DIR) not in sys.path:
-    sys.path.insert(0, str(FUNCTION_DIR))
 
 
 def _load_index() -> ModuleType:
@@ -43,7 +40,6 @@ def _load_index() -> ModuleType:
 
 
 index = _load_index()
-import sales_report  # noqa: E402  (needs FUNCTION_DIR on sys.path)
 
 CONTEXT = SimpleNamespace(
     function_name="report-generator",

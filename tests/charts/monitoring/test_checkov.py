@@ -6,66 +6,47 @@ NetworkPolicies (the kube-prometheus-stack release's objects are the chart's, re
 Helm on the cluster). None of them runs a pod, so none needs a finding acknowledged: no
 object carries checkov's in-manifest suppression annotation.
 
-checkov runs from its own virtual environment (scripts/checkov-venv.sh), with the repo's
-skip list, as for the app manifests (tests/charts/test_checkov.py).
+From the session's one checkov run (tests/checkov_scan.py), with the repo's skip list, as
+for the app manifests (tests/charts/test_checkov.py).
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.charts.conftest import ROOT
 from tests.charts.monitoring.conftest import RenderedMonitoring, stage_params
-from tests.charts.test_checkov import CHECKOV, checkov_command, parse, skip_list
+from tests.charts.test_checkov import skip_list
+from tests.checkov_scan import MONITORING, PROBE, PROBE_SUPPRESSION, Scan
 
 SUPPRESSION_PREFIX = "checkov.io/skip"
 
 
-@pytest.fixture(scope="module")
-def checkov_report(
-    monitoring: dict[str, RenderedMonitoring], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    subprocess.run([str(ROOT / "scripts" / "checkov-venv.sh")], check=True, cwd=ROOT)
-    directory = tmp_path_factory.mktemp("monitoring-manifests")
-    for stage, rendered in monitoring.items():
-        (directory / stage).mkdir()
-        for kind, objects in rendered.manifests.items():
-            (directory / stage / f"{kind}.k8s.yaml").write_text(yaml.safe_dump_all(objects))
-    command = checkov_command(directory, sorted(skip_list()))
-    command.remove("--quiet")  # report suppressed checks too
-    return parse(
-        subprocess.run(command, capture_output=True, text=True, check=False, cwd=directory)
-    )
-
-
 def test_checkov_finds_no_failure(
-    checkov_report: dict[str, Any], monitoring: dict[str, RenderedMonitoring]
+    checkov_scan: Scan, monitoring: dict[str, RenderedMonitoring]
 ) -> None:
-    results = checkov_report.get("results", {})
     failures = [
         f"{c['check_id']} {c['resource']} ({c['file_path']})"
-        for c in results.get("failed_checks", [])
-    ]
-    assert failures == []
-    # Nothing suppressed in a manifest (the repo's skip list is checkov's --skip-check).
-    suppressed = [
-        f"{c['check_id']} {c['resource']}"
-        for c in results.get("skipped_checks", [])
+        for c in checkov_scan.checks("kubernetes", "failed", MONITORING)
         if c["check_id"] not in skip_list()
     ]
+    assert failures == []
+    # Nothing suppressed in a manifest (the run has no skip list of its own).
+    suppressed = [
+        f"{c['check_id']} {c['resource']}"
+        for c in checkov_scan.checks("kubernetes", "skipped", MONITORING)
+    ]
     assert suppressed == []
-    summary = checkov_report["summary"]
-    assert summary["failed"] == 0 and summary["parsing_errors"] == 0
-    # Every object of every stage was read, and checked.
-    assert summary["resource_count"] == sum(len(r.all_objects()) for r in monitoring.values())
-    assert summary["passed"] > 0
-    assert CHECKOV.exists()
+    assert checkov_scan.summary("kubernetes")["parsing_errors"] == 0
+    # The monitoring objects of every stage were read, and checked.
+    checked = {
+        c["file_path"].split("/")[2]
+        for outcome in ("passed", "failed")
+        for c in checkov_scan.checks("kubernetes", outcome, MONITORING)
+    }
+    assert checked == set(monitoring)
 
 
 def annotation_keys(node: Any) -> Iterator[str]:
@@ -93,21 +74,13 @@ def test_nothing_is_acknowledged(monitoring: dict[str, RenderedMonitoring], stag
     assert suppressions == []
 
 
-def test_checkov_reads_the_suppression_annotation(
-    tmp_path: Path, monitoring: dict[str, RenderedMonitoring]
-) -> None:
-    """The annotation the test above looks for is the one checkov honours: on a copy of one
-    object that passes a check, it turns the pass into a suppression."""
-    subprocess.run([str(ROOT / "scripts" / "checkov-venv.sh")], check=True, cwd=ROOT)
-    (config_map,) = [obj for obj in monitoring["dev"].all_objects() if obj["kind"] == "ConfigMap"]
-    annotated: dict[str, Any] = yaml.safe_load(yaml.safe_dump(config_map))
-    annotated["metadata"].setdefault("annotations", {})[f"{SUPPRESSION_PREFIX}1"] = (
-        "CKV_K8S_21=a reason long enough to be given in a manifest"
-    )
-    (tmp_path / "annotated.k8s.yaml").write_text(yaml.safe_dump(annotated))
-    command = [*checkov_command(tmp_path, []), "--check", "CKV_K8S_21"]
-    command.remove("--quiet")
-    report = parse(subprocess.run(command, capture_output=True, text=True, check=False))
-    skipped = report.get("results", {}).get("skipped_checks", [])
-    assert [c["check_id"] for c in skipped] == ["CKV_K8S_21"]
-    assert report["summary"]["failed"] == 0
+def test_checkov_reads_the_suppression_annotation(checkov_scan: Scan) -> None:
+    """The annotation the test above looks for is the one checkov honours: on the scan's
+    probe (a copy of the dashboard ConfigMap), it turns a pass into a suppression."""
+    key, value = PROBE_SUPPRESSION
+    assert key.startswith(SUPPRESSION_PREFIX)
+    skipped = checkov_scan.checks("kubernetes", "skipped", PROBE)
+    assert [c["check_id"] for c in skipped] == [value.split("=")[0]]
+    assert checkov_scan.checks("kubernetes", "failed", PROBE) == []
+    passed = {c["check_id"] for c in checkov_scan.checks("kubernetes", "passed", MONITORING)}
+    assert value.split("=")[0] in passed  # the same check passes on the original
