@@ -3,7 +3,7 @@ replicas everything fits the minimum nodes with room for a rolling update; at ev
 maximum it fits what the Cluster Autoscaler can add; every PodDisruptionBudget lets a node
 drain; the original design's 10,000-DAU plan (backend 2 -> 6 pods, nodes 2 -> 6) fits prod.
 
-The model (openmarket_cdk/capacity.py) packs pods per node, first-fit decreasing, over the
+The model (openmarket_cdk/capacity/) packs pods per node, first-fit decreasing, over the
 rendered charts of each stage plus the config's table of add-ons and Helm releases.
 """
 

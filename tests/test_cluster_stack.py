@@ -14,7 +14,6 @@ from aws_cdk import lambda_layer_kubectl_v35
 from charts.stage import STAGE_CHART_KINDS, render_stage
 from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import KUBERNETES_VERSION, STAGE_NAMES, stage_config
-from openmarket_cdk.stacks import cluster as cluster_module
 from tests.cfn import (
     as_list,
     nodegroup_launch_template,
@@ -43,7 +42,6 @@ def test_version_support_policy_and_kubectl_layer(synthesized: Synthesized, stag
     layer_minor = re.search(r"kubectl_v(\d+)", lambda_layer_kubectl_v35.__name__)
     assert layer_minor is not None
     assert f"1.{layer_minor.group(1)}" == KUBERNETES_VERSION
-    assert cluster_module.KUBECTL_LAYER_VERSION == KUBERNETES_VERSION
 
 
 def test_secrets_envelope_encryption(synthesized: Synthesized, stage: str) -> None:

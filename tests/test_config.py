@@ -19,6 +19,7 @@ from openmarket_cdk.config import (
     NatMode,
     StageConfig,
     StageConfigError,
+    StagePolicy,
     all_stage_configs,
     deploy_blockers,
     resolve_account,
@@ -407,9 +408,37 @@ def test_a_nat_gateway_cannot_sleep() -> None:
     staging_like = replace(
         _hours(prod, enabled=True, nat_instance_sleeps=True),
         name="staging",
+        policy=StagePolicy(),  # a stage that may sleep (prod's serves customers)
         functions=replace(
             prod.functions, report_schedule_hour="9", report_schedule_weekdays="MON-FRI"
         ),
     )
     with pytest.raises(StageConfigError, match="only a NAT instance can be stopped"):
         validate_stage(staging_like)
+
+
+def test_no_rule_names_a_stage() -> None:
+    """Stage-specific rules are policy fields set in the stage definitions (StagePolicy):
+    the validators never compare a stage's name."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    source = (ROOT / "openmarket_cdk" / "config" / "validation.py").read_text()
+    names = {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and node.value in STAGE_NAMES
+    }
+    assert names == set()
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_each_stage_states_its_policy(stage: str) -> None:
+    policy = stage_config(stage).policy
+    expected = {
+        "dev": StagePolicy(keeps_data=False, production_like=False),
+        "staging": StagePolicy(),
+        "prod": StagePolicy(serves_customers=True),
+    }
+    assert policy == expected[stage]

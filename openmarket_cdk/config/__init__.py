@@ -15,7 +15,8 @@ from dataclasses import fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
-from openmarket_cdk.config.model import (
+from openmarket_cdk.config.account import AccountConfig
+from openmarket_cdk.config.facts import (
     ACCOUNT_ENV_VAR,
     AVAILABILITY_ZONES,
     CLUSTER_ACCESS_TAG,
@@ -31,32 +32,36 @@ from openmarket_cdk.config.model import (
     STACK_KINDS,
     STAGE_NAMES,
     VALID_LOG_RETENTION_DAYS,
-    AccountConfig,
-    AuroraCapacity,
-    AuroraConfig,
-    CacheConfig,
+    InstanceShape,
+    SystemComponent,
+)
+from openmarket_cdk.config.kubernetes import (
     ControllerRelease,
     ControllersConfig,
-    EdgeConfig,
-    FunctionsConfig,
-    FunctionSize,
-    InstanceShape,
     KubernetesConfig,
     MonitoringConfig,
     MonitoringImages,
     MonitoringResources,
     MonitoringStackRelease,
-    NatMode,
-    NetworkConfig,
     NodeAutoscalerConfig,
     NodeCapacity,
-    ObservabilityConfig,
     Resources,
+    WorkloadConfig,
+)
+from openmarket_cdk.config.model import (
+    AuroraCapacity,
+    AuroraConfig,
+    CacheConfig,
+    EdgeConfig,
+    FunctionsConfig,
+    FunctionSize,
+    NatMode,
+    NetworkConfig,
+    ObservabilityConfig,
     StageConfig,
     StageConfigError,
+    StagePolicy,
     StorageConfig,
-    SystemComponent,
-    WorkloadConfig,
 )
 from openmarket_cdk.config.stages import (
     EDGE_CONTEXT_KEYS,
@@ -114,6 +119,7 @@ __all__ = [
     "Resources",
     "StageConfig",
     "StageConfigError",
+    "StagePolicy",
     "StageSleepConfig",
     "StorageConfig",
     "SystemComponent",

@@ -19,7 +19,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from openmarket_cdk.config.model import AccountConfig, StageConfig
+from openmarket_cdk.config.account import AccountConfig
+from openmarket_cdk.config.model import (
+    StageConfig,
+)
 from openmarket_cdk.config.stages import EDGE_CONTEXT_KEYS, with_edge_overrides
 from openmarket_cdk.config.validation import validate_account_config, validate_stage
 

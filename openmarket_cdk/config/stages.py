@@ -7,20 +7,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from openmarket_cdk.config.account import AccountConfig
 from openmarket_cdk.config.errors import fail
-from openmarket_cdk.config.model import (
+from openmarket_cdk.config.facts import (
     ACCOUNT_ENV_VAR,
     PLACEHOLDER_ACCOUNT,
     PLACEHOLDER_HOSTED_ZONE_ID,
     PLACEHOLDER_ZONE_NAME,
     STAGE_NAMES,
-    AccountConfig,
+)
+from openmarket_cdk.config.kubernetes import (
+    NodeCapacity,
+    Resources,
+)
+from openmarket_cdk.config.model import (
     AuroraCapacity,
     EdgeConfig,
     NatMode,
-    NodeCapacity,
-    Resources,
     StageConfig,
+    StagePolicy,
 )
 from openmarket_cdk.config.validation import (
     validate_account,
@@ -37,6 +42,9 @@ def _dev(account: str) -> StageConfig:
     base = StageConfig(name="dev", account=account)
     return replace(
         base,
+        # A development copy: its data may go with its stacks, and it trades production's
+        # operating rules (on-demand nodes, WAF, own domain, all control-plane logs) for cost.
+        policy=StagePolicy(keeps_data=False, production_like=False),
         termination_protection=False,
         multi_az=False,
         # dev is disposable: deleting its stacks removes its data too.
@@ -160,6 +168,7 @@ def _prod(account: str) -> StageConfig:
     base = StageConfig(name="prod", account=account)
     return replace(
         base,
+        policy=StagePolicy(serves_customers=True),
         network=replace(base.network, nat_mode=NatMode.GATEWAY_PER_AZ, flow_log_retention_days=90),
         aurora=replace(
             base.aurora,

@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-from dataclasses import fields
 
+from openmarket_cdk.config.account import AccountConfig
+from openmarket_cdk.config.checks import DNS_LABEL, check_port, check_retention, network
 from openmarket_cdk.config.errors import StageConfigError, fail
-from openmarket_cdk.config.model import (
+from openmarket_cdk.config.facts import (
     AVAILABILITY_ZONES,
     DOCUMENTATION_NETWORKS,
-    INSTANCE_SHAPES,
-    KUBERNETES_VERSION,
     MOVING_IMAGE_TAGS,
     PLACEHOLDER_ACCOUNT,
     PLACEHOLDER_HOSTED_ZONE_ID,
@@ -24,29 +23,24 @@ from openmarket_cdk.config.model import (
     REGION,
     RESERVED_DOMAINS,
     STAGE_NAMES,
-    VALID_LOG_RETENTION_DAYS,
-    AccountConfig,
+)
+from openmarket_cdk.config.kubernetes_validation import validate_kubernetes
+from openmarket_cdk.config.model import (
     AuroraCapacity,
     AuroraConfig,
     CacheConfig,
     EdgeConfig,
     FunctionsConfig,
-    KubernetesConfig,
-    MonitoringConfig,
     NatMode,
     NetworkConfig,
-    NodeAutoscalerConfig,
-    NodeCapacity,
     ObservabilityConfig,
-    Resources,
     StageConfig,
+    StagePolicy,
     StorageConfig,
-    WorkloadConfig,
 )
 from openmarket_cdk.stage_sleep.config import validate_stage_sleep
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 # Route 53 hosted zone ids: "Z" and upper-case letters/digits (e.g. Z0123456789ABCDEFGHIJ).
 _HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 # ExternalDNS's ownership TXT record of an AAAA alias is "aaaa-<first label>.<rest>".
@@ -68,16 +62,17 @@ def validate_stage(cfg: StageConfig) -> StageConfig:
         az.startswith(cfg.region) for az in cfg.availability_zones
     ):
         fail("availability_zones", "need two distinct AZs of the stage's region")
-    if cfg.name != "dev" and not cfg.retain_on_delete:
+    policy = cfg.policy
+    if policy.keeps_data and not cfg.retain_on_delete:
         fail("retain_on_delete", f"{cfg.name} must keep its data when a stack is deleted")
     _validate_network(cfg.network)
     _validate_storage(cfg.storage)
-    _validate_aurora(cfg.aurora, cfg.name)
+    _validate_aurora(cfg.aurora, cfg.name, policy)
     _validate_cache(cfg.cache)
-    _validate_kubernetes(cfg.kubernetes, cfg.name)
+    validate_kubernetes(cfg.kubernetes, cfg.name, policy)
     _validate_functions(cfg.functions)
     _validate_observability(cfg.observability, cfg.name)
-    _validate_edge(cfg.edge, cfg.name)
+    _validate_edge(cfg.edge, cfg.name, policy)
     _validate_alb_exposure(cfg)
     _validate_sleep(cfg)
     # Both data services follow the stage's AZ layout: a standby in the second AZ exists
@@ -93,7 +88,7 @@ def validate_stage(cfg: StageConfig) -> StageConfig:
         if cfg.cache.node_count < 2:
             fail("cache.node_count", "a Multi-AZ stage needs a primary and a replica")
     # After the AZ checks: they name the reader count, the root of most scaling errors.
-    _validate_reader_scaling(cfg.aurora, cfg.name)
+    _validate_reader_scaling(cfg.aurora, cfg.name, policy)
     return cfg
 
 
@@ -102,7 +97,7 @@ def _validate_alb_exposure(cfg: StageConfig) -> None:
     restriction to known ranges."""
     if cfg.kubernetes.waf_enabled:
         return
-    if cfg.name != "dev":
+    if cfg.policy.production_like:
         fail("kubernetes.waf_enabled", f"{cfg.name} is internet-facing: it keeps its WAF")
     for index, cidr in enumerate(cfg.network.alb_ingress_cidrs):
         if ipaddress.IPv4Network(cidr).prefixlen == 0:
@@ -115,7 +110,7 @@ def _validate_alb_exposure(cfg: StageConfig) -> None:
 
 def _validate_sleep(cfg: StageConfig) -> None:
     sleep = cfg.sleep
-    validate_stage_sleep(sleep, stage=cfg.name, never_sleeps=cfg.name == "prod")
+    validate_stage_sleep(sleep, stage=cfg.name, never_sleeps=cfg.policy.serves_customers)
     if sleep.nat_instance_sleeps and cfg.network.nat_mode is not NatMode.INSTANCE:
         fail("sleep.nat_instance_sleeps", "only a NAT instance can be stopped (network.nat_mode)")
     fn = cfg.functions
@@ -149,7 +144,7 @@ def validate_account_config(cfg: AccountConfig) -> AccountConfig:
         fail("account.trail_retention_days", "S3 Object Lock retention is 1..36500 days")
     if not 1 <= cfg.trail_glacier_after_days < cfg.trail_retention_days:
         fail("account.trail_glacier_after_days", "must come before the trail's expiry")
-    _check_retention(cfg.trail_log_group_retention_days, "account.trail_log_group_retention_days")
+    check_retention(cfg.trail_log_group_retention_days, "account.trail_log_group_retention_days")
     if cfg.access_logs_expire_after_days < 1:
         fail("account.access_logs_expire_after_days", "must be at least 1 day")
     if not _EMAIL.fullmatch(cfg.alarm_email):
@@ -163,30 +158,13 @@ def validate_account(account: str) -> str:
     return account
 
 
-def _network(cidr: str, field_path: str) -> ipaddress.IPv4Network:
-    try:
-        return ipaddress.IPv4Network(cidr, strict=True)
-    except ValueError as err:
-        fail(field_path, f"{cidr!r} is not a valid IPv4 network ({err})")
-
-
-def _check_retention(days: int, field_path: str) -> None:
-    if days not in VALID_LOG_RETENTION_DAYS:
-        fail(field_path, f"{days} is not a CloudWatch Logs retention value")
-
-
-def _check_port(port: int, field_path: str) -> None:
-    if not 1 <= port <= 65535:
-        fail(field_path, f"{port} is not a TCP port")
-
-
 _AMI_ID = re.compile(r"ami-[0-9a-f]{8}([0-9a-f]{9})?")
 
 
 def _validate_network(net: NetworkConfig) -> None:
     if not _AMI_ID.fullmatch(net.nat_instance_image_id):
         fail("network.nat_instance_image_id", f"{net.nat_instance_image_id!r} is not an AMI id")
-    vpc = _network(net.vpc_cidr, "network.vpc_cidr")
+    vpc = network(net.vpc_cidr, "network.vpc_cidr")
     if not 16 <= vpc.prefixlen <= 28:
         fail("network.vpc_cidr", "a VPC CIDR must be between /16 and /28")
     seen: list[tuple[str, ipaddress.IPv4Network]] = []
@@ -196,23 +174,23 @@ def _validate_network(net: NetworkConfig) -> None:
             fail(f"network.{group}", f"need one CIDR per AZ ({len(AVAILABILITY_ZONES)})")
         for index, cidr in enumerate(cidrs):
             path = f"network.{group}[{index}]"
-            subnet = _network(cidr, path)
+            subnet = network(cidr, path)
             if not subnet.subnet_of(vpc):
                 fail(path, f"{cidr} is outside the VPC {net.vpc_cidr}")
             for other_path, other in seen:
                 if subnet.overlaps(other):
                     fail(path, f"{cidr} overlaps {other_path} ({other})")
             seen.append((path, subnet))
-    service = _network(net.service_cidr, "network.service_cidr")
+    service = network(net.service_cidr, "network.service_cidr")
     if service.overlaps(vpc):
         fail("network.service_cidr", f"{net.service_cidr} overlaps the VPC {net.vpc_cidr}")
-    _check_retention(net.flow_log_retention_days, "network.flow_log_retention_days")
-    _check_port(net.mysql_port, "network.mysql_port")
-    _check_port(net.redis_port, "network.redis_port")
+    check_retention(net.flow_log_retention_days, "network.flow_log_retention_days")
+    check_port(net.mysql_port, "network.mysql_port")
+    check_port(net.redis_port, "network.redis_port")
     if not net.alb_ingress_cidrs:
         fail("network.alb_ingress_cidrs", "nobody could reach the ALB: list at least one CIDR")
     for index, cidr in enumerate(net.alb_ingress_cidrs):
-        _network(cidr, f"network.alb_ingress_cidrs[{index}]")
+        network(cidr, f"network.alb_ingress_cidrs[{index}]")
 
 
 def _validate_storage(storage: StorageConfig) -> None:
@@ -228,7 +206,7 @@ def _validate_storage(storage: StorageConfig) -> None:
         fail("storage.ecr_keep_last_images", "must be between 1 and 1000")
 
 
-def _validate_aurora(aurora: AuroraConfig, stage: str) -> None:
+def _validate_aurora(aurora: AuroraConfig, stage: str, policy: StagePolicy) -> None:
     if not re.fullmatch(r"3\.\d{2}\.\d+", aurora.engine_version):
         fail("aurora.engine_version", f"{aurora.engine_version!r} is not an Aurora MySQL 3 version")
     if aurora.capacity is AuroraCapacity.SERVERLESS_V2:
@@ -248,18 +226,19 @@ def _validate_aurora(aurora: AuroraConfig, stage: str) -> None:
         fail("aurora.backtrack_hours", "backtrack window is 0..72 hours")
     if aurora.backtrack_hours and aurora.capacity is AuroraCapacity.SERVERLESS_V2:
         fail("aurora.backtrack_hours", "backtrack is for provisioned clusters here")
-    _check_retention(aurora.log_retention_days, "aurora.log_retention_days")
-    if stage != "dev" and not (aurora.deletion_protection and aurora.snapshot_on_delete):
+    check_retention(aurora.log_retention_days, "aurora.log_retention_days")
+    if policy.keeps_data and not (aurora.deletion_protection and aurora.snapshot_on_delete):
         fail("aurora.deletion_protection", f"{stage} must protect and snapshot its database")
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,15}", aurora.admin_username):
         fail("aurora.admin_username", "1-16 letters, digits or '_', starting with a letter")
 
 
-# prod keeps room for at least two readers beyond the original design's one under load.
+# A stage that serves customers (prod) keeps room for at least two readers beyond the
+# original design's one under load.
 PROD_MIN_MAX_READERS = 3
 
 
-def _validate_reader_scaling(aurora: AuroraConfig, stage: str) -> None:
+def _validate_reader_scaling(aurora: AuroraConfig, stage: str, policy: StagePolicy) -> None:
     if aurora.capacity is AuroraCapacity.SERVERLESS_V2 and aurora.max_reader_count:
         fail("aurora.max_reader_count", "Serverless v2 runs as a single writer here: set 0")
     if not aurora.reader_count <= aurora.max_reader_count <= 15:
@@ -267,8 +246,8 @@ def _validate_reader_scaling(aurora: AuroraConfig, stage: str) -> None:
             "aurora.max_reader_count",
             f"{aurora.max_reader_count}: need reader_count ({aurora.reader_count}) <= max <= 15",
         )
-    if stage == "prod" and aurora.max_reader_count < PROD_MIN_MAX_READERS:
-        fail("aurora.max_reader_count", f"prod may scale to at least {PROD_MIN_MAX_READERS}")
+    if policy.serves_customers and aurora.max_reader_count < PROD_MIN_MAX_READERS:
+        fail("aurora.max_reader_count", f"{stage} may scale to at least {PROD_MIN_MAX_READERS}")
     if not 10 <= aurora.reader_target_cpu_percent <= 90:
         fail("aurora.reader_target_cpu_percent", "a CPU target in 10..90 %")
     for name in ("reader_scale_out_cooldown_minutes", "reader_scale_in_cooldown_minutes"):
@@ -288,162 +267,7 @@ def _validate_cache(cache: CacheConfig) -> None:
         fail("cache.node_count", "a replication group has 1..6 nodes")
     if not 0 <= cache.snapshot_retention_days <= 35:
         fail("cache.snapshot_retention_days", "must be 0..35 days")
-    _check_retention(cache.log_retention_days, "cache.log_retention_days")
-
-
-def _validate_kubernetes(k8s: KubernetesConfig, stage: str) -> None:
-    if k8s.version != KUBERNETES_VERSION:
-        fail("kubernetes.version", f"{k8s.version!r}: the project pins {KUBERNETES_VERSION}")
-    if not 1 <= k8s.node_min_size <= k8s.node_desired_size <= k8s.node_max_size:
-        fail("kubernetes.node_desired_size", "need 1 <= min <= desired <= max nodes")
-    if stage != "dev" and k8s.node_capacity is not NodeCapacity.ON_DEMAND:
-        fail("kubernetes.node_capacity", f"{stage} runs on-demand nodes (production-like)")
-    _validate_node_density(k8s)
-    _validate_node_autoscaler(k8s.node_autoscaler, k8s.node_min_size, k8s.node_max_size)
-    if stage == "prod" and k8s.public_endpoint_cidrs:
-        fail("kubernetes.public_endpoint_cidrs", "prod's API endpoint must stay private")
-    for index, cidr in enumerate(k8s.public_endpoint_cidrs):
-        net = _network(cidr, f"kubernetes.public_endpoint_cidrs[{index}]")
-        if net.prefixlen == 0:
-            fail(f"kubernetes.public_endpoint_cidrs[{index}]", "0.0.0.0/0 is not a restriction")
-    if stage != "dev" and not k8s.all_control_plane_logs:
-        fail("kubernetes.all_control_plane_logs", f"{stage} must log all five log types")
-    _check_retention(
-        k8s.control_plane_log_retention_days, "kubernetes.control_plane_log_retention_days"
-    )
-    _check_retention(
-        k8s.application_log_retention_days, "kubernetes.application_log_retention_days"
-    )
-    if not re.fullmatch(r"[\w+=,.@-]{1,64}", k8s.admin_role_name):
-        fail("kubernetes.admin_role_name", f"{k8s.admin_role_name!r} is not an IAM role name")
-    if k8s.waf_rate_limit_per_5min < 10:
-        fail("kubernetes.waf_rate_limit_per_5min", "WAF rate limits start at 10")
-    if not _DNS_LABEL.fullmatch(k8s.secret_store_name):
-        fail("kubernetes.secret_store_name", "must be a DNS label")
-    for key, workload in (("backend", k8s.backend), ("frontend", k8s.frontend)):
-        _validate_workload(workload, f"kubernetes.{key}")
-    if k8s.backend.name == k8s.frontend.name:
-        fail("kubernetes.frontend.name", "backend and frontend need different names")
-    if k8s.backend.port == k8s.frontend.port:
-        fail("kubernetes.frontend.port", "backend and frontend need different ports")
-    _validate_monitoring(k8s.monitoring, "kubernetes.monitoring")
-
-
-def _validate_node_density(k8s: KubernetesConfig) -> None:
-    shape = INSTANCE_SHAPES.get(k8s.node_instance_type)
-    for index, alternative in enumerate(k8s.spot_alternative_instance_types):
-        path = f"kubernetes.spot_alternative_instance_types[{index}]"
-        if k8s.node_capacity is not NodeCapacity.SPOT:
-            fail(path, "alternative instance types are for Spot node groups")
-        if INSTANCE_SHAPES.get(alternative) != shape:
-            fail(path, f"{alternative!r} must have {k8s.node_instance_type}'s shape (capacity)")
-    if shape is None:
-        fail(
-            "kubernetes.node_instance_type",
-            f"{k8s.node_instance_type!r} has no InstanceShape (config/model.py INSTANCE_SHAPES)",
-        )
-    # Without prefix delegation every pod needs one secondary address: ENIs x (IPs - 1) + 2.
-    # With it, EKS recommends 110 below 30 vCPUs and 250 above (max-pods-calculator.sh).
-    ceiling = (
-        (110 if shape.vcpus < 30 else 250)
-        if k8s.prefix_delegation
-        else shape.enis * (shape.ipv4_per_eni - 1) + 2
-    )
-    if k8s.prefix_delegation and not shape.nitro:
-        fail("kubernetes.prefix_delegation", "prefix delegation needs a Nitro instance type")
-    if not 10 <= k8s.max_pods_per_node <= ceiling:
-        fail(
-            "kubernetes.max_pods_per_node",
-            f"{k8s.max_pods_per_node} is outside 10..{ceiling} for {k8s.node_instance_type}"
-            f" (prefix delegation {'on' if k8s.prefix_delegation else 'off'})",
-        )
-    names = [component.name for component in k8s.system_components]
-    if len(set(names)) != len(names):
-        fail("kubernetes.system_components", "component names must be unique")
-    for index, component in enumerate(k8s.system_components):
-        path = f"kubernetes.system_components[{index}]"
-        if component.replicas is not None and component.replicas < 1:
-            fail(f"{path}.replicas", "a Deployment runs at least one replica (None: DaemonSet)")
-        if not re.fullmatch(r"\d+m", component.cpu_request):
-            fail(f"{path}.cpu_request", "CPU in millicores ('100m')")
-        if not re.fullmatch(r"\d+Mi", component.memory_request):
-            fail(f"{path}.memory_request", "memory in Mi ('70Mi')")
-
-
-def _validate_node_autoscaler(
-    autoscaler: NodeAutoscalerConfig, node_min: int, node_max: int
-) -> None:
-    path = "kubernetes.node_autoscaler"
-    if not re.fullmatch(r"\d+\.\d+\.\d+", autoscaler.chart_version):
-        fail(f"{path}.chart_version", f"{autoscaler.chart_version!r} is not a chart version")
-    # The autoscaler's minor is the cluster's: it simulates the scheduler of that release.
-    if not autoscaler.image_tag.startswith(f"v{KUBERNETES_VERSION}."):
-        fail(f"{path}.image_tag", f"must be a v{KUBERNETES_VERSION}.x release")
-    if not 1 <= autoscaler.replicas <= 2:
-        fail(f"{path}.replicas", "1 (or 2 with leader election) replicas")
-    if autoscaler.expander not in ("least-waste", "random", "most-pods", "priority"):
-        fail(f"{path}.expander", f"{autoscaler.expander!r} is not an expander this stack uses")
-    if not 0 < autoscaler.scale_down_utilization_threshold < 1:
-        fail(f"{path}.scale_down_utilization_threshold", "a fraction in (0, 1)")
-    if autoscaler.scale_down_unneeded_minutes < 1:
-        fail(f"{path}.scale_down_unneeded_minutes", "at least a minute")
-    if node_max <= node_min:
-        fail("kubernetes.node_max_size", "must exceed node_min_size: the autoscaler needs room")
-    _validate_resources(autoscaler.resources, f"{path}.resources")
-
-
-def _validate_workload(workload: WorkloadConfig, path: str) -> None:
-    if not _DNS_LABEL.fullmatch(workload.name):
-        fail(f"{path}.name", f"{workload.name!r} is not a DNS label")
-    _check_port(workload.port, f"{path}.port")
-    if not workload.health_path.startswith("/"):
-        fail(f"{path}.health_path", "must start with '/'")
-    if not re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*", workload.image_repository):
-        fail(f"{path}.image_repository", f"{workload.image_repository!r} is not a repository")
-    if not 1 <= workload.hpa_min_replicas <= workload.hpa_max_replicas:
-        fail(f"{path}.hpa_min_replicas", "need 1 <= min <= max replicas")
-    if not workload.hpa_min_replicas <= workload.replicas <= workload.hpa_max_replicas:
-        fail(f"{path}.replicas", "must lie within the HPA range")
-    if not 1 <= workload.hpa_cpu_utilization_percent <= 100:
-        fail(f"{path}.hpa_cpu_utilization_percent", "must be 1..100")
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", workload.image_tag):
-        fail(f"{path}.image_tag", f"{workload.image_tag!r} is not an image tag")
-    _validate_resources(workload.resources, f"{path}.resources")
-
-
-def _validate_resources(resources: Resources, path: str) -> None:
-    for quantity in ("cpu_request", "cpu_limit"):
-        if not re.fullmatch(r"\d+m?", getattr(resources, quantity)):
-            fail(f"{path}.{quantity}", "CPU as millicores ('250m') or cores ('1')")
-    for quantity in ("memory_request", "memory_limit"):
-        if not re.fullmatch(r"\d+(Mi|Gi)", getattr(resources, quantity)):
-            fail(f"{path}.{quantity}", "memory in Mi or Gi ('512Mi')")
-
-
-def _validate_monitoring(monitoring: MonitoringConfig, path: str) -> None:
-    for name in ("scrape_interval", "evaluation_interval", "retention_time"):
-        if not _DURATION.fullmatch(getattr(monitoring, name)):
-            fail(f"{path}.{name}", f"{getattr(monitoring, name)!r} is not a Prometheus duration")
-    retention = _BYTES.fullmatch(monitoring.retention_size)
-    if not retention:
-        fail(f"{path}.retention_size", f"{monitoring.retention_size!r}: expected e.g. 90GB")
-    for name in ("storage_size", "alertmanager_storage_size"):
-        if not _GIBIBYTES.fullmatch(getattr(monitoring, name)):
-            fail(f"{path}.{name}", f"{getattr(monitoring, name)!r}: expected e.g. 100Gi")
-    volume = _GIBIBYTES.fullmatch(monitoring.storage_size)
-    assert volume is not None
-    retention_bytes = int(retention.group(1)) * _BYTE_UNITS[retention.group(2)]
-    if retention_bytes >= int(volume.group(1)) * 2**30:
-        fail(f"{path}.retention_size", "must stay below storage_size")
-    if monitoring.namespace == monitoring.agents_namespace:
-        fail(f"{path}.agents_namespace", "must differ from namespace (Pod Security levels)")
-    for name in ("namespace", "agents_namespace", "alertmanager_service_account"):
-        if not _DNS_LABEL.fullmatch(getattr(monitoring, name)):
-            fail(f"{path}.{name}", "must be a DNS label")
-    for component in fields(monitoring.resources):
-        _validate_resources(
-            getattr(monitoring.resources, component.name), f"{path}.resources.{component.name}"
-        )
+    check_retention(cache.log_retention_days, "cache.log_retention_days")
 
 
 def _validate_functions(fn: FunctionsConfig) -> None:
@@ -477,7 +301,7 @@ def _validate_functions(fn: FunctionsConfig) -> None:
         fail("functions.data_sync_every_minutes", "at most 60 when syncing in working hours only")
     if fn.data_sync_every_minutes not in (5, 10, 15, 20, 30, 60, 120, 180, 360, 720):
         fail("functions.data_sync_every_minutes", "pick a divisor-friendly interval, e.g. 60")
-    _check_retention(fn.log_retention_days, "functions.log_retention_days")
+    check_retention(fn.log_retention_days, "functions.log_retention_days")
 
 
 def _validate_observability(obs: ObservabilityConfig, stage: str) -> None:
@@ -513,13 +337,13 @@ def _validate_observability(obs: ObservabilityConfig, stage: str) -> None:
 
 def _check_domain(name: str, field_path: str) -> None:
     labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_DNS_LABEL.fullmatch(x) for x in labels):
+    if len(name) > 253 or len(labels) < 2 or not all(DNS_LABEL.fullmatch(x) for x in labels):
         fail(field_path, f"{name!r} is not a lower-case DNS name without a trailing dot")
 
 
-def _validate_edge(edge: EdgeConfig | None, stage: str) -> None:
+def _validate_edge(edge: EdgeConfig | None, stage: str, policy: StagePolicy) -> None:
     if edge is None:
-        if stage != "dev":
+        if policy.production_like:
             fail("edge", f"{stage} serves HTTPS on its own domain: set edge in stages.py")
         return
     _check_domain(edge.domain_name, "edge.domain_name")
@@ -554,9 +378,9 @@ def _email_domain(address: str) -> str:
 
 def in_documentation_range(cidr: str) -> bool:
     """Whether ``cidr`` lies inside a range reserved for documentation (RFC 5737)."""
-    network = ipaddress.ip_network(cidr, strict=False)
+    net = ipaddress.ip_network(cidr, strict=False)
     return any(
-        network.version == 4 and network.subnet_of(ipaddress.IPv4Network(doc))
+        net.version == 4 and net.subnet_of(ipaddress.IPv4Network(doc))
         for doc in DOCUMENTATION_NETWORKS
     )
 

@@ -15,13 +15,16 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from openmarket_cdk.config import AuroraCapacity, AuroraConfig
+from openmarket_cdk.config.pins import AURORA_MYSQL_MAJOR
 from openmarket_cdk.nag import acknowledge
 
 
 def aurora_engine(aurora: AuroraConfig) -> rds.IClusterEngine:
     """Aurora MySQL 3 (MySQL 8.0 compatible), at the configured minor version."""
     return rds.DatabaseClusterEngine.aurora_mysql(
-        version=rds.AuroraMysqlEngineVersion.of(f"8.0.mysql_aurora.{aurora.engine_version}", "8.0")
+        version=rds.AuroraMysqlEngineVersion.of(
+            f"{AURORA_MYSQL_MAJOR}.mysql_aurora.{aurora.engine_version}", AURORA_MYSQL_MAJOR
+        )
     )
 
 

@@ -52,8 +52,8 @@ from openmarket_cdk.constructs.web_acl import AlbWebAcl
 from openmarket_cdk.stacks.cluster_inputs import ClusterInputs
 from openmarket_cdk.stage_sleep.construct import StageSleep
 
-# The kubectl layer must serve the cluster's version (tests check the two agree).
-KUBECTL_LAYER_VERSION = "1.35"
+# The kubectl layer must serve the cluster's version (a test checks the layer's package
+# against config.pins.KUBERNETES_VERSION).
 
 
 class ClusterStack(Stack):

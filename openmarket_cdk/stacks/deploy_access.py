@@ -11,7 +11,10 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from openmarket_cdk.config import GITHUB_REPOSITORY, StageConfig
-from openmarket_cdk.config.model import GITHUB_DEPLOY_ROLE_NAME, GITHUB_DIFF_ROLE_NAME
+from openmarket_cdk.config.facts import (
+    GITHUB_DEPLOY_ROLE_NAME,
+    GITHUB_DIFF_ROLE_NAME,
+)
 from openmarket_cdk.constructs.deploy_access_deploy_role import GitHubDeployRole
 from openmarket_cdk.constructs.deploy_access_roles import (
     GITHUB_OIDC_HOST,

@@ -41,7 +41,9 @@ def _code() -> lambda_.Code:
     """The package's ``runtime`` folder, nothing else (standard library and boto3 only)."""
     return lambda_.Code.from_asset(
         str(PACKAGE_DIR),
-        exclude=["/*.py", "__pycache__", "*.pyc"],
+        # Paths are matched from the asset root: every .py but the runtime's stays out (the
+        # package's config, plan and this construct, which imports CDK).
+        exclude=["*.py", "!runtime/*.py", "__pycache__", "*.pyc"],
     )
 
 
