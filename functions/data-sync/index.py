@@ -20,7 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SERVICE = "data-sync"
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="OpenMarket", service=SERVICE)
+# No namespace here: Powertools reads POWERTOOLS_METRICS_NAMESPACE (the stack sets it).
+metrics = Metrics(service=SERVICE)
 
 
 def _force_full(event: Any) -> bool:

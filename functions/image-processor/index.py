@@ -16,7 +16,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from thumbnail_processor import (
-    METRICS_NAMESPACE,
     OUTCOMES,
     S3Client,
     Settings,
@@ -27,7 +26,8 @@ from thumbnail_processor import (
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "image-processor")
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+# No namespace here: Powertools reads POWERTOOLS_METRICS_NAMESPACE, which Settings requires.
+metrics = Metrics(service=SERVICE)
 settings = Settings.from_env(os.environ)  # a bad configuration fails the cold start, loudly
 
 

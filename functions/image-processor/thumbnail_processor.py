@@ -44,7 +44,9 @@ DEFAULT_QUALITY: Final = 80
 DEFAULT_MAX_PIXELS: Final = 50_000_000
 DEFAULT_MAX_BYTES: Final = 50 * 1024 * 1024
 
-METRICS_NAMESPACE: Final = "OpenMarket"
+# Set by the CDK construct (openmarket_cdk/constructs/function.py) on every function; Powertools'
+# Metrics reads it by itself, the single metrics here get it through Settings.
+METRICS_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
 REJECTED_METRIC: Final = "ImageRejected"
 REJECTED_DIMENSION: Final = "Reason"
 
@@ -74,6 +76,7 @@ _KMS_CODE_PREFIX: Final = "KMS"
 class Settings:
     """Function configuration, read once per cold start from environment variables."""
 
+    metrics_namespace: str  # CloudWatch namespace of the metrics; no default: the stack sets it
     sizes: tuple[tuple[str, int], ...] = (("medium", 800), ("thumb", 200))
     quality: int = DEFAULT_QUALITY
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -97,6 +100,7 @@ class Settings:
                 f"{budget // image_limits.MiB} MiB for decoding (at least 64 MiB needed)"
             )
         return cls(
+            metrics_namespace=_required_env(env, METRICS_NAMESPACE_ENV),
             sizes=parse_sizes(env.get("THUMBNAIL_SIZES", DEFAULT_SIZES)),
             quality=_int_env(env, "JPEG_QUALITY", DEFAULT_QUALITY, 1, 95),
             max_pixels=_int_env(env, "MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS, 1, 1_000_000_000),
@@ -128,6 +132,13 @@ def parse_sizes(spec: str) -> tuple[tuple[str, int], ...]:
     if not sizes:
         raise ValueError("THUMBNAIL_SIZES: no sizes configured")
     return tuple(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _required_env(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    if not value.strip():
+        raise ValueError(f"{name}: not set (the stack sets it on every function)")
+    return value  # as is: Powertools reads the same variable unchanged
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -332,7 +343,7 @@ class ThumbnailProcessor:
                 "object no longer exists",
                 extra={**log, "status": gone.status, "error_code": gone.code},
             )
-            emit_count(SKIPPED_METRIC, reason, service=self.logger.service)
+            emit_count(SKIPPED_METRIC, reason, self.settings.metrics_namespace, self.logger.service)
             return Outcome("missing", obj.key, reason=reason)
 
     def _is_current(self, obj: UploadedObject, head: Mapping[str, Any]) -> bool:
@@ -345,7 +356,7 @@ class ThumbnailProcessor:
 
     def _skip(self, obj: UploadedObject, status: str, message: str, log: dict[str, Any]) -> Outcome:
         self.logger.info(message, extra=log)
-        emit_count(SKIPPED_METRIC, status, service=self.logger.service)
+        emit_count(SKIPPED_METRIC, status, self.settings.metrics_namespace, self.logger.service)
         return Outcome(status, obj.key)
 
     def _process(self, obj: UploadedObject, keys: dict[str, str], log: dict[str, Any]) -> Outcome:
@@ -494,7 +505,7 @@ class ThumbnailProcessor:
                 "detail": detail[:500],
             },
         )
-        emit_rejected_metric(reason, service=self.logger.service)
+        emit_rejected_metric(reason, self.settings.metrics_namespace, self.logger.service)
         self.tag_rejected(obj, reason)
         if current_keys:
             store = VersionedThumbnails(self.s3, obj.bucket)
@@ -549,19 +560,20 @@ def _copy_limited(body: Any, out: BinaryIO, limit: int) -> int:
     return copied
 
 
-def emit_count(metric: str, reason: str, service: str | None = None) -> None:
-    """One count of `metric` with a `Reason` dimension, flushed at once (EMF on stdout)."""
+def emit_count(metric: str, reason: str, namespace: str, service: str | None = None) -> None:
+    """One count of `metric` in `namespace` with a `Reason` dimension, flushed at once (EMF on
+    stdout)."""
     dimensions = {"service": service} if service else None
     with single_metric(
         name=metric,
         unit=MetricUnit.Count,
         value=1,
-        namespace=METRICS_NAMESPACE,
+        namespace=namespace,
         default_dimensions=dimensions,
     ) as single:
         single.add_dimension(name=REJECTED_DIMENSION, value=reason)
 
 
-def emit_rejected_metric(reason: str, service: str | None = None) -> None:
+def emit_rejected_metric(reason: str, namespace: str, service: str | None = None) -> None:
     """One `ImageRejected` count with a `Reason` dimension, flushed at once (EMF on stdout)."""
-    emit_count(REJECTED_METRIC, reason, service)
+    emit_count(REJECTED_METRIC, reason, namespace, service)

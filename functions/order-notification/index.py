@@ -21,7 +21,8 @@ from order_notifier import NotificationResult, OrderNotifier, Settings
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "order-notification"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="OpenMarket", service=SERVICE)
+# No namespace here: Powertools reads POWERTOOLS_METRICS_NAMESPACE, which Settings requires.
+metrics = Metrics(service=SERVICE)
 
 # Bounded SDK retries and timeouts so one invocation stays well inside the 30 s function timeout.
 _BOTO_CONFIG = Config(

@@ -57,7 +57,9 @@ METRIC_DUPLICATE: Final = "OrderNotificationDuplicate"
 METRIC_FAILED: Final = "OrderNotificationFailed"
 METRIC_CHANNEL_FAILED: Final = "OrderNotificationChannelFailed"  # dimension Channel
 METRIC_UNDELIVERED: Final = "OrderNotificationUndelivered"  # every channel failed permanently
-METRICS_NAMESPACE: Final = "OpenMarket"
+# Set by the CDK construct (openmarket_cdk/constructs/function.py) on every function; Powertools'
+# Metrics reads it by itself, the single metric here gets it through Settings.
+METRICS_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
 
 # DynamoDB attribute names (Powertools defaults); the CDK table must match.
 IDEMPOTENCY_KEY_ATTR: Final = "id"
@@ -125,13 +127,15 @@ class Settings:
     sender_email: str
     idempotency_table: str
     dlq_url: str
+    metrics_namespace: str
     idempotency_ttl_hours: int = 24
     ses_configuration_set: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        missing = [n for n in ("SENDER_EMAIL", "IDEMPOTENCY_TABLE", "DLQ_URL") if not env.get(n)]
+        required = ("SENDER_EMAIL", "IDEMPOTENCY_TABLE", "DLQ_URL", METRICS_NAMESPACE_ENV)
+        missing = [n for n in required if not env.get(n)]
         if missing:
             raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
         raw_ttl = env.get("IDEMPOTENCY_TTL_HOURS", "24")
@@ -145,6 +149,7 @@ class Settings:
             sender_email=env["SENDER_EMAIL"],
             idempotency_table=env["IDEMPOTENCY_TABLE"],
             dlq_url=env["DLQ_URL"],
+            metrics_namespace=env[METRICS_NAMESPACE_ENV],
             idempotency_ttl_hours=ttl_hours,
             ses_configuration_set=env.get("SES_CONFIGURATION_SET") or None,
         )
@@ -382,7 +387,7 @@ class OrderNotifier:
             name=METRIC_CHANNEL_FAILED,
             unit=MetricUnit.Count,
             value=1,
-            namespace=METRICS_NAMESPACE,
+            namespace=self.settings.metrics_namespace,
             default_dimensions={"service": self.logger.service},
         ) as metric:
             metric.add_dimension(name="Channel", value=channel)

@@ -22,7 +22,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SERVICE = "report-generator"
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="OpenMarket", service=SERVICE)
+# No namespace here: Powertools reads POWERTOOLS_METRICS_NAMESPACE (the stack sets it).
+metrics = Metrics(service=SERVICE)
 
 
 def _utc_now() -> dt.datetime:

@@ -25,6 +25,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Every dependency ships arm64 wheels (tests/functions/test_function_wheels.py); Graviton
 # is ~20% cheaper per GB-second.
 ARCHITECTURE = lambda_.Architecture.ARM_64
+# The CloudWatch namespace of the functions' own metrics, defined here only: every function
+# gets it as POWERTOOLS_METRICS_NAMESPACE and reads it from there (no function spells it:
+# tests/functions/test_metrics_namespace.py), and the alarms on those metrics import it.
 METRICS_NAMESPACE = "OpenMarket"
 
 

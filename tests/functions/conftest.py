@@ -7,6 +7,9 @@ the repository. Only the tests that request `mariadb_server` / `redis_server` st
 
 The servers come from Debian packages (`mariadb-server`, `redis-server`). When a binary is
 missing the fixture fails (it does not skip) and names the package to install.
+
+Also here: `metrics_namespace`, the environment variable every function gets from its construct
+(function_env.py), for the tests that exercise metrics.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from function_env import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV
 
 _SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _START_TIMEOUT_S = 30.0
@@ -222,6 +226,14 @@ def _make_tls_material(directory: Path) -> TlsMaterial:
         private=True,
     )
     return tls
+
+
+@pytest.fixture
+def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> str:
+    """POWERTOOLS_METRICS_NAMESPACE as the construct sets it on every function; the namespace
+    (``openmarket_cdk.constructs.function.METRICS_NAMESPACE``) the metrics must carry."""
+    monkeypatch.setenv(METRICS_NAMESPACE_ENV, METRICS_NAMESPACE)
+    return METRICS_NAMESPACE
 
 
 @pytest.fixture(scope="session")

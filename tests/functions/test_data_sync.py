@@ -16,6 +16,7 @@ import inventory_sync
 import pymysql
 import pytest
 import redis
+from function_env import METRICS_NAMESPACE, construct_env
 from moto import mock_aws
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,8 @@ def _load_index() -> ModuleType:
     spec = importlib.util.spec_from_file_location("data_sync_index", FUNCTION_DIR / "index.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with construct_env():
+        spec.loader.exec_module(module)
     return module
 
 
@@ -59,7 +61,7 @@ def apply_migration(conn: pymysql.Connection[Any]) -> None:
 
 @pytest.fixture
 def env(
-    monkeypatch: pytest.MonkeyPatch, mariadb_server: Any, redis_server: Any
+    monkeypatch: pytest.MonkeyPatch, mariadb_server: Any, redis_server: Any, metrics_namespace: str
 ) -> Iterator[SimpleNamespace]:
     """Fresh database + key prefix, secrets in moto, environment as the stack sets it."""
     db = mariadb_server.create_database("sync")
@@ -179,11 +181,18 @@ def seed_catalog(env: SimpleNamespace) -> dict[int, dt.datetime]:
     return stamps
 
 
-def test_full_resync_when_watermark_missing(env: SimpleNamespace) -> None:
+def test_full_resync_when_watermark_missing(
+    env: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
     stamps = seed_catalog(env)
     env.redis.set(f"{env.prefix}:stock:4", "7")  # product 4 is delisted: key must go
 
     result = index.handler({"detail-type": "Scheduled Event"}, CONTEXT)
+
+    out = capsys.readouterr().out.splitlines()
+    (emf,) = [json.loads(line) for line in out if line.startswith("{") and '"_aws"' in line]
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == METRICS_NAMESPACE
+    assert emf["service"] == "data-sync" and emf["StockKeysWritten"] in (4.0, [4.0])
 
     assert (result["mode"], result["reason"]) == ("full", "no watermark")
     assert (result["rows"], result["written"], result["deleted"]) == (5, 4, 1)

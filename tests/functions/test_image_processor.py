@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +24,7 @@ import thumbnail_processor
 import thumbnail_versions
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+from function_env import CONSTRUCT_ENV, METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, construct_env
 from image_samples import (
     BUDGET_512,
     MAX_PIXELS,
@@ -64,7 +65,8 @@ def _load_index() -> ModuleType:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    with construct_env():
+        spec.loader.exec_module(module)
     return module
 
 
@@ -85,7 +87,10 @@ def test_parse_sizes_default_and_order() -> None:
         ("medium", 800),
         ("thumb", 200),
     )
-    assert thumbnail_processor.Settings.from_env({}).sizes == (("medium", 800), ("thumb", 200))
+    assert thumbnail_processor.Settings.from_env(CONSTRUCT_ENV).sizes == (
+        ("medium", 800),
+        ("thumb", 200),
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,6 +104,7 @@ def test_parse_sizes_rejects_bad_config(spec: str) -> None:
 def test_settings_from_env() -> None:
     settings = thumbnail_processor.Settings.from_env(
         {
+            METRICS_NAMESPACE_ENV: "Elsewhere",
             "THUMBNAIL_SIZES": "large=1600,small=100",
             "JPEG_QUALITY": "85",
             "MAX_IMAGE_PIXELS": "1000",
@@ -106,10 +112,22 @@ def test_settings_from_env() -> None:
         }
     )
     assert settings == thumbnail_processor.Settings(
-        (("large", 1600), ("small", 100)), 85, 1000, 2000
+        metrics_namespace="Elsewhere",
+        sizes=(("large", 1600), ("small", 100)),
+        quality=85,
+        max_pixels=1000,
+        max_bytes=2000,
     )
     with pytest.raises(ValueError, match="JPEG_QUALITY"):
-        thumbnail_processor.Settings.from_env({"JPEG_QUALITY": "high"})
+        thumbnail_processor.Settings.from_env({**CONSTRUCT_ENV, "JPEG_QUALITY": "high"})
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_settings_require_the_metrics_namespace(value: str | None) -> None:
+    """Set by the stack on every function: without it the cold start fails, naming it."""
+    env = {} if value is None else {METRICS_NAMESPACE_ENV: value}
+    with pytest.raises(ValueError, match=f"^{METRICS_NAMESPACE_ENV}: not set"):
+        thumbnail_processor.Settings.from_env(env)
 
 
 @pytest.mark.parametrize(
@@ -139,13 +157,15 @@ def test_variant_keys_ignores_everything_else(key: str) -> None:
 
 
 def test_limits_follow_the_function_memory() -> None:
-    big = thumbnail_processor.Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
+    big = thumbnail_processor.Settings.from_env(
+        {**CONSTRUCT_ENV, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}
+    )
     assert big.decode_budget == 1024 * 2**20 * 60 // 100 - image_limits.BASELINE_BYTES
-    assert thumbnail_processor.Settings.from_env({}).decode_budget == BUDGET_512
+    assert thumbnail_processor.Settings.from_env(CONSTRUCT_ENV).decode_budget == BUDGET_512
     with pytest.raises(ValueError, match="MEMORY_PEAK_PERCENT: 15 % of 512 MB"):
-        thumbnail_processor.Settings.from_env({"MEMORY_PEAK_PERCENT": "15"})
+        thumbnail_processor.Settings.from_env({**CONSTRUCT_ENV, "MEMORY_PEAK_PERCENT": "15"})
     with pytest.raises(ValueError, match=r"MEMORY_PEAK_PERCENT: 95 is outside 10\.\.90"):
-        thumbnail_processor.Settings.from_env({"MEMORY_PEAK_PERCENT": "95"})
+        thumbnail_processor.Settings.from_env({**CONSTRUCT_ENV, "MEMORY_PEAK_PERCENT": "95"})
     # What fits in 1024 MB does not fit in 512 MB.
     with pytest.raises(image_rendering.ImageRejected):
         render(flat_webp(5000, 4000))
@@ -169,7 +189,7 @@ class FakeContext:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def s3(monkeypatch: pytest.MonkeyPatch, metrics_namespace: str) -> Iterator[Any]:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -359,13 +379,13 @@ def test_rejected_upload_is_tagged_logged_and_counted(
     emf = [m for m in emf_metrics(capsys.readouterr().out) if "ImageRejected" in m]
     assert len(emf) == 1
     (directive,) = emf[0]["_aws"]["CloudWatchMetrics"]
-    assert directive["Namespace"] == "OpenMarket"
+    assert directive["Namespace"] == METRICS_NAMESPACE
     assert "Reason" in directive["Dimensions"][0]
     assert emf[0]["Reason"] == reason and emf[0]["ImageRejected"] == [1.0]
 
 
 def test_too_large_is_rejected_before_download(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index, "settings", thumbnail_processor.Settings(max_bytes=1000))
+    monkeypatch.setattr(index, "settings", replace(index.settings, max_bytes=1000))
     calls: list[str] = []
     real_get = s3.get_object
 
@@ -476,7 +496,9 @@ def test_tagging_throttled_raises(s3: Any, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_processor_used_directly_with_custom_sizes(s3: Any) -> None:
-    settings = thumbnail_processor.Settings.from_env({"THUMBNAIL_SIZES": "large=600,tiny=32"})
+    settings = thumbnail_processor.Settings.from_env(
+        {**CONSTRUCT_ENV, "THUMBNAIL_SIZES": "large=600,tiny=32"}
+    )
     processor = thumbnail_processor.ThumbnailProcessor(
         s3, settings, Logger(service="t", stream=io.StringIO())
     )
@@ -896,10 +918,16 @@ def test_head_denied_is_ambiguous_and_stays_a_no_op(
     monkeypatch.setattr(s3, "get_object", lambda **kwargs: gets.append(kwargs["Key"]) or {})
     assert index.handler(s3_event(KEY, version, None), FakeContext()) == {**NOTHING, "missing": 1}
     assert gets == []
-    skipped = [m for m in emf_metrics(capsys.readouterr().out) if "ImagesSkipped" in m]
+    emf = emf_metrics(capsys.readouterr().out)
+    skipped = [m for m in emf if "ImagesSkipped" in m]
     assert [(m["Reason"], m["service"]) for m in skipped] == [
         ("missing-or-denied", "image-processor")
     ]
+    # What the uploads-denied alarm watches; the handler's ImagesProcessed goes there too.
+    assert "ImagesProcessed" in emf[-1]
+    assert {d["Namespace"] for m in emf for d in m["_aws"]["CloudWatchMetrics"]} == {
+        METRICS_NAMESPACE
+    }
 
 
 def test_thumbnails_are_made_and_replaced_without_list_bucket(

@@ -22,6 +22,7 @@ import order_messages
 import order_notifier
 import pytest
 from botocore.exceptions import ClientError
+from function_env import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, construct_env
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
@@ -43,7 +44,8 @@ def _load_index() -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    with construct_env():
+        spec.loader.exec_module(module)
     return module
 
 
@@ -138,7 +140,7 @@ def envelope(order: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+def env(monkeypatch: pytest.MonkeyPatch, metrics_namespace: str) -> Iterator[Env]:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -284,7 +286,7 @@ def test_valid_event_with_phone_sends_one_email_and_one_sms(
         assert abs(ttl - (time.time() + 24 * 3600)) < 120
 
     stdout = capsys.readouterr().out
-    assert emitted_metrics(stdout) == {"OrderNotificationSent": "OpenMarket"}
+    assert emitted_metrics(stdout) == {"OrderNotificationSent": METRICS_NAMESPACE}
 
     logs = env.logs.getvalue()
     assert_no_pii(logs)
@@ -341,7 +343,7 @@ def test_duplicate_order_id_sends_nothing_more(
     assert len(env.sms()) == 1
     assert env.ses_sent_count() == 1
     stdout = capsys.readouterr().out
-    assert emitted_metrics(stdout) == {"OrderNotificationDuplicate": "OpenMarket"}
+    assert emitted_metrics(stdout) == {"OrderNotificationDuplicate": METRICS_NAMESPACE}
 
 
 def test_transient_ses_error_raises_and_does_not_block_the_retry(
@@ -366,7 +368,9 @@ def test_transient_ses_error_raises_and_does_not_block_the_retry(
     assert record_prefixes(env) == ["order-notification.sms"]
     assert len(env.sms()) == 1
     assert env.dlq_messages() == []  # transient: retried by Lambda, not dead-lettered here
-    assert emitted_metrics(capsys.readouterr().out) == {"OrderNotificationFailed": "OpenMarket"}
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "OrderNotificationFailed": METRICS_NAMESPACE
+    }
     assert_no_pii(env.logs.getvalue())
 
     retry = env.invoke(event)
@@ -436,7 +440,7 @@ def test_permanent_email_failure_still_sends_the_sms_and_is_dead_lettered_once(
         stdout = capsys.readouterr().out
         failed = [b for b in emf_blobs(stdout) if "OrderNotificationChannelFailed" in b]
         assert len(failed) == 1 and failed[0]["Channel"] == "email"
-        assert failed[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OpenMarket"
+        assert failed[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == METRICS_NAMESPACE
         assert "OrderNotificationSent" in emitted_metrics(stdout)
         records = [json.loads(line) for line in env.logs.getvalue().splitlines()]
         error = next(r for r in records if r["level"] == "ERROR")
@@ -486,8 +490,8 @@ def test_both_channels_rejected_fails_without_retry(
         "sms",
     ]
     assert emitted_metrics(capsys.readouterr().out) == {
-        "OrderNotificationChannelFailed": "OpenMarket",
-        "OrderNotificationUndelivered": "OpenMarket",
+        "OrderNotificationChannelFailed": METRICS_NAMESPACE,
+        "OrderNotificationUndelivered": METRICS_NAMESPACE,
     }
 
 
@@ -644,7 +648,9 @@ def test_invalid_event_goes_to_dlq_without_raising(
 
     assert "jane.doe(at)example.com" not in result["reason"]
     assert_no_pii(env.logs.getvalue())
-    assert emitted_metrics(capsys.readouterr().out) == {"OrderNotificationInvalid": "OpenMarket"}
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "OrderNotificationInvalid": METRICS_NAMESPACE
+    }
 
 
 def test_invalid_event_keeps_order_id_as_correlation_id(env: Env) -> None:
@@ -680,10 +686,19 @@ def test_schema_example_is_a_valid_detail() -> None:
 
 
 def test_settings_require_environment() -> None:
-    with pytest.raises(order_notifier.ConfigurationError, match="SENDER_EMAIL, DLQ_URL"):
+    with pytest.raises(
+        order_notifier.ConfigurationError,
+        match=f"SENDER_EMAIL, DLQ_URL, {METRICS_NAMESPACE_ENV}$",
+    ):
         order_notifier.Settings.from_env({"IDEMPOTENCY_TABLE": "t"})
-    base = {"SENDER_EMAIL": SENDER, "IDEMPOTENCY_TABLE": TABLE, "DLQ_URL": "https://q"}
+    base = {
+        "SENDER_EMAIL": SENDER,
+        "IDEMPOTENCY_TABLE": TABLE,
+        "DLQ_URL": "https://q",
+        METRICS_NAMESPACE_ENV: "Elsewhere",
+    }
     assert order_notifier.Settings.from_env(base).idempotency_ttl_hours == 24
+    assert order_notifier.Settings.from_env(base).metrics_namespace == "Elsewhere"
     with pytest.raises(order_notifier.ConfigurationError, match="IDEMPOTENCY_TTL_HOURS"):
         order_notifier.Settings.from_env({**base, "IDEMPOTENCY_TTL_HOURS": "0"})
 

@@ -18,6 +18,7 @@ import boto3
 import pymysql
 import pytest
 import sales_report
+from function_env import METRICS_NAMESPACE, construct_env
 from moto import mock_aws
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,8 @@ def _load_index() -> ModuleType:
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with construct_env():
+        spec.loader.exec_module(module)
     return module
 
 
@@ -128,7 +130,7 @@ def report_db(mariadb_server: Any) -> Iterator[str]:
 
 @pytest.fixture
 def aws(
-    monkeypatch: pytest.MonkeyPatch, mariadb_server: Any, report_db: str
+    monkeypatch: pytest.MonkeyPatch, mariadb_server: Any, report_db: str, metrics_namespace: str
 ) -> Iterator[SimpleNamespace]:
     for key in ("AWS_PROFILE", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "TOP_PRODUCTS_N"):
         monkeypatch.delenv(key, raising=False)
@@ -310,7 +312,7 @@ def test_bad_input_raises_and_writes_nothing(
     assert any(r.getMessage() == "rejected report request" for r in caplog.records)
     out = capsys.readouterr().out.splitlines()
     emf = [json.loads(line) for line in out if line.startswith("{") and '"_aws"' in line]
-    assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OpenMarket"
+    assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == METRICS_NAMESPACE
     assert emf[-1]["ReportInvalidInput"] in (1.0, [1.0])
 
 
