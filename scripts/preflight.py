@@ -149,7 +149,7 @@ def slack_secret_problems(config: StageConfig, secret_string: str) -> list[str]:
     """What is wrong with the Slack secret's value: a JSON object with one https URL per
     receiver."""
     name = config.slack_webhooks_secret_name
-    receivers = config.kubernetes.monitoring.slack_receivers
+    receivers = config.kubernetes.monitoring.alertmanager.slack_receivers
     store = (
         f"store them with make slack-webhooks STAGE={config.name} (docs/monitoring.md, "
         "'Slack channels')"

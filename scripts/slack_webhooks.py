@@ -41,8 +41,10 @@ def merged(current: dict[str, Any], updates: dict[str, str], config: StageConfig
     """The secret's new value: every channel, updated where given; each must be https."""
     monitoring = config.kubernetes.monitoring
     result = {
-        key: str(updates.get(key) or current.get(key) or monitoring.slack_url_placeholder)
-        for key in monitoring.slack_receivers
+        key: str(
+            updates.get(key) or current.get(key) or monitoring.alertmanager.slack_url_placeholder
+        )
+        for key in monitoring.alertmanager.slack_receivers
     }
     bad = [key for key, url in result.items() if key in updates and not url.startswith("https://")]
     if bad:
@@ -61,7 +63,9 @@ def store(config: StageConfig, updates: dict[str, str], secretsmanager: Any) -> 
         ) from None
     value = merged(current if isinstance(current, dict) else {}, updates, config)
     secretsmanager.put_secret_value(SecretId=name, SecretString=json.dumps(value))
-    return [key for key in config.kubernetes.monitoring.slack_receivers if key in updates]
+    return [
+        key for key in config.kubernetes.monitoring.alertmanager.slack_receivers if key in updates
+    ]
 
 
 def main(argv: list[str]) -> int:
@@ -71,7 +75,7 @@ def main(argv: list[str]) -> int:
 
     def body() -> int:
         config = stage_config_from_cli(argv[0], argv[1:])
-        receivers = config.kubernetes.monitoring.slack_receivers
+        receivers = config.kubernetes.monitoring.alertmanager.slack_receivers
         require_credentials()
         if sys.stdin.isatty():
             updates = {}
@@ -90,7 +94,7 @@ def main(argv: list[str]) -> int:
             f"{config.slack_webhooks_secret_name}. External Secrets syncs it within "
             f"{config.kubernetes.monitoring.secret_refresh_interval}; sooner: make kubectl "
             f"STAGE={config.name} CMD='-n {config.kubernetes.monitoring.namespace} annotate "
-            f"externalsecret {config.kubernetes.monitoring.slack_webhooks_k8s_secret} "
+            f"externalsecret {config.kubernetes.monitoring.alertmanager.slack_webhooks_k8s_secret} "
             f"force-sync={int(time.time())} --overwrite'"
         )
         return 0

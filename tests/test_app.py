@@ -215,7 +215,8 @@ def _placeholder_only(template: dict[str, Any], path: str) -> bool:
     value = template["Resources"][logical_id]["Properties"][key]
     monitoring = stage_config("dev").kubernetes.monitoring
     return json.loads(value) == {
-        receiver: monitoring.slack_url_placeholder for receiver in monitoring.slack_receivers
+        receiver: monitoring.alertmanager.slack_url_placeholder
+        for receiver in monitoring.alertmanager.slack_receivers
     }
 
 

@@ -175,7 +175,7 @@ def test_addons(synthesized: Synthesized, stage: str) -> None:
     assert association["ServiceAccount"] == "ebs-csi-controller-sa"
     insights = addons["amazon-cloudwatch-observability"]
     # The one log agent per node: the add-on's Fluent Bit, sized from config.
-    agent = stage_config(stage).kubernetes.monitoring.resources.log_agent
+    agent = stage_config(stage).kubernetes.monitoring.log_agent
     assert json.loads(insights["ConfigurationValues"]) == {
         "containerLogs": {
             "enabled": True,

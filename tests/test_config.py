@@ -199,20 +199,30 @@ def test_account_from_environment_then_context(monkeypatch: pytest.MonkeyPatch) 
                 c,
                 kubernetes=replace(
                     c.kubernetes,
-                    monitoring=replace(c.kubernetes.monitoring, retention_size="200GB"),
+                    monitoring=replace(
+                        c.kubernetes.monitoring,
+                        prometheus=replace(
+                            c.kubernetes.monitoring.prometheus, retention_size="200GB"
+                        ),
+                    ),
                 ),
             ),
-            "'kubernetes.monitoring.retention_size'",
+            "'kubernetes.monitoring.prometheus.retention_size'",
         ),
         (
             lambda c: replace(
                 c,
                 kubernetes=replace(
                     c.kubernetes,
-                    monitoring=replace(c.kubernetes.monitoring, scrape_interval="15 seconds"),
+                    monitoring=replace(
+                        c.kubernetes.monitoring,
+                        prometheus=replace(
+                            c.kubernetes.monitoring.prometheus, scrape_interval="15 seconds"
+                        ),
+                    ),
                 ),
             ),
-            "'kubernetes.monitoring.scrape_interval'",
+            "'kubernetes.monitoring.prometheus.scrape_interval'",
         ),
     ],
 )

@@ -228,7 +228,7 @@ def ready_account(config: Any, slack: dict[str, str] | None) -> None:
 
 def test_a_ready_account_passes(emulated_aws: None) -> None:
     config = prod_config()
-    receivers = config.kubernetes.monitoring.slack_receivers
+    receivers = config.kubernetes.monitoring.alertmanager.slack_receivers
     ready_account(config, {key: f"https://hooks.slack.com/services/T/B/{key}" for key in receivers})
     found = preflight.account_findings(
         config, clients_with(ses_stub(True, True), bootstrapped=True)
@@ -238,8 +238,10 @@ def test_a_ready_account_passes(emulated_aws: None) -> None:
 
 def test_slack_placeholders_stop_a_prod_deploy(emulated_aws: None) -> None:
     config = prod_config()
-    receivers = config.kubernetes.monitoring.slack_receivers
-    urls = {key: config.kubernetes.monitoring.slack_url_placeholder for key in receivers}
+    receivers = config.kubernetes.monitoring.alertmanager.slack_receivers
+    urls = {
+        key: config.kubernetes.monitoring.alertmanager.slack_url_placeholder for key in receivers
+    }
     urls["critical"] = "https://hooks.slack.com/services/T/B/critical"
     ready_account(config, urls)
     found = preflight.account_findings(

@@ -13,7 +13,7 @@ from scripts.aws_access import OperatorError
 from scripts.slack_webhooks import parse_lines, store
 
 PROD = stage_config("prod")
-MONITORING = PROD.kubernetes.monitoring
+MONITORING = PROD.kubernetes.monitoring.alertmanager
 NAME = PROD.slack_webhooks_secret_name
 
 

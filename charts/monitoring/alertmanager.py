@@ -115,7 +115,7 @@ def alertmanager_config(values: MonitoringValues) -> dict[str, Any]:
                 }
             ],
         }
-        for receiver in alerting.slack_receivers
+        for receiver in values.alertmanager.slack_receivers
     ]
     receivers += [
         {"name": NULL_RECEIVER},

@@ -72,7 +72,7 @@ def monitoring_external_secrets(values: MonitoringValues) -> tuple[ExternalSecre
         ExternalSecretValues(
             name=secrets.slack_secret_name,
             remote_secret_name=secrets.slack_remote_name,
-            keys={receiver: receiver for receiver in values.alerting.slack_receivers},
+            keys={receiver: receiver for receiver in values.alertmanager.slack_receivers},
         ),
     )
 

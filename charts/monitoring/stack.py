@@ -134,7 +134,6 @@ def _volume(storage_class: str, size: str) -> dict[str, Any]:
 
 def stack_values(values: MonitoringValues) -> dict[str, Any]:
     """The kube-prometheus-stack release's values for one stage."""
-    resources = values.resources
     return {
         # The CRDs are their own release (prometheus-operator-crds), installed first and
         # upgraded with it; this chart's copy would only be installed, never upgraded.
@@ -154,37 +153,37 @@ def stack_values(values: MonitoringValues) -> dict[str, Any]:
             "admissionWebhooks": {"enabled": False},
             # Without the webhook nothing creates the TLS secret the operator would mount.
             "tls": {"enabled": False},
-            "resources": _resources(resources.operator),
-            "prometheusConfigReloader": {"resources": _resources(resources.config_reloader)},
+            "resources": _resources(values.operator),
+            "prometheusConfigReloader": {"resources": _resources(values.config_reloader)},
         },
         "prometheus": {"prometheusSpec": _prometheus_spec(values)},
         "alertmanager": _alertmanager(values),
         "grafana": _grafana(values),
         "kube-state-metrics": {
-            "image": _image(values.images.kube_state_metrics),
-            "resources": _resources(resources.kube_state_metrics),
+            "image": _image(values.kube_state_metrics.image),
+            "resources": _resources(values.kube_state_metrics.resources),
         },
         "prometheus-node-exporter": {
             # Host network, PIDs and paths: the one namespace where Pod Security allows them.
             "namespaceOverride": values.agents_namespace,
             # The pinned image as configured (the chart would append -distroless to the tag).
-            "image": {**_image(values.images.node_exporter), "distroless": False},
-            "resources": _resources(resources.node_exporter),
+            "image": {**_image(values.node_exporter.image), "distroless": False},
+            "resources": _resources(values.node_exporter.resources),
         },
     }
 
 
 def _prometheus_spec(values: MonitoringValues) -> dict[str, Any]:
     return {
-        "image": _image(values.images.prometheus),
-        "scrapeInterval": values.scrape_interval,
-        "evaluationInterval": values.evaluation_interval,
-        "retention": values.retention_time,
+        "image": _image(values.prometheus.image),
+        "scrapeInterval": values.prometheus.scrape_interval,
+        "evaluationInterval": values.prometheus.evaluation_interval,
+        "retention": values.prometheus.retention_time,
         # Below the volume, so the TSDB never fills it.
-        "retentionSize": values.retention_size,
+        "retentionSize": values.prometheus.retention_size,
         "externalLabels": {"cluster": values.cluster_name, "stage": values.stage},
-        "resources": _resources(values.resources.prometheus),
-        "storageSpec": _volume(values.storage_class, values.storage_size),
+        "resources": _resources(values.prometheus.resources),
+        "storageSpec": _volume(values.storage_class, values.prometheus.storage_size),
         # The data outlives the StatefulSet (prod's 30 days); make destroy deletes the volume.
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         # Every ServiceMonitor, PodMonitor, Probe, ScrapeConfig and PrometheusRule in any
@@ -198,17 +197,16 @@ def _prometheus_spec(values: MonitoringValues) -> dict[str, Any]:
 
 
 def _alertmanager(values: MonitoringValues) -> dict[str, Any]:
-    alerting = values.alerting
     return {
         # The account Alertmanager's pod role (EKS Pod Identity, SNS publish) is bound to.
-        "serviceAccount": {"create": True, "name": alerting.service_account},
+        "serviceAccount": {"create": True, "name": values.alertmanager.service_account},
         # The whole alertmanager.yml: every top-level key, so none of the chart's defaults
         # is merged in (Helm merges maps).
         "config": alertmanager_config(values),
         "alertmanagerSpec": {
-            "image": _image(values.images.alertmanager),
-            "resources": _resources(values.resources.alertmanager),
-            "storage": _volume(values.storage_class, values.alertmanager_storage_size),
+            "image": _image(values.alertmanager.image),
+            "resources": _resources(values.alertmanager.resources),
+            "storage": _volume(values.storage_class, values.alertmanager.storage_size),
             # The Slack webhook URLs (External Secrets), one file per receiver
             # (alertmanager.slack_url_file): no URL is ever part of a value or manifest.
             "secrets": [values.secrets.slack_secret_name],
@@ -217,10 +215,9 @@ def _alertmanager(values: MonitoringValues) -> dict[str, Any]:
 
 
 def _grafana(values: MonitoringValues) -> dict[str, Any]:
-    resources = values.resources
     return {
-        "image": _image(values.images.grafana),
-        "resources": _resources(resources.grafana),
+        "image": _image(values.grafana.image),
+        "resources": _resources(values.grafana.resources),
         # The login synced by External Secrets; the chart makes no admin secret of its own.
         "admin": {
             "existingSecret": values.secrets.grafana_admin_secret_name,
@@ -235,7 +232,7 @@ def _grafana(values: MonitoringValues) -> dict[str, Any]:
         # ClusterRole.
         "rbac": {"namespaced": True},
         "sidecar": {
-            "resources": _resources(resources.grafana_sidecar),
+            "resources": _resources(values.grafana.sidecar_resources),
             "dashboards": {"searchNamespace": values.namespace},
             "datasources": {
                 # The uid the dashboards (ours and upstream's) name.

@@ -8,45 +8,16 @@ stage config: the charts derive no name (secret, log group, namespace, cluster) 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
-from charts.values import ContainerResources
-
-
-class MonitoringImages(Protocol):
-    """Image (with exact tag) per server; the stage config's ``MonitoringImages``."""
-
-    @property
-    def prometheus(self) -> str: ...
-    @property
-    def alertmanager(self) -> str: ...
-    @property
-    def grafana(self) -> str: ...
-    @property
-    def node_exporter(self) -> str: ...
-    @property
-    def kube_state_metrics(self) -> str: ...
-
-
-class MonitoringResources(Protocol):
-    """Requests/limits per container; the stage config's ``MonitoringResources``."""
-
-    @property
-    def prometheus(self) -> ContainerResources: ...
-    @property
-    def alertmanager(self) -> ContainerResources: ...
-    @property
-    def grafana(self) -> ContainerResources: ...
-    @property
-    def node_exporter(self) -> ContainerResources: ...
-    @property
-    def kube_state_metrics(self) -> ContainerResources: ...
-    @property
-    def operator(self) -> ContainerResources: ...
-    @property
-    def config_reloader(self) -> ContainerResources: ...
-    @property
-    def grafana_sidecar(self) -> ContainerResources: ...
+# The monitoring section's per-component settings are the stage config's own types (plain
+# frozen dataclasses, no CDK): no twin of them here.
+from openmarket_cdk.config import (
+    AlertmanagerConfig,
+    ExporterConfig,
+    GrafanaConfig,
+    PrometheusConfig,
+    Resources,
+)
 
 
 @dataclass(frozen=True)
@@ -89,15 +60,10 @@ class AlertingValues:
     """Where Alertmanager sends: five Slack channels, and two SNS topics outside the cluster
     that CloudWatch watches (the Watchdog heartbeat, and notices of failed deliveries)."""
 
-    # Slack receivers; each reads its webhook URL from the key of the same name in the
-    # synced Secret (the JSON property of the same name in Secrets Manager).
-    slack_receivers: tuple[str, ...]
     heartbeat_topic_arn: str
     delivery_failures_topic_arn: str
     # How often the heartbeat is published (Alertmanager's repeat interval for Watchdog).
     heartbeat_interval: str
-    # Alertmanager's ServiceAccount: its pod role (EKS Pod Identity) may publish to both.
-    service_account: str
 
 
 @dataclass(frozen=True)
@@ -122,15 +88,17 @@ class MonitoringValues:
     # policy agent: the API server is reached through this range and the VPC's.
     service_cidr: str
     backend: BackendTarget
-    scrape_interval: str
-    evaluation_interval: str
-    retention_time: str
-    retention_size: str
-    storage_size: str
     storage_class: str
-    alertmanager_storage_size: str
-    images: MonitoringImages
-    resources: MonitoringResources
+    # Per component: image, requests/limits and its own settings (the stage config's).
+    prometheus: PrometheusConfig
+    # Slack receivers (each reads its webhook URL from the key of the same name in the
+    # synced Secret), the ServiceAccount its pod role is bound to, its volume.
+    alertmanager: AlertmanagerConfig
+    grafana: GrafanaConfig
+    node_exporter: ExporterConfig
+    kube_state_metrics: ExporterConfig
+    operator: Resources
+    config_reloader: Resources
     # Where the OpenMarket alerts' runbooks live (docs/monitoring.md in this repository).
     runbook_base_url: str
     alerting: AlertingValues

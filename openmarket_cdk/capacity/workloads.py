@@ -210,13 +210,16 @@ def monitoring_workloads(config: StageConfig) -> list[Workload]:
     them; Prometheus and Alertmanager with their config reloader, in the zone of their
     volume; Grafana with its two sidecars), node-exporter on every node, and the log agent
     (the CloudWatch Observability add-on's Fluent Bit) on every node."""
-    r = config.kubernetes.monitoring.resources
+    m = config.kubernetes.monitoring
     pods = {
-        "prometheus": (_sum(r.prometheus, r.config_reloader), "StatefulSet"),
-        "alertmanager": (_sum(r.alertmanager, r.config_reloader), "StatefulSet"),
-        "grafana": (_sum(r.grafana, r.grafana_sidecar, r.grafana_sidecar), "Deployment"),
-        "kube-state-metrics": (_sum(r.kube_state_metrics), "Deployment"),
-        "prometheus-operator": (_sum(r.operator), "Deployment"),
+        "prometheus": (_sum(m.prometheus.resources, m.config_reloader), "StatefulSet"),
+        "alertmanager": (_sum(m.alertmanager.resources, m.config_reloader), "StatefulSet"),
+        "grafana": (
+            _sum(m.grafana.resources, m.grafana.sidecar_resources, m.grafana.sidecar_resources),
+            "Deployment",
+        ),
+        "kube-state-metrics": (_sum(m.kube_state_metrics.resources), "Deployment"),
+        "prometheus-operator": (_sum(m.operator), "Deployment"),
     }
     out = [
         Workload(
@@ -231,7 +234,10 @@ def monitoring_workloads(config: StageConfig) -> list[Workload]:
         )
         for name, ((cpu, memory), kind) in pods.items()
     ]
-    for name, resources in (("node-exporter", r.node_exporter), ("fluent-bit", r.log_agent)):
+    for name, resources in (
+        ("node-exporter", m.node_exporter.resources),
+        ("fluent-bit", m.log_agent),
+    ):
         cpu, memory = _sum(resources)
         out.append(Workload(name, "DaemonSet", cpu, memory, 1, 1, per_node=True))
     return out

@@ -148,7 +148,7 @@ SYSTEM_COMPONENTS: tuple[SystemComponent, ...] = (
     # EKS metrics-server add-on: 2 replicas (HA), upstream chart requests 100m / 200Mi.
     SystemComponent("metrics-server", 2, "100m", "200Mi", "metrics-server chart values.yaml"),
     # amazon-cloudwatch-observability chart: agent DaemonSet 250m/128Mi, operator
-    # (manager) 100m/64Mi; its Fluent Bit is sized by MonitoringResources.log_agent;
+    # (manager) 100m/64Mi; its Fluent Bit is sized by MonitoringConfig.log_agent;
     # dcgm-exporter and neuron-monitor only on GPU/Inferentia nodes, the OTel
     # scraper/KSM/node-exporter only with otelContainerInsights (off).
     SystemComponent("cloudwatch-agent", None, "250m", "128Mi", "cloudwatch-observability values"),

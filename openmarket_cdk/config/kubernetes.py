@@ -74,67 +74,32 @@ class MonitoringStackRelease:
 
 
 @dataclass(frozen=True)
-class MonitoringImages:
-    """Image tags of the stack's servers, pinned exactly (docs/monitoring.md, "Versions").
-    Each is the newest release of a line that is supported on the day it was pinned:
-    Prometheus 3.13 is the current LTS line; Grafana 12.4 is the last minor of 12, patched
-    until 2027-05-24; kube-state-metrics 2.19 is built against the Kubernetes 1.35 client.
-    The operator, its config reloader and Grafana's sidecar run the chart's own tags (pinned
-    by the chart version)."""
+class PrometheusConfig:
+    """Prometheus: the original design's 15 s scrapes, 30 days in 100Gi, and its budget.
+    Image pins: config/pins.py (docs/monitoring.md, "Versions")."""
 
-    prometheus: str = pins.PROMETHEUS_IMAGE
-    alertmanager: str = pins.ALERTMANAGER_IMAGE
-    grafana: str = pins.GRAFANA_IMAGE
-    node_exporter: str = pins.NODE_EXPORTER_IMAGE
-    kube_state_metrics: str = pins.KUBE_STATE_METRICS_IMAGE
-
-
-@dataclass(frozen=True)
-class MonitoringResources:
-    """Requests/limits per container: the original design's budget for Prometheus, Grafana,
-    Alertmanager, node-exporter and kube-state-metrics; the operator, the config reloader
-    (beside Prometheus and Alertmanager each), Grafana's two sidecars and the log agent (one
-    per node) small, since dev's two nodes leave little room."""
-
-    prometheus: Resources = Resources("500m", "2000m", "1Gi", "4Gi")
-    grafana: Resources = Resources("250m", "1000m", "512Mi", "2Gi")
-    alertmanager: Resources = Resources("100m", "500m", "128Mi", "512Mi")
-    node_exporter: Resources = Resources("100m", "200m", "128Mi", "256Mi")
-    kube_state_metrics: Resources = Resources("100m", "500m", "128Mi", "512Mi")
-    operator: Resources = Resources("25m", "200m", "64Mi", "256Mi")
-    config_reloader: Resources = Resources("10m", "100m", "25Mi", "64Mi")
-    # Each of the dashboard and datasource sidecars (k8s-sidecar, a small Python watcher).
-    grafana_sidecar: Resources = Resources("10m", "100m", "48Mi", "128Mi")
-    # Fluent Bit of the amazon-cloudwatch-observability add-on (its own default request).
-    log_agent: Resources = Resources("50m", "500m", "64Mi", "250Mi")
-
-
-@dataclass(frozen=True)
-class MonitoringConfig:
-    """The in-cluster monitoring stack (the original design: 15 s scrapes, 30 days, 100Gi)."""
-
-    stack: MonitoringStackRelease = field(default_factory=MonitoringStackRelease)
-    # Prometheus, Alertmanager, Grafana, kube-state-metrics, the operator: Pod Security
-    # "restricted".
-    namespace: str = "monitoring"
-    # node-exporter needs the host's network, PIDs and paths: Pod Security "privileged",
-    # nothing else runs there.
-    agents_namespace: str = "monitoring-agents"
+    image: str = pins.PROMETHEUS_IMAGE
+    resources: Resources = Resources("500m", "2000m", "1Gi", "4Gi")
     scrape_interval: str = "15s"
     evaluation_interval: str = "15s"
     retention_time: str = "30d"
     # Below the volume size, so the TSDB (plus WAL and compaction headroom) never fills it.
     retention_size: str = "90GB"
     storage_size: str = "100Gi"
-    storage_class: str = "gp3"
-    alertmanager_storage_size: str = "1Gi"
-    # Alertmanager's ServiceAccount: its pod role may publish the heartbeat and the
-    # delivery-failure notices to SNS (outside the cluster, so they outlive it).
-    alertmanager_service_account: str = "alertmanager"
-    # How often External Secrets re-reads Secrets Manager.
-    secret_refresh_interval: str = "1h"
-    # Alertmanager's Slack receivers: one channel each, one key each in the Slack secret
-    # (a webhook URL), in routing order.
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig:
+    """Alertmanager: its five Slack channels, its pod role's account, its volume."""
+
+    image: str = pins.ALERTMANAGER_IMAGE
+    resources: Resources = Resources("100m", "500m", "128Mi", "512Mi")
+    storage_size: str = "1Gi"
+    # Its ServiceAccount: the pod role may publish the heartbeat and the delivery-failure
+    # notices to SNS (outside the cluster, so they outlive it).
+    service_account: str = "alertmanager"
+    # The Slack receivers: one channel each, one key each in the Slack secret (a webhook
+    # URL), in routing order.
     slack_receivers: tuple[str, ...] = ("critical", "warning", "info", "heartbeat", "app")
     # What the Slack secret holds for a receiver until someone stores its webhook URL: not a
     # URL, so delivery fails visibly (the AlertDeliveryFailing e-mail) instead of silently.
@@ -142,8 +107,54 @@ class MonitoringConfig:
     slack_url_placeholder: str = "unset: store this channel's Slack webhook URL here"
     # The Kubernetes Secret External Secrets writes the URLs into (Alertmanager mounts it).
     slack_webhooks_k8s_secret: str = "alertmanager-slack"
-    images: MonitoringImages = field(default_factory=MonitoringImages)
-    resources: MonitoringResources = field(default_factory=MonitoringResources)
+
+
+@dataclass(frozen=True)
+class GrafanaConfig:
+    image: str = pins.GRAFANA_IMAGE
+    resources: Resources = Resources("250m", "1000m", "512Mi", "2Gi")
+    # Each of the dashboard and datasource sidecars (k8s-sidecar, a small Python watcher).
+    sidecar_resources: Resources = Resources("10m", "100m", "48Mi", "128Mi")
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    """node-exporter or kube-state-metrics: its image and budget."""
+
+    image: str
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """The in-cluster monitoring (kube-prometheus-stack), settings grouped per component;
+    the original design's budget for Prometheus, Grafana, Alertmanager, node-exporter and
+    kube-state-metrics; the operator, the config reloader (beside Prometheus and
+    Alertmanager each) and the log agent small, since dev's two nodes leave little room."""
+
+    stack: MonitoringStackRelease = field(default_factory=MonitoringStackRelease)
+    # The operator, Prometheus, Alertmanager, Grafana, kube-state-metrics: Pod Security
+    # "restricted".
+    namespace: str = "monitoring"
+    # node-exporter needs the host's network, PIDs and paths: Pod Security "privileged",
+    # nothing else runs there.
+    agents_namespace: str = "monitoring-agents"
+    storage_class: str = "gp3"
+    # How often External Secrets re-reads Secrets Manager.
+    secret_refresh_interval: str = "1h"
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
+    alertmanager: AlertmanagerConfig = field(default_factory=AlertmanagerConfig)
+    grafana: GrafanaConfig = field(default_factory=GrafanaConfig)
+    node_exporter: ExporterConfig = ExporterConfig(
+        pins.NODE_EXPORTER_IMAGE, Resources("100m", "200m", "128Mi", "256Mi")
+    )
+    kube_state_metrics: ExporterConfig = ExporterConfig(
+        pins.KUBE_STATE_METRICS_IMAGE, Resources("100m", "500m", "128Mi", "512Mi")
+    )
+    operator: Resources = Resources("25m", "200m", "64Mi", "256Mi")
+    config_reloader: Resources = Resources("10m", "100m", "25Mi", "64Mi")
+    # Fluent Bit of the amazon-cloudwatch-observability add-on (its own default request).
+    log_agent: Resources = Resources("50m", "500m", "64Mi", "250Mi")
 
 
 @dataclass(frozen=True)

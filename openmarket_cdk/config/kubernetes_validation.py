@@ -5,7 +5,6 @@ the first bad value raises ``StageConfigError`` naming its field, e.g.
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 
 from openmarket_cdk.config.checks import DNS_LABEL, check_port, check_retention, network
 from openmarket_cdk.config.errors import fail
@@ -154,26 +153,43 @@ def _validate_resources(resources: Resources, path: str) -> None:
 
 
 def _validate_monitoring(monitoring: MonitoringConfig, path: str) -> None:
+    prometheus, alertmanager = monitoring.prometheus, monitoring.alertmanager
+    prom = f"{path}.prometheus"
     for name in ("scrape_interval", "evaluation_interval", "retention_time"):
-        if not _DURATION.fullmatch(getattr(monitoring, name)):
-            fail(f"{path}.{name}", f"{getattr(monitoring, name)!r} is not a Prometheus duration")
-    retention = _BYTES.fullmatch(monitoring.retention_size)
+        if not _DURATION.fullmatch(getattr(prometheus, name)):
+            fail(f"{prom}.{name}", f"{getattr(prometheus, name)!r} is not a Prometheus duration")
+    retention = _BYTES.fullmatch(prometheus.retention_size)
     if not retention:
-        fail(f"{path}.retention_size", f"{monitoring.retention_size!r}: expected e.g. 90GB")
-    for name in ("storage_size", "alertmanager_storage_size"):
-        if not _GIBIBYTES.fullmatch(getattr(monitoring, name)):
-            fail(f"{path}.{name}", f"{getattr(monitoring, name)!r}: expected e.g. 100Gi")
-    volume = _GIBIBYTES.fullmatch(monitoring.storage_size)
+        fail(f"{prom}.retention_size", f"{prometheus.retention_size!r}: expected e.g. 90GB")
+    for field_path, size in (
+        (f"{prom}.storage_size", prometheus.storage_size),
+        (f"{path}.alertmanager.storage_size", alertmanager.storage_size),
+    ):
+        if not _GIBIBYTES.fullmatch(size):
+            fail(field_path, f"{size!r}: expected e.g. 100Gi")
+    volume = _GIBIBYTES.fullmatch(prometheus.storage_size)
     assert volume is not None
     retention_bytes = int(retention.group(1)) * _BYTE_UNITS[retention.group(2)]
     if retention_bytes >= int(volume.group(1)) * 2**30:
-        fail(f"{path}.retention_size", "must stay below storage_size")
+        fail(f"{prom}.retention_size", "must stay below storage_size")
     if monitoring.namespace == monitoring.agents_namespace:
         fail(f"{path}.agents_namespace", "must differ from namespace (Pod Security levels)")
-    for name in ("namespace", "agents_namespace", "alertmanager_service_account"):
-        if not DNS_LABEL.fullmatch(getattr(monitoring, name)):
-            fail(f"{path}.{name}", "must be a DNS label")
-    for component in fields(monitoring.resources):
-        _validate_resources(
-            getattr(monitoring.resources, component.name), f"{path}.resources.{component.name}"
-        )
+    for field_path, name in (
+        (f"{path}.namespace", monitoring.namespace),
+        (f"{path}.agents_namespace", monitoring.agents_namespace),
+        (f"{path}.alertmanager.service_account", alertmanager.service_account),
+    ):
+        if not DNS_LABEL.fullmatch(name):
+            fail(field_path, "must be a DNS label")
+    for field_path, resources in (
+        (f"{prom}.resources", prometheus.resources),
+        (f"{path}.alertmanager.resources", alertmanager.resources),
+        (f"{path}.grafana.resources", monitoring.grafana.resources),
+        (f"{path}.grafana.sidecar_resources", monitoring.grafana.sidecar_resources),
+        (f"{path}.node_exporter.resources", monitoring.node_exporter.resources),
+        (f"{path}.kube_state_metrics.resources", monitoring.kube_state_metrics.resources),
+        (f"{path}.operator", monitoring.operator),
+        (f"{path}.config_reloader", monitoring.config_reloader),
+        (f"{path}.log_agent", monitoring.log_agent),
+    ):
+        _validate_resources(resources, field_path)

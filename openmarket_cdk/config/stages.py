@@ -93,12 +93,15 @@ def _dev(account: str) -> StageConfig:
                 base.kubernetes.monitoring,
                 # Two nodes and test traffic: 20Gi holds far more than 30 days (retention
                 # by size below the volume, as in every stage).
-                storage_size="20Gi",
-                retention_size="18GB",
-                resources=replace(
-                    base.kubernetes.monitoring.resources,
-                    prometheus=Resources("200m", "2000m", "512Mi", "4Gi"),
-                    grafana=Resources("100m", "1000m", "256Mi", "2Gi"),
+                prometheus=replace(
+                    base.kubernetes.monitoring.prometheus,
+                    storage_size="20Gi",
+                    retention_size="18GB",
+                    resources=Resources("200m", "2000m", "512Mi", "4Gi"),
+                ),
+                grafana=replace(
+                    base.kubernetes.monitoring.grafana,
+                    resources=Resources("100m", "1000m", "256Mi", "2Gi"),
                 ),
             ),
             all_control_plane_logs=False,
@@ -147,7 +150,12 @@ def _staging(account: str) -> StageConfig:
             base.kubernetes,
             application_log_retention_days=30,
             monitoring=replace(
-                base.kubernetes.monitoring, storage_size="20Gi", retention_size="18GB"
+                base.kubernetes.monitoring,
+                prometheus=replace(
+                    base.kubernetes.monitoring.prometheus,
+                    storage_size="20Gi",
+                    retention_size="18GB",
+                ),
             ),
         ),
         observability=replace(base.observability, budget_usd_per_month=300.0),

@@ -44,15 +44,15 @@ def slack_webhooks_secret(
     placeholder each), so Alertmanager starts on the first deploy and its failed deliveries
     reach the alarm e-mail. The template never changes these values again unless the
     receivers or the placeholder change (then the stored URLs are reset)."""
-    monitoring = config.kubernetes.monitoring
+    alertmanager = config.kubernetes.monitoring.alertmanager
     secret = secretsmanager.Secret(
         stack,
         "SlackWebhooksSecret",
         secret_name=config.slack_webhooks_secret_name,
         description=f"{config.prefix}: Alertmanager Slack webhook URL per receiver",
         secret_object_value={
-            receiver: SecretValue.unsafe_plain_text(monitoring.slack_url_placeholder)
-            for receiver in monitoring.slack_receivers
+            receiver: SecretValue.unsafe_plain_text(alertmanager.slack_url_placeholder)
+            for receiver in alertmanager.slack_receivers
         },
         removal_policy=removal,
     )

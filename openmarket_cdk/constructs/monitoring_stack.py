@@ -88,7 +88,7 @@ def alertmanager_access(stack: Stack, config: StageConfig, cluster: eks.ICluster
         "AlertmanagerAccess",
         cluster=cluster,
         namespace=monitoring.namespace,
-        service_account=monitoring.alertmanager_service_account,
+        service_account=monitoring.alertmanager.service_account,
         description=f"{config.prefix}: pod role of Alertmanager",
     )
     access.role.add_to_policy(

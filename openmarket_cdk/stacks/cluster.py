@@ -154,7 +154,7 @@ class ClusterStack(Stack):
             nodes=self.nodes,
             stage_prefix=config.prefix,
             prefix_delegation=k8s.prefix_delegation,
-            log_agent=k8s.monitoring.resources.log_agent,
+            log_agent=k8s.monitoring.log_agent,
             log_groups=tuple(insights_logs.values()),
         )
         node_autoscaler = NodeAutoscaler(

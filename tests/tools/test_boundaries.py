@@ -49,3 +49,12 @@ def test_the_tools_read_only_the_config_of_the_cdk_package() -> None:
         "openmarket_cdk.config",
         "openmarket_cdk.stage_sleep.runtime.contract",
     }
+
+
+def test_the_charts_read_only_the_config_of_the_cdk_package() -> None:
+    """The charts import no CDK (cdk8s only) and, of the CDK package, only the stage
+    config's plain types (the monitoring section's per-component settings): values still
+    flow down from config, never back up."""
+    used = list(imported_modules(ROOT / "charts"))
+    assert not [f"{p}: {m}" for p, m in used if m.split(".")[0] == "aws_cdk"]
+    assert {m for _, m in used if m.split(".")[0] == "openmarket_cdk"} <= {"openmarket_cdk.config"}

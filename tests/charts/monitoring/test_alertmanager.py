@@ -25,7 +25,7 @@ from tests.charts.monitoring.conftest import RenderedMonitoring, monitoring_valu
 
 VALUES = monitoring_values("dev")
 ALERTING = VALUES.alerting
-SLACK_RECEIVERS = ALERTING.slack_receivers
+SLACK_RECEIVERS = VALUES.alertmanager.slack_receivers
 CONFIG_FILE = "alertmanager.yml"
 # The operator mounts each Secret named in alertmanagerSpec.secrets here, one file per key.
 OPERATOR_SECRETS_DIR = "/etc/alertmanager/secrets"
@@ -290,9 +290,10 @@ def test_the_release_creates_the_service_account_its_pod_role_is_for(
     values = dev.values
     release = stack_values(values)
     alertmanager = release["alertmanager"]
-    assert alertmanager["serviceAccount"] == {"create": True, "name": ALERTING.service_account}
+    account = values.alertmanager.service_account
+    assert alertmanager["serviceAccount"] == {"create": True, "name": account}
     association = stage_config("dev").kubernetes.monitoring
-    assert ALERTING.service_account == association.alertmanager_service_account == "alertmanager"
+    assert account == association.alertmanager.service_account == "alertmanager"
     # No override: the chart puts the account in the release's namespace, the monitoring one
     # (the cluster stack installs the release there), which the namespaces chart creates.
     assert "namespaceOverride" not in release and "namespaceOverride" not in alertmanager

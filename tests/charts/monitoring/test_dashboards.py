@@ -205,7 +205,7 @@ def test_the_original_three_dashboards_are_present(dev: RenderedMonitoring) -> N
 
 def test_the_sdk_build_matches_the_grafana_release() -> None:
     assert version("grafana-foundation-sdk").lstrip("v") == SDK_VERSION
-    assert VALUES.images.grafana.rsplit(":", 1)[1].startswith(GRAFANA_LINE)
+    assert VALUES.grafana.image.rsplit(":", 1)[1].startswith(GRAFANA_LINE)
 
 
 def test_the_dashboard_is_the_same_in_every_stage(

@@ -18,7 +18,7 @@ import pytest
 
 from charts.monitoring import stack_values
 from charts.monitoring.stack import DISABLED_ALERTS, DISABLED_RULE_GROUPS, fullname
-from openmarket_cdk.config import MonitoringImages, MonitoringStackRelease, stage_config
+from openmarket_cdk.config import MonitoringStackRelease, pins, stage_config
 from tests.charts.monitoring.conftest import RenderedMonitoring, monitoring_values, stage_params
 from tests.conftest import Synthesized
 
@@ -203,13 +203,12 @@ def test_every_container_the_release_runs_has_requests_and_limits(dev: RenderedM
 
 def test_images_are_the_pinned_release_tags(dev: RenderedMonitoring) -> None:
     values = stack_values(dev.values)
-    images = MonitoringImages()
     for path, reference in {
-        ("prometheus", "prometheusSpec"): images.prometheus,
-        ("alertmanager", "alertmanagerSpec"): images.alertmanager,
-        ("grafana",): images.grafana,
-        ("kube-state-metrics",): images.kube_state_metrics,
-        ("prometheus-node-exporter",): images.node_exporter,
+        ("prometheus", "prometheusSpec"): pins.PROMETHEUS_IMAGE,
+        ("alertmanager", "alertmanagerSpec"): pins.ALERTMANAGER_IMAGE,
+        ("grafana",): pins.GRAFANA_IMAGE,
+        ("kube-state-metrics",): pins.KUBE_STATE_METRICS_IMAGE,
+        ("prometheus-node-exporter",): pins.NODE_EXPORTER_IMAGE,
     }.items():
         image = _dig(values, path)["image"]
         assert f"{image['registry']}/{image['repository']}:{image['tag']}" == reference
