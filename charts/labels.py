@@ -22,3 +22,11 @@ def selector_labels(workload_name: str) -> dict[str, str]:
 def chart_labels(**extra: str) -> dict[str, str]:
     """Labels on every object of a chart (metadata only, never used as a selector)."""
     return {PART_OF_LABEL: PART_OF, **extra}
+
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+def monitoring_labels(name: str) -> dict[str, str]:
+    """Metadata labels of every object of a monitoring chart (never a selector)."""
+    return chart_labels(**{COMPONENT_LABEL: "monitoring", NAME_LABEL: name})

@@ -10,7 +10,6 @@ monitoring pods in. ``stack_values`` gives the release's values.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import cdk8s
@@ -33,27 +32,14 @@ MONITORING_CHART_KINDS = (
 BEFORE_STACK_RELEASE = "monitoring-secrets"
 AFTER_STACK_RELEASE = "openmarket-monitoring"
 
-# A chart is one Custom::AWSCDK-EKS-KubernetesResource. On an update CloudFormation sends
-# the old and the new properties in one asynchronous Lambda event, at most 256 KB: each
-# chart's manifest stays under 120 KB as the template carries it (JSON inside a JSON string).
-MAX_CHART_BYTES = 120_000
-
 __all__ = [
     "AFTER_STACK_RELEASE",
     "BEFORE_STACK_RELEASE",
-    "MAX_CHART_BYTES",
     "MONITORING_CHART_KINDS",
     "MonitoringValues",
     "add_monitoring_charts",
-    "chart_bytes",
     "stack_values",
 ]
-
-
-def chart_bytes(chart: cdk8s.Chart) -> int:
-    """Size of the chart's manifest as the template carries it: compact JSON, itself a JSON
-    string (every quote and newline of an embedded config file escaped once more)."""
-    return len(json.dumps(json.dumps(chart.to_json(), separators=(",", ":"))).encode())
 
 
 def add_monitoring_charts(app: cdk8s.App, values: MonitoringValues) -> dict[str, cdk8s.Chart]:
@@ -69,11 +55,4 @@ def add_monitoring_charts(app: cdk8s.App, values: MonitoringValues) -> dict[str,
     }
     charts = {kind: chart(app, f"{values.stage}-{kind}", values) for kind, chart in classes.items()}
     assert tuple(charts) == MONITORING_CHART_KINDS
-    for kind, chart in charts.items():
-        size = chart_bytes(chart)
-        if size >= MAX_CHART_BYTES:
-            raise ValueError(
-                f"chart {kind}: {size} bytes in the template, over {MAX_CHART_BYTES}: an update"
-                " event (old and new manifest) would not fit the kubectl handler's 256 KB; split it"
-            )
     return charts

@@ -65,19 +65,17 @@ def graph(
     *,
     unit: str = "short",
     width: int = 12,
-    height: int = 8,
     stacked: bool = False,
     minimum: float | None = 0,
-    description: str = "",
 ) -> timeseries.Panel:
-    """A time series panel; ``width`` in grid columns (24 = full width)."""
+    """A time series panel, 8 rows high; ``width`` in grid columns (24 = full width)."""
     panel = (
         timeseries.Panel()
         .title(title)
         .datasource(DATASOURCE)
         .unit(unit)
         .span(width)
-        .height(height)
+        .height(8)
         .line_width(1)
         .fill_opacity(20 if stacked else 10)
         .legend(
@@ -99,8 +97,6 @@ def graph(
         panel = panel.stacking(
             common_builders.StackingConfig().mode(common_models.StackingMode.NORMAL)
         )
-    if description:
-        panel = panel.description(description)
     _targets(panel, queries)
     return panel
 
@@ -110,20 +106,17 @@ def single_stat(
     expr: str,
     *,
     unit: str = "short",
-    width: int = 4,
-    height: int = 4,
     thresholds: Sequence[tuple[float | None, str]] = ((None, "green"),),
     decimals: int | None = None,
-    description: str = "",
 ) -> stat.Panel:
-    """A stat panel of one instant value, coloured by ``thresholds`` (value, colour)."""
+    """A stat panel of one instant value (4 x 4), coloured by ``thresholds`` (value, colour)."""
     panel = (
         stat.Panel()
         .title(title)
         .datasource(DATASOURCE)
         .unit(unit)
-        .span(width)
-        .height(height)
+        .span(4)
+        .height(4)
         .graph_mode(common_models.BigValueGraphMode.AREA)
         .color_mode(common_models.BigValueColorMode.VALUE)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
@@ -135,26 +128,22 @@ def single_stat(
     )
     if decimals is not None:
         panel = panel.decimals(decimals)
-    if description:
-        panel = panel.description(description)
     _targets(panel, [(expr, "")], instant=True)
     return panel
 
 
-def query_variable(
-    name: str, label: str, query: str, *, multi: bool = False, include_all: bool = False
-) -> dash.QueryVariable:
-    variable = (
+def query_variable(name: str, label: str, query: str) -> dash.QueryVariable:
+    """One value of ``query``'s label values at a time."""
+    return (
         dash.QueryVariable(name)
         .label(label)
         .datasource(DATASOURCE)
         .query(query)
         .refresh(dash_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dash_models.VariableSort.ALPHABETICAL_ASC)
-        .multi(multi)
-        .include_all(include_all)
+        .multi(False)
+        .include_all(False)
     )
-    return variable
 
 
 def new_dashboard(uid: str, title: str, tags: Sequence[str], description: str) -> dash.Dashboard:
@@ -192,6 +181,11 @@ RATE = "$__rate_interval"
 NS = 'namespace="$namespace"'
 
 
+def _over(target: float) -> tuple[tuple[float | None, str], ...]:
+    """Green, and red from ``target`` on."""
+    return ((None, "green"), (target, "red"))
+
+
 def application_dashboard(values: MonitoringValues) -> dict[str, Any]:
     backend = values.backend
     metric = backend.request_duration_metric
@@ -202,203 +196,150 @@ def application_dashboard(values: MonitoringValues) -> dict[str, Any]:
     def quantile(q: str) -> str:
         return f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket{{{selector}}}[{RATE}])))"
 
-    builder = (
-        new_dashboard(
-            UID,
-            TITLE,
-            ["application"],
-            "The OpenMarket backend and frontend: requests, errors, latency against the "
-            "original design's targets (p95 < 500 ms, p99 < 1 s, errors < 1 %), replicas and "
-            "resources.",
-        )
-        .with_variable(
-            query_variable(
-                "namespace",
-                "Namespace",
-                f"label_values(kube_namespace_status_phase{{{KSM}}}, namespace)",
-            ).regex("/^openmarket-.*$/")
-        )
-        .with_row(dash.Row("Backend traffic"))
-        .with_panel(single_stat("Requests", f"sum({BACKEND_REQUEST_RATE}{{{NS}}})", unit="reqps"))
-        .with_panel(
-            single_stat(
-                "5xx errors",
-                f"{BACKEND_ERROR_RATIO}{{{NS}}}",
-                unit="percentunit",
-                decimals=2,
-                thresholds=((None, "green"), (error_target, "red")),
-            )
-        )
-        .with_panel(
-            single_stat(
-                "p95 latency",
-                f"{BACKEND_P95}{{{NS}}}",
-                unit="s",
-                decimals=3,
-                thresholds=((None, "green"), (latency_target, "red")),
-            )
-        )
-        .with_panel(
-            single_stat(
-                "p99 latency",
-                f"{BACKEND_P99}{{{NS}}}",
-                unit="s",
-                decimals=3,
-                thresholds=((None, "green"), (1.0, "red")),
-            )
-        )
-        .with_panel(
-            single_stat(
-                "Backend pods ready",
-                f"sum(kube_deployment_status_replicas_available{{{KSM}, {NS}, "
-                f'deployment="{backend.service_name}"}})',
-            )
-        )
-        .with_panel(
-            single_stat(
-                "Restarts (1h)",
-                f"sum(increase(kube_pod_container_status_restarts_total{{{KSM}, {NS}}}[1h]))",
-                thresholds=((None, "green"), (1, "orange")),
-                decimals=0,
-            )
-        )
-        .with_panel(
-            graph(
-                "Request rate by status",
-                [
-                    (
-                        f"sum by ({backend.status_label}) "
-                        f"(rate({metric}_count{{{selector}}}[{RATE}]))",
-                        f"{{{{{backend.status_label}}}}}",
-                    )
-                ],
-                unit="reqps",
-                stacked=True,
-            )
-        )
-        .with_panel(
-            graph(
-                "Error rate (5xx)",
-                [
-                    (
-                        f"sum(rate({metric}_count{{{selector}, "
-                        f'{backend.status_label}=~"5.."}}[{RATE}])) '
-                        f"/ sum(rate({metric}_count{{{selector}}}[{RATE}]))",
-                        "5xx ratio",
-                    ),
-                    (f"vector({error_target:g})", "target"),
-                ],
-                unit="percentunit",
-            )
-        )
-        .with_panel(
-            graph(
-                "Latency",
-                [
-                    (quantile("0.5"), "p50"),
-                    (quantile("0.95"), "p95"),
-                    (quantile("0.99"), "p99"),
-                    (f"vector({latency_target:g})", "p95 target"),
-                ],
-                unit="s",
-                width=24,
-            )
-        )
-        .with_row(dash.Row("Pods"))
-        .with_panel(
-            graph(
-                "Pods available per deployment",
-                [
-                    (
-                        f"sum by (deployment) "
-                        f"(kube_deployment_status_replicas_available{{{KSM}, {NS}}})",
-                        "{{deployment}}",
-                    )
-                ],
-            )
-        )
-        .with_panel(
-            graph(
-                "HPA replicas",
-                [
-                    (
-                        f"kube_horizontalpodautoscaler_status_current_replicas{{{KSM}, {NS}}}",
-                        "{{horizontalpodautoscaler}} current",
-                    ),
-                    (
-                        f"kube_horizontalpodautoscaler_status_desired_replicas{{{KSM}, {NS}}}",
-                        "{{horizontalpodautoscaler}} desired",
-                    ),
-                    (
-                        f"kube_horizontalpodautoscaler_spec_max_replicas{{{KSM}, {NS}}}",
-                        "{{horizontalpodautoscaler}} max",
-                    ),
-                    (
-                        f"kube_horizontalpodautoscaler_spec_min_replicas{{{KSM}, {NS}}}",
-                        "{{horizontalpodautoscaler}} min",
-                    ),
-                ],
-            )
-        )
-        .with_panel(
-            graph(
-                "CPU per pod",
-                [
-                    (
-                        "sum by (pod) (rate(container_cpu_usage_seconds_total"
-                        f'{{{CADVISOR}, {NS}, container!=""}}[{RATE}]))',
-                        "{{pod}}",
-                    )
-                ],
-                unit="cores",
-            )
-        )
-        .with_panel(
-            graph(
-                "Memory per pod",
-                [
-                    (
-                        "sum by (pod) (container_memory_working_set_bytes"
-                        f'{{{CADVISOR}, {NS}, container!=""}})',
-                        "{{pod}}",
-                    )
-                ],
-                unit="bytes",
-            )
-        )
-        .with_panel(
-            graph(
-                "CPU throttling per pod",
-                [
-                    (
-                        "sum by (pod) (increase(container_cpu_cfs_throttled_periods_total"
-                        f'{{{CADVISOR}, {NS}, container!=""}}[{RATE}])) / sum by (pod) '
-                        f"(increase(container_cpu_cfs_periods_total{{{CADVISOR}, {NS}, "
-                        f'container!=""}}[{RATE}]))',
-                        "{{pod}}",
-                    )
-                ],
-                unit="percentunit",
-            )
-        )
-        .with_panel(
-            graph(
-                "Network per pod",
-                [
-                    (
-                        "sum by (pod) (rate(container_network_receive_bytes_total"
-                        f"{{{CADVISOR}, {NS}}}[{RATE}]))",
-                        "{{pod}} in",
-                    ),
-                    (
-                        "-sum by (pod) (rate(container_network_transmit_bytes_total"
-                        f"{{{CADVISOR}, {NS}}}[{RATE}]))",
-                        "{{pod}} out",
-                    ),
-                ],
-                unit="Bps",
-                minimum=None,
-            )
-        )
+    stats: list[tuple[str, str, dict[str, Any]]] = [
+        ("Requests", f"sum({BACKEND_REQUEST_RATE}{{{NS}}})", {"unit": "reqps"}),
+        (
+            "5xx errors",
+            f"{BACKEND_ERROR_RATIO}{{{NS}}}",
+            {"unit": "percentunit", "decimals": 2, "thresholds": _over(error_target)},
+        ),
+        (
+            "p95 latency",
+            f"{BACKEND_P95}{{{NS}}}",
+            {"unit": "s", "decimals": 3, "thresholds": _over(latency_target)},
+        ),
+        (
+            "p99 latency",
+            f"{BACKEND_P99}{{{NS}}}",
+            {"unit": "s", "decimals": 3, "thresholds": _over(1.0)},
+        ),
+        (
+            "Backend pods ready",
+            f"sum(kube_deployment_status_replicas_available{{{KSM}, {NS}, "
+            f'deployment="{backend.service_name}"}})',
+            {},
+        ),
+        (
+            "Restarts (1h)",
+            f"sum(increase(kube_pod_container_status_restarts_total{{{KSM}, {NS}}}[1h]))",
+            {"thresholds": ((None, "green"), (1, "orange")), "decimals": 0},
+        ),
+    ]
+    status = backend.status_label
+    count = f"rate({metric}_count{{{selector}}}[{RATE}])"
+    hpa = f"{{{KSM}, {NS}}}"
+    pod = f'{{{CADVISOR}, {NS}, container!=""}}'
+    traffic: list[tuple[str, list[Query], dict[str, Any]]] = [
+        (
+            "Request rate by status",
+            [(f"sum by ({status}) ({count})", f"{{{{{status}}}}}")],
+            {"unit": "reqps", "stacked": True},
+        ),
+        (
+            "Error rate (5xx)",
+            [
+                (
+                    f'sum(rate({metric}_count{{{selector}, {status}=~"5.."}}[{RATE}])) '
+                    f"/ sum({count})",
+                    "5xx ratio",
+                ),
+                (f"vector({error_target:g})", "target"),
+            ],
+            {"unit": "percentunit"},
+        ),
+        (
+            "Latency",
+            [
+                (quantile("0.5"), "p50"),
+                (quantile("0.95"), "p95"),
+                (quantile("0.99"), "p99"),
+                (f"vector({latency_target:g})", "p95 target"),
+            ],
+            {"unit": "s", "width": 24},
+        ),
+    ]
+    pods: list[tuple[str, list[Query], dict[str, Any]]] = [
+        (
+            "Pods available per deployment",
+            [
+                (
+                    f"sum by (deployment) (kube_deployment_status_replicas_available{hpa})",
+                    "{{deployment}}",
+                )
+            ],
+            {},
+        ),
+        (
+            "HPA replicas",
+            [
+                (
+                    f"kube_horizontalpodautoscaler_{series}{hpa}",
+                    f"{{{{horizontalpodautoscaler}}}} {name}",
+                )
+                for series, name in (
+                    ("status_current_replicas", "current"),
+                    ("status_desired_replicas", "desired"),
+                    ("spec_max_replicas", "max"),
+                    ("spec_min_replicas", "min"),
+                )
+            ],
+            {},
+        ),
+        (
+            "CPU per pod",
+            [(f"sum by (pod) (rate(container_cpu_usage_seconds_total{pod}[{RATE}]))", "{{pod}}")],
+            {"unit": "cores"},
+        ),
+        (
+            "Memory per pod",
+            [(f"sum by (pod) (container_memory_working_set_bytes{pod})", "{{pod}}")],
+            {"unit": "bytes"},
+        ),
+        (
+            "CPU throttling per pod",
+            [
+                (
+                    f"sum by (pod) (increase(container_cpu_cfs_throttled_periods_total{pod}"
+                    f"[{RATE}])) / sum by (pod) (increase(container_cpu_cfs_periods_total{pod}"
+                    f"[{RATE}]))",
+                    "{{pod}}",
+                )
+            ],
+            {"unit": "percentunit"},
+        ),
+        (
+            "Network per pod",
+            [
+                (
+                    f"{sign}sum by (pod) (rate(container_network_{way}_bytes_total"
+                    f"{{{CADVISOR}, {NS}}}[{RATE}]))",
+                    f"{{{{pod}}}} {label}",
+                )
+                for sign, way, label in (("", "receive", "in"), ("-", "transmit", "out"))
+            ],
+            {"unit": "Bps", "minimum": None},
+        ),
+    ]
+    builder = new_dashboard(
+        UID,
+        TITLE,
+        ["application"],
+        "The OpenMarket backend and frontend: requests, errors, latency against the "
+        "original design's targets (p95 < 500 ms, p99 < 1 s, errors < 1 %), replicas and "
+        "resources.",
+    ).with_variable(
+        query_variable(
+            "namespace",
+            "Namespace",
+            f"label_values(kube_namespace_status_phase{{{KSM}}}, namespace)",
+        ).regex("/^openmarket-.*$/")
     )
+    builder = builder.with_row(dash.Row("Backend traffic"))
+    for title, expr, options in stats:
+        builder = builder.with_panel(single_stat(title, expr, **options))
+    for title, queries, options in traffic:
+        builder = builder.with_panel(graph(title, queries, **options))
+    builder = builder.with_row(dash.Row("Pods"))
+    for title, queries, options in pods:
+        builder = builder.with_panel(graph(title, queries, **options))
     return to_dict(builder)

@@ -6,7 +6,7 @@ import cdk8s
 import cdk8s_plus_28 as kplus
 from constructs import Construct
 
-from charts.monitoring.common import monitoring_labels
+from charts.labels import monitoring_labels
 from charts.monitoring.values import MonitoringValues
 from charts.namespace import POD_SECURITY_VERSION, pod_security_labels
 from charts.platform import secret_sync

@@ -8,8 +8,7 @@ import cdk8s
 import cdk8s_plus_28 as kplus
 from constructs import Construct
 
-from charts.labels import selector_labels
-from charts.monitoring.common import monitoring_labels
+from charts.labels import monitoring_labels, selector_labels
 from charts.monitoring.stack import (
     ALERTMANAGER_PORT,
     COREDNS_METRICS_PORT,
@@ -91,45 +90,33 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             "prometheus",
             monitoring,
             prometheus,
-            ingress=[kplus.NetworkPolicyRule(peer=grafana, ports=[_tcp(PROMETHEUS_PORT)])],
+            ingress=[_rule(grafana, PROMETHEUS_PORT)],
             egress=[
                 # Service discovery, and the API server's own metrics.
                 *self._kubernetes_api("prometheus"),
-                kplus.NetworkPolicyRule(peer=vpc, ports=[_tcp(KUBELET_PORT)]),
-                kplus.NetworkPolicyRule(peer=vpc, ports=[_tcp(NODE_EXPORTER_PORT)]),
-                kplus.NetworkPolicyRule(
-                    peer=alertmanager, ports=[_tcp(ALERTMANAGER_PORT), _tcp(RELOADER_PORT)]
-                ),
-                kplus.NetworkPolicyRule(peer=grafana, ports=[_tcp(GRAFANA_PORT)]),
-                kplus.NetworkPolicyRule(
-                    peer=kube_state_metrics, ports=[_tcp(KUBE_STATE_METRICS_PORT)]
-                ),
-                kplus.NetworkPolicyRule(peer=operator, ports=[_tcp(OPERATOR_PORT)]),
-                kplus.NetworkPolicyRule(peer=kube_dns, ports=[_tcp(COREDNS_METRICS_PORT)]),
-                kplus.NetworkPolicyRule(peer=backend_remote, ports=[_tcp(backend.port)]),
+                _rule(vpc, KUBELET_PORT),
+                _rule(vpc, NODE_EXPORTER_PORT),
+                _rule(alertmanager, ALERTMANAGER_PORT, RELOADER_PORT),
+                _rule(grafana, GRAFANA_PORT),
+                _rule(kube_state_metrics, KUBE_STATE_METRICS_PORT),
+                _rule(operator, OPERATOR_PORT),
+                _rule(kube_dns, COREDNS_METRICS_PORT),
+                _rule(backend_remote, backend.port),
             ],
         )
+        outside_vpc = kplus.NetworkPolicyIpBlock.ipv4(self, "slack", ANY_IPV4, [values.vpc_cidr])
         self._policy(
             "alertmanager",
             monitoring,
             alertmanager,
-            ingress=[
-                kplus.NetworkPolicyRule(
-                    peer=prometheus, ports=[_tcp(ALERTMANAGER_PORT), _tcp(RELOADER_PORT)]
-                )
-            ],
+            ingress=[_rule(prometheus, ALERTMANAGER_PORT, RELOADER_PORT)],
             egress=[
                 # Slack's webhooks and SNS, outside the VPC.
-                kplus.NetworkPolicyRule(
-                    peer=kplus.NetworkPolicyIpBlock.ipv4(
-                        self, "slack", ANY_IPV4, [values.vpc_cidr]
-                    ),
-                    ports=[_tcp(HTTPS_PORT)],
-                ),
+                _rule(outside_vpc, HTTPS_PORT),
                 # Its pod role's credentials (SNS publishes).
-                kplus.NetworkPolicyRule(
-                    peer=self._cidr("alertmanager-pod-identity-agent", POD_IDENTITY_AGENT_CIDR),
-                    ports=[_tcp(POD_IDENTITY_AGENT_PORT)],
+                _rule(
+                    self._cidr("alertmanager-pod-identity-agent", POD_IDENTITY_AGENT_CIDR),
+                    POD_IDENTITY_AGENT_PORT,
                 ),
             ],
         )
@@ -137,12 +124,9 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             "grafana",
             monitoring,
             grafana,
-            ingress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(GRAFANA_PORT)])],
-            egress=[
-                # Through the Prometheus Service: this selector equals the Service's.
-                kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(PROMETHEUS_PORT)]),
-                *self._kubernetes_api("grafana"),
-            ],
+            ingress=[_rule(prometheus, GRAFANA_PORT)],
+            # Through the Prometheus Service: this selector equals the Service's.
+            egress=[_rule(prometheus, PROMETHEUS_PORT), *self._kubernetes_api("grafana")],
         )
         for name, selected, port in (
             ("kube-state-metrics", kube_state_metrics, KUBE_STATE_METRICS_PORT),
@@ -152,7 +136,7 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
                 name,
                 monitoring,
                 selected,
-                ingress=[kplus.NetworkPolicyRule(peer=prometheus, ports=[_tcp(port)])],
+                ingress=[_rule(prometheus, port)],
                 egress=self._kubernetes_api(name),
             )
         # In the app namespace: admit Prometheus to the backend's metrics (additive to the
@@ -161,9 +145,7 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
             "allow-prometheus-scrape",
             values.app_namespace,
             kplus.Pods.select(self, "backend", labels=selector_labels(backend.service_name)),
-            ingress=[
-                kplus.NetworkPolicyRule(peer=prometheus_elsewhere, ports=[_tcp(backend.port)])
-            ],
+            ingress=[_rule(prometheus_elsewhere, backend.port)],
         )
 
     def _default_deny_and_dns(self, namespace: str) -> None:
@@ -233,12 +215,15 @@ class MonitoringNetworkPolicyChart(cdk8s.Chart):
 
     def _kubernetes_api(self, id: str) -> list[kplus.NetworkPolicyRule]:
         return [
-            kplus.NetworkPolicyRule(
-                peer=self._cidr(f"{id}-api-{index}", cidr), ports=[_tcp(HTTPS_PORT)]
-            )
+            _rule(self._cidr(f"{id}-api-{index}", cidr), HTTPS_PORT)
             for index, cidr in enumerate((self._values.service_cidr, self._values.vpc_cidr))
         ]
 
 
 def _tcp(port: int) -> kplus.NetworkPolicyPort:
     return kplus.NetworkPolicyPort.tcp(port)
+
+
+def _rule(peer: kplus.INetworkPolicyPeer, *ports: int) -> kplus.NetworkPolicyRule:
+    """Traffic to or from ``peer`` on these TCP ports."""
+    return kplus.NetworkPolicyRule(peer=peer, ports=[_tcp(port) for port in ports])

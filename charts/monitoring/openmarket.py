@@ -9,9 +9,8 @@ import cdk8s
 import cdk8s_plus_28 as kplus
 from constructs import Construct
 
-from charts.labels import selector_labels
+from charts.labels import monitoring_labels, selector_labels
 from charts.monitoring import dashboard as application
-from charts.monitoring.common import monitoring_labels
 from charts.monitoring.rules import rules_document
 from charts.monitoring.stack import DASHBOARD_LABEL
 from charts.monitoring.values import MonitoringValues

@@ -30,26 +30,28 @@ Rule = dict[str, Any]
 
 
 def _alert(
+    values: MonitoringValues,
     name: str,
     expr: str,
     *,
-    for_: str | None,
+    for_: str,
     severity: str,
-    team: str,
     summary: str,
     description: str,
-    runbook_url: str,
+    team: str = "platform",
 ) -> Rule:
-    rule: Rule = {"alert": name, "expr": expr}
-    if for_:
-        rule["for"] = for_
-    rule["labels"] = {"severity": severity, "team": team}
-    rule["annotations"] = {
-        "summary": summary,
-        "description": description,
-        "runbook_url": runbook_url,
+    """An alert whose runbook is the section of its name in docs/monitoring.md."""
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": for_,
+        "labels": {"severity": severity, "team": team},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{values.runbook_base_url}#{name.lower()}",
+        },
     }
-    return rule
 
 
 def capacity_rules(values: MonitoringValues) -> Rule:
@@ -60,16 +62,15 @@ def capacity_rules(values: MonitoringValues) -> Rule:
         "name": "openmarket-capacity",
         "rules": [
             _alert(
+                values,
                 "OpenMarketPodsUnschedulable",
                 f"max by (namespace, pod) (kube_pod_status_unschedulable{{{KSM}}}) == 1",
                 for_="10m",
                 severity="warning",
-                team="platform",
                 summary="Pods have been unschedulable for 10 minutes: the cluster is out of room.",
                 description="Pod {{ $labels.namespace }}/{{ $labels.pod }} has waited for a "
                 "node for more than 10 minutes (PodScheduled=False, reason Unschedulable); the "
                 "Cluster Autoscaler has not added one.",
-                runbook_url=f"{values.runbook_base_url}#openmarketpodsunschedulable",
             )
         ],
     }
@@ -83,6 +84,7 @@ def alerting_rules(values: MonitoringValues) -> Rule:
         "name": "openmarket-alerting",
         "rules": [
             _alert(
+                values,
                 "AlertDeliveryFailing",
                 # Only Alertmanager has this metric: no job selector to keep in step with
                 # the chart's Service name.
@@ -90,12 +92,10 @@ def alerting_rules(values: MonitoringValues) -> Rule:
                 '{integration!="sns"}[5m])) > 0',
                 for_="5m",
                 severity="critical",
-                team="platform",
                 summary="Alertmanager cannot deliver notifications to {{ $labels.integration }}.",
                 description="Notifications to {{ $labels.integration }} have been failing for 5 "
                 "minutes: alerts routed there reach nobody. A channel whose webhook URL is not "
                 "stored yet fails this way (make slack-webhooks).",
-                runbook_url=f"{values.runbook_base_url}#alertdeliveryfailing",
             )
         ],
     }
@@ -135,11 +135,11 @@ def backend_recording_rules(values: MonitoringValues) -> Rule:
 
 def backend_alert_rules(values: MonitoringValues) -> Rule:
     backend = values.backend
-    runbooks = values.runbook_base_url
     return {
         "name": "openmarket-backend",
         "rules": [
             _alert(
+                values,
                 "OpenMarketBackendHighErrorRate",
                 f"{BACKEND_ERROR_RATIO} > {backend.error_ratio_threshold:g}",
                 for_="10m",
@@ -149,9 +149,9 @@ def backend_alert_rules(values: MonitoringValues) -> Rule:
                 description="{{ $value | humanizePercentage }} of the backend's requests in "
                 "{{ $labels.namespace }} failed with a 5xx status over the last 5 minutes "
                 f"(target: below {backend.error_ratio_threshold:.0%}).",
-                runbook_url=f"{runbooks}#openmarketbackendhigherrorrate",
             ),
             _alert(
+                values,
                 "OpenMarketBackendHighLatency",
                 f"{BACKEND_P95} > {backend.p95_latency_threshold_seconds:g}",
                 for_="10m",
@@ -162,7 +162,6 @@ def backend_alert_rules(values: MonitoringValues) -> Rule:
                 "{{ $labels.namespace }} is {{ $value | humanizeDuration }} over the last "
                 "5 minutes (target: below "
                 f"{backend.p95_latency_threshold_seconds * 1000:.0f} ms).",
-                runbook_url=f"{runbooks}#openmarketbackendhighlatency",
             ),
         ],
     }

@@ -59,24 +59,6 @@ DISABLED_RULE_GROUPS = (
 # always does (the autoscaler adds the node; OpenMarketPodsUnschedulable says when it can't).
 DISABLED_ALERTS = ("KubeCPUOvercommit", "KubeMemoryOvercommit")
 
-# The upstream alerts and dashboards that stand for the original design's (docs/monitoring.md
-# maps each), by the defaultRules group or dashboard that ships them.
-UPSTREAM_ALERTS = {
-    "Watchdog": "general",
-    "TargetDown": "general",
-    "KubePodCrashLooping": "kubernetesApps",
-    "CPUThrottlingHigh": "kubernetesResources",
-    "KubePersistentVolumeFillingUp": "kubernetesStorage",
-    "KubeNodeNotReady": "kubernetesSystem",
-    "NodeFilesystemSpaceFillingUp": "nodeExporterAlerting",
-    "NodeMemoryHighUtilization": "nodeExporterAlerting",
-}
-UPSTREAM_DASHBOARDS = {
-    # uid -> title (kube-prometheus-stack's grafana/dashboards-1.14/ at the pinned version)
-    "efa86fd1d0c121a26444b636a3f509a8": "Kubernetes / Compute Resources / Cluster",
-    "7d57716318ee0dddbac5a7f451fb7753": "Node Exporter / Nodes",
-}
-
 
 def fullname(release: str) -> str:
     """The chart's ``kube-prometheus-stack.fullname`` (no override): the release name when it

@@ -19,9 +19,16 @@ import yaml
 from charts.monitoring import dashboard as application
 from charts.monitoring import stack_values
 from charts.monitoring.dashboard import DATASOURCE_UID
-from charts.monitoring.stack import DASHBOARD_LABEL, DASHBOARDS_DIR, UPSTREAM_DASHBOARDS
+from charts.monitoring.stack import DASHBOARD_LABEL, DASHBOARDS_DIR
 from tests.charts.monitoring.conftest import RenderedMonitoring, monitoring_values
 
+# The chart's dashboards that stand for the original design's cluster overview and node
+# dashboards: uid -> title (kube-prometheus-stack's grafana/dashboards-1.14/ at the pinned
+# version).
+UPSTREAM_DASHBOARDS = {
+    "efa86fd1d0c121a26444b636a3f509a8": "Kubernetes / Compute Resources / Cluster",
+    "7d57716318ee0dddbac5a7f451fb7753": "Node Exporter / Nodes",
+}
 VALUES = monitoring_values("dev")
 CHART_KIND = "openmarket-monitoring"
 CONFIG_MAP_NAME = f"dashboard-{application.UID}"

@@ -10,8 +10,9 @@ import re
 import kubernetes_validate
 import pytest
 
-from charts.monitoring import MAX_CHART_BYTES, MONITORING_CHART_KINDS, chart_bytes
+from charts.monitoring import MONITORING_CHART_KINDS
 from charts.monitoring.stack import StackPods
+from charts.stage import MAX_CHART_BYTES, chart_bytes
 from openmarket_cdk.config import KUBERNETES_VERSION
 from tests.charts.conftest import POD_TEMPLATE_KINDS, Manifest
 from tests.charts.monitoring.conftest import RenderedMonitoring, stage_params
