@@ -18,6 +18,7 @@ from constructs import Construct
 from charts.alb import target_group_annotations
 from charts.labels import PART_OF, PART_OF_LABEL, chart_labels, selector_labels
 from charts.values import ContainerResources, WorkloadValues
+from openmarket_cdk.config.quantities import cpu_millicores, memory_mebibytes
 
 # The containers run as this numeric, unprivileged user and group (>= 10000, so it matches
 # no user of the node). The images must not depend on their own USER line: files readable
@@ -42,26 +43,27 @@ SERVICE_PORT_NAME = "http"
 ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
 HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
 
-_CPU = re.compile(r"(\d+)(m?)")
-_MEMORY = re.compile(r"(\d+)(Mi|Gi)")
+
+# The forms the stage config allows (config/kubernetes_validation.py); parsing is shared.
+_CPU_FORM = re.compile(r"\d+m?")
+_MEMORY_FORM = re.compile(r"\d+(Mi|Gi)")
 
 
 def cpu(quantity: str) -> kplus.Cpu:
-    """``250m`` or ``1`` as a cdk8s-plus CPU quantity."""
-    match = _CPU.fullmatch(quantity)
-    if not match:
+    """``250m`` or ``1`` as a cdk8s-plus CPU quantity, in the unit it was given."""
+    if not _CPU_FORM.fullmatch(quantity):
         raise ValueError(f"CPU quantity {quantity!r}: expected millicores (250m) or cores (1)")
-    amount, milli = int(match.group(1)), match.group(2)
-    return kplus.Cpu.millis(amount) if milli else kplus.Cpu.units(amount)
+    millicores = cpu_millicores(quantity)
+    if quantity.endswith("m"):
+        return kplus.Cpu.millis(millicores)
+    return kplus.Cpu.units(millicores / 1000)
 
 
 def memory(quantity: str) -> cdk8s.Size:
     """``512Mi`` or ``2Gi`` as a cdk8s size (rendered in Mi)."""
-    match = _MEMORY.fullmatch(quantity)
-    if not match:
+    if not _MEMORY_FORM.fullmatch(quantity):
         raise ValueError(f"memory quantity {quantity!r}: expected Mi or Gi (512Mi, 2Gi)")
-    amount, unit = int(match.group(1)), match.group(2)
-    return cdk8s.Size.mebibytes(amount) if unit == "Mi" else cdk8s.Size.gibibytes(amount)
+    return cdk8s.Size.mebibytes(memory_mebibytes(quantity))
 
 
 def container_resources(resources: ContainerResources) -> kplus.ContainerResources:

@@ -37,10 +37,8 @@ from openmarket_cdk.capacity.quantities import (
     EVICTION_HARD_MEMORY_MI,
     NodeShape,
     allocatable,
-    cpu_millicores,
     kube_reserved_cpu_millicores,
     kube_reserved_memory_mebibytes,
-    memory_mebibytes,
     node_shape,
 )
 from openmarket_cdk.capacity.report import capacity_report, zonal_rows
@@ -57,6 +55,7 @@ from openmarket_cdk.capacity.workloads import (
     stage_workloads,
     system_workloads,
 )
+from openmarket_cdk.config.quantities import cpu_millicores, memory_mebibytes
 
 __all__ = [
     "EVICTION_HARD_MEMORY_MI",

@@ -1,4 +1,4 @@
-"""What one node offers pods: Kubernetes quantities, and the allocatable AL2023's nodeadm leaves.
+"""What one node offers pods: the allocatable AL2023's nodeadm leaves.
 
 A node offers what the kubelet leaves allocatable on the stage's instance type, computed as
 AL2023's nodeadm computes it (awslabs/amazon-eks-ami ``nodeadm/internal/kubelet/config.go``):
@@ -12,8 +12,6 @@ AL2023's nodeadm computes it (awslabs/amazon-eks-ami ``nodeadm/internal/kubelet/
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 
 from openmarket_cdk.config import INSTANCE_SHAPES, InstanceShape, StageConfig
@@ -21,25 +19,6 @@ from openmarket_cdk.config import INSTANCE_SHAPES, InstanceShape, StageConfig
 EVICTION_HARD_MEMORY_MI = 100
 # (range start, range end, reserved fraction of the range in 1/10,000): nodeadm's table.
 _CPU_RESERVE_RANGES = ((0, 1000, 600), (1000, 2000, 100), (2000, 4000, 50), (4000, None, 25))
-
-
-def cpu_millicores(quantity: str) -> int:
-    """``250m`` -> 250, ``1`` -> 1000, ``0.5`` -> 500."""
-    if quantity.endswith("m"):
-        return int(quantity[:-1])
-    return math.ceil(float(quantity) * 1000)
-
-
-_MEMORY_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "M": 10**6 / 2**20}
-_MEMORY_UNITS |= {"G": 10**9 / 2**20, "k": 10**3 / 2**20, "": 1 / 2**20}
-
-
-def memory_mebibytes(quantity: str) -> int:
-    """``512Mi`` -> 512, ``2Gi`` -> 2048, ``128M`` -> 123 (rounded up)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]i|[kMG]|)", quantity)
-    if not match:
-        raise ValueError(f"not a memory quantity: {quantity!r}")
-    return math.ceil(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
 
 
 def kube_reserved_cpu_millicores(vcpus: int) -> int:

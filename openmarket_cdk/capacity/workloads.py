@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from charts.stage import render_stage
-from openmarket_cdk.capacity.quantities import cpu_millicores, memory_mebibytes
 from openmarket_cdk.chart_values import placeholder_chart_values
 from openmarket_cdk.config import Resources, StageConfig
+from openmarket_cdk.config.quantities import cpu_millicores, memory_mebibytes
 
 Manifest = Mapping[str, Any]
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")

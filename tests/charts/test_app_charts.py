@@ -147,4 +147,7 @@ def test_charts_import_no_cdk() -> None:
             else:
                 continue
             for module in modules:
+                # Of the CDK package, only the stage config's plain types and parsers.
+                if module.startswith("openmarket_cdk.config"):
+                    continue
                 assert not module.startswith(("aws_cdk", "openmarket_cdk")), f"{path}: {module}"

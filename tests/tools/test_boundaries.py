@@ -47,6 +47,7 @@ def test_the_tools_read_only_the_config_of_the_cdk_package() -> None:
     used = {module for _, module in imported_modules(ROOT / "tools")}
     assert {m for m in used if m.split(".")[0] == "openmarket_cdk"} <= {
         "openmarket_cdk.config",
+        "openmarket_cdk.config.quantities",
         "openmarket_cdk.stage_sleep.runtime.contract",
     }
 
@@ -57,4 +58,7 @@ def test_the_charts_read_only_the_config_of_the_cdk_package() -> None:
     flow down from config, never back up."""
     used = list(imported_modules(ROOT / "charts"))
     assert not [f"{p}: {m}" for p, m in used if m.split(".")[0] == "aws_cdk"]
-    assert {m for _, m in used if m.split(".")[0] == "openmarket_cdk"} <= {"openmarket_cdk.config"}
+    assert {m for _, m in used if m.split(".")[0] == "openmarket_cdk"} <= {
+        "openmarket_cdk.config",
+        "openmarket_cdk.config.quantities",
+    }

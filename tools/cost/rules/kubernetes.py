@@ -10,10 +10,10 @@ templates EBS volumes. A kind or a chart the rules do not know is unpriced, neve
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from openmarket_cdk.config.quantities import gibibytes
 from tools.assembly import Resource, as_number, flatten
 from tools.cost.context import StageContext
 from tools.cost.hours import HOURS_PER_MONTH
@@ -89,21 +89,12 @@ FREE_KUBERNETES_KINDS = frozenset(
     }
 )
 
-_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$")
-_GIB = {"Ki": 1 / 1024**2, "Mi": 1 / 1024, "Gi": 1.0, "Ti": 1024.0}
-_GB = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-
 
 def _gib(quantity: Any) -> float | None:
-    match = _QUANTITY.match(str(quantity or ""))
-    if not match:
+    try:
+        return gibibytes(str(quantity or ""))
+    except ValueError:
         return None
-    number, unit = float(match.group(1)), match.group(2)
-    if unit in _GIB:
-        return number * _GIB[unit]
-    if unit in _GB:
-        return number * _GB[unit] / 1024**3
-    return number / 1024**3  # bytes
 
 
 def _volume_item(r: Resource, ctx: StageContext, what: str, gib: float, count: int) -> LineItem:
