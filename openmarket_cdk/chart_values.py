@@ -63,8 +63,8 @@ def placeholder_deploy_values(config: StageConfig) -> DeployTimeValues:
         alb_security_group_id="<from-stack:network:AlbSecurityGroupId>",
         waf_acl_arn="<from-stack:cluster:WebAclArn>" if config.kubernetes.waf_enabled else None,
         cache_endpoint="<from-stack:data:CachePrimaryEndpoint>",
-        uploads_bucket_name=config.uploads_bucket_name,
-        event_bus_name=config.order_events_bus_name,
+        uploads_bucket_name=config.names.uploads_bucket_name,
+        event_bus_name=config.names.order_events_bus_name,
         certificate_arn="<from-stack:cluster:CertificateArn>" if config.edge else None,
     )
 
@@ -75,10 +75,11 @@ def _workload(
     settings: dict[str, str],
     secret_env: tuple[SecretEnv, ...] = (),
 ) -> WorkloadValues:
-    image = f"{config.image_registry}/{config.ecr_repository_name(workload)}:{workload.image_tag}"
+    names = config.names
+    image = f"{names.image_registry}/{names.ecr_repository_name(workload)}:{workload.image_tag}"
     return WorkloadValues(
         name=workload.name,
-        namespace=config.namespace,
+        namespace=config.names.namespace,
         image=image,
         port=workload.port,
         replicas=workload.replicas,
@@ -102,7 +103,7 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
     """The app charts' values of one stage."""
     k8s = config.kubernetes
     net = config.network
-    namespace = config.namespace
+    namespace = config.names.namespace
     backend = _workload(
         config,
         k8s.backend,
@@ -140,12 +141,12 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
             external_secrets=(
                 ExternalSecretValues(
                     name=DATABASE_SECRET,
-                    remote_secret_name=config.aurora_secret_name,
+                    remote_secret_name=config.names.aurora_secret_name,
                     keys={k: k for k in ("host", "port", "dbname", "username", "password")},
                 ),
                 ExternalSecretValues(
                     name=CACHE_SECRET,
-                    remote_secret_name=config.cache_secret_name,
+                    remote_secret_name=config.names.cache_secret_name,
                     keys={"password": "password"},
                 ),
             ),
@@ -156,14 +157,14 @@ def app_chart_values(config: StageConfig, deploy: DeployTimeValues) -> AppChartV
         ingress=IngressValues(
             namespace=namespace,
             name="openmarket",
-            load_balancer_name=config.load_balancer_name,
+            load_balancer_name=config.names.load_balancer_name,
             backend=backend,
             frontend=frontend,
             alb_security_group_id=deploy.alb_security_group_id,
             waf_acl_arn=deploy.waf_acl_arn,
             certificate_arn=deploy.certificate_arn,
             host=config.edge.domain_name if config.edge else None,
-            access_logs_bucket=config.logs_bucket_name,
+            access_logs_bucket=config.names.logs_bucket_name,
         ),
         network_policy=NetworkPolicyValues(
             namespace=namespace,
@@ -186,14 +187,14 @@ def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
     return MonitoringValues(
         stage=config.name,
         region=config.region,
-        cluster_name=config.cluster_name,
+        cluster_name=config.names.cluster_name,
         vpc_cidr=config.network.vpc_cidr,
-        app_namespace=config.namespace,
+        app_namespace=config.names.namespace,
         release_name=monitoring.stack.release_name,
         secrets=MonitoringSecrets(
             secret_store_name=k8s.secret_store_name,
-            grafana_admin_remote_name=config.grafana_admin_secret_name,
-            slack_remote_name=config.slack_webhooks_secret_name,
+            grafana_admin_remote_name=config.names.grafana_admin_secret_name,
+            slack_remote_name=config.names.slack_webhooks_secret_name,
             grafana_admin_secret_name=GRAFANA_ADMIN_SECRET,
             slack_secret_name=monitoring.alertmanager.slack_webhooks_k8s_secret,
             refresh_interval=monitoring.secret_refresh_interval,
@@ -219,11 +220,13 @@ def monitoring_chart_values(config: StageConfig) -> MonitoringValues:
         kube_state_metrics=monitoring.kube_state_metrics,
         operator=monitoring.operator,
         config_reloader=monitoring.config_reloader,
-        runbook_base_url=config.runbook_base_url,
+        runbook_base_url=config.names.runbook_base_url,
         alerting=AlertingValues(
-            heartbeat_topic_arn=config.sns_topic_arn(config.alerting_heartbeat_topic_name),
-            delivery_failures_topic_arn=config.sns_topic_arn(
-                config.alert_delivery_failures_topic_name
+            heartbeat_topic_arn=config.names.sns_topic_arn(
+                config.names.alerting_heartbeat_topic_name
+            ),
+            delivery_failures_topic_arn=config.names.sns_topic_arn(
+                config.names.alert_delivery_failures_topic_name
             ),
             heartbeat_interval=f"{obs.heartbeat_interval_minutes}m",
         ),

@@ -42,7 +42,7 @@ class OpenMarketStage(Stage):
         self.network = NetworkStack(
             self,
             "Network",
-            stack_name=f"{config.prefix}-network",
+            stack_name=f"{config.names.prefix}-network",
             description=f"OpenMarket {config.name}: VPC, subnets, NAT, flow logs, security groups",
             config=config,
             **common,
@@ -50,7 +50,7 @@ class OpenMarketStage(Stage):
         self.storage = StorageStack(
             self,
             "Storage",
-            stack_name=f"{config.prefix}-storage",
+            stack_name=f"{config.names.prefix}-storage",
             description=f"OpenMarket {config.name}: uploads and logs buckets, ECR repositories",
             config=config,
             **common,
@@ -58,7 +58,7 @@ class OpenMarketStage(Stage):
         self.data = DataStack(
             self,
             "Data",
-            stack_name=f"{config.prefix}-data",
+            stack_name=f"{config.names.prefix}-data",
             description=f"OpenMarket {config.name}: Aurora MySQL and ElastiCache",
             config=config,
             vpc=self.network.vpc,
@@ -69,7 +69,7 @@ class OpenMarketStage(Stage):
         self.functions = FunctionsStack(
             self,
             "Functions",
-            stack_name=f"{config.prefix}-functions",
+            stack_name=f"{config.names.prefix}-functions",
             description=f"OpenMarket {config.name}: image, order, report and sync functions",
             config=config,
             inputs=FunctionsInputs(
@@ -88,7 +88,7 @@ class OpenMarketStage(Stage):
         self.cluster = ClusterStack(
             self,
             "Cluster",
-            stack_name=f"{config.prefix}-cluster",
+            stack_name=f"{config.names.prefix}-cluster",
             description=f"OpenMarket {config.name}: EKS cluster, add-ons, WAF and app charts",
             config=config,
             inputs=ClusterInputs(
@@ -107,7 +107,7 @@ class OpenMarketStage(Stage):
         self.observability = ObservabilityStack(
             self,
             "Observability",
-            stack_name=f"{config.prefix}-observability",
+            stack_name=f"{config.names.prefix}-observability",
             description=f"OpenMarket {config.name}: dashboard, alarms, budget, schedules",
             config=config,
             inputs=ObservabilityInputs(
@@ -116,7 +116,7 @@ class OpenMarketStage(Stage):
                 cache_node_count=config.cache.node_count,
                 functions=dict(self.functions.functions),
                 dead_letter_queues=dict(self.functions.dead_letter_queues),
-                load_balancer_name=config.load_balancer_name,
+                load_balancer_name=config.names.load_balancer_name,
                 nat_gateway_ids=self.network.nat_gateway_ids,
             ),
             **common,

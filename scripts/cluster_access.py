@@ -57,7 +57,7 @@ def access_instance_id(config: StageConfig, ec2: Any) -> str:
     if not instances:
         raise OperatorError(
             f"no running instance tagged {CLUSTER_ACCESS_TAG}={config.name}: is the cluster "
-            f"stack deployed ({config.prefix}-cluster)?"
+            f"stack deployed ({config.names.prefix}-cluster)?"
         )
     # After a replacement both may run for a moment: the newest.
     newest = max(instances, key=lambda i: i["LaunchTime"])
@@ -73,7 +73,7 @@ def kubeconfig(
     role_arn: str | None,
 ) -> dict[str, Any]:
     """A kubeconfig with one context named after the cluster (aws eks get-token auth)."""
-    name = config.cluster_name
+    name = config.names.cluster_name
     cluster: dict[str, Any] = {
         "server": server,
         "certificate-authority-data": certificate_authority,
@@ -110,7 +110,7 @@ def role_to_assume(config: StageConfig, caller_arn: str) -> str | None:
     role = config.kubernetes.admin_role_name
     if f":assumed-role/{role}/" in caller_arn or caller_arn.endswith(f":role/{role}"):
         return None
-    return config.admin_role_arn
+    return config.names.admin_role_arn
 
 
 def free_port() -> int:
@@ -173,9 +173,11 @@ def open_kubectl(config: StageConfig, command: list[str]) -> int:
     require_tools(config)
     eks = client("eks", config.region)
     try:
-        cluster = eks.describe_cluster(name=config.cluster_name)["cluster"]
+        cluster = eks.describe_cluster(name=config.names.cluster_name)["cluster"]
     except eks.exceptions.ResourceNotFoundException:
-        raise OperatorError(f"cluster {config.cluster_name} does not exist: not deployed") from None
+        raise OperatorError(
+            f"cluster {config.names.cluster_name} does not exist: not deployed"
+        ) from None
     endpoint = str(cluster["endpoint"])
     host = urlparse(endpoint).hostname or ""
     caller = client("sts", config.region).get_caller_identity()["Arn"]
@@ -195,7 +197,7 @@ def open_kubectl(config: StageConfig, command: list[str]) -> int:
             server, tls_name = f"https://127.0.0.1:{port}", host
         else:
             server, tls_name = endpoint, None
-        with tempfile.TemporaryDirectory(prefix=f"{config.prefix}-kube-") as folder:
+        with tempfile.TemporaryDirectory(prefix=f"{config.names.prefix}-kube-") as folder:
             path = Path(folder) / "config"
             document = kubeconfig(
                 config,
@@ -210,7 +212,8 @@ def open_kubectl(config: StageConfig, command: list[str]) -> int:
             if command:
                 return subprocess.call(["kubectl", *command], env=env)
             print(
-                f"kubectl now reaches {config.cluster_name} (as {config.kubernetes.admin_role_name}"
+                f"kubectl now reaches {config.names.cluster_name}"
+                f" (as {config.kubernetes.admin_role_name}"
                 f"{', through Session Manager' if tunnel else ''}); exit the shell to close.",
                 file=sys.stderr,
             )

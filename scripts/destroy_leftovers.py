@@ -152,7 +152,7 @@ def main(argv: list[str]) -> int:
 
     def body() -> int:
         config = stage_config(args[0])
-        name = config.cluster_name
+        name = config.names.cluster_name
         require_credentials()
         if cluster_exists(client("eks", config.region), name):
             raise OperatorError(

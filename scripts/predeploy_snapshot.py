@@ -62,7 +62,7 @@ def short_sha(explicit: str | None = None) -> str:
 def snapshot_identifier(config: StageConfig, sha: str, now: datetime) -> str:
     """``openmarket-prod-predeploy-1f92ea8-20261130-110721``: letters, digits and single
     hyphens, as RDS requires of a snapshot identifier."""
-    return f"{config.predeploy_snapshot_prefix}-{sha}-{now.astimezone(UTC):%Y%m%d-%H%M%S}"
+    return f"{config.names.predeploy_snapshot_prefix}-{sha}-{now.astimezone(UTC):%Y%m%d-%H%M%S}"
 
 
 def take_snapshot(
@@ -78,7 +78,7 @@ def take_snapshot(
 ) -> str | None:
     """Snapshot the stage's cluster and wait for ``available``; the id, or None without a
     cluster. ``rds`` is a boto3 RDS client."""
-    cluster_id = config.aurora_cluster_identifier
+    cluster_id = config.names.aurora_cluster_identifier
     try:
         clusters = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"]
     except rds.exceptions.DBClusterNotFoundFault:

@@ -124,7 +124,7 @@ def missing_images(config: StageConfig, ecr: Any) -> list[str]:
     """One line per image the stage deploys that its ECR repository does not hold."""
     problems: list[str] = []
     for workload in config.kubernetes.workloads:
-        repository = config.ecr_repository_name(workload)
+        repository = config.names.ecr_repository_name(workload)
         image = f"{repository}:{workload.image_tag}"
         try:
             ecr.describe_images(
@@ -148,7 +148,7 @@ def missing_images(config: StageConfig, ecr: Any) -> list[str]:
 def slack_secret_problems(config: StageConfig, secret_string: str) -> list[str]:
     """What is wrong with the Slack secret's value: a JSON object with one https URL per
     receiver."""
-    name = config.slack_webhooks_secret_name
+    name = config.names.slack_webhooks_secret_name
     receivers = config.kubernetes.monitoring.alertmanager.slack_receivers
     store = (
         f"store them with make slack-webhooks STAGE={config.name} (docs/monitoring.md, "
@@ -175,10 +175,10 @@ def slack_secret_problems(config: StageConfig, secret_string: str) -> list[str]:
 
 def check_slack_secret(config: StageConfig, secretsmanager: Any, found: Findings) -> None:
     try:
-        secret = secretsmanager.get_secret_value(SecretId=config.slack_webhooks_secret_name)
+        secret = secretsmanager.get_secret_value(SecretId=config.names.slack_webhooks_secret_name)
     except secretsmanager.exceptions.ResourceNotFoundException:
         found.notes.append(
-            f"the secret {config.slack_webhooks_secret_name} does not exist yet: this first "
+            f"the secret {config.names.slack_webhooks_secret_name} does not exist yet: this first "
             "deploy creates it with a placeholder per channel (delivery failures then reach "
             f"the alarm e-mail); store the URLs with make slack-webhooks STAGE={config.name}"
         )

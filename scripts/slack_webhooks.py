@@ -53,7 +53,7 @@ def merged(current: dict[str, Any], updates: dict[str, str], config: StageConfig
 
 
 def store(config: StageConfig, updates: dict[str, str], secretsmanager: Any) -> list[str]:
-    name = config.slack_webhooks_secret_name
+    name = config.names.slack_webhooks_secret_name
     try:
         current = json.loads(secretsmanager.get_secret_value(SecretId=name)["SecretString"])
     except secretsmanager.exceptions.ResourceNotFoundException:
@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
         stored = store(config, updates, client("secretsmanager", config.region))
         print(
             f"stored the webhook URL of {', '.join(stored)} in "
-            f"{config.slack_webhooks_secret_name}. External Secrets syncs it within "
+            f"{config.names.slack_webhooks_secret_name}. External Secrets syncs it within "
             f"{config.kubernetes.monitoring.secret_refresh_interval}; sooner: make kubectl "
             f"STAGE={config.name} CMD='-n {config.kubernetes.monitoring.namespace} annotate "
             f"externalsecret {config.kubernetes.monitoring.alertmanager.slack_webhooks_k8s_secret} "

@@ -48,13 +48,13 @@ def public_ip(url: str = CHECKIP_URL, timeout_s: float = 10.0) -> str:
 def security_group_id(config: StageConfig, ec2: Any) -> str:
     groups = ec2.describe_security_groups(
         Filters=[
-            {"Name": "group-name", "Values": [config.alb_security_group_name]},
+            {"Name": "group-name", "Values": [config.names.alb_security_group_name]},
             {"Name": f"tag:{SMOKE_ACCESS_TAG}", "Values": [config.name]},
         ]
     )["SecurityGroups"]
     if len(groups) != 1:
         raise OperatorError(
-            f"expected one security group {config.alb_security_group_name} tagged "
+            f"expected one security group {config.names.alb_security_group_name} tagged "
             f"{SMOKE_ACCESS_TAG}={config.name}, found {len(groups)}: is {config.name} deployed?"
         )
     return str(groups[0]["GroupId"])

@@ -32,7 +32,7 @@ def smoke_args(config: StageConfig) -> list[str]:
         return ["--url", f"https://{domain}{health}", "--redirect-from", f"http://{domain}{health}"]
     # The name chart_values gives the Ingress's load-balancer-name annotation (a test checks
     # the two agree); computed here without cdk8s, so no Node process starts.
-    return ["--alb", config.load_balancer_name, "--path", health]
+    return ["--alb", config.names.load_balancer_name, "--path", health]
 
 
 def main(argv: list[str]) -> int:

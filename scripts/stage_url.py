@@ -31,12 +31,12 @@ def stage_url(stage: str, cdk_args: list[str]) -> int:
     require_credentials()
     elbv2 = client("elbv2", config.region)
     try:
-        (balancer,) = elbv2.describe_load_balancers(Names=[config.load_balancer_name])[
+        (balancer,) = elbv2.describe_load_balancers(Names=[config.names.load_balancer_name])[
             "LoadBalancers"
         ]
     except elbv2.exceptions.LoadBalancerNotFoundException:
         raise OperatorError(
-            f"{config.load_balancer_name} does not exist: {config.name} sleeps or is not "
+            f"{config.names.load_balancer_name} does not exist: {config.name} sleeps or is not "
             f"deployed (make wake STAGE={config.name})"
         ) from None
     print(f"http://{balancer['DNSName']}")

@@ -22,7 +22,7 @@ from typing import Any
 from openmarket_cdk.config import STAGE_NAMES, StageConfig, stage_config
 from openmarket_cdk.stage_sleep.plan import stage_plan
 from openmarket_cdk.stage_sleep.runtime.contract import SleepEvent
-from openmarket_cdk.stage_sleep.runtime.orchestrator import node_groups
+from openmarket_cdk.stage_sleep.runtime.parts import node_groups
 from scripts.aws_access import OperatorError, client, require_credentials, run
 
 # Nodes join in a few minutes; Aurora takes 5-10 to start (it is not waited for).
@@ -37,16 +37,18 @@ def invoke_wake(config: StageConfig, lambda_client: Any) -> list[str]:
     event = SleepEvent("wake", stage_plan(config))
     try:
         answer = lambda_client.invoke(
-            FunctionName=config.stage_sleep_function_name,
+            FunctionName=config.names.stage_sleep_function_name,
             Payload=json.dumps(event.to_json()).encode(),
         )
     except lambda_client.exceptions.ResourceNotFoundException:
-        return [f"{config.stage_sleep_function_name} not found: {config.name} is not deployed yet"]
+        return [
+            f"{config.names.stage_sleep_function_name} not found: {config.name} is not deployed yet"
+        ]
     body = json.loads(answer["Payload"].read() or b"{}")
     if answer.get("FunctionError"):
         raise OperatorError(
             f"the wake failed in part: {body.get('errorMessage', body)} (the function's log: "
-            f"/aws/lambda/{config.stage_sleep_function_name})"
+            f"/aws/lambda/{config.names.stage_sleep_function_name})"
         )
     return list(body.get("done", []))
 

@@ -61,7 +61,7 @@ def deployed(config: Any) -> str:
     """An EKS cluster and a tagged access instance in emulated AWS; the endpoint's host."""
     eks = boto3.client("eks", region_name=REGION)
     cluster = eks.create_cluster(
-        name=config.cluster_name,
+        name=config.names.cluster_name,
         roleArn="arn:aws:iam::123456789012:role/eks",
         resourcesVpcConfig={"subnetIds": []},
     )["cluster"]
@@ -102,12 +102,12 @@ def test_a_private_endpoint_is_reached_through_the_tunnel(
     assert cluster["cluster"]["tls-server-name"] == host
     (user,) = kubectl["config"]["users"]
     exec_args = user["user"]["exec"]["args"]
-    assert exec_args[exec_args.index("--role-arn") + 1] == PROD.admin_role_arn
+    assert exec_args[exec_args.index("--role-arn") + 1] == PROD.names.admin_role_arn
 
 
 def test_no_access_instance_is_one_line(emulated_aws: None, operator_tools: Path) -> None:
     boto3.client("eks", region_name=REGION).create_cluster(
-        name=PROD.cluster_name,
+        name=PROD.names.cluster_name,
         roleArn="arn:aws:iam::123456789012:role/eks",
         resourcesVpcConfig={"subnetIds": []},
     )
@@ -140,7 +140,7 @@ def test_a_caller_already_in_the_admin_role_does_not_assume_it_again() -> None:
         cluster_access.role_to_assume(
             PROD, "arn:aws:sts::123456789012:assumed-role/Developer/alice"
         )
-        == PROD.admin_role_arn
+        == PROD.names.admin_role_arn
     )
 
 

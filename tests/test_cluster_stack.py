@@ -89,7 +89,7 @@ def test_admin_access_entry_from_config(synthesized: Synthesized, stage: str) ->
     admin = [
         e["Properties"]
         for e in entries
-        if e["Properties"]["PrincipalArn"] == stage_config(stage).admin_role_arn
+        if e["Properties"]["PrincipalArn"] == stage_config(stage).names.admin_role_arn
     ]
     assert len(admin) == 1
     (policy,) = admin[0]["AccessPolicies"]

@@ -40,22 +40,22 @@ def test_preflight_names_each_missing_repository_and_tag(emulated_aws: None) -> 
     # Empty account: no repository yet.
     problems = missing_images(DEV, ecr)
     assert len(problems) == 2
-    assert f"repository {DEV.ecr_repository_name(backend)} does not exist" in problems[0]
+    assert f"repository {DEV.names.ecr_repository_name(backend)} does not exist" in problems[0]
     assert "make deploy-registries STAGE=dev" in problems[0]
     # Registries deployed, nothing pushed: both tags are named.
     for workload in (backend, frontend):
-        ecr.create_repository(repositoryName=DEV.ecr_repository_name(workload))
+        ecr.create_repository(repositoryName=DEV.names.ecr_repository_name(workload))
     problems = missing_images(DEV, ecr)
     assert [p.split(":")[0] for p in problems] == [
-        DEV.ecr_repository_name(backend),
-        DEV.ecr_repository_name(frontend),
+        DEV.names.ecr_repository_name(backend),
+        DEV.names.ecr_repository_name(frontend),
     ]
     assert f"tag {backend.image_tag} is not in" in problems[0]
     # Only the backend pushed: the frontend is still refused.
-    _push(ecr, DEV.ecr_repository_name(backend), backend.image_tag)
+    _push(ecr, DEV.names.ecr_repository_name(backend), backend.image_tag)
     (problem,) = missing_images(DEV, ecr)
-    assert problem.startswith(f"{DEV.ecr_repository_name(frontend)}:{frontend.image_tag}")
-    _push(ecr, DEV.ecr_repository_name(frontend), frontend.image_tag)
+    assert problem.startswith(f"{DEV.names.ecr_repository_name(frontend)}:{frontend.image_tag}")
+    _push(ecr, DEV.names.ecr_repository_name(frontend), frontend.image_tag)
     assert missing_images(DEV, ecr) == []
 
 
@@ -175,20 +175,20 @@ def _cluster_resources(ec2: Any, elbv2: Any, cluster: str) -> dict[str, str]:
 def test_destroy_finds_and_deletes_only_the_stage_clusters_leftovers(emulated_aws: None) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
     elbv2 = boto3.client("elbv2", region_name=REGION)
-    mine = _cluster_resources(ec2, elbv2, DEV.cluster_name)
+    mine = _cluster_resources(ec2, elbv2, DEV.names.cluster_name)
     # Another stage's cluster in the same account: never touched.
-    theirs = _cluster_resources(ec2, elbv2, stage_config("staging").cluster_name)
+    theirs = _cluster_resources(ec2, elbv2, stage_config("staging").names.cluster_name)
 
-    leftovers = find_leftovers(DEV.cluster_name, ec2, elbv2)
+    leftovers = find_leftovers(DEV.names.cluster_name, ec2, elbv2)
     assert leftovers.load_balancers == [mine["alb"]]
     assert leftovers.target_groups == [mine["target_group"]]
     assert leftovers.security_groups == [mine["group"]]
     assert leftovers.volumes == [mine["volume"]]
 
     assert delete_leftovers(leftovers, ec2, elbv2, pause_s=0) == []
-    after = find_leftovers(DEV.cluster_name, ec2, elbv2)
+    after = find_leftovers(DEV.names.cluster_name, ec2, elbv2)
     assert after.lines() == []
-    other = find_leftovers(stage_config("staging").cluster_name, ec2, elbv2)
+    other = find_leftovers(stage_config("staging").names.cluster_name, ec2, elbv2)
     assert other.load_balancers == [theirs["alb"]] and other.volumes == [theirs["volume"]]
 
 

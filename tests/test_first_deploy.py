@@ -178,7 +178,7 @@ def test_the_stack_waits_a_bounded_time_for_the_alb(synthesized: Synthesized, st
         if resource["Properties"]["ObjectType"] == "ingress"
     ]
     props = waits[logical_id]["Properties"]
-    assert props["ObjectNamespace"] == stage_config(stage).namespace
+    assert props["ObjectNamespace"] == stage_config(stage).names.namespace
     assert props["JsonPath"] == ".status.loadBalancer.ingress[0].hostname"
     # Bounded, and below the kubectl handler's 15-minute Lambda timeout.
     assert 0 < int(props["TimeoutSeconds"]) <= 13 * 60
@@ -196,7 +196,7 @@ def test_the_stack_waits_a_bounded_time_for_the_alb(synthesized: Synthesized, st
     sleeps = stage_config(stage).sleep.load_balancer_sleeps
     assert ("LoadBalancerHostname" in template["Outputs"]) is not sleeps
     names = [p["Properties"].get("Name") for p in of_type(template, "AWS::SSM::Parameter").values()]
-    assert (stage_config(stage).load_balancer_hostname_parameter in names) is not sleeps
+    assert (stage_config(stage).names.load_balancer_hostname_parameter in names) is not sleeps
 
 
 def test_no_synced_secret_can_carry_a_prune_label(synthesized: Synthesized, stage: str) -> None:

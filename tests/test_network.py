@@ -271,11 +271,13 @@ def test_no_stack_imports_the_nat_instance_id(synthesized: Synthesized, stage: s
     (parameter,) = [
         r["Properties"]
         for r in of_type(network, "AWS::SSM::Parameter").values()
-        if r["Properties"]["Name"] == config.nat_instance_ids_parameter
+        if r["Properties"]["Name"] == config.names.nat_instance_ids_parameter
     ]
     assert instances[0] in json.dumps(parameter["Value"])
     observability = synthesized.template(stage, "observability")
-    assert config.nat_instance_ids_parameter in json.dumps(observability.get("Parameters", {}))
+    assert config.names.nat_instance_ids_parameter in json.dumps(
+        observability.get("Parameters", {})
+    )
 
 
 def test_the_nat_instance_image_is_pinned_and_reachable_by_session_manager(

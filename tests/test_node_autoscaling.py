@@ -51,7 +51,7 @@ def test_cluster_autoscaler_is_pinned_and_discovers_this_cluster(
     assert props["Namespace"] == "kube-system"
     values = _values(chart)
     assert values["image"]["tag"].startswith(f"v{KUBERNETES_VERSION}.")
-    assert values["autoDiscovery"] == {"clusterName": config.cluster_name}
+    assert values["autoDiscovery"] == {"clusterName": config.names.cluster_name}
     assert values["awsRegion"] == config.region
     assert values["replicaCount"] == autoscaler.replicas
     assert values["resources"]["requests"] == {
@@ -77,8 +77,8 @@ def test_cluster_autoscaler_may_scale_only_this_node_group(
     assert set(scale["Action"]) == mutating
     # This cluster's node groups' Auto Scaling groups (their names are generated).
     assert scale["Condition"]["StringEquals"] == {
-        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.cluster_name}": "owned",
-        "aws:ResourceTag/eks:cluster-name": config.cluster_name,
+        f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.names.cluster_name}": "owned",
+        "aws:ResourceTag/eks:cluster-name": config.names.cluster_name,
     }
     assert "autoScalingGroupName/eks-*" in json.dumps(scale["Resource"])
     # Everything else only reads.

@@ -93,7 +93,7 @@ def test_alarm_thresholds_come_from_the_original_targets(
         sleep_errors = alarms["stage-sleep-errors"]
         assert (_metric_name(sleep_errors), sleep_errors["Threshold"]) == ("Errors", 0.5)
         assert sleep_errors["Dimensions"] == [
-            {"Name": "FunctionName", "Value": stage_config(stage).stage_sleep_function_name}
+            {"Name": "FunctionName", "Value": stage_config(stage).names.stage_sleep_function_name}
         ]
     for name, (threshold, comparison, metric) in expected.items():
         alarm = alarms[name]

@@ -30,7 +30,7 @@ def rds(emulated_aws: None) -> Any:
 
 def create_cluster(rds: Any, config: StageConfig) -> None:
     rds.create_db_cluster(
-        DBClusterIdentifier=config.aurora_cluster_identifier,
+        DBClusterIdentifier=config.names.aurora_cluster_identifier,
         Engine="aurora-mysql",
         MasterUsername="admin_user",
         MasterUserPassword="not-a-real-password",
@@ -82,7 +82,7 @@ def test_a_cluster_rds_refuses_to_snapshot_fails_with_the_way_out(
 ) -> None:
     config = stage_config("dev")
     create_cluster(rds, config)
-    rds.stop_db_cluster(DBClusterIdentifier=config.aurora_cluster_identifier)
+    rds.stop_db_cluster(DBClusterIdentifier=config.names.aurora_cluster_identifier)
 
     class Refusing:
         """moto snapshots a stopped cluster; RDS may refuse a cluster's state."""
@@ -183,4 +183,4 @@ def test_the_script_snapshots_the_cluster_the_data_stack_names(
 ) -> None:
     (cluster,) = of_type(synthesized.template(stage, "data"), "AWS::RDS::DBCluster").values()
     identifier = cluster["Properties"]["DBClusterIdentifier"]
-    assert identifier == stage_config(stage).aurora_cluster_identifier
+    assert identifier == stage_config(stage).names.aurora_cluster_identifier

@@ -208,7 +208,7 @@ def ready_account(config: Any, slack: dict[str, str] | None) -> None:
     )
     ecr = boto3.client("ecr", region_name=config.region)
     for workload in config.kubernetes.workloads:
-        repository = config.ecr_repository_name(workload)
+        repository = config.names.ecr_repository_name(workload)
         ecr.create_repository(repositoryName=repository)
         manifest = {
             "schemaVersion": 2,
@@ -222,7 +222,7 @@ def ready_account(config: Any, slack: dict[str, str] | None) -> None:
         )
     if slack is not None:
         boto3.client("secretsmanager", region_name=config.region).create_secret(
-            Name=config.slack_webhooks_secret_name, SecretString=json.dumps(slack)
+            Name=config.names.slack_webhooks_secret_name, SecretString=json.dumps(slack)
         )
 
 

@@ -14,7 +14,7 @@ from scripts.slack_webhooks import parse_lines, store
 
 PROD = stage_config("prod")
 MONITORING = PROD.kubernetes.monitoring.alertmanager
-NAME = PROD.slack_webhooks_secret_name
+NAME = PROD.names.slack_webhooks_secret_name
 
 
 def created_by_the_stack(secretsmanager: object) -> None:

@@ -28,7 +28,7 @@ def alb_group(ec2: Any, tagged: bool = True) -> str:
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     tags = [{"Key": SMOKE_ACCESS_TAG, "Value": "dev"}] if tagged else []
     group = ec2.create_security_group(
-        GroupName=DEV.alb_security_group_name,
+        GroupName=DEV.names.alb_security_group_name,
         Description="ALB",
         VpcId=vpc,
         TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}] if tags else [],

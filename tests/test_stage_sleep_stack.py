@@ -52,7 +52,7 @@ def test_a_sleeping_stage_has_the_part_and_prod_has_none(
     config = stage_config(stage)
     template = synthesized.template(stage, "cluster")
     found = functions(template)
-    names = {config.stage_sleep_function_name, config.stage_sleep_cluster_function_name}
+    names = {config.names.stage_sleep_function_name, config.names.stage_sleep_cluster_function_name}
     if not config.sleep.enabled:
         assert not names & set(found)
         assert of_type(template, "AWS::Scheduler::Schedule") == {}
@@ -60,28 +60,28 @@ def test_a_sleeping_stage_has_the_part_and_prod_has_none(
     assert names <= set(found)
     # The orchestrator is outside the VPC (dev's NAT, which it starts, sleeps); the cluster
     # function inside (the API endpoint is private or office-only), reaching nothing but it.
-    assert "VpcConfig" not in found[config.stage_sleep_function_name]
-    assert "VpcConfig" in found[config.stage_sleep_cluster_function_name]
+    assert "VpcConfig" not in found[config.names.stage_sleep_function_name]
+    assert "VpcConfig" in found[config.names.stage_sleep_cluster_function_name]
     schedules = {
         s["Properties"]["Name"]: s["Properties"]
         for s in of_type(template, "AWS::Scheduler::Schedule").values()
     }
     expected = {"sleep", "wake"} | ({"finish-sleep"} if config.sleep.nat_instance_sleeps else set())
-    assert set(schedules) == {f"{config.prefix}-{a}" for a in expected}
+    assert set(schedules) == {f"{config.names.prefix}-{a}" for a in expected}
     for action in expected:
-        schedule = schedules[f"{config.prefix}-{action}"]
+        schedule = schedules[f"{config.names.prefix}-{action}"]
         event = SleepEvent.from_json(json.loads(schedule["Target"]["Input"]))
         assert event.action == action and event.plan == stage_plan(config)
         assert schedule["ScheduleExpressionTimezone"] == config.sleep.time_zone
     hour, minute = config.sleep.wake_hour_minute
-    assert schedules[f"{config.prefix}-wake"]["ScheduleExpression"] == (
+    assert schedules[f"{config.names.prefix}-wake"]["ScheduleExpression"] == (
         f"cron({minute} {hour} ? * {config.sleep.weekdays} *)"
     )
-    assert schedules[f"{config.prefix}-sleep"]["ScheduleExpression"] == (
+    assert schedules[f"{config.names.prefix}-sleep"]["ScheduleExpression"] == (
         f"cron(0 {config.sleep.stop_hour} ? * {config.sleep.weekdays} *)"
     )
     # The plan names every stack of the stage (a sleep waits for a running deploy).
-    assert stage_plan(config).stacks == tuple(f"{config.prefix}-{k}" for k in STACK_KINDS)
+    assert stage_plan(config).stacks == tuple(f"{config.names.prefix}-{k}" for k in STACK_KINDS)
 
 
 def test_the_cluster_function_may_touch_two_objects(synthesized: Synthesized, stage: str) -> None:
@@ -113,9 +113,9 @@ def test_the_cluster_function_may_touch_two_objects(synthesized: Synthesized, st
         }
     ]
     sleeps = config.sleep.load_balancer_sleeps
-    assert (config.namespace in rules) is sleeps
+    assert (config.names.namespace in rules) is sleeps
     if sleeps:
-        assert rules[config.namespace][0]["resources"] == ["ingresses"]
+        assert rules[config.names.namespace][0]["resources"] == ["ingresses"]
         (ingress_class,) = [o for o in objects if o["kind"] == "IngressClass"]
         assert ingress_class["spec"]["controller"] != "ingress.k8s.aws/alb"
     bindings = [o for o in objects if o["kind"] == "RoleBinding"]
@@ -159,7 +159,7 @@ def test_the_orchestrator_writes_only_this_stage(synthesized: Synthesized, stage
     (role_id,) = [
         ref_id(f["Properties"]["Role"])
         for f in of_type(template, "AWS::Lambda::Function").values()
-        if f["Properties"].get("FunctionName") == config.stage_sleep_function_name
+        if f["Properties"].get("FunctionName") == config.names.stage_sleep_function_name
     ]
     assert role_id
     writes = {
@@ -169,7 +169,7 @@ def test_the_orchestrator_writes_only_this_stage(synthesized: Synthesized, stage
         if not a.split(":")[1].startswith(("Describe", "List", "Get"))
     }
     nodegroups = json.dumps(writes["eks:UpdateNodegroupConfig"]["Resource"])
-    assert f"nodegroup/{config.cluster_name}/*/*" in nodegroups
+    assert f"nodegroup/{config.names.cluster_name}/*/*" in nodegroups
     assert writes["cloudwatch:PutMetricData"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "OpenMarket/StageSleep"}
     }
@@ -184,4 +184,4 @@ def test_the_orchestrator_writes_only_this_stage(synthesized: Synthesized, stage
         assert "ec2:StopInstances" not in writes
     if stage_plan(config).database_cluster:
         stop = json.dumps(writes["rds:StopDBCluster"]["Resource"])
-        assert f":cluster:{config.aurora_cluster_identifier}" in stop
+        assert f":cluster:{config.names.aurora_cluster_identifier}" in stop

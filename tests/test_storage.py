@@ -164,4 +164,4 @@ def test_s3_log_delivery_is_granted_only_from_its_bucket_in_this_account(
         uploads_id, _ = _bucket(synthesized, stage, "uploads")
         assert ref_id(source_arn) == uploads_id
     else:
-        assert source_arn == f"arn:aws:s3:::{stage_config(stage).reports_bucket_name}"
+        assert source_arn == f"arn:aws:s3:::{stage_config(stage).names.reports_bucket_name}"

@@ -65,6 +65,7 @@ from openmarket_cdk.config.model import (
     StagePolicy,
     StorageConfig,
 )
+from openmarket_cdk.config.names import StageNames
 from openmarket_cdk.config.stages import (
     EDGE_CONTEXT_KEYS,
     account_config,
@@ -123,6 +124,7 @@ __all__ = [
     "Resources",
     "StageConfig",
     "StageConfigError",
+    "StageNames",
     "StagePolicy",
     "StageSleepConfig",
     "StorageConfig",

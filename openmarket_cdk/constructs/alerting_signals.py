@@ -48,12 +48,12 @@ class AlertingSignals(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
         obs = config.observability
-        prefix = config.prefix
+        prefix = config.names.prefix
         sns_key = kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns")
         self.heartbeat_topic = sns.Topic(
             self,
             "HeartbeatTopic",
-            topic_name=config.alerting_heartbeat_topic_name,
+            topic_name=config.names.alerting_heartbeat_topic_name,
             display_name=f"OpenMarket {config.name} alerting heartbeat",
             master_key=sns_key,
             enforce_ssl=True,
@@ -61,7 +61,7 @@ class AlertingSignals(Construct):
         self.delivery_failures_topic = sns.Topic(
             self,
             "DeliveryFailuresTopic",
-            topic_name=config.alert_delivery_failures_topic_name,
+            topic_name=config.names.alert_delivery_failures_topic_name,
             display_name=f"OpenMarket {config.name} alert delivery failures",
             master_key=sns_key,
             enforce_ssl=True,
@@ -76,7 +76,7 @@ class AlertingSignals(Construct):
                 "Prometheus alerts reach nobody",
                 "alerting-heartbeat-missing",
             ),
-            metric=_published(config.alerting_heartbeat_topic_name),
+            metric=_published(config.names.alerting_heartbeat_topic_name),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=periods,
@@ -137,7 +137,7 @@ class AlertingSignals(Construct):
                 "or Slack unreachable)",
                 "alert-delivery-failing",
             ),
-            metric=_published(config.alert_delivery_failures_topic_name),
+            metric=_published(config.names.alert_delivery_failures_topic_name),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,

@@ -91,7 +91,7 @@ class AppNodeGroup(Construct):
         launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
-            launch_template_name=f"{config.prefix}-nodes",
+            launch_template_name=f"{config.names.prefix}-nodes",
             require_imdsv2=True,
             http_put_response_hop_limit=1,
             block_devices=[
@@ -160,7 +160,7 @@ class NodegroupScalingFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        name = f"{config.prefix}-nodegroup-scaling"
+        name = f"{config.names.prefix}-nodegroup-scaling"
         self.function = lambda_.Function(
             self,
             "Function",
@@ -181,7 +181,7 @@ class NodegroupScalingFunction(Construct):
             ),
         )
         nodegroups = stack.format_arn(
-            service="eks", resource="nodegroup", resource_name=f"{config.cluster_name}/*/*"
+            service="eks", resource="nodegroup", resource_name=f"{config.names.cluster_name}/*/*"
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(

@@ -33,13 +33,13 @@ class BackendAccess(Construct):
             self,
             "PodIdentity",
             cluster=cluster,
-            namespace=config.namespace,
+            namespace=config.names.namespace,
             service_account=backend.name,
-            description=f"{config.prefix}: pod role of the backend",
+            description=f"{config.names.prefix}: pod role of the backend",
         )
         role = self.identity.role
         # From the bucket's fixed name (config): readable in review, one fewer import.
-        uploads_arn = f"arn:aws:s3:::{config.uploads_bucket_name}"
+        uploads_arn = f"arn:aws:s3:::{config.names.uploads_bucket_name}"
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],

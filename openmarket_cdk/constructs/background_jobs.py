@@ -55,7 +55,7 @@ class ImageProcessor(OpenMarketFunction):
         )
         # ARNs from the bucket's fixed name (config), not the storage stack's output token:
         # readable in review, and no extra cross-stack reference.
-        uploads_arn = f"arn:aws:s3:::{config.uploads_bucket_name}"
+        uploads_arn = f"arn:aws:s3:::{config.names.uploads_bucket_name}"
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
@@ -190,7 +190,7 @@ class OrderNotification(OpenMarketFunction):
         events.Rule(
             self,
             "OrderCreatedRule",
-            rule_name=f"{config.prefix}-order-created",
+            rule_name=f"{config.names.prefix}-order-created",
             event_bus=event_bus,
             event_pattern=events.EventPattern(
                 source=[ORDER_EVENT_SOURCE], detail_type=[ORDER_EVENT_DETAIL_TYPE]

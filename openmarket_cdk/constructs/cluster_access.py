@@ -42,7 +42,7 @@ class ClusterAccess(Construct):
             self,
             "SecurityGroup",
             vpc=vpc,
-            description=f"{config.prefix} cluster access: no inbound; 443 out (SSM, the API)",
+            description=f"{config.names.prefix} cluster access: no inbound; 443 out (SSM, the API)",
             allow_all_outbound=False,
         )
         self.security_group.add_egress_rule(
@@ -78,7 +78,7 @@ class ClusterAccess(Construct):
             ],
         )
         Tags.of(self.instance).add(CLUSTER_ACCESS_TAG, config.name)
-        Tags.of(self.instance).add("Name", f"{config.prefix}-cluster-access")
+        Tags.of(self.instance).add("Name", f"{config.names.prefix}-cluster-access")
         # The API endpoint's security groups admit this instance on 443.
         cluster.connections.allow_default_port_from(
             self.security_group, "Operators' kubectl through the cluster access instance"

@@ -29,7 +29,7 @@ def control_plane_logs(stack: Stack, config: StageConfig, removal: RemovalPolicy
     return logs.LogGroup(
         stack,
         "ControlPlaneLogs",
-        log_group_name=f"/aws/eks/{config.cluster_name}/cluster",
+        log_group_name=f"/aws/eks/{config.names.cluster_name}/cluster",
         retention=log_retention(config.kubernetes.control_plane_log_retention_days),
         removal_policy=removal,
     )
@@ -45,7 +45,7 @@ def container_insights_logs(
         kind: logs.LogGroup(
             stack,
             construct_id,
-            log_group_name=config.container_insights_log_group_name(kind),
+            log_group_name=config.names.container_insights_log_group_name(kind),
             retention=log_retention(config.kubernetes.application_log_retention_days),
             # Node logs are read when something is wrong, never turned into metrics:
             # Infrequent Access halves their ingestion price (Logs Insights still works).
@@ -98,7 +98,7 @@ def admin_access(stack: Stack, config: StageConfig, cluster: eks.ICluster) -> ek
         stack,
         "AdminAccess",
         cluster=cluster,
-        principal=config.admin_role_arn,
+        principal=config.names.admin_role_arn,
         access_policies=[
             eks.AccessPolicy.from_access_policy_name(
                 "AmazonEKSClusterAdminPolicy", access_scope_type=eks.AccessScopeType.CLUSTER

@@ -73,14 +73,14 @@ class GitHubDeployRole(GitHubRole):
             self.add_to_policy(
                 iam.PolicyStatement(
                     actions=["iam:GetRole"],
-                    resources=[config.admin_role_arn],
+                    resources=[config.names.admin_role_arn],
                 )
             )
             # Whether the Slack URLs are stored (the name ends in a suffix Secrets Manager adds).
             slack_secret = stack.format_arn(
                 service="secretsmanager",
                 resource="secret",
-                resource_name=f"{config.slack_webhooks_secret_name}-??????",
+                resource_name=f"{config.names.slack_webhooks_secret_name}-??????",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
             self.add_to_policy(
@@ -124,7 +124,7 @@ class GitHubDeployRole(GitHubRole):
                         stack.format_arn(
                             service="lambda",
                             resource="function",
-                            resource_name=config.stage_sleep_function_name,
+                            resource_name=config.names.stage_sleep_function_name,
                             arn_format=ArnFormat.COLON_RESOURCE_NAME,
                         )
                     ],
@@ -132,10 +132,12 @@ class GitHubDeployRole(GitHubRole):
             )
             # Whether the stage is deployed, and when its node groups are back.
             cluster = stack.format_arn(
-                service="eks", resource="cluster", resource_name=config.cluster_name
+                service="eks", resource="cluster", resource_name=config.names.cluster_name
             )
             nodegroups = stack.format_arn(
-                service="eks", resource="nodegroup", resource_name=f"{config.cluster_name}/*/*"
+                service="eks",
+                resource="nodegroup",
+                resource_name=f"{config.names.cluster_name}/*/*",
             )
             self.add_to_policy(
                 iam.PolicyStatement(
@@ -198,8 +200,8 @@ class GitHubDeployRole(GitHubRole):
         Creating and tagging snapshots of no other name, and nothing that deletes or restores.
         """
         arn = f"arn:aws:rds:{stage.region}:{stage.account}"
-        cluster = f"{arn}:cluster:{stage.aurora_cluster_identifier}"
-        snapshots = f"{arn}:cluster-snapshot:{stage.predeploy_snapshot_prefix}-*"
+        cluster = f"{arn}:cluster:{stage.names.aurora_cluster_identifier}"
+        snapshots = f"{arn}:cluster-snapshot:{stage.names.predeploy_snapshot_prefix}-*"
         self.add_to_policy(
             iam.PolicyStatement(
                 actions=["rds:CreateDBClusterSnapshot"], resources=[cluster, snapshots]

@@ -156,8 +156,8 @@ def load_balancer_ready(
         ssm.StringParameter(
             stack,
             "LoadBalancerHostnameParameter",
-            parameter_name=config.load_balancer_hostname_parameter,
-            description=f"{config.prefix}: DNS name of the ALB the ingress controller made",
+            parameter_name=config.names.load_balancer_hostname_parameter,
+            description=f"{config.names.prefix}: DNS name of the ALB the ingress controller made",
             string_value=ready.hostname,
         )
         CfnOutput(stack, "LoadBalancerHostname", value=ready.hostname)

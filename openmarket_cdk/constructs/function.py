@@ -63,7 +63,7 @@ class OpenMarketFunction(Construct):
         self._config = config
         fn_cfg = config.functions
         size = fn_cfg.sizes[name]
-        function_name = f"{config.prefix}-{name}"
+        function_name = f"{config.names.prefix}-{name}"
         removal = retain_or_destroy(config.retain_on_delete)
         stack = Stack.of(self)
 
@@ -174,7 +174,7 @@ class OpenMarketFunction(Construct):
         schedule = scheduler.Schedule(
             self,
             "Schedule",
-            schedule_name=f"{self._config.prefix}-{self.name}",
+            schedule_name=f"{self._config.names.prefix}-{self.name}",
             description=description,
             schedule=expression,
             target=scheduler_targets.LambdaInvoke(

@@ -17,8 +17,8 @@ def grafana_admin_secret(
     secret = secretsmanager.Secret(
         stack,
         "GrafanaAdminSecret",
-        secret_name=config.grafana_admin_secret_name,
-        description=f"{config.prefix}: Grafana admin login (synced by ESO)",
+        secret_name=config.names.grafana_admin_secret_name,
+        description=f"{config.names.prefix}: Grafana admin login (synced by ESO)",
         generate_secret_string=secretsmanager.SecretStringGenerator(
             secret_string_template='{"admin-user": "admin"}',
             generate_string_key="admin-password",
@@ -48,8 +48,8 @@ def slack_webhooks_secret(
     secret = secretsmanager.Secret(
         stack,
         "SlackWebhooksSecret",
-        secret_name=config.slack_webhooks_secret_name,
-        description=f"{config.prefix}: Alertmanager Slack webhook URL per receiver",
+        secret_name=config.names.slack_webhooks_secret_name,
+        description=f"{config.names.prefix}: Alertmanager Slack webhook URL per receiver",
         secret_object_value={
             receiver: SecretValue.unsafe_plain_text(alertmanager.slack_url_placeholder)
             for receiver in alertmanager.slack_receivers

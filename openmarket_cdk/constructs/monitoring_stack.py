@@ -89,14 +89,14 @@ def alertmanager_access(stack: Stack, config: StageConfig, cluster: eks.ICluster
         cluster=cluster,
         namespace=monitoring.namespace,
         service_account=monitoring.alertmanager.service_account,
-        description=f"{config.prefix}: pod role of Alertmanager",
+        description=f"{config.names.prefix}: pod role of Alertmanager",
     )
     access.role.add_to_policy(
         iam.PolicyStatement(
             actions=["sns:Publish"],
             resources=[
-                config.sns_topic_arn(config.alerting_heartbeat_topic_name),
-                config.sns_topic_arn(config.alert_delivery_failures_topic_name),
+                config.names.sns_topic_arn(config.names.alerting_heartbeat_topic_name),
+                config.names.sns_topic_arn(config.names.alert_delivery_failures_topic_name),
             ],
         )
     )

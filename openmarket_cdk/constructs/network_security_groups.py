@@ -26,7 +26,7 @@ class SecurityGroupChain:
             scope,
             "AlbSecurityGroup",
             vpc=vpc,
-            security_group_name=config.alb_security_group_name,
+            security_group_name=config.names.alb_security_group_name,
             description="Internet-facing ALB: HTTP/HTTPS in, app ports out",
             allow_all_outbound=False,
         )
@@ -57,7 +57,7 @@ class SecurityGroupChain:
             scope,
             "AppSecurityGroup",
             vpc=vpc,
-            security_group_name=f"{config.prefix}-app",
+            security_group_name=f"{config.names.prefix}-app",
             description="EKS nodes and pods: frontend/backend ports from the ALB only",
             # Nodes pull images and call AWS APIs through NAT; egress stays open.
             allow_all_outbound=True,
@@ -73,7 +73,7 @@ class SecurityGroupChain:
             scope,
             "FunctionsSecurityGroup",
             vpc=vpc,
-            security_group_name=f"{config.prefix}-functions",
+            security_group_name=f"{config.names.prefix}-functions",
             description="Lambda functions in the VPC (reports, inventory sync): no ingress",
             allow_all_outbound=True,
         )
@@ -82,7 +82,7 @@ class SecurityGroupChain:
             scope,
             "DatabaseSecurityGroup",
             vpc=vpc,
-            security_group_name=f"{config.prefix}-aurora",
+            security_group_name=f"{config.names.prefix}-aurora",
             description="Aurora MySQL: 3306 from the app and functions only",
             allow_all_outbound=False,
         )
@@ -90,7 +90,7 @@ class SecurityGroupChain:
             scope,
             "CacheSecurityGroup",
             vpc=vpc,
-            security_group_name=f"{config.prefix}-cache",
+            security_group_name=f"{config.names.prefix}-cache",
             description="ElastiCache: 6379 from the app and functions only",
             allow_all_outbound=False,
         )

@@ -52,7 +52,7 @@ class NodeAutoscaler(Construct):
             cluster=cast(eks.ICluster, cluster),
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
-            description=f"{config.prefix}: pod role of the Cluster Autoscaler",
+            description=f"{config.names.prefix}: pod role of the Cluster Autoscaler",
         )
         self.role = identity.role
         _grant_autoscaling(self.role, config)
@@ -61,7 +61,7 @@ class NodeAutoscaler(Construct):
             "cloudProvider": "aws",
             # Pods cannot reach IMDS (hop limit 1), so the region is given, not discovered.
             "awsRegion": config.region,
-            "autoDiscovery": {"clusterName": config.cluster_name},
+            "autoDiscovery": {"clusterName": config.names.cluster_name},
             "fullnameOverride": DEPLOYMENT,
             "image": {"tag": autoscaler.image_tag},
             "replicaCount": autoscaler.replicas,
@@ -133,7 +133,7 @@ def _grant_autoscaling(role: iam.IRole, config: StageConfig) -> None:
         )
     )
     nodegroups = stack.format_arn(
-        service="eks", resource="nodegroup", resource_name=f"{config.cluster_name}/*/*"
+        service="eks", resource="nodegroup", resource_name=f"{config.names.cluster_name}/*/*"
     )
     role.add_to_principal_policy(
         iam.PolicyStatement(actions=["eks:DescribeNodegroup"], resources=[nodegroups])
@@ -144,6 +144,7 @@ def _grant_autoscaling(role: iam.IRole, config: StageConfig) -> None:
         resource_name="*:autoScalingGroupName/eks-*",
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
+    cluster_name = config.names.cluster_name
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=[
@@ -153,8 +154,8 @@ def _grant_autoscaling(role: iam.IRole, config: StageConfig) -> None:
             resources=[groups],
             conditions={
                 "StringEquals": {
-                    f"aws:ResourceTag/k8s.io/cluster-autoscaler/{config.cluster_name}": "owned",
-                    "aws:ResourceTag/eks:cluster-name": config.cluster_name,
+                    f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned",
+                    "aws:ResourceTag/eks:cluster-name": cluster_name,
                 }
             },
         )

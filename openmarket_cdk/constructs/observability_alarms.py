@@ -53,7 +53,7 @@ class AlarmGroup(Construct):
         alarm = cloudwatch.Alarm(
             self,
             f"{pascal_case(name)}Alarm",
-            alarm_name=f"{self._config.prefix}-{name}",
+            alarm_name=f"{self._config.names.prefix}-{name}",
             alarm_description=alarm_description(description, section or name),
             metric=metric,
             threshold=threshold,
@@ -257,12 +257,12 @@ class StageSleepAlarms(AlarmGroup):
             cloudwatch.Metric(
                 namespace="AWS/Lambda",
                 metric_name="Errors",
-                dimensions_map={"FunctionName": config.stage_sleep_function_name},
+                dimensions_map={"FunctionName": config.names.stage_sleep_function_name},
                 statistic="Sum",
                 period=FIVE_MINUTES,
             ),
             0.5,
             ABOVE,
-            f"{config.prefix}: a sleep or wake of the stage failed in part",
+            f"{config.names.prefix}: a sleep or wake of the stage failed in part",
             periods=1,
         )

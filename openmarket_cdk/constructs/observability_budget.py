@@ -23,7 +23,7 @@ class MonthlyBudget(Construct):
             self,
             "Default",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=f"{config.prefix}-monthly",
+                budget_name=f"{config.names.prefix}-monthly",
                 budget_type="COST",
                 time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(

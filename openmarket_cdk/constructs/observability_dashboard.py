@@ -126,7 +126,7 @@ class PlatformDashboard(Construct):
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Default",
-            dashboard_name=f"{config.prefix}-platform",
+            dashboard_name=f"{config.names.prefix}-platform",
             default_interval=Duration.hours(6),
         )
         self.dashboard.add_widgets(*widgets)

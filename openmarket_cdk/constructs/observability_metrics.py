@@ -34,7 +34,7 @@ def load_balancer_dimension(stack: Stack, config: StageConfig, load_balancer_nam
     # The cluster stack publishes the ALB's DNS name, read here at every deploy: a new
     # ALB (new name) is a new physical id, so the lookup runs again.
     hostname = ssm.StringParameter.value_for_string_parameter(
-        stack, config.load_balancer_hostname_parameter
+        stack, config.names.load_balancer_hostname_parameter
     )
     lookup = cr.AwsCustomResource(
         stack,
@@ -82,7 +82,9 @@ def nat_instance_ids(stack: Stack, config: StageConfig) -> list[str]:
     count = config.network.nat_instance_count
     if not count:
         return []
-    ids = ssm.StringParameter.value_for_string_parameter(stack, config.nat_instance_ids_parameter)
+    ids = ssm.StringParameter.value_for_string_parameter(
+        stack, config.names.nat_instance_ids_parameter
+    )
     return [Fn.select(index, Fn.split(",", ids, count)) for index in range(count)]
 
 
@@ -197,7 +199,7 @@ class PlatformMetrics:
         return cloudwatch.Metric(
             namespace="ContainerInsights",
             metric_name=metric,
-            dimensions_map={"ClusterName": self._config.cluster_name},
+            dimensions_map={"ClusterName": self._config.names.cluster_name},
             statistic="Average",
             period=FIVE_MINUTES,
         )

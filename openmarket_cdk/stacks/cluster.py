@@ -85,8 +85,8 @@ class ClusterStack(Stack):
         secrets_key = kms.Key(
             self,
             "SecretsKey",
-            alias=f"alias/{config.prefix}/eks-secrets",
-            description=f"Envelope encryption of Kubernetes secrets in {config.cluster_name}",
+            alias=f"alias/{config.names.prefix}/eks-secrets",
+            description=f"Envelope encryption of Kubernetes secrets in {config.names.cluster_name}",
             enable_key_rotation=True,
             removal_policy=removal,
         )
@@ -101,7 +101,7 @@ class ClusterStack(Stack):
         self.cluster = eks.Cluster(
             self,
             "Cluster",
-            cluster_name=config.cluster_name,
+            cluster_name=config.names.cluster_name,
             version=eks.KubernetesVersion.of(k8s.version),
             vpc=inputs.vpc,
             vpc_subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)],
@@ -152,7 +152,7 @@ class ClusterStack(Stack):
             "Addons",
             cluster=icluster,
             nodes=self.nodes,
-            stage_prefix=config.prefix,
+            stage_prefix=config.names.prefix,
             prefix_delegation=k8s.prefix_delegation,
             log_agent=k8s.monitoring.log_agent,
             log_groups=tuple(insights_logs.values()),
@@ -165,7 +165,7 @@ class ClusterStack(Stack):
             "ExternalSecretsOperator",
             cluster=self.cluster,
             nodes=self.nodes,
-            stage_prefix=config.prefix,
+            stage_prefix=config.names.prefix,
             controllers=k8s.controllers,
             foreign_secrets=(inputs.aurora_secret, inputs.cache_secret),
             foreign_key=inputs.data_key,
@@ -176,7 +176,7 @@ class ClusterStack(Stack):
             AlbWebAcl(
                 self,
                 "WebAcl",
-                name_prefix=config.prefix,
+                name_prefix=config.names.prefix,
                 rate_limit_per_5min=k8s.waf_rate_limit_per_5min,
             )
             if k8s.waf_enabled
@@ -200,7 +200,7 @@ class ClusterStack(Stack):
                 self,
                 "Edge",
                 edge=config.edge,
-                owner_id=config.external_dns_owner_id,
+                owner_id=config.names.external_dns_owner_id,
                 region=config.region,
                 release=k8s.controllers.external_dns,
                 cluster=self.cluster,

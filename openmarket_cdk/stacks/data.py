@@ -68,12 +68,12 @@ class DataStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         removal = retain_or_destroy(config.retain_on_delete)
         # Concrete (not a token): the dashboard derives the member node ids from it.
-        self.cache_replication_group_id = f"{config.prefix}-cache"
+        self.cache_replication_group_id = f"{config.names.prefix}-cache"
         self.key = kms.Key(
             self,
             "DataKey",
-            alias=f"alias/{config.prefix}/data",
-            description=f"Encrypts {config.prefix} Aurora storage, cache and their secrets",
+            alias=f"alias/{config.names.prefix}/data",
+            description=f"Encrypts {config.names.prefix} Aurora storage, cache and their secrets",
             enable_key_rotation=True,
             removal_policy=removal,
         )
@@ -87,15 +87,17 @@ class DataStack(Stack):
         aurora = config.aurora
         removal = retain_or_destroy(config.retain_on_delete)
         engine = aurora_engine(aurora)
-        parameters = AuroraParameters(self, "AuroraParameters", engine=engine, prefix=config.prefix)
+        parameters = AuroraParameters(
+            self, "AuroraParameters", engine=engine, prefix=config.names.prefix
+        )
         serverless = aurora.capacity is AuroraCapacity.SERVERLESS_V2
         writer, readers = aurora_instances(aurora, config.availability_zones)
-        cluster_identifier = config.aurora_cluster_identifier
+        cluster_identifier = config.names.aurora_cluster_identifier
         admin_secret = rds.DatabaseSecret(
             self,
             "AuroraAdminSecret",
             username=aurora.admin_username,
-            secret_name=config.aurora_secret_name,
+            secret_name=config.names.aurora_secret_name,
             encryption_key=self.key,
         )
         # No scheduled rotation: the backend and the VPC functions log in with this user and
@@ -177,8 +179,8 @@ class DataStack(Stack):
         auth_secret = secretsmanager.Secret(
             self,
             "CacheAuthSecret",
-            secret_name=config.cache_secret_name,
-            description=f"AUTH token of the {config.prefix} cache",
+            secret_name=config.names.cache_secret_name,
+            description=f"AUTH token of the {config.names.prefix} cache",
             encryption_key=self.key,
             generate_secret_string=auth_token(),
             removal_policy=removal,
@@ -190,11 +192,13 @@ class DataStack(Stack):
             "replication group, not a Secrets Manager rotation Lambda; see the secret "
             "rotation runbook.",
         )
-        subnet_group = CacheSubnetGroup(self, "CacheSubnetGroup", prefix=config.prefix, vpc=vpc)
+        subnet_group = CacheSubnetGroup(
+            self, "CacheSubnetGroup", prefix=config.names.prefix, vpc=vpc
+        )
         slow_log = logs.LogGroup(
             self,
             "CacheSlowLog",
-            log_group_name=f"/aws/elasticache/{config.prefix}/slow-log",
+            log_group_name=f"/aws/elasticache/{config.names.prefix}/slow-log",
             retention=log_retention(cache.log_retention_days),
             removal_policy=removal,
         )
@@ -203,7 +207,9 @@ class DataStack(Stack):
             self,
             "Cache",
             replication_group_id=self.cache_replication_group_id,
-            replication_group_description=f"{config.prefix} cache (sessions, stock, hot products)",
+            replication_group_description=(
+                f"{config.names.prefix} cache (sessions, stock, hot products)"
+            ),
             engine=cache.engine,
             engine_version=cache.engine_version,
             cache_node_type=cache.node_type,

@@ -71,12 +71,12 @@ class FunctionsStack(Stack):
 
         # --- stateful: the orders bus, the idempotency table, the reports bucket ----------
         self.event_bus = events.EventBus(
-            self, "OrdersEventBus", event_bus_name=config.order_events_bus_name
+            self, "OrdersEventBus", event_bus_name=config.names.order_events_bus_name
         )
         self.idempotency_table = dynamodb.TableV2(
             self,
             "OrderNotificationIdempotency",
-            table_name=f"{config.prefix}-order-notification-idempotency",
+            table_name=f"{config.names.prefix}-order-notification-idempotency",
             # Powertools Idempotency's defaults: key "id", TTL attribute "expiration".
             partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
             time_to_live_attribute="expiration",
@@ -139,8 +139,8 @@ def _reports_bucket(stack: Stack, config: StageConfig, logs_bucket: s3.IBucket) 
     key = kms.Key(
         stack,
         "ReportsKey",
-        alias=f"alias/{config.prefix}/reports",
-        description=f"Encrypts the {config.prefix} reports bucket",
+        alias=f"alias/{config.names.prefix}/reports",
+        description=f"Encrypts the {config.names.prefix} reports bucket",
         enable_key_rotation=True,
         removal_policy=removal,
     )
@@ -156,7 +156,7 @@ def _reports_bucket(stack: Stack, config: StageConfig, logs_bucket: s3.IBucket) 
     bucket = s3.Bucket(
         stack,
         "ReportsBucket",
-        bucket_name=config.reports_bucket_name,
+        bucket_name=config.names.reports_bucket_name,
         encryption=s3.BucketEncryption.KMS,
         encryption_key=key,
         # One data key per bucket instead of per object: ~99% fewer KMS requests.
@@ -164,7 +164,7 @@ def _reports_bucket(stack: Stack, config: StageConfig, logs_bucket: s3.IBucket) 
         **private_bucket(),
         # Server access logs still go to the SSE-S3 logs bucket (the only kind S3 delivers to).
         server_access_logs_bucket=access_logs_target,
-        server_access_logs_prefix=config.access_logs_prefix("reports"),
+        server_access_logs_prefix=config.names.access_logs_prefix("reports"),
         lifecycle_rules=[
             s3.LifecycleRule(
                 id="tiering-and-noncurrent-expiry",

@@ -50,7 +50,7 @@ class NetworkStack(Stack):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            vpc_name=f"{config.prefix}-vpc",
+            vpc_name=f"{config.names.prefix}-vpc",
             ip_addresses=FixedSubnetCidrs(net, config.availability_zones),
             availability_zones=list(config.availability_zones),
             nat_gateway_provider=provider,
@@ -77,16 +77,16 @@ class NetworkStack(Stack):
             ssm.StringParameter(
                 self,
                 "NatInstanceIds",
-                parameter_name=config.nat_instance_ids_parameter,
+                parameter_name=config.names.nat_instance_ids_parameter,
                 string_value=Fn.join(",", nat_instance_ids),
-                description=f"{config.prefix}: NAT instance id(s), for the dashboard",
+                description=f"{config.names.prefix}: NAT instance id(s), for the dashboard",
             )
 
         # --- flow logs ----------------------------------------------------------------------
         self.flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
-            log_group_name=f"/aws/vpc/{config.prefix}/flow-logs",
+            log_group_name=f"/aws/vpc/{config.names.prefix}/flow-logs",
             retention=log_retention(net.flow_log_retention_days),
             removal_policy=retain_or_destroy(config.retain_on_delete),
         )

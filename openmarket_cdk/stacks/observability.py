@@ -79,7 +79,7 @@ class ObservabilityStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        prefix = config.prefix
+        prefix = config.names.prefix
 
         # --- stateful: the alerts key and topic -----------------------------------------
         key = kms.Key(

@@ -37,7 +37,7 @@ class StorageStack(Stack):
         self.logs_bucket = s3.Bucket(
             self,
             "LogsBucket",
-            bucket_name=config.logs_bucket_name,
+            bucket_name=config.names.logs_bucket_name,
             # S3 server access logging can only deliver to SSE-S3 buckets.
             encryption=s3.BucketEncryption.S3_MANAGED,
             **private_bucket(),
@@ -61,10 +61,14 @@ class StorageStack(Stack):
                 actions=["s3:PutObject"],
                 principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
                 resources=[
-                    self.logs_bucket.arn_for_objects(f"{config.access_logs_prefix('reports')}*")
+                    self.logs_bucket.arn_for_objects(
+                        f"{config.names.access_logs_prefix('reports')}*"
+                    )
                 ],
                 conditions={
-                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{config.reports_bucket_name}"},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:aws:s3:::{config.names.reports_bucket_name}"
+                    },
                     "StringEquals": {"aws:SourceAccount": config.account},
                 },
             )
@@ -78,22 +82,22 @@ class StorageStack(Stack):
         self.uploads_key = kms.Key(
             self,
             "UploadsKey",
-            alias=f"alias/{config.prefix}/uploads",
-            description=f"Encrypts the {config.prefix} uploads bucket",
+            alias=f"alias/{config.names.prefix}/uploads",
+            description=f"Encrypts the {config.names.prefix} uploads bucket",
             enable_key_rotation=True,
             removal_policy=removal,
         )
         self.uploads_bucket = s3.Bucket(
             self,
             "UploadsBucket",
-            bucket_name=config.uploads_bucket_name,
+            bucket_name=config.names.uploads_bucket_name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.uploads_key,
             # One data key per bucket instead of per object: ~99% fewer KMS requests.
             bucket_key_enabled=True,
             **private_bucket(),
             server_access_logs_bucket=self.logs_bucket,
-            server_access_logs_prefix=config.access_logs_prefix("uploads"),
+            server_access_logs_prefix=config.names.access_logs_prefix("uploads"),
             lifecycle_rules=[_uploads_lifecycle(storage)],
             removal_policy=removal,
             auto_delete_objects=empty_on_delete,
@@ -108,7 +112,7 @@ class StorageStack(Stack):
             self.repositories[name] = ecr.Repository(
                 self,
                 f"{pascal_case(name)}Repository",
-                repository_name=config.ecr_repository_name(workload),
+                repository_name=config.names.ecr_repository_name(workload),
                 image_scan_on_push=True,
                 image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 encryption=ecr.RepositoryEncryption.AES_256,

@@ -79,7 +79,7 @@ class StageSleep(Construct):
         plan = stage_plan(config)
         self.plan = plan
         self.cluster_function = self._cluster_function(cluster, vpc, autoscaler, ingress, after)
-        scheduler_role_name = f"{config.prefix}-stage-sleep-scheduler"
+        scheduler_role_name = f"{config.names.prefix}-stage-sleep-scheduler"
         scheduler_role_arn = self._stack.format_arn(
             service="iam", region="", resource="role", resource_name=scheduler_role_name
         )
@@ -88,7 +88,7 @@ class StageSleep(Construct):
             self,
             "SchedulerRole",
             role_name=scheduler_role_name,
-            description=f"{config.prefix}: the schedules that run the stage-sleep function",
+            description=f"{config.names.prefix}: the schedules that run the stage-sleep function",
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 conditions={"StringEquals": {"aws:SourceAccount": config.account}},
@@ -125,7 +125,7 @@ class StageSleep(Construct):
         after: Sequence[IConstruct],
     ) -> lambda_.Function:
         config = self._config
-        name = config.stage_sleep_cluster_function_name
+        name = config.names.stage_sleep_cluster_function_name
         security_group = ec2.SecurityGroup(
             self,
             "ClusterFunctionSecurityGroup",
@@ -156,7 +156,7 @@ class StageSleep(Construct):
             log_group=self._log_group("ClusterFunctionLogs", name),
             logging_format=lambda_.LoggingFormat.JSON,
             environment={
-                "CLUSTER_NAME": config.cluster_name,
+                "CLUSTER_NAME": config.names.cluster_name,
                 "CLUSTER_ENDPOINT": cluster.cluster_endpoint,
                 "CLUSTER_CA": cluster.cluster_certificate_authority_data,
                 "AUTOSCALER_NAMESPACE": autoscaler[0],
@@ -184,7 +184,7 @@ class StageSleep(Construct):
         entry = eks.CfnAccessEntry(
             self,
             "ClusterFunctionAccess",
-            cluster_name=config.cluster_name,
+            cluster_name=config.names.cluster_name,
             principal_arn=role.role_arn,
             type="STANDARD",
             kubernetes_groups=[KUBERNETES_GROUP],
@@ -243,7 +243,7 @@ class StageSleep(Construct):
     # --- the orchestrator ---------------------------------------------------------------
     def _orchestrator(self, scheduler_role_arn: str) -> lambda_.Function:
         config = self._config
-        name = config.stage_sleep_function_name
+        name = config.names.stage_sleep_function_name
         function = lambda_.Function(
             self,
             "Function",
@@ -304,10 +304,10 @@ class StageSleep(Construct):
         allow(["cloudformation:DescribeStacks"], stacks)
         allow(["lambda:InvokeFunction"], [self.cluster_function.function_arn])
         cluster_arn = stack.format_arn(
-            service="eks", resource="cluster", resource_name=config.cluster_name
+            service="eks", resource="cluster", resource_name=config.names.cluster_name
         )
         nodegroups = stack.format_arn(
-            service="eks", resource="nodegroup", resource_name=f"{config.cluster_name}/*/*"
+            service="eks", resource="nodegroup", resource_name=f"{config.names.cluster_name}/*/*"
         )
         allow(["eks:ListNodegroups"], [cluster_arn])
         allow(["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"], [nodegroups])
@@ -361,7 +361,7 @@ class StageSleep(Construct):
         return weekday_schedule(
             self,
             "".join(part.title() for part in action.split("-")) + "Schedule",
-            name=f"{config.prefix}-{action}",
+            name=f"{config.names.prefix}-{action}",
             hours=config.sleep,
             hour=hour,
             minute=minute,

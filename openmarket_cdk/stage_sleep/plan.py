@@ -17,21 +17,21 @@ def stage_plan(config: StageConfig) -> StagePlan:
     provisioned = aurora.capacity is AuroraCapacity.PROVISIONED
     return StagePlan(
         stage=config.name,
-        cluster_name=config.cluster_name,
-        stacks=tuple(config.stack_name(kind) for kind in STACK_KINDS),
+        cluster_name=config.names.cluster_name,
+        stacks=tuple(config.names.stack_name(kind) for kind in STACK_KINDS),
         zones=tuple(
             ZoneNodes(zone, minimum, maximum)
             for zone, (minimum, maximum) in config.node_group_sizes.items()
         ),
-        cluster_function=config.stage_sleep_cluster_function_name,
+        cluster_function=config.names.stage_sleep_cluster_function_name,
         autoscaler_replicas=config.kubernetes.node_autoscaler.replicas,
         ingress_class=ALB_INGRESS_CLASS if sleep.load_balancer_sleeps else None,
-        load_balancer_name=config.load_balancer_name if sleep.load_balancer_sleeps else None,
+        load_balancer_name=config.names.load_balancer_name if sleep.load_balancer_sleeps else None,
         nat_instance_tag=f"{SLEEPS_TAG}={config.name}" if sleep.nat_instance_sleeps else None,
         database_cluster=aurora_cluster
-        if (aurora_cluster := config.aurora_cluster_identifier) and provisioned
+        if (aurora_cluster := config.names.aurora_cluster_identifier) and provisioned
         else None,
-        reader_scaling_resource=f"cluster:{config.aurora_cluster_identifier}"
+        reader_scaling_resource=f"cluster:{config.names.aurora_cluster_identifier}"
         if provisioned and aurora.max_reader_count > aurora.reader_count
         else None,
         deploy_retry_minutes=sleep.deploy_retry_minutes,

@@ -26,9 +26,9 @@ def zone_nodegroups(stage: str = "dev") -> dict[str, Any]:
     served by the deploy-time scaling function. Logical ids: ``NodesA``, ``NodesC``."""
     config = stage_config(stage)
     resources: dict[str, Any] = {
-        "Cluster": res("AWS::EKS::Cluster", Name=config.cluster_name, Version="1.32"),
+        "Cluster": res("AWS::EKS::Cluster", Name=config.names.cluster_name, Version="1.32"),
         "ScalingFunction": res(
-            "AWS::Lambda::Function", FunctionName=f"{config.prefix}-nodegroup-scaling"
+            "AWS::Lambda::Function", FunctionName=f"{config.names.prefix}-nodegroup-scaling"
         ),
     }
     for zone, (minimum, maximum) in config.node_group_sizes.items():

@@ -133,7 +133,7 @@ def test_the_nat_instance_and_the_alb_sleep_where_config_says_so(
     deleted = estimate.facts["albs_deleted_by_schedule"]
     alb = [i for i in estimate.items if i.category == "ALB"]
     if sleep.load_balancer_sleeps:
-        assert deleted == [config.load_balancer_name]
+        assert deleted == [config.names.load_balancer_name]
         hours = _awake_hours(stage, sleep.stop_hour * 60)
         (item,) = alb
         assert item.quantity.startswith(f"{hours:.1f} h"), item

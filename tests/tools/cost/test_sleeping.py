@@ -552,7 +552,7 @@ def staging(plan: StagePlan | None = None) -> StageEstimate:
         "Aurora": res(
             "AWS::RDS::DBCluster",
             Engine="aurora-mysql",
-            DBClusterIdentifier=config.aurora_cluster_identifier,
+            DBClusterIdentifier=config.names.aurora_cluster_identifier,
         ),
         "Writer": instance,
         "Reader": instance,
