@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
-from openmarket_cdk.config import StageConfig
+from openmarket_cdk.config import STAGE_TAG, StageConfig
 from openmarket_cdk.stacks.cluster import ClusterStack
 from openmarket_cdk.stacks.cluster_inputs import ClusterInputs
 from openmarket_cdk.stacks.data import DataStack
@@ -129,7 +129,7 @@ class OpenMarketStage(Stage):
 
         for key, value in (
             ("Project", "openmarket"),
-            ("Stage", config.name),
+            (STAGE_TAG, config.name),
             ("ManagedBy", "aws-cdk"),
         ):
             Tags.of(self).add(key, value)

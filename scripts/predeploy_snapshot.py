@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from openmarket_cdk.config import STAGE_NAMES, StageConfig, stage_config
+from openmarket_cdk.config import STAGE_NAMES, STAGE_TAG, StageConfig, stage_config
 from scripts.aws_access import OperatorError, client, require_credentials, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ def take_snapshot(
             Tags=[
                 {"Key": "openmarket:purpose", "Value": "predeploy"},
                 {"Key": "openmarket:commit", "Value": sha},
-                {"Key": "Stage", "Value": config.name},
+                {"Key": STAGE_TAG, "Value": config.name},
             ],
         )
     except rds.exceptions.InvalidDBClusterStateFault as err:

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from openmarket_cdk.stage_sleep.runtime.contract import ZONE_TAG
 from tools.assembly import (
     AssemblyError,
     Resource,
@@ -246,11 +247,7 @@ def build(assembly: StageAssembly) -> Diagram:
                     {},
                 )
                 tags = props.get("Tags", {})
-                zone = (
-                    literal(tags.get("openmarket:zone", "?"))[-2:]
-                    if isinstance(tags, dict)
-                    else "?"
-                )
+                zone = literal(tags.get(ZONE_TAG, "?"))[-2:] if isinstance(tags, dict) else "?"
                 node = add(
                     stack,
                     "nodegroups",

@@ -17,6 +17,9 @@ ELB_LOG_DELIVERY_ACCOUNT = "600734575887"
 GITHUB_REPOSITORY = "openmarket/openmarket-cdk"
 AVAILABILITY_ZONES: tuple[str, str] = ("ap-northeast-2a", "ap-northeast-2c")
 PLACEHOLDER_ACCOUNT = "000000000000"
+# On every resource of a stage (value: the stage's name); the budget filters on it (activate
+# it once per account as a cost allocation tag), snapshots carry it too.
+STAGE_TAG = "Stage"
 # On a restricted ALB's security group (value: the stage): the deploy role may add and remove
 # the one temporary rule `make smoke` needs there, on no other security group.
 SMOKE_ACCESS_TAG = "openmarket:smoke-access"

@@ -6,7 +6,7 @@ from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from openmarket_cdk.config import StageConfig
+from openmarket_cdk.config import STAGE_TAG, StageConfig
 
 
 class MonthlyBudget(Construct):
@@ -32,7 +32,7 @@ class MonthlyBudget(Construct):
                 # Costs of resources tagged Stage=<stage> (activate the cost allocation tag).
                 filter_expression=budgets.CfnBudget.ExpressionProperty(
                     tags=budgets.CfnBudget.TagValuesProperty(
-                        key="Stage", values=[config.name], match_options=["EQUALS"]
+                        key=STAGE_TAG, values=[config.name], match_options=["EQUALS"]
                     )
                 ),
             ),
