@@ -57,12 +57,12 @@ setup: $(STAMP) $(NODE_STAMP) ## Create .venv and node_modules from the pinned f
 synth: setup $(if $(SYNTH_STAGES),check-stage) ## Synthesize all three stages into cdk.out (STAGE=<stage>: that one only)
 	$(CDK) synth --quiet $(SYNTH_STAGES) $(CDK_ARGS)
 
-test: setup ## The whole test suite, lint gate included (installs the test servers if missing)
+test: setup ## The whole test suite on both cores, lint gate included (installs the test servers if missing)
 	scripts/install-system-packages.sh
 	scripts/checkov-venv.sh
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n 2 --dist loadgroup
 
-test-fast: setup ## The fast loop (about 40 s warm, both cores): config, charts, functions on emulated AWS, tools; no synth, servers, network or gate tools
+test-fast: setup ## The fast loop (about 25 s warm, both cores): config, charts, functions on emulated AWS, tools; no synth, servers, network or gate tools
 	$(PYTHON) -m pytest -q -n 2 -m "not gate"
 
 manifests: setup ## Render the Kubernetes manifests of every stage to dist/<stage>/

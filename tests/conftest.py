@@ -9,9 +9,12 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,19 +177,44 @@ def stage_kind_params() -> list[Any]:
 
 
 # --- the type check runs beside the suite ------------------------------------------------
-# mypy --strict over aws-cdk-lib's modules costs minutes of CPU on a cold cache; started when
-# the suite is collected (only if its test is selected), it runs on the second core while the
-# synth and the function tests run, and tests/test_code_quality.py waits for its verdict.
+# mypy --strict over aws-cdk-lib's modules costs about a minute of CPU on a cold cache; started
+# when the suite is collected (only if its test is selected), it runs beside the synth and the
+# function tests, and tests/test_code_quality.py waits for its verdict. Under pytest-xdist
+# every worker collects: the first to create the run's marker file starts it, and whichever
+# worker runs the test reads the exit code and output the check leaves in that directory.
 TYPECHECK_TEST = "test_mypy_strict_is_clean"
 
 
-@dataclass
-class Typecheck:
-    process: subprocess.Popen[str]
-    output: Path
+def _typecheck_dir(config: pytest.Config) -> Path:
+    """One directory per run, the same for every xdist worker of that run."""
+    run = getattr(config, "workerinput", {}).get("testrunuid") or f"pid{os.getpid()}"
+    return Path(tempfile.gettempdir()) / f"openmarket-typecheck-{run}"
 
 
-_typecheck: Typecheck | None = None
+def _start_typecheck(directory: Path) -> None:
+    directory.mkdir(exist_ok=True)
+    try:
+        os.close(os.open(directory / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # another worker of this run started it
+    # The shell writes the exit code last, so a present `code` file means a finished check.
+    check = shlex.quote(str(ROOT / "scripts" / "typecheck.sh"))
+    script = f"{check} >output 2>&1; echo $? >code.tmp; mv code.tmp code"
+    subprocess.Popen(["sh", "-c", script], cwd=directory, start_new_session=True)
+
+
+def typecheck_result(config: pytest.Config, timeout_s: float) -> tuple[int, str]:
+    """The background type check's exit code and output (started at collection)."""
+    directory = _typecheck_dir(config)
+    _start_typecheck(directory)  # a no-op when collection started it
+    deadline = time.monotonic() + timeout_s
+    while not (directory / "code").exists():
+        if time.monotonic() > deadline:
+            return 1, f"scripts/typecheck.sh did not finish within {timeout_s:.0f} s"
+        time.sleep(0.2)
+    code, output = int((directory / "code").read_text()), (directory / "output").read_text()
+    shutil.rmtree(directory, ignore_errors=True)
+    return code, output
 
 
 # --- two speeds: `make test-fast` deselects the gate ----------------------------------------
@@ -227,33 +255,14 @@ def _is_gate(item: pytest.Item) -> bool:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    global _typecheck
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if _is_gate(item):
             item.add_marker(pytest.mark.gate)
-    if _typecheck is None and any(item.name == TYPECHECK_TEST for item in items):
-        output = Path(tempfile.mkstemp(prefix="typecheck-", suffix=".log")[1])
-        process = subprocess.Popen(
-            [str(ROOT / "scripts" / "typecheck.sh")],
-            cwd=ROOT,
-            stdout=output.open("w"),
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        _typecheck = Typecheck(process, output)
-
-
-def typecheck_result(timeout_s: float) -> tuple[int, str]:
-    """The background type check's exit code and output (started at collection)."""
-    if _typecheck is None:
-        result = subprocess.run(
-            [str(ROOT / "scripts" / "typecheck.sh")],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-        )
-        return result.returncode, result.stdout + result.stderr
-    code = _typecheck.process.wait(timeout=timeout_s)
-    return code, _typecheck.output.read_text()
+        # `make test` runs on both cores (--dist loadgroup): every test of the synthesized app
+        # goes to one worker, so the app is synthesized (and checkov run) once per run.
+        if "synthesized" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("synthesized"))
+    if any(item.name == TYPECHECK_TEST for item in items):
+        _start_typecheck(_typecheck_dir(config))
