@@ -21,10 +21,11 @@ from openmarket_cdk.config import StageConfig
 from openmarket_cdk.constructs.alerting_signals import AlertingSignals
 from openmarket_cdk.constructs.observability_alarms import (
     AlarmGroup,
-    DataAlarms,
-    FunctionAlarms,
-    LoadBalancerAlarms,
-    StageSleepAlarms,
+    AlarmSpec,
+    data_alarms,
+    function_alarms,
+    load_balancer_alarms,
+    stage_sleep_alarms,
 )
 from openmarket_cdk.constructs.observability_budget import MonthlyBudget
 from openmarket_cdk.constructs.observability_dashboard import PlatformDashboard
@@ -142,27 +143,19 @@ class ObservabilityStack(Stack):
         )
 
         # --- alarms ---------------------------------------------------------------------
-        groups: list[AlarmGroup] = [
-            DataAlarms(self, "DataAlarms", config=config, action=action, metrics=metrics)
-        ]
+        obs = config.observability
+        alarm_groups: dict[str, list[AlarmSpec]] = {"DataAlarms": data_alarms(obs, metrics)}
         if metrics.load_balancer is not None:
-            groups.append(
-                LoadBalancerAlarms(
-                    self, "LoadBalancerAlarms", config=config, action=action, metrics=metrics
-                )
-            )
-        groups.append(
-            FunctionAlarms(
-                self,
-                "FunctionAlarms",
-                config=config,
-                action=action,
-                functions=inputs.functions,
-                dead_letter_queues=inputs.dead_letter_queues,
-            )
+            alarm_groups["LoadBalancerAlarms"] = load_balancer_alarms(obs, metrics)
+        alarm_groups["FunctionAlarms"] = function_alarms(
+            obs, inputs.functions, inputs.dead_letter_queues
         )
         if config.sleep.enabled:
-            groups.append(StageSleepAlarms(self, "StageSleepAlarms", config=config, action=action))
+            alarm_groups["StageSleepAlarms"] = stage_sleep_alarms(config)
+        groups = [
+            AlarmGroup(self, group_id, config=config, action=action, specs=specs)
+            for group_id, specs in alarm_groups.items()
+        ]
         self.alarms: dict[str, cloudwatch.Alarm] = {
             name: alarm for group in groups for name, alarm in group.alarms.items()
         }
