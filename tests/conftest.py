@@ -225,12 +225,13 @@ def typecheck_result(config: pytest.Config, timeout_s: float) -> tuple[int, str]
 
 
 # --- two speeds: `make test-fast` deselects the gate ----------------------------------------
-# The gate is what needs the whole synthesized app, a real server, the network, or an
+# The gate is what needs the whole synthesized app, a real server, the network, a Debian
+# package (promtool, amtool: `make test` installs them, `make test-fast` needs no apt), or an
 # external tool run over everything (checkov, cfn-lint, mypy, the CDK CLI, make, shellcheck);
 # `make test` runs it all, `make test-fast` (-m "not gate") the rest: config, charts,
-# functions with emulated AWS, the tools, the models.
+# functions with emulated AWS, constructs on bare stacks, the tools, the models.
 GATE_MARKERS = ("integration", "network")
-GATE_FIXTURES = ("synthesized",)
+GATE_FIXTURES = ("synthesized", "promtool", "amtool")
 GATE_FILES = frozenset(
     {
         "test_app.py",  # cdk-nag over the app, the CLI synth
