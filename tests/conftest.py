@@ -185,21 +185,25 @@ def stage_kind_params() -> list[Any]:
 
 # --- the type check runs beside the suite ------------------------------------------------
 # mypy --strict over aws-cdk-lib's modules costs about a minute of CPU on a cold cache; started
-# when the suite is collected (only if its test is selected), it runs beside the synth and the
-# function tests, and tests/test_code_quality.py waits for its verdict. Under pytest-xdist
-# every worker collects: the first to create the run's marker file starts it, and whichever
-# worker runs the test reads the exit code and output the check leaves in that directory.
+# once the suite is collected (only if its test is selected), it runs beside the synth and the
+# function tests, and tests/test_code_quality.py waits for its verdict. The main pytest
+# process makes one directory per run and passes it down in the environment (pytest-xdist's
+# workers inherit it); the first worker to create its marker file starts the check, whichever
+# runs the test reads the exit code and output left there, and the main process removes it.
 TYPECHECK_TEST = "test_mypy_strict_is_clean"
+TYPECHECK_DIR_ENV = "OPENMARKET_TYPECHECK_DIR"
 
 
-def _typecheck_dir(config: pytest.Config) -> Path:
-    """One directory per run, the same for every xdist worker of that run."""
-    run = getattr(config, "workerinput", {}).get("testrunuid") or f"pid{os.getpid()}"
-    return Path(tempfile.gettempdir()) / f"openmarket-typecheck-{run}"
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
-def _start_typecheck(directory: Path) -> None:
-    directory.mkdir(exist_ok=True)
+def _typecheck_dir() -> Path:
+    return Path(os.environ[TYPECHECK_DIR_ENV])
+
+
+def _start_typecheck() -> None:
+    directory = _typecheck_dir()
     try:
         os.close(os.open(directory / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
@@ -210,18 +214,27 @@ def _start_typecheck(directory: Path) -> None:
     subprocess.Popen(["sh", "-c", script], cwd=directory, start_new_session=True)
 
 
-def typecheck_result(config: pytest.Config, timeout_s: float) -> tuple[int, str]:
-    """The background type check's exit code and output (started at collection)."""
-    directory = _typecheck_dir(config)
-    _start_typecheck(directory)  # a no-op when collection started it
+def typecheck_result(timeout_s: float) -> tuple[int, str]:
+    """The background type check's exit code and output (started after collection)."""
+    _start_typecheck()  # a no-op when collection started it
+    directory = _typecheck_dir()
     deadline = time.monotonic() + timeout_s
     while not (directory / "code").exists():
         if time.monotonic() > deadline:
             return 1, f"scripts/typecheck.sh did not finish within {timeout_s:.0f} s"
         time.sleep(0.2)
-    code, output = int((directory / "code").read_text()), (directory / "output").read_text()
-    shutil.rmtree(directory, ignore_errors=True)
-    return code, output
+    return int((directory / "code").read_text()), (directory / "output").read_text()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After deselection: `make test-fast` (-m "not gate") has no type check to start.
+    if any(item.name == TYPECHECK_TEST for item in session.items):
+        _start_typecheck()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not _is_xdist_worker(config):
+        shutil.rmtree(os.environ.pop(TYPECHECK_DIR_ENV, ""), ignore_errors=True)
 
 
 # --- two speeds: `make test-fast` deselects the gate ----------------------------------------
@@ -250,6 +263,8 @@ GATE_FILES = frozenset(
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not _is_xdist_worker(config):
+        os.environ[TYPECHECK_DIR_ENV] = tempfile.mkdtemp(prefix="openmarket-typecheck-")
     config.addinivalue_line(
         "markers", "gate: part of the full gate only (`make test`), not of `make test-fast`"
     )
@@ -264,7 +279,7 @@ def _is_gate(item: pytest.Item) -> bool:
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _is_gate(item):
             item.add_marker(pytest.mark.gate)
@@ -272,5 +287,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # goes to one worker, so the app is synthesized (and checkov run) once per run.
         if "synthesized" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("synthesized"))
-    if any(item.name == TYPECHECK_TEST for item in items):
-        _start_typecheck(_typecheck_dir(config))

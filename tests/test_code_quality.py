@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT, typecheck_result
 
 RUFF = str(Path(sys.executable).parent / "ruff")
@@ -25,7 +23,7 @@ def test_ruff_format_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_is_clean(pytestconfig: pytest.Config) -> None:
+def test_mypy_strict_is_clean() -> None:
     """openmarket_cdk, app.py, charts, tools and every function (scripts/typecheck.sh)."""
-    code, output = typecheck_result(pytestconfig, timeout_s=900)
+    code, output = typecheck_result(timeout_s=900)
     assert code == 0, output

@@ -28,9 +28,16 @@ def bare_machine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+# The install stamps are taken as up to date (`make -o`): a stale one would have two pytest
+# workers run `pip install` and `npm ci` into the same .venv and node_modules at once.
+# `make test` brings them up to date before pytest starts.
+SETUP_STAMPS = (".venv/.installed-stamp", "node_modules/.installed-stamp")
+
+
 def make(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    keep = [option for stamp in SETUP_STAMPS for option in ("-o", stamp)]
     return subprocess.run(
-        ["make", "--no-print-directory", *args],
+        ["make", "--no-print-directory", *keep, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -124,3 +131,20 @@ def test_a_bad_context_value_fails_synth_with_the_field_and_no_traceback(
         "synth refused: stage config field 'network.alb_ingress_cidrs[0]': '10.0.0.300/24' is "
         "not a valid IPv4 network (Octet 300 (> 255) not permitted in '10.0.0.300')"
     )
+
+
+def test_the_stamps_kept_up_to_date_are_the_makefiles() -> None:
+    """`make -o` with a name make does not know would keep nothing: the names must match."""
+    printed = subprocess.run(
+        ["make", "--no-print-directory", "-pn", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assigned = {
+        name: value
+        for name, _, value in (line.partition(" := ") for line in printed.splitlines())
+        if name in ("STAMP", "NODE_STAMP")
+    }
+    assert set(assigned.values()) == set(SETUP_STAMPS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,13 +99,13 @@ def test_no_function_gives_powertools_metrics_a_namespace() -> None:
 
 
 # Loads every index.py in a fresh interpreter (no Logger or Metrics state shared with the other
-# tests) with another namespace in the environment, and flushes one metric from each.
+# tests) with another namespace in the environment, and flushes one metric from each. The
+# function folders are on its PYTHONPATH, as in pytest (module names are unique across them).
 _PROBE = """
 import importlib.util, json, sys
 from pathlib import Path
 out = {}
 for folder in map(Path, sys.argv[1:]):
-    sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location(f"probe_{folder.name}", folder / "index.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -121,6 +122,7 @@ def test_every_function_publishes_into_the_namespace_of_its_environment() -> Non
         [sys.executable, "-c", _PROBE, *map(str, FUNCTION_DIRS)],
         env={
             "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.pathsep.join(map(str, FUNCTION_DIRS)),
             "AWS_DEFAULT_REGION": "ap-northeast-2",
             METRICS_NAMESPACE_ENV: namespace,
         },
