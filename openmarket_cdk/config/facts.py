@@ -73,6 +73,11 @@ STACK_KINDS: tuple[str, ...] = (
 # original's, is no longer offered). The kubectl layer package must match (tests check it).
 KUBERNETES_VERSION = pins.KUBERNETES_VERSION
 
+# The CloudWatch namespace of the functions' own metrics: every function gets it as
+# POWERTOOLS_METRICS_NAMESPACE (constructs/function.py) and reads it from there (no function
+# spells it: tests/functions/test_metrics_namespace.py); the alarms on those metrics use it.
+METRICS_NAMESPACE = "OpenMarket"
+
 # CloudWatch Logs accepts only these retention periods: days -> the name of CDK's
 # `logs.RetentionDays` member for it (the names carry no day count; tests synthesize each).
 LOG_RETENTION_PERIODS: Mapping[int, str] = {

@@ -16,7 +16,7 @@ from aws_cdk.aws_lambda_python_alpha import PythonFunction
 from constructs import Construct
 
 from openmarket_cdk.common import log_retention, pascal_case, retain_or_destroy
-from openmarket_cdk.config import StageConfig
+from openmarket_cdk.config import METRICS_NAMESPACE, StageConfig
 from openmarket_cdk.nag import acknowledge
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
@@ -25,10 +25,6 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Every dependency ships arm64 wheels (tests/functions/test_function_wheels.py); Graviton
 # is ~20% cheaper per GB-second.
 ARCHITECTURE = lambda_.Architecture.ARM_64
-# The CloudWatch namespace of the functions' own metrics, defined here only: every function
-# gets it as POWERTOOLS_METRICS_NAMESPACE and reads it from there (no function spells it:
-# tests/functions/test_metrics_namespace.py), and the alarms on those metrics import it.
-METRICS_NAMESPACE = "OpenMarket"
 
 
 class OpenMarketFunction(Construct):

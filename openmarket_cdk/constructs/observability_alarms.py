@@ -15,8 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from openmarket_cdk.common import pascal_case
-from openmarket_cdk.config import ObservabilityConfig, StageConfig
-from openmarket_cdk.constructs.function import METRICS_NAMESPACE
+from openmarket_cdk.config import METRICS_NAMESPACE, ObservabilityConfig, StageConfig
 from openmarket_cdk.constructs.observability_metrics import FIVE_MINUTES, PlatformMetrics
 from openmarket_cdk.runbooks import alarm_description
 

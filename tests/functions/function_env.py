@@ -1,8 +1,9 @@
 """What the CDK construct sets on every function (openmarket_cdk/constructs/function.py), for
 the function tests: the metrics namespace, which the functions read from the environment.
 
-The namespace comes from the app side, never spelled here, so the tests assert the namespace
-the functions really publish into (and the alarms watch).
+The namespace comes from the app's config (openmarket_cdk/config/facts.py), never spelled
+here, so the tests assert the namespace the functions really publish into (and the alarms
+watch).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from collections.abc import Iterator
 from unittest import mock
 
-from openmarket_cdk.constructs.function import METRICS_NAMESPACE
+from openmarket_cdk.config import METRICS_NAMESPACE
 
 METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
 # The variables every function gets from its construct (besides its own settings).

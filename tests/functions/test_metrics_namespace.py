@@ -1,10 +1,10 @@
 """The functions' metrics namespace is defined once, on the app side, and read from the environment.
 
-``openmarket_cdk.constructs.function.METRICS_NAMESPACE`` is the only definition: the construct
-passes it to every function as ``POWERTOOLS_METRICS_NAMESPACE`` and the alarms on the functions'
-metrics import it. No function source spells it, so the two sides cannot drift apart: Powertools'
-``Metrics()`` reads the variable by itself, and what publishes single metrics gets it from the
-function's settings, which require it.
+``openmarket_cdk.config.METRICS_NAMESPACE`` (config/facts.py) is the only definition: the
+construct passes it to every function as ``POWERTOOLS_METRICS_NAMESPACE`` and the alarms on the
+functions' metrics import it. No function source spells it, so the two sides cannot drift
+apart: Powertools' ``Metrics()`` reads the variable by itself, and what publishes single
+metrics gets it from the function's settings, which require it.
 """
 
 from __future__ import annotations
