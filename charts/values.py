@@ -1,4 +1,5 @@
-"""Typed values the charts take: plain strings and numbers, no CDK import.
+"""Typed values the charts take: plain strings and numbers and the config's own value types
+(``openmarket_cdk.config``, no CDK import).
 
 ``openmarket_cdk.chart_values`` fills every field from the stage config, in one place: the
 cluster stack with CloudFormation tokens (strings like ``${Token[...]}``) for what exists only
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+
+from openmarket_cdk.config import Resources
 
 
 @dataclass(frozen=True)
@@ -21,19 +23,6 @@ class NamespaceValues:
 
     name: str
     stage: str
-
-
-class ContainerResources(Protocol):
-    """Requests/limits of one container (the stage config's ``Resources`` is one)."""
-
-    @property
-    def cpu_request(self) -> str: ...
-    @property
-    def cpu_limit(self) -> str: ...
-    @property
-    def memory_request(self) -> str: ...
-    @property
-    def memory_limit(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +43,7 @@ class WorkloadValues:
     image: str  # full image URI with tag
     port: int
     replicas: int
-    resources: ContainerResources
+    resources: Resources
     health_path: str
     hpa_min_replicas: int
     hpa_max_replicas: int

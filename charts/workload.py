@@ -17,7 +17,8 @@ from constructs import Construct
 
 from charts.alb import target_group_annotations
 from charts.labels import PART_OF, PART_OF_LABEL, chart_labels, selector_labels
-from charts.values import ContainerResources, WorkloadValues
+from charts.values import WorkloadValues
+from openmarket_cdk.config import Resources
 from openmarket_cdk.config.quantities import cpu_millicores, memory_mebibytes
 
 # The containers run as this numeric, unprivileged user and group (>= 10000, so it matches
@@ -66,7 +67,7 @@ def memory(quantity: str) -> cdk8s.Size:
     return cdk8s.Size.mebibytes(memory_mebibytes(quantity))
 
 
-def container_resources(resources: ContainerResources) -> kplus.ContainerResources:
+def container_resources(resources: Resources) -> kplus.ContainerResources:
     return kplus.ContainerResources(
         cpu=kplus.CpuResources(request=cpu(resources.cpu_request), limit=cpu(resources.cpu_limit)),
         memory=kplus.MemoryResources(

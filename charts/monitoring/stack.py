@@ -18,7 +18,7 @@ from charts.monitoring import dashboard as application
 from charts.monitoring.alertmanager import alertmanager_config
 from charts.monitoring.dashboard import DATASOURCE_UID
 from charts.monitoring.values import MonitoringValues
-from charts.values import ContainerResources
+from openmarket_cdk.config import Resources
 
 CHART_NAME = "kube-prometheus-stack"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
@@ -86,7 +86,7 @@ class StackPods:
         self.grafana_service = f"{release}-grafana" if "grafana" not in release else release
 
 
-def _resources(spec: ContainerResources) -> dict[str, dict[str, str]]:
+def _resources(spec: Resources) -> dict[str, dict[str, str]]:
     return {
         "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
         "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit},
