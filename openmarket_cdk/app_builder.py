@@ -34,9 +34,11 @@ from openmarket_cdk.stage import OpenMarketStage
 
 BUNDLING_CONTEXT_KEY = "aws:cdk:bundling-stacks"
 NAG_PACKS = frozenset({"AwsSolutions"})
-# The stages whose deploy workflow takes a manual Aurora snapshot first (make snapshot): the
-# deploy role may snapshot exactly their clusters.
-SNAPSHOT_BEFORE_DEPLOY: tuple[str, ...] = ("prod",)
+# The stages whose deploy workflow takes a manual Aurora snapshot first (make snapshot): those
+# that serve customers (StagePolicy). The deploy role may snapshot exactly their clusters.
+SNAPSHOT_BEFORE_DEPLOY: tuple[str, ...] = tuple(
+    config.name for config in all_stage_configs() if config.policy.serves_customers
+)
 
 
 def selected_stages(app: cdk.App) -> list[str]:
@@ -118,7 +120,9 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         existing_provider_arn=app.node.try_get_context("github_oidc_provider_arn"),
         # The deploy workflow wakes these before deploying (make wake).
         sleeping_stages=[config for config in all_stage_configs(account) if config.sleep.enabled],
-        snapshot_stages=[stage_config(name, account) for name in SNAPSHOT_BEFORE_DEPLOY],
+        snapshot_stages=[
+            config for config in all_stage_configs(account) if config.policy.serves_customers
+        ],
         # make smoke opens these stages' ALB to the runner for the length of the test.
         restricted_alb_stages=[
             config for config in all_stage_configs(account) if config.alb_is_restricted

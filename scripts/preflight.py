@@ -34,12 +34,6 @@ from scripts.aws_access import NO_CREDENTIALS, client, explain, has_credentials
 from scripts.cli_config import account_config_from_cli, stage_config_from_cli
 
 BOOTSTRAP_STACK = "CDKToolkit"
-# Stages whose Slack URLs must be stored before a deploy (dev's alerts reach e-mail only
-# until someone stores them; staging and prod have people on the channels).
-SLACK_REQUIRED_STAGES = frozenset({"staging", "prod"})
-# Stages whose customers get order e-mails: the SES sandbox (verified recipients only) would
-# drop them.
-SES_PRODUCTION_STAGES = frozenset({"prod"})
 
 
 @dataclass
@@ -117,7 +111,9 @@ def check_sender_identity(config: StageConfig, sesv2: Any, found: Findings) -> N
             "verified addresses only; request production access (docs/deployment.md, "
             "'E-mail sender')"
         )
-        (found.problems if config.name in SES_PRODUCTION_STAGES else found.notes).append(line)
+        # Customers get order e-mails: the sandbox (verified recipients only) would drop them.
+        serves_customers = config.policy.serves_customers
+        (found.problems if serves_customers else found.notes).append(line)
 
 
 def missing_images(config: StageConfig, ecr: Any) -> list[str]:
@@ -184,7 +180,9 @@ def check_slack_secret(config: StageConfig, secretsmanager: Any, found: Findings
         )
         return
     problems = slack_secret_problems(config, secret.get("SecretString", ""))
-    if config.name in SLACK_REQUIRED_STAGES:
+    # Production-like stages (staging, prod) have people on the channels; a development
+    # stage's alerts reach e-mail only until someone stores the URLs.
+    if config.policy.production_like:
         found.problems.extend(problems)
     else:
         found.notes.extend(problems)

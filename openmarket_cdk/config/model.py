@@ -244,10 +244,12 @@ class StagePolicy:
     # Data outlives a stack deletion; Aurora is deletion-protected and snapshotted on delete.
     keeps_data: bool = True
     # Runs like production: on-demand nodes, a WAF in front of its ALB, HTTPS on its own
-    # domain, every control-plane log type.
+    # domain, every control-plane log type; deploys behind a GitHub environment's reviewers;
+    # its Slack URLs must be stored before a deploy (make preflight).
     production_like: bool = True
-    # Customers use it: it never sleeps, its API endpoint is private, and Aurora may grow
-    # to at least PROD_MIN_MAX_READERS readers.
+    # Customers use it: it never sleeps, its API endpoint is private, Aurora may grow to at
+    # least PROD_MIN_MAX_READERS readers, a manual snapshot precedes each deploy, and its SES
+    # account must be out of the sandbox (make preflight).
     serves_customers: bool = False
 
 

@@ -10,7 +10,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from openmarket_cdk.config import GITHUB_REPOSITORY, StageConfig
+from openmarket_cdk.config import GITHUB_REPOSITORY, StageConfig, all_stage_configs
 from openmarket_cdk.config.facts import (
     GITHUB_DEPLOY_ROLE_NAME,
     GITHUB_DIFF_ROLE_NAME,
@@ -31,8 +31,11 @@ DIFF_ROLE_NAME = GITHUB_DIFF_ROLE_NAME
 
 DEPLOY_BRANCH = "main"
 # Jobs that name a GitHub environment get `repo:<repo>:environment:<name>` as their subject
-# instead of the branch. staging and prod run behind those environments' required reviewers.
-APPROVAL_ENVIRONMENTS: tuple[str, ...] = ("staging", "prod")
+# instead of the branch. The production-like stages (StagePolicy; staging and prod) deploy
+# behind an environment of their name, with required reviewers.
+APPROVAL_ENVIRONMENTS: tuple[str, ...] = tuple(
+    config.name for config in all_stage_configs() if config.policy.production_like
+)
 
 # The bootstrap roles `cdk deploy` assumes (bootstrap template v8+). The deploy role also
 # reads the bootstrap version parameter; the lookup role has ReadOnlyAccess (with
