@@ -7,7 +7,6 @@ its own. backend.py and frontend.py are thin wrappers that only name what they d
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import cdk8s
@@ -19,7 +18,12 @@ from charts.alb import target_group_annotations
 from charts.labels import PART_OF, PART_OF_LABEL, chart_labels, selector_labels
 from charts.values import WorkloadValues
 from openmarket_cdk.config import Resources
-from openmarket_cdk.config.quantities import cpu_millicores, memory_mebibytes
+from openmarket_cdk.config.quantities import (
+    CPU_FORM,
+    MEMORY_FORM,
+    cpu_millicores,
+    memory_mebibytes,
+)
 
 # The containers run as this numeric, unprivileged user and group (>= 10000, so it matches
 # no user of the node). The images must not depend on their own USER line: files readable
@@ -45,14 +49,9 @@ ZONE_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
 HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
 
 
-# The forms the stage config allows (config/kubernetes_validation.py); parsing is shared.
-_CPU_FORM = re.compile(r"\d+m?")
-_MEMORY_FORM = re.compile(r"\d+(Mi|Gi)")
-
-
 def cpu(quantity: str) -> kplus.Cpu:
     """``250m`` or ``1`` as a cdk8s-plus CPU quantity, in the unit it was given."""
-    if not _CPU_FORM.fullmatch(quantity):
+    if not CPU_FORM.fullmatch(quantity):
         raise ValueError(f"CPU quantity {quantity!r}: expected millicores (250m) or cores (1)")
     millicores = cpu_millicores(quantity)
     if quantity.endswith("m"):
@@ -62,7 +61,7 @@ def cpu(quantity: str) -> kplus.Cpu:
 
 def memory(quantity: str) -> cdk8s.Size:
     """``512Mi`` or ``2Gi`` as a cdk8s size (rendered in Mi)."""
-    if not _MEMORY_FORM.fullmatch(quantity):
+    if not MEMORY_FORM.fullmatch(quantity):
         raise ValueError(f"memory quantity {quantity!r}: expected Mi or Gi (512Mi, 2Gi)")
     return cdk8s.Size.mebibytes(memory_mebibytes(quantity))
 

@@ -232,6 +232,30 @@ def test_bad_values_fail_with_the_field_name(change: object, field: str) -> None
         validate_stage(broken)
 
 
+@pytest.mark.parametrize(("retention", "fits"), [("95GB", True), ("105GB", False)])
+def test_prometheus_sizes_are_read_as_prometheus_reads_them(retention: str, fits: bool) -> None:
+    """Prometheus' GB is 2**30 bytes: 105GB does not fit a 100Gi volume (105 * 10**9 would)."""
+    config = stage_config("prod")
+    monitoring = config.kubernetes.monitoring
+    changed = replace(
+        config,
+        kubernetes=replace(
+            config.kubernetes,
+            monitoring=replace(
+                monitoring,
+                prometheus=replace(
+                    monitoring.prometheus, retention_size=retention, storage_size="100Gi"
+                ),
+            ),
+        ),
+    )
+    if fits:
+        validate_stage(changed)
+    else:
+        with pytest.raises(StageConfigError, match=r"retention_size'.*below storage_size"):
+            validate_stage(changed)
+
+
 def test_a_reader_in_a_single_az_stage_is_refused() -> None:
     dev = stage_config("dev")
     broken = replace(

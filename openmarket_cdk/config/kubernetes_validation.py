@@ -18,11 +18,15 @@ from openmarket_cdk.config.kubernetes import (
     WorkloadConfig,
 )
 from openmarket_cdk.config.model import StagePolicy
+from openmarket_cdk.config.quantities import (
+    CPU_FORM,
+    MEMORY_FORM,
+    VOLUME_FORM,
+    memory_bytes,
+    prometheus_size_bytes,
+)
 
 _DURATION = re.compile(r"\d+(ms|s|m|h|d|w|y)")
-_BYTES = re.compile(r"(\d+)([KMGT]?B)")
-_GIBIBYTES = re.compile(r"(\d+)Gi")
-_BYTE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 
 
 def validate_kubernetes(k8s: KubernetesConfig, stage: str, policy: StagePolicy) -> None:
@@ -145,10 +149,10 @@ def _validate_workload(workload: WorkloadConfig, path: str) -> None:
 
 def _validate_resources(resources: Resources, path: str) -> None:
     for quantity in ("cpu_request", "cpu_limit"):
-        if not re.fullmatch(r"\d+m?", getattr(resources, quantity)):
+        if not CPU_FORM.fullmatch(getattr(resources, quantity)):
             fail(f"{path}.{quantity}", "CPU as millicores ('250m') or cores ('1')")
     for quantity in ("memory_request", "memory_limit"):
-        if not re.fullmatch(r"\d+(Mi|Gi)", getattr(resources, quantity)):
+        if not MEMORY_FORM.fullmatch(getattr(resources, quantity)):
             fail(f"{path}.{quantity}", "memory in Mi or Gi ('512Mi')")
 
 
@@ -158,19 +162,18 @@ def _validate_monitoring(monitoring: MonitoringConfig, path: str) -> None:
     for name in ("scrape_interval", "evaluation_interval", "retention_time"):
         if not _DURATION.fullmatch(getattr(prometheus, name)):
             fail(f"{prom}.{name}", f"{getattr(prometheus, name)!r} is not a Prometheus duration")
-    retention = _BYTES.fullmatch(prometheus.retention_size)
-    if not retention:
+    try:
+        retention_bytes = prometheus_size_bytes(prometheus.retention_size)
+    except ValueError:
         fail(f"{prom}.retention_size", f"{prometheus.retention_size!r}: expected e.g. 90GB")
     for field_path, size in (
         (f"{prom}.storage_size", prometheus.storage_size),
         (f"{path}.alertmanager.storage_size", alertmanager.storage_size),
     ):
-        if not _GIBIBYTES.fullmatch(size):
+        if not VOLUME_FORM.fullmatch(size):
             fail(field_path, f"{size!r}: expected e.g. 100Gi")
-    volume = _GIBIBYTES.fullmatch(prometheus.storage_size)
-    assert volume is not None
-    retention_bytes = int(retention.group(1)) * _BYTE_UNITS[retention.group(2)]
-    if retention_bytes >= int(volume.group(1)) * 2**30:
+    # Prometheus reads GB as GiB: 90GB on a 100Gi volume leaves 10 GiB for the WAL.
+    if retention_bytes >= memory_bytes(prometheus.storage_size):
         fail(f"{prom}.retention_size", "must stay below storage_size")
     if monitoring.namespace == monitoring.agents_namespace:
         fail(f"{path}.agents_namespace", "must differ from namespace (Pod Security levels)")

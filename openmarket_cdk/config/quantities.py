@@ -24,6 +24,18 @@ _BYTES = {
 
 _CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
 
+# The forms the stage config allows (config/kubernetes_validation.py checks them; the charts
+# render them as given): a container's CPU (millicores or whole cores), its memory (Mi or Gi),
+# a volume (Gi).
+CPU_FORM = re.compile(r"\d+m?")
+MEMORY_FORM = re.compile(r"\d+(Mi|Gi)")
+VOLUME_FORM = re.compile(r"\d+Gi")
+# Prometheus' size flags (--storage.tsdb.retention.size): B to EB, in powers of two.
+_PROMETHEUS_SIZE = re.compile(r"(\d+)([KMGTPE]?B)")
+_PROMETHEUS_UNITS: dict[str, int] = {
+    unit: 1 << (10 * power) for power, unit in enumerate(["B", "KB", "MB", "GB", "TB", "PB", "EB"])
+}
+
 
 def cpu_millicores(quantity: str) -> int:
     """``250m`` -> 250, ``1`` -> 1000, ``0.5`` -> 500."""
@@ -51,3 +63,11 @@ def memory_mebibytes(quantity: str) -> int:
 def gibibytes(quantity: str) -> float:
     """A volume's size in GiB: ``100Gi`` -> 100.0, ``500Mi`` -> 0.488..."""
     return memory_bytes(quantity) / 2**30
+
+
+def prometheus_size_bytes(size: str) -> int:
+    """``90GB`` as Prometheus reads it: 90 * 2**30 bytes (its units are powers of two)."""
+    match = _PROMETHEUS_SIZE.fullmatch(size)
+    if not match:
+        raise ValueError(f"not a Prometheus size: {size!r}")
+    return int(match.group(1)) * _PROMETHEUS_UNITS[match.group(2)]

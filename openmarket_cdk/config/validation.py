@@ -45,10 +45,6 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 # ExternalDNS's ownership TXT record of an AAAA alias is "aaaa-<first label>.<rest>".
 _TXT_RECORD_TYPE_PREFIX = len("aaaa-")
-_DURATION = re.compile(r"\d+(ms|s|m|h|d|w|y)")
-_BYTES = re.compile(r"(\d+)([KMGT]?B)")
-_GIBIBYTES = re.compile(r"(\d+)Gi")
-_BYTE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 
 
 def validate_stage(cfg: StageConfig) -> StageConfig:
