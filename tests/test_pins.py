@@ -4,6 +4,7 @@ of the app spells it, so a bump is one line and no copy is left behind."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from openmarket_cdk.config import pins
@@ -40,6 +41,46 @@ def test_every_version_is_written_once() -> None:
         if text in values
     ]
     assert found == []
+
+
+def version_mentions(path: Path, versions: set[str]) -> list[tuple[int, str]]:
+    """Each pinned version (an image's tag too) standing as a word anywhere in the text:
+    comments and docstrings as well, which would go stale at the first bump."""
+    words = re.compile(
+        "|".join(rf"(?<![\w.]){re.escape(v)}(?![\w.])" for v in sorted(versions, key=len)[::-1])
+    )
+    return [
+        (number, match.group(0))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        for match in words.finditer(line)
+    ]
+
+
+def pinned_versions() -> set[str]:
+    """The pins and the tags of the pinned images (``quay.io/...:v3.13.3`` -> ``v3.13.3``)."""
+    values = set(pinned_values().values())
+    return values | {value.rsplit(":", 1)[1] for value in values if ":" in value}
+
+
+def test_no_comment_repeats_a_version() -> None:
+    """Prose points at config/pins.py instead of naming the version it would leave behind."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {version}"
+        for path in sorted(APP.rglob("*.py"))
+        if path.resolve() != PINS_FILE
+        for line, version in version_mentions(path, pinned_versions())
+    ]
+    assert found == [], "name config/pins.py instead of the version"
+
+
+def test_the_text_check_sees_a_version_in_a_comment(tmp_path: Path) -> None:
+    text = tmp_path / "comment.py"
+    tag = pins.PROMETHEUS_IMAGE.rsplit(":", 1)[1]
+    text.write_text(f"# chart {pins.EXTERNAL_DNS_CHART} with Prometheus {tag}\nX = 'v{tag}1'\n")
+    assert version_mentions(text, pinned_versions()) == [
+        (1, pins.EXTERNAL_DNS_CHART),
+        (1, tag),
+    ]
 
 
 def test_the_check_sees_a_copy(tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ class SystemComponent:
 
 
 # Every EKS add-on pod the cluster runs, with the requests its own defaults set. EKS add-ons
-# run at EKS's default version for Kubernetes 1.35 (fixed at creation), so they carry no
+# run at EKS's default version for the cluster's Kubernetes (fixed at creation), so they carry no
 # version. The Helm-installed controllers are ControllersConfig and NodeAutoscalerConfig,
 # which size them; the capacity model reads both. Numbers, per source:
 SYSTEM_COMPONENTS: tuple[SystemComponent, ...] = (

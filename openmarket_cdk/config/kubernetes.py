@@ -57,8 +57,7 @@ class WorkloadConfig:
 class MonitoringStackRelease:
     """kube-prometheus-stack (prometheus-community) and its CRDs, two Helm releases.
 
-    Chart 88.5.3 ships prometheus-operator v0.93.1, Grafana chart 12.11.1, kube-state-metrics
-    chart 8.4.0 and prometheus-node-exporter chart 4.56.1; prometheus-operator-crds 31.0.1
+    The chart's versions, and what each ships, are in config/pins.py; prometheus-operator-crds
     holds the CRDs of the same operator version, as templates, so a chart upgrade upgrades
     them too. Both are bumped together (docs/monitoring.md, "Upgrading the stack"); the
     recorded value keys in charts/monitoring/chart_keys/ are regenerated with them.
@@ -184,8 +183,8 @@ class ControllersConfig:
     )
     external_secrets_webhook: Resources = Resources("10m", "100m", "32Mi", "128Mi")
     external_secrets_cert_controller: Resources = Resources("10m", "100m", "32Mi", "128Mi")
-    # kubernetes-sigs/external-dns chart 1.21.1 = ExternalDNS 0.21.0 (AWS SDK v2: Pod Identity).
-    # One pod, small and bounded (it lists one zone once a minute).
+    # kubernetes-sigs/external-dns (its chart and app in config/pins.py; AWS SDK v2, so Pod
+    # Identity works). One pod, small and bounded (it lists one zone once a minute).
     external_dns: ControllerRelease = ControllerRelease(
         pins.EXTERNAL_DNS_CHART, 1, Resources("50m", "200m", "64Mi", "128Mi")
     )
@@ -195,8 +194,9 @@ class ControllersConfig:
 class NodeAutoscalerConfig:
     """Cluster Autoscaler on the managed node group (kubernetes/autoscaler Helm chart).
 
-    Chart 9.59.0 ships app 1.35.0; the image is pinned to the newest 1.35 patch, since the
-    autoscaler's minor must match the cluster's (its scheduler simulation is 1.35's).
+    Chart and image in config/pins.py: the image is the newest patch of the cluster's minor,
+    since the autoscaler's minor must match the cluster's (its scheduler simulation is that
+    minor's; tested).
     """
 
     chart_version: str = pins.CLUSTER_AUTOSCALER_CHART

@@ -86,7 +86,7 @@ class StorageConfig:
 
 @dataclass(frozen=True)
 class AuroraConfig:
-    """Aurora MySQL 3 (8.0 compatible)."""
+    """Aurora MySQL 3 (engine versions in config/pins.py)."""
 
     engine_version: str = pins.AURORA_MYSQL_VERSION
     capacity: AuroraCapacity = AuroraCapacity.PROVISIONED

@@ -20,6 +20,10 @@ AURORA_MYSQL_VERSION: Final = "3.10.2"
 # ElastiCache Valkey.
 VALKEY_VERSION: Final = "8.0"
 
+# Lambda's Python runtime for every function (the newest aws-cdk-lib offers: cdk-nag's L1
+# check wants the latest); their wheels are resolved for it (tests/functions).
+LAMBDA_PYTHON_VERSION: Final = "3.14"
+
 # --- Helm charts (repository: the chart's own) -----------------------------------------
 ALB_CONTROLLER_CHART: Final = "3.2.2"
 EXTERNAL_SECRETS_CHART: Final = "2.0.1"

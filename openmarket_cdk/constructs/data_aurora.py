@@ -20,7 +20,7 @@ from openmarket_cdk.nag import acknowledge
 
 
 def aurora_engine(aurora: AuroraConfig) -> rds.IClusterEngine:
-    """Aurora MySQL 3 (MySQL 8.0 compatible), at the configured minor version."""
+    """Aurora MySQL 3 at the configured engine version (config/pins.py)."""
     return rds.DatabaseClusterEngine.aurora_mysql(
         version=rds.AuroraMysqlEngineVersion.of(
             f"{AURORA_MYSQL_MAJOR}.mysql_aurora.{aurora.engine_version}", AURORA_MYSQL_MAJOR

@@ -14,7 +14,7 @@ from openmarket_cdk.common import helm_resources
 from openmarket_cdk.config import ControllerRelease, StageConfig
 from openmarket_cdk.config.errors import fail
 
-# The AWS Load Balancer Controller chart (3.2.2) registers a mutating webhook on every Service
+# The AWS Load Balancer Controller chart (3.x) registers a mutating webhook on every Service
 # (failurePolicy Fail) that makes the controller the default for Services of type
 # LoadBalancer. Until its pods are Ready, every Service create in the cluster is rejected
 # (aws-load-balancer-controller#4140): CoreDNS's, metrics-server's, ESO's. OpenMarket has no
@@ -26,7 +26,7 @@ ALB_CONTROLLER_HELM_VALUES: dict[str, object] = {"enableServiceMutatorWebhook": 
 
 def alb_controller_version(release: ControllerRelease) -> eks.AlbControllerVersion:
     """The controller's pinned chart, as one of the versions aws-cdk-lib ships the IAM policy
-    for (``AlbControllerVersion.V3_2_2`` for 3.2.2); another needs a CDK that knows it."""
+    for (chart ``X.Y.Z`` is ``AlbControllerVersion.VX_Y_Z``); another needs a CDK that knows it."""
     name = "V" + release.chart_version.replace(".", "_")
     version = getattr(eks.AlbControllerVersion, name, None)
     if not isinstance(version, eks.AlbControllerVersion):

@@ -16,12 +16,14 @@ from aws_cdk.aws_lambda_python_alpha import PythonFunction
 from constructs import Construct
 
 from openmarket_cdk.common import log_retention, pascal_case, retain_or_destroy
-from openmarket_cdk.config import METRICS_NAMESPACE, StageConfig
+from openmarket_cdk.config import METRICS_NAMESPACE, StageConfig, pins
 from openmarket_cdk.nag import acknowledge
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-# The newest Python runtime aws-cdk-lib offers (cdk-nag L1 checks it is the latest).
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+# The pinned Python runtime (config/pins.py), as the Runtime aws-cdk-lib defines for it.
+RUNTIME: lambda_.Runtime = getattr(
+    lambda_.Runtime, "PYTHON_" + pins.LAMBDA_PYTHON_VERSION.replace(".", "_")
+)
 # Every dependency ships arm64 wheels (tests/functions/test_function_wheels.py); Graviton
 # is ~20% cheaper per GB-second.
 ARCHITECTURE = lambda_.Architecture.ARM_64

@@ -41,7 +41,7 @@ class DataStack(Stack):
     """The OpenMarket databases: Aurora MySQL (orders, products, users) and a Redis cache.
 
     Deploys, in the isolated database subnets of the stage's VPC:
-    - an Aurora MySQL 3 cluster (8.0 compatible), KMS-encrypted, TLS required, credentials
+    - an Aurora MySQL 3 cluster (MySQL-compatible), KMS-encrypted, TLS required, credentials
       generated in Secrets Manager. staging/prod: provisioned writer in 2a and
       reader in 2c, more readers by Application Auto Scaling on reader CPU (up to the
       configured maximum), deletion protection, snapshot on delete; dev: one Serverless v2 writer

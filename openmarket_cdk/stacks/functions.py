@@ -47,9 +47,9 @@ class FunctionsInputs:
 class FunctionsStack(Stack):
     """OpenMarket's background jobs, for shoppers, sellers and the operations team.
 
-    Deploys four Python 3.14 arm64 functions (PythonFunction, Powertools bundled), each
-    with its own least-privilege role, explicit log group and dead-letter queue (whose depth
-    alarm is in the observability stack):
+    Deploys four Python arm64 functions (runtime in config/pins.py; PythonFunction,
+    Powertools bundled), each with its own least-privilege role, explicit log group and
+    dead-letter queue (whose depth alarm is in the observability stack):
     - image-processor: thumbnails for objects created under ``uploads/``;
     - order-notification: e-mail/SMS for ``OrderCreated`` events on the orders event bus,
       idempotent through a DynamoDB table;

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from openmarket_cdk.config import pins
+
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = sorted(ROOT.glob("functions/*/requirements.txt"))
 
-PYTHON_VERSION = "3.14"
+PYTHON_VERSION = pins.LAMBDA_PYTHON_VERSION
 # glibc 2.34 accepts every manylinux_2_X wheel with X <= 34; pip does not expand these itself.
 PLATFORMS = ["manylinux2014_aarch64"] + [f"manylinux_2_{minor}_aarch64" for minor in range(17, 35)]
 NOT_BUNDLED = {"boto3", "botocore", "s3transfer"}  # provided by the Lambda runtime
