@@ -357,3 +357,37 @@ def test_the_zonal_model_can_say_no(stages: dict[str, StageWorkloads]) -> None:
     nodes, packing = zonal_scale_up(bigger, zonal_zone=smaller)
     assert not packing.fits
     assert nodes[smaller] == workloads.config.node_group_sizes[smaller][1]
+
+
+def test_a_controller_that_does_not_name_its_deployment_is_refused() -> None:
+    """A new ControllersConfig field without its Deployment cannot slip past the model."""
+    from dataclasses import dataclass
+
+    from openmarket_cdk.config import ControllersConfig, Resources
+
+    small = Resources("10m", "100m", "32Mi", "64Mi")
+
+    @dataclass(frozen=True)
+    class WithANewController(ControllersConfig):
+        new_controller: Resources = small
+
+    config = stage_config("prod")
+    changed = replace(
+        config, kubernetes=replace(config.kubernetes, controllers=WithANewController())
+    )
+    with pytest.raises(TypeError, match=r"ControllersConfig\.new_controller"):
+        helm_controllers(changed)
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_controller_field_is_counted(stage: str) -> None:
+    config = stage_config(stage)
+    counted = {name for name, _, _ in helm_controllers(config)}
+    assert ("external-dns" in counted) is (config.edge is not None)
+    assert {
+        "aws-load-balancer-controller",
+        "external-secrets",
+        "external-secrets-webhook",
+        "external-secrets-cert-controller",
+        "cluster-autoscaler",
+    } <= counted

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from charts.stage import render_stage
 from openmarket_cdk.chart_values import placeholder_chart_values
-from openmarket_cdk.config import Resources, StageConfig
+from openmarket_cdk.config import ControllerRelease, Resources, StageConfig
 from openmarket_cdk.config.quantities import cpu_millicores, memory_mebibytes
 
 Manifest = Mapping[str, Any]
@@ -245,29 +245,22 @@ def monitoring_workloads(config: StageConfig) -> list[Workload]:
 
 def helm_controllers(config: StageConfig) -> list[tuple[str, int, Resources]]:
     """(release's Deployment, replicas, resources) of every controller the cluster installs
-    with Helm: the capacity model's side of what the cluster stack installs."""
-    k8s = config.kubernetes
-    controllers = k8s.controllers
-    autoscaler = k8s.node_autoscaler
-    found = [
-        (
-            "aws-load-balancer-controller",
-            controllers.alb_controller.replicas,
-            controllers.alb_controller.resources,
-        ),
-        (
-            "external-secrets",
-            controllers.external_secrets.replicas,
-            controllers.external_secrets.resources,
-        ),
-        ("external-secrets-webhook", 1, controllers.external_secrets_webhook),
-        ("external-secrets-cert-controller", 1, controllers.external_secrets_cert_controller),
-        ("cluster-autoscaler", autoscaler.replicas, autoscaler.resources),
-    ]
-    if config.edge is not None:
-        found.append(
-            ("external-dns", controllers.external_dns.replicas, controllers.external_dns.resources)
-        )
+    with Helm: each field of ControllersConfig (which names its Deployment), and the node
+    autoscaler. The capacity model's side of what the cluster stack installs."""
+    controllers = config.kubernetes.controllers
+    found: list[tuple[str, int, Resources]] = []
+    for spec in fields(controllers):
+        if "deployment" not in spec.metadata:
+            raise TypeError(f"ControllersConfig.{spec.name} does not name its Deployment")
+        if spec.metadata["with_domain_only"] and config.edge is None:
+            continue
+        value = getattr(controllers, spec.name)
+        if isinstance(value, ControllerRelease):
+            found.append((spec.metadata["deployment"], value.replicas, value.resources))
+        else:
+            found.append((spec.metadata["deployment"], 1, value))
+    autoscaler = config.kubernetes.node_autoscaler
+    found.append(("cluster-autoscaler", autoscaler.replicas, autoscaler.resources))
     return found
 
 

@@ -167,26 +167,48 @@ class ControllerRelease:
     resources: Resources
 
 
+def _pods(deployment: str, *, with_domain_only: bool = False) -> dict[str, object]:
+    """A ControllersConfig field's metadata: the Deployment its value sizes, and whether it
+    runs only on a stage with a domain. The capacity model counts every field through it."""
+    return {"deployment": deployment, "with_domain_only": with_domain_only}
+
+
 @dataclass(frozen=True)
 class ControllersConfig:
     """The Helm-installed controllers besides the autoscaler: the AWS Load Balancer
     Controller, External Secrets (controller, webhook, cert controller) and, with a domain,
     ExternalDNS. Sized from their observed use on a small cluster, with limits a few times
-    the request; dev's two nodes leave about 160m CPU, so the requests stay small."""
+    the request; dev's two nodes leave about 160m CPU, so the requests stay small. Each field
+    names the Deployment it sizes (``_pods``), so the capacity model counts every one."""
 
     # Two replicas: the controller serves the pod readiness-gate webhook.
-    alb_controller: ControllerRelease = ControllerRelease(
-        pins.ALB_CONTROLLER_CHART, 2, Resources("25m", "200m", "64Mi", "256Mi")
+    alb_controller: ControllerRelease = field(
+        default=ControllerRelease(
+            pins.ALB_CONTROLLER_CHART, 2, Resources("25m", "200m", "64Mi", "256Mi")
+        ),
+        metadata=_pods("aws-load-balancer-controller"),
     )
-    external_secrets: ControllerRelease = ControllerRelease(
-        pins.EXTERNAL_SECRETS_CHART, 1, Resources("25m", "200m", "64Mi", "256Mi")
+    external_secrets: ControllerRelease = field(
+        default=ControllerRelease(
+            pins.EXTERNAL_SECRETS_CHART, 1, Resources("25m", "200m", "64Mi", "256Mi")
+        ),
+        metadata=_pods("external-secrets"),
     )
-    external_secrets_webhook: Resources = Resources("10m", "100m", "32Mi", "128Mi")
-    external_secrets_cert_controller: Resources = Resources("10m", "100m", "32Mi", "128Mi")
+    external_secrets_webhook: Resources = field(
+        default=Resources("10m", "100m", "32Mi", "128Mi"),
+        metadata=_pods("external-secrets-webhook"),
+    )
+    external_secrets_cert_controller: Resources = field(
+        default=Resources("10m", "100m", "32Mi", "128Mi"),
+        metadata=_pods("external-secrets-cert-controller"),
+    )
     # kubernetes-sigs/external-dns (its chart and app in config/pins.py; AWS SDK v2, so Pod
     # Identity works). One pod, small and bounded (it lists one zone once a minute).
-    external_dns: ControllerRelease = ControllerRelease(
-        pins.EXTERNAL_DNS_CHART, 1, Resources("50m", "200m", "64Mi", "128Mi")
+    external_dns: ControllerRelease = field(
+        default=ControllerRelease(
+            pins.EXTERNAL_DNS_CHART, 1, Resources("50m", "200m", "64Mi", "128Mi")
+        ),
+        metadata=_pods("external-dns", with_domain_only=True),
     )
 
 
