@@ -42,7 +42,7 @@ class OpenMarketStage(Stage):
         self.network = NetworkStack(
             self,
             "Network",
-            stack_name=f"{config.names.prefix}-network",
+            stack_name=config.names.stack_name("network"),
             description=f"OpenMarket {config.name}: VPC, subnets, NAT, flow logs, security groups",
             config=config,
             **common,
@@ -50,7 +50,7 @@ class OpenMarketStage(Stage):
         self.storage = StorageStack(
             self,
             "Storage",
-            stack_name=f"{config.names.prefix}-storage",
+            stack_name=config.names.stack_name("storage"),
             description=f"OpenMarket {config.name}: uploads and logs buckets, ECR repositories",
             config=config,
             **common,
@@ -58,7 +58,7 @@ class OpenMarketStage(Stage):
         self.data = DataStack(
             self,
             "Data",
-            stack_name=f"{config.names.prefix}-data",
+            stack_name=config.names.stack_name("data"),
             description=f"OpenMarket {config.name}: Aurora MySQL and ElastiCache",
             config=config,
             vpc=self.network.vpc,
@@ -69,7 +69,7 @@ class OpenMarketStage(Stage):
         self.functions = FunctionsStack(
             self,
             "Functions",
-            stack_name=f"{config.names.prefix}-functions",
+            stack_name=config.names.stack_name("functions"),
             description=f"OpenMarket {config.name}: image, order, report and sync functions",
             config=config,
             inputs=FunctionsInputs(
@@ -88,7 +88,7 @@ class OpenMarketStage(Stage):
         self.cluster = ClusterStack(
             self,
             "Cluster",
-            stack_name=f"{config.names.prefix}-cluster",
+            stack_name=config.names.stack_name("cluster"),
             description=f"OpenMarket {config.name}: EKS cluster, add-ons, WAF and app charts",
             config=config,
             inputs=ClusterInputs(
@@ -107,7 +107,7 @@ class OpenMarketStage(Stage):
         self.observability = ObservabilityStack(
             self,
             "Observability",
-            stack_name=f"{config.names.prefix}-observability",
+            stack_name=config.names.stack_name("observability"),
             description=f"OpenMarket {config.name}: dashboard, alarms, budget, schedules",
             config=config,
             inputs=ObservabilityInputs(

@@ -57,7 +57,7 @@ def access_instance_id(config: StageConfig, ec2: Any) -> str:
     if not instances:
         raise OperatorError(
             f"no running instance tagged {CLUSTER_ACCESS_TAG}={config.name}: is the cluster "
-            f"stack deployed ({config.names.prefix}-cluster)?"
+            f"stack deployed ({config.names.stack_name('cluster')})?"
         )
     # After a replacement both may run for a moment: the newest.
     newest = max(instances, key=lambda i: i["LaunchTime"])

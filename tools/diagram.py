@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from openmarket_cdk.config import stage_config
 from openmarket_cdk.stage_sleep.runtime.contract import ZONE_TAG
 from tools.assembly import (
     AssemblyError,
@@ -139,7 +140,7 @@ def short_name(logical_id: str) -> str:
 def build(assembly: StageAssembly) -> Diagram:
     """The nodes and edges of one stage's diagram."""
     diagram = Diagram(assembly)
-    prefix = f"openmarket-{assembly.name}-"
+    prefix = f"{stage_config(assembly.name).names.prefix}-"
     sg_of: dict[str, set[ResourceKey]] = defaultdict(set)  # node id -> security groups
 
     def add(

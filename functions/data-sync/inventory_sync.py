@@ -41,6 +41,8 @@ import redis
 # Orders that count as sold (same rule as report-generator's daily report).
 SOLD_STATUSES: tuple[str, ...] = ("PAID", "SHIPPED", "DELIVERED")
 _FUNCTION_DIR = Path(__file__).resolve().parent
+# The functions' metrics namespace, set by the construct (openmarket_cdk/config/facts.py).
+METRICS_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
 _PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_\-.]*")
 
 
@@ -107,6 +109,9 @@ class SyncSettings:
                 raise SyncConfigError(f"{name} must be 'required' or 'disabled', got {value!r}")
             return value == "required"
 
+        # Powertools' Metrics reads it itself; checked here so a missing one fails at cold
+        # start with its name, not at the first flush after the work is done.
+        required(METRICS_NAMESPACE_ENV)
         prefix = optional("REDIS_KEY_PREFIX") or "openmarket"
         if not _PREFIX_RE.fullmatch(prefix):
             raise SyncConfigError(f"REDIS_KEY_PREFIX has invalid characters: {prefix!r}")

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import pymysql
 import pymysql.cursors
@@ -42,6 +42,9 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # the technical floor of any report, and the default of EARLIEST_ORDER_DATE.
 MIN_SUPPORTED_DATE = dt.date(1000, 1, 2)
 _FUNCTION_DIR = Path(__file__).resolve().parent
+
+# The functions' metrics namespace, set by the construct (openmarket_cdk/config/facts.py).
+METRICS_NAMESPACE_ENV: Final = "POWERTOOLS_METRICS_NAMESPACE"
 
 
 class ReportInputError(ValueError):
@@ -158,6 +161,9 @@ class ReportSettings:
                 raise ReportConfigError(f"{name} must be between {low} and {high}, got {value}")
             return value
 
+        # Powertools' Metrics reads it itself; checked here so a missing one fails at cold
+        # start with its name, not at the first flush after the report is written.
+        required(METRICS_NAMESPACE_ENV)
         tls = (optional("DB_TLS") or "required").lower()
         if tls not in ("required", "disabled"):
             raise ReportConfigError(f"DB_TLS must be 'required' or 'disabled', got {tls!r}")

@@ -231,7 +231,7 @@ def _make_tls_material(directory: Path) -> TlsMaterial:
 @pytest.fixture
 def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> str:
     """POWERTOOLS_METRICS_NAMESPACE as the construct sets it on every function; the namespace
-    (``openmarket_cdk.constructs.function.METRICS_NAMESPACE``) the metrics must carry."""
+    (``openmarket_cdk.config.METRICS_NAMESPACE``) the metrics must carry."""
     monkeypatch.setenv(METRICS_NAMESPACE_ENV, METRICS_NAMESPACE)
     return METRICS_NAMESPACE
 

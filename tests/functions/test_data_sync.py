@@ -16,7 +16,7 @@ import inventory_sync
 import pymysql
 import pytest
 import redis
-from function_env import METRICS_NAMESPACE, construct_env
+from function_env import CONSTRUCT_ENV, METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, construct_env
 from moto import mock_aws
 
 pytestmark = pytest.mark.integration
@@ -254,6 +254,7 @@ def test_future_timestamp_cannot_push_watermark_past_db_clock(env: SimpleNamespa
             "REDIS_HOST": "x",
             "REDIS_SECRET_ARN": "x",
             "REDIS_KEY_PREFIX": env.prefix,
+            **CONSTRUCT_ENV,
         }
     )
     fixed_now = env.now.replace(microsecond=0)
@@ -361,6 +362,7 @@ def test_hot_products(env: SimpleNamespace) -> None:
             "REDIS_HOST": "x",
             "REDIS_SECRET_ARN": "x",
             "REDIS_KEY_PREFIX": env.prefix,
+            **CONSTRUCT_ENV,
             "HOT_PRODUCTS_N": "3",
         }
     )
@@ -431,3 +433,10 @@ def test_redis_error_mid_sync_fails_without_advancing_watermark(env: SimpleNames
     assert watermark(env) is None
     result = index.handler({}, CONTEXT)  # the next run recovers with a full resync
     assert (result["mode"], result["written"]) == ("full", 4)
+
+
+def test_a_missing_metrics_namespace_fails_at_cold_start_with_its_name() -> None:
+    required = {"DB_SECRET_ARN": "x", "REDIS_HOST": "x", "REDIS_SECRET_ARN": "x"}
+    with pytest.raises(inventory_sync.SyncConfigError, match=METRICS_NAMESPACE_ENV):
+        inventory_sync.SyncSettings.from_env(required)
+    assert inventory_sync.SyncSettings.from_env(required | CONSTRUCT_ENV).redis_host == "x"

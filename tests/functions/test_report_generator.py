@@ -18,7 +18,7 @@ import boto3
 import pymysql
 import pytest
 import sales_report
-from function_env import METRICS_NAMESPACE, construct_env
+from function_env import CONSTRUCT_ENV, METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, construct_env
 from moto import mock_aws
 
 pytestmark = pytest.mark.integration
@@ -370,6 +370,7 @@ def test_scheduled_run_before_earliest_order_date_is_skipped(
 )
 def test_malformed_earliest_order_date_is_a_config_error(value: str, message: str) -> None:
     env = {"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn", "EARLIEST_ORDER_DATE": value}
+    env |= CONSTRUCT_ENV
     with pytest.raises(sales_report.ReportConfigError, match=message):
         sales_report.ReportSettings.from_env(env)
 
@@ -391,8 +392,13 @@ def test_date_range_without_configured_earliest_date() -> None:
         with pytest.raises(sales_report.ReportInputError, match="before the first possible"):
             sales_report.resolve_report_date({"date": raw}, now)
     assert sales_report.ReportSettings.from_env(
-        {"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn"}
+        {"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn", **CONSTRUCT_ENV}
     ).earliest_order_date == dt.date(1000, 1, 2)
+
+
+def test_a_missing_metrics_namespace_fails_at_cold_start_with_its_name() -> None:
+    with pytest.raises(sales_report.ReportConfigError, match=METRICS_NAMESPACE_ENV):
+        sales_report.ReportSettings.from_env({"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn"})
 
 
 def test_bad_configuration_is_reported_clearly(
