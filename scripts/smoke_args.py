@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from openmarket_cdk.config import StageConfig
-from openmarket_cdk.config.validation import is_reserved_domain
+from openmarket_cdk.config.edge import is_reserved_domain
 from scripts.aws_access import OperatorError, run
 from scripts.cli_config import stage_config_from_cli
 

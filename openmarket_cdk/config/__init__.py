@@ -1,7 +1,13 @@
 """Stage model of OpenMarket: every size, count, version, CIDR, retention and schedule.
 
-- ``model.py``: the typed, frozen ``StageConfig`` and its parts, with the original design's numbers;
-- ``validation.py``: ``validate_stage`` names the first bad field (``StageConfigError``);
+- a module per section (``network.py``, ``storage.py``, ``data.py``, ``kubernetes.py``,
+  ``functions.py``, ``observability.py``, ``edge.py``, ``policy.py``): typed, frozen
+  dataclasses with the original design's numbers, and the section's checks beside them;
+- ``model.py``: ``StageConfig``, made of the sections;
+- ``validation.py``: ``validate_stage`` runs every check and names the first bad field
+  (``StageConfigError``);
+- ``pins.py``, ``facts.py``, ``names.py``, ``quantities.py``: versions, platform facts,
+  derived names, Kubernetes quantities;
 - ``stages.py``: dev, staging and prod, and ``stage_config(name, account)``.
 
 The account is a placeholder unless overridden (context ``-c account=...`` or the environment
@@ -16,6 +22,9 @@ from enum import StrEnum
 from typing import Any
 
 from openmarket_cdk.config.account import AccountConfig
+from openmarket_cdk.config.data import AuroraCapacity, AuroraConfig, CacheConfig
+from openmarket_cdk.config.edge import EdgeConfig
+from openmarket_cdk.config.errors import StageConfigError
 from openmarket_cdk.config.facts import (
     ACCOUNT_ENV_VAR,
     AVAILABILITY_ZONES,
@@ -38,6 +47,7 @@ from openmarket_cdk.config.facts import (
     InstanceShape,
     SystemComponent,
 )
+from openmarket_cdk.config.functions import FunctionsConfig, FunctionSize
 from openmarket_cdk.config.kubernetes import (
     AlertmanagerConfig,
     ControllerRelease,
@@ -53,22 +63,11 @@ from openmarket_cdk.config.kubernetes import (
     Resources,
     WorkloadConfig,
 )
-from openmarket_cdk.config.model import (
-    AuroraCapacity,
-    AuroraConfig,
-    CacheConfig,
-    EdgeConfig,
-    FunctionsConfig,
-    FunctionSize,
-    NatMode,
-    NetworkConfig,
-    ObservabilityConfig,
-    StageConfig,
-    StageConfigError,
-    StagePolicy,
-    StorageConfig,
-)
+from openmarket_cdk.config.model import StageConfig
 from openmarket_cdk.config.names import StageNames
+from openmarket_cdk.config.network import NatMode, NetworkConfig
+from openmarket_cdk.config.observability import ObservabilityConfig
+from openmarket_cdk.config.policy import StagePolicy
 from openmarket_cdk.config.stages import (
     EDGE_CONTEXT_KEYS,
     account_config,
@@ -77,6 +76,7 @@ from openmarket_cdk.config.stages import (
     stage_config,
     with_edge_overrides,
 )
+from openmarket_cdk.config.storage import StorageConfig
 from openmarket_cdk.config.validation import (
     account_deploy_blockers,
     deploy_blockers,

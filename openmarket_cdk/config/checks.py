@@ -9,6 +9,7 @@ from openmarket_cdk.config.errors import fail
 from openmarket_cdk.config.facts import VALID_LOG_RETENTION_DAYS
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def network(cidr: str, field_path: str) -> ipaddress.IPv4Network:

@@ -17,7 +17,7 @@ from openmarket_cdk.config.kubernetes import (
     Resources,
     WorkloadConfig,
 )
-from openmarket_cdk.config.model import StagePolicy
+from openmarket_cdk.config.policy import StagePolicy
 from openmarket_cdk.config.quantities import (
     CPU_FORM,
     MEMORY_FORM,

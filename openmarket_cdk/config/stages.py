@@ -8,6 +8,8 @@ from dataclasses import replace
 from typing import Any
 
 from openmarket_cdk.config.account import AccountConfig
+from openmarket_cdk.config.data import AuroraCapacity
+from openmarket_cdk.config.edge import EdgeConfig
 from openmarket_cdk.config.errors import fail
 from openmarket_cdk.config.facts import (
     ACCOUNT_ENV_VAR,
@@ -20,13 +22,9 @@ from openmarket_cdk.config.kubernetes import (
     NodeCapacity,
     Resources,
 )
-from openmarket_cdk.config.model import (
-    AuroraCapacity,
-    EdgeConfig,
-    NatMode,
-    StageConfig,
-    StagePolicy,
-)
+from openmarket_cdk.config.model import StageConfig
+from openmarket_cdk.config.network import NatMode
+from openmarket_cdk.config.policy import StagePolicy
 from openmarket_cdk.config.validation import (
     validate_account,
     validate_account_config,
