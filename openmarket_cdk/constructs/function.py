@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
-from aws_cdk.aws_lambda_python_alpha import PythonFunction
+from aws_cdk.aws_lambda_python_alpha import BundlingOptions, PythonFunction
 from constructs import Construct
 
 from openmarket_cdk.common import log_retention, pascal_case, retain_or_destroy
@@ -107,6 +107,9 @@ class OpenMarketFunction(Construct):
             entry=str(FUNCTIONS_DIR / name),
             index="index.py",
             handler="handler",
+            # Bytecode a local run (tests, mypy) left behind is neither shipped nor part of
+            # the asset's hash: the same sources give the same asset on every machine.
+            bundling=BundlingOptions(asset_excludes=["__pycache__", "*.pyc"]),
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             memory_size=size.memory_mb,
