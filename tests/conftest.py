@@ -6,11 +6,13 @@ skipped (context ``aws:cdk:bundling-stacks`` = []) so no Docker engine is needed
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -211,7 +213,9 @@ def _start_typecheck() -> None:
     # The shell writes the exit code last, so a present `code` file means a finished check.
     check = shlex.quote(str(ROOT / "scripts" / "typecheck.sh"))
     script = f"{check} >output 2>&1; echo $? >code.tmp; mv code.tmp code"
-    subprocess.Popen(["sh", "-c", script], cwd=directory, start_new_session=True)
+    process = subprocess.Popen(["sh", "-c", script], cwd=directory, start_new_session=True)
+    # Its own process group: the main pytest process stops it if the run ends first.
+    (directory / "pgid").write_text(str(process.pid))
 
 
 def typecheck_result(timeout_s: float) -> tuple[int, str]:
@@ -227,14 +231,24 @@ def typecheck_result(timeout_s: float) -> tuple[int, str]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    # After deselection: `make test-fast` (-m "not gate") has no type check to start.
+    # After deselection: `make test-fast` (-m "not gate") has no type check to start, nor
+    # has a collection-only run (an editor discovering tests).
+    if session.config.option.collectonly:
+        return
     if any(item.name == TYPECHECK_TEST for item in session.items):
         _start_typecheck()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if not _is_xdist_worker(config):
-        shutil.rmtree(os.environ.pop(TYPECHECK_DIR_ENV, ""), ignore_errors=True)
+    if _is_xdist_worker(config):
+        return
+    directory = Path(os.environ.pop(TYPECHECK_DIR_ENV, ""))
+    pgid = directory / "pgid"
+    # A run stopped early (Ctrl-C, -x) stops its check too: no mypy outlives its run.
+    if pgid.exists() and not (directory / "code").exists():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(int(pgid.read_text()), signal.SIGTERM)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 # --- two speeds: `make test-fast` deselects the gate ----------------------------------------

@@ -160,12 +160,12 @@ def test_the_synthesized_app_stays_on_one_worker(
     """`make test` runs on both cores (pytest-xdist, --dist loadgroup). Every test of the
     synthesized app carries one group, so one worker synthesizes it and runs checkov; were the
     group ignored (pytest 9.2 with pytest-xdist 3.8: pytest-xdist#1386), each worker would."""
-    assert request.node.get_closest_marker("xdist_group").args == ("synthesized",)
-    if request.config.getoption("loadgroup", default=False):
-        assert request.node.nodeid.endswith("@synthesized"), (
-            "pytest-xdist ignored the xdist_group mark: pin a pytest it supports "
-            "(requirements-dev.txt, constraints.txt)"
-        )
+    if not request.config.getoption("loadgroup", default=False):
+        pytest.skip("only a --dist loadgroup run (make test) distributes by group")
+    assert request.node.nodeid.endswith("@synthesized"), (
+        "pytest-xdist ignored the xdist_group mark: pin a pytest it supports "
+        "(requirements-dev.txt, constraints.txt)"
+    )
 
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)

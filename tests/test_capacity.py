@@ -96,7 +96,7 @@ def test_every_disruption_budget_lets_one_node_drain(
 def test_original_capacity_plan_fits_prod(stages: dict[str, StageWorkloads]) -> None:
     k8s = stage_config("prod").kubernetes
     # The original design: nodes 2 -> 6, backend 2 -> 6 pods. Prod starts at 3 nodes: two do
-    # not hold the minimum (config/model.py, node_min_size); the plan's six is the autoscaler's
+    # not hold the minimum (config/kubernetes.py, node_min_size); the plan's six is the autoscaler's
     # maximum.
     assert k8s.node_min_size <= 3 and k8s.node_max_size >= ORIGINAL_PLAN_NODES
     assert k8s.backend.hpa_min_replicas == 2 and k8s.backend.hpa_max_replicas >= 6

@@ -151,9 +151,11 @@ def load_stage(cdk_out: Path, stage: str) -> StageAssembly:
     """
     assemblies = _nested_assemblies(cdk_out)
     directory: str | None = None
+    name = stage
     for display, (artifact_id, nested) in assemblies.items():
         if stage in (display, artifact_id, f"assembly-{stage}"):
-            directory = nested
+            # The stage's own name, however it was asked for (dev, assembly-dev).
+            directory, name = nested, display
             break
     if directory is None:
         known = ", ".join(assemblies) or "none"
@@ -179,7 +181,7 @@ def load_stage(cdk_out: Path, stage: str) -> StageAssembly:
         )
     if not stacks:
         raise AssemblyError(f"{nested_dir} holds no stack templates")
-    return StageAssembly(stage, stacks)
+    return StageAssembly(name, stacks)
 
 
 # --- values ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Platform facts: what is true of AWS, the region and the tools whatever a stage chooses
 (the region, its zones, reserved names and placeholders, tag keys, instance shapes, the
-pods EKS add-ons run). Stage choices are in model.py, versions in pins.py."""
+pods EKS add-ons run). Stage choices are in the section modules and stages.py, versions
+in pins.py."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ def _validate_node_density(k8s: KubernetesConfig) -> None:
     if shape is None:
         fail(
             "kubernetes.node_instance_type",
-            f"{k8s.node_instance_type!r} has no InstanceShape (config/model.py INSTANCE_SHAPES)",
+            f"{k8s.node_instance_type!r} has no InstanceShape (config/facts.py INSTANCE_SHAPES)",
         )
     # Without prefix delegation every pod needs one secondary address: ENIs x (IPs - 1) + 2.
     # With it, EKS recommends 110 below 30 vCPUs and 250 above (max-pods-calculator.sh).

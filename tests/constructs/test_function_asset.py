@@ -1,19 +1,30 @@
 """A function's asset on a bare app: bytecode a local run leaves in the function's folder
-(tests, mypy) is neither shipped nor part of the asset's hash, so the same sources give the
-same asset, and no `cdk diff`, on every machine."""
+(tests, mypy; `make test` lets pytest write it) is not part of the asset's hash, so the same
+sources give the same asset, and no `cdk diff`, on every machine. Works on a copy of the
+function's folder, never in the repository's."""
 
 from __future__ import annotations
 
-import contextlib
+import shutil
 from pathlib import Path
 
+import pytest
 from aws_cdk.assertions import Template
 
 from openmarket_cdk.config import stage_config
-from openmarket_cdk.constructs.function import FUNCTIONS_DIR, OpenMarketFunction
+from openmarket_cdk.constructs import function as function_module
+from openmarket_cdk.constructs.function import OpenMarketFunction
 from tests.constructs.bare import bare_stack
 
 NAME = "report-generator"
+
+
+@pytest.fixture
+def functions_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    source = function_module.FUNCTIONS_DIR / NAME
+    shutil.copytree(source, tmp_path / NAME, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(function_module, "FUNCTIONS_DIR", tmp_path)
+    return tmp_path / NAME
 
 
 def _code_key() -> str:
@@ -24,28 +35,15 @@ def _code_key() -> str:
     return key
 
 
-def _with_file(relative: str, content: bytes) -> str:
-    """The asset's key while ``functions/<NAME>/<relative>`` exists (made and removed here)."""
-    path = FUNCTIONS_DIR / NAME / relative
-    made = [p for p in reversed(path.relative_to(FUNCTIONS_DIR / NAME).parents) if p != Path(".")]
-    created = [FUNCTIONS_DIR / NAME / p for p in made if not (FUNCTIONS_DIR / NAME / p).exists()]
-    for directory in created:
-        directory.mkdir()
-    try:
-        path.write_bytes(content)
-        return _code_key()
-    finally:
-        path.unlink(missing_ok=True)
-        for directory in reversed(created):
-            # Python may have cached a module in it meanwhile (another worker): then it stays.
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+def test_bytecode_does_not_change_the_asset(functions_dir: Path) -> None:
+    before = _code_key()
+    (functions_dir / "__pycache__").mkdir()
+    (functions_dir / "__pycache__" / "sales_report.cpython-311.pyc").write_bytes(b"cache")
+    assert _code_key() == before
 
 
-def test_bytecode_does_not_change_the_asset() -> None:
-    assert _with_file("__pycache__/asset_probe.cpython-311.pyc", b"not the source") == _code_key()
-
-
-def test_a_source_file_does_change_it() -> None:
+def test_a_source_file_does_change_it(functions_dir: Path) -> None:
     """The probe sees a change to what is shipped, so the test above can fail."""
-    assert _with_file("asset_probe.txt", b"shipped") != _code_key()
+    before = _code_key()
+    (functions_dir / "extra.py").write_text("VALUE = 1\n")
+    assert _code_key() != before

@@ -16,7 +16,7 @@ import inventory_sync
 import pymysql
 import pytest
 import redis
-from function_env import CONSTRUCT_ENV, METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, construct_env
+from function_env import CONSTRUCT_ENV, METRICS_NAMESPACE, construct_env
 from moto import mock_aws
 
 pytestmark = pytest.mark.integration
@@ -433,10 +433,3 @@ def test_redis_error_mid_sync_fails_without_advancing_watermark(env: SimpleNames
     assert watermark(env) is None
     result = index.handler({}, CONTEXT)  # the next run recovers with a full resync
     assert (result["mode"], result["written"]) == ("full", 4)
-
-
-def test_a_missing_metrics_namespace_fails_at_cold_start_with_its_name() -> None:
-    required = {"DB_SECRET_ARN": "x", "REDIS_HOST": "x", "REDIS_SECRET_ARN": "x"}
-    with pytest.raises(inventory_sync.SyncConfigError, match=METRICS_NAMESPACE_ENV):
-        inventory_sync.SyncSettings.from_env(required)
-    assert inventory_sync.SyncSettings.from_env(required | CONSTRUCT_ENV).redis_host == "x"

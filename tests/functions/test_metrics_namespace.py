@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from function_env import METRICS_NAMESPACE, METRICS_NAMESPACE_ENV
+import pytest
+from function_env import CONSTRUCT_ENV, METRICS_NAMESPACE, METRICS_NAMESPACE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -137,3 +138,21 @@ def test_every_function_publishes_into_the_namespace_of_its_environment() -> Non
         name: [d["Namespace"] for d in emf["_aws"]["CloudWatchMetrics"]]
         for name, emf in emitted.items()
     } == {d.name: [namespace] for d in FUNCTION_DIRS}
+
+
+def test_data_sync_refuses_a_missing_namespace_at_cold_start() -> None:
+    import inventory_sync
+
+    required = {"DB_SECRET_ARN": "x", "REDIS_HOST": "x", "REDIS_SECRET_ARN": "x"}
+    with pytest.raises(inventory_sync.SyncConfigError, match=METRICS_NAMESPACE_ENV):
+        inventory_sync.SyncSettings.from_env(required)
+    assert inventory_sync.SyncSettings.from_env(required | CONSTRUCT_ENV).redis_host == "x"
+
+
+def test_report_generator_refuses_a_missing_namespace_at_cold_start() -> None:
+    import sales_report
+
+    required = {"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn"}
+    with pytest.raises(sales_report.ReportConfigError, match=METRICS_NAMESPACE_ENV):
+        sales_report.ReportSettings.from_env(required)
+    assert sales_report.ReportSettings.from_env(required | CONSTRUCT_ENV).reports_bucket == "b"

@@ -18,7 +18,7 @@ import boto3
 import pymysql
 import pytest
 import sales_report
-from function_env import CONSTRUCT_ENV, METRICS_NAMESPACE, METRICS_NAMESPACE_ENV, construct_env
+from function_env import CONSTRUCT_ENV, METRICS_NAMESPACE, construct_env
 from moto import mock_aws
 
 pytestmark = pytest.mark.integration
@@ -394,11 +394,6 @@ def test_date_range_without_configured_earliest_date() -> None:
     assert sales_report.ReportSettings.from_env(
         {"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn", **CONSTRUCT_ENV}
     ).earliest_order_date == dt.date(1000, 1, 2)
-
-
-def test_a_missing_metrics_namespace_fails_at_cold_start_with_its_name() -> None:
-    with pytest.raises(sales_report.ReportConfigError, match=METRICS_NAMESPACE_ENV):
-        sales_report.ReportSettings.from_env({"REPORTS_BUCKET": "b", "DB_SECRET_ARN": "arn"})
 
 
 def test_bad_configuration_is_reported_clearly(

@@ -119,6 +119,7 @@ def test_a_stage_is_its_stacks_in_assembly_order_with_both_names(tmp_path: Path)
     for name in ("prod", "assembly-prod"):
         loaded = load_stage(cdk_out, name)
         assert [s.name for s in loaded.stacks] == ["prod/Network", "prod/Data"]
+        assert loaded.name == "prod"  # the stage's own name, however it was asked for
     network = loaded.stack("prod/Network")
     assert (network.stack_name, network.kind, network.description) == (
         "openmarket-prod-network",

@@ -62,3 +62,22 @@ def test_the_charts_read_only_the_config_of_the_cdk_package() -> None:
         "openmarket_cdk.config",
         "openmarket_cdk.config.quantities",
     }
+
+
+# A stack reads as a short list of named parts; no module of the app is a room of several.
+STACK_MODULE_MAX_LINES = 300
+APP_MODULE_MAX_LINES = 500
+
+
+def test_stacks_and_app_modules_stay_short() -> None:
+    app = ROOT / "openmarket_cdk"
+    too_long = [
+        f"{path.relative_to(ROOT)}: {lines} lines (at most {limit})"
+        for path in sorted(app.rglob("*.py"))
+        for lines in [len(path.read_text().splitlines())]
+        for limit in [
+            STACK_MODULE_MAX_LINES if path.parent == app / "stacks" else APP_MODULE_MAX_LINES
+        ]
+        if lines > limit
+    ]
+    assert too_long == []

@@ -28,6 +28,8 @@ ORIGINAL_DEV_BEFORE: Mapping[str, float] = {
     "data transfer": 5,
     "ECR": 1,
 }
+# The original design itemises its "before" estimate for dev only.
+ORIGINAL_BEFORE_ITEMS: Mapping[str, Mapping[str, float]] = {"dev": ORIGINAL_DEV_BEFORE}
 ORIGINAL_TOTALS: Mapping[str, tuple[float, float]] = {
     "dev": (418, 249),
     "staging": (520, 380),
@@ -44,7 +46,7 @@ AFTER, AFTER_WIDTH = "original after", 16
 
 def original_design_for(stage: str) -> dict[str, Any]:
     before, after = ORIGINAL_TOTALS.get(stage, (0.0, 0.0))
-    items = dict(ORIGINAL_DEV_BEFORE) if stage == "dev" else {}
+    items = dict(ORIGINAL_BEFORE_ITEMS.get(stage, {}))
     return {"before_usd": before, "after_usd": after, "before_items_usd": items}
 
 
@@ -102,7 +104,7 @@ def stage_table(estimate: StageEstimate, details: bool = False) -> str:
         f"{_usd(original['after_usd'], AFTER_WIDTH)}"
     )
     lines.append(f"   {'budget (config)':<20}{_usd(estimate.budget_usd)}")
-    if estimate.stage == "dev":
+    if estimate.stage in ORIGINAL_BEFORE_ITEMS:
         lines.append(f"   {ORIGINAL_NOTE}")
     if estimate.unpriced:
         lines.append("")
