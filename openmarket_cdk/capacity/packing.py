@@ -49,15 +49,26 @@ def pack(
     base_cpu = sum(d.cpu_m for d in daemonsets)
     base_memory = sum(d.memory_mi for d in daemonsets)
     used = [[base_cpu, base_memory, len(daemonsets)] for _ in range(nodes)]
-    unplaced: list[Pod] = []
     if base_cpu > node.cpu_m or base_memory > node.memory_mi or len(daemonsets) > node.pods:
         return Packing(node, tuple(NodeUse(*u) for u in used), tuple(pods))
+
+    unplaced = _first_fit_decreasing(pods, used, node)
+    return Packing(node, tuple(NodeUse(*u) for u in used), tuple(unplaced))
+
+
+def _first_fit_decreasing(
+    pods: Sequence[Pod], slots: list[list[int]], node: NodeShape
+) -> list[Pod]:
+    """Places ``pods``, largest first (by its larger share of a node's CPU or memory), on the
+    first slot (used CPU, memory, pods of one node, updated in place) with room for it; returns
+    the pods that found none."""
 
     def size(pod: Pod) -> float:
         return max(pod.cpu_m / node.cpu_m, pod.memory_mi / node.memory_mi)
 
+    unplaced: list[Pod] = []
     for pod in sorted(pods, key=size, reverse=True):
-        for slot in used:
+        for slot in slots:
             if (
                 slot[0] + pod.cpu_m <= node.cpu_m
                 and slot[1] + pod.memory_mi <= node.memory_mi
@@ -69,7 +80,7 @@ def pack(
                 break
         else:
             unplaced.append(pod)
-    return Packing(node, tuple(NodeUse(*u) for u in used), tuple(unplaced))
+    return unplaced
 
 
 @dataclass(frozen=True)
@@ -131,24 +142,7 @@ def pack_zones(
     leftovers = [
         [u.cpu_m, u.memory_mi, u.pods] for packing in per_zone.values() for u in packing.nodes
     ]
-    unplaced: list[Pod] = []
-
-    def size(pod: Pod) -> float:
-        return max(pod.cpu_m / node.cpu_m, pod.memory_mi / node.memory_mi)
-
-    for pod in sorted(free, key=size, reverse=True):
-        for slot in leftovers:
-            if (
-                slot[0] + pod.cpu_m <= node.cpu_m
-                and slot[1] + pod.memory_mi <= node.memory_mi
-                and slot[2] + 1 <= node.pods
-            ):
-                slot[0] += pod.cpu_m
-                slot[1] += pod.memory_mi
-                slot[2] += 1
-                break
-        else:
-            unplaced.append(pod)
+    unplaced = _first_fit_decreasing(free, leftovers, node)
     # Per zone again, with the free pods in: what each zone's nodes hold now.
     index = 0
     filled: dict[str, Packing] = {}
