@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from openmarket_cdk.stage_sleep.runtime.contract import ZONE_TAG
+from openmarket_cdk.stage_sleep.runtime.contract import ZONE_TAG, StagePlan
 from tools.assembly import Resource, StageAssembly, as_number, flatten
 from tools.cost.hours import HOURS_PER_MONTH, DailyWindow, UnmodelledWindow, daily_time
 from tools.cost.sleep_schedules import (
@@ -126,15 +126,18 @@ class StageSleeps:
     def _asleep(
         self,
         subject: str,
-        stops: Sequence[SleepSchedule],
-        starts: Sequence[SleepSchedule],
+        entries: Sequence[SleepSchedule],
         verb: str,
         by: Callable[[SleepSchedule, SleepSchedule], str],
+        *,
+        stop_action: str = SLEEP,
         check: WindowCheck | None = None,
     ) -> Sleep | None:
-        """The window ``subject`` runs in, between the one wake schedule that brings it back
-        (``starts``) and the one schedule that puts it to sleep (``stops``); None, with a
+        """The window ``subject`` runs in, between the one wake schedule of ``entries`` that
+        brings it back and the one ``stop_action`` schedule that puts it to sleep; None, with a
         warning when either is there, when it is not modelled (counted all month)."""
+        stops = [e for e in entries if e.action == stop_action]
+        starts = [e for e in entries if e.action == WAKE]
         stopped_by, started_by = schedule_addresses(stops), schedule_addresses(starts)
         if not stopped_by and not started_by:
             return None
@@ -167,6 +170,18 @@ class StageSleeps:
             self.warnings.append(f"{subject}: {why}: not modelled, {_ALL_MONTH}")
             return None
         return Sleep(window, time_zone, verb, by(stop, start))
+
+    def _sleeps_and_wakes_by(
+        self, key: Callable[[StagePlan], str | None]
+    ) -> list[tuple[str, list[SleepSchedule]]]:
+        """The "sleep" and "wake" schedules grouped by what their plan names with ``key``
+        (schedules whose plan names nothing left out), in the name's order."""
+        grouped: dict[str, list[SleepSchedule]] = {}
+        for entry in self.schedules:
+            name = key(entry.plan)
+            if name is not None and entry.action in (SLEEP, WAKE):
+                grouped.setdefault(name, []).append(entry)
+        return sorted(grouped.items())
 
     # --- node groups -----------------------------------------------------------------------
     def _nodegroup_bounds(self) -> dict[str, NodegroupBounds]:
@@ -260,8 +275,7 @@ class StageSleeps:
             ]
             sleep = self._asleep(
                 f"node group {nodegroup_name(r)} ({zone})",
-                [e for e in mine if e.action == SLEEP],
-                [e for e in mine if e.action == WAKE],
+                mine,
                 "scaled to 0",
                 lambda stop, start: (
                     f"by {stop.address}, scaled back by {start.address} "
@@ -290,13 +304,8 @@ class StageSleeps:
             flatten(r.prop("DBClusterIdentifier"))
             for r in self.assembly.of_type("AWS::RDS::DBCluster")
         }
-        by_cluster: dict[str, list[SleepSchedule]] = {}
-        for entry in self.schedules:
-            cluster = entry.plan.database_cluster
-            if cluster is not None and entry.action in (SLEEP, WAKE):
-                by_cluster.setdefault(cluster, []).append(entry)
         sleeps: dict[str, Sleep] = {}
-        for cluster, entries in sorted(by_cluster.items()):
+        for cluster, entries in self._sleeps_and_wakes_by(lambda p: p.database_cluster):
             if cluster not in identifiers:
                 self.warnings.append(
                     f"{', '.join(schedule_addresses(entries))} stop and start Aurora cluster "
@@ -305,8 +314,7 @@ class StageSleeps:
                 continue
             sleep = self._asleep(
                 f"Aurora cluster '{cluster}'",
-                [e for e in entries if e.action == SLEEP],
-                [e for e in entries if e.action == WAKE],
+                entries,
                 "stopped",
                 _stopped_and_started_by,
             )
@@ -376,10 +384,10 @@ class StageSleeps:
             mine = [e for e in acting if e.plan.nat_tag in tags]
             sleep = self._asleep(
                 f"instance {address}",
-                [e for e in mine if e.action == FINISH_SLEEP],
-                [e for e in mine if e.action == WAKE],
+                mine,
                 "stopped",
                 _stopped_and_started_by,
+                stop_action=FINISH_SLEEP,
                 check=self._nodes_gone_before,
             )
             if sleep is not None:
@@ -410,13 +418,8 @@ class StageSleeps:
         dearer side of what the templates can say.
         """
         names = self._ingress_alb_names()
-        by_name: dict[str, list[SleepSchedule]] = {}
-        for entry in self.schedules:
-            name = entry.plan.load_balancer_name
-            if name is not None and entry.action in (SLEEP, WAKE):
-                by_name.setdefault(name, []).append(entry)
         sleeps: dict[str, Sleep] = {}
-        for name, entries in sorted(by_name.items()):
+        for name, entries in self._sleeps_and_wakes_by(lambda p: p.load_balancer_name):
             if name not in names:
                 self.warnings.append(
                     f"{', '.join(schedule_addresses(entries))} put load balancer '{name}' to "
@@ -425,8 +428,7 @@ class StageSleeps:
                 continue
             sleep = self._asleep(
                 f"ALB '{name}'",
-                [e for e in entries if e.action == SLEEP],
-                [e for e in entries if e.action == WAKE],
+                entries,
                 "deleted",
                 lambda stop, start: (
                     f"by {stop.address} (its Ingress leaves class {stop.plan.ingress_class}: "
