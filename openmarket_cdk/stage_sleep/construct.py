@@ -138,23 +138,17 @@ class StageSleep(Construct):
         )
         cluster.connections.allow_default_port_from(security_group, f"{name} to the API")
         ingress_sleeps = config.sleep.load_balancer_sleeps
-        function = lambda_.Function(
-            self,
+        function = self._function(
             "ClusterFunction",
-            function_name=name,
+            name,
             description="Stage sleep's two Kubernetes changes: the autoscaler's replicas and "
             "the Ingress's class",
-            code=_code(),
             handler="runtime.cluster.handler",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             memory_size=128,
             timeout=Duration.minutes(1),
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             security_groups=[security_group],
-            log_group=self._log_group("ClusterFunctionLogs", name),
-            logging_format=lambda_.LoggingFormat.JSON,
             environment={
                 "CLUSTER_NAME": config.names.cluster_name,
                 "CLUSTER_ENDPOINT": cluster.cluster_endpoint,
@@ -169,18 +163,6 @@ class StageSleep(Construct):
         )
         role = function.role
         assert role is not None
-        acknowledge(
-            role,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaVPCAccessExecutionRole]",
-            "Lambda's own policy for the network interfaces of a function in a VPC.",
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "Lambda's own policy for writing the function's logs.",
-        )
         entry = eks.CfnAccessEntry(
             self,
             "ClusterFunctionAccess",
@@ -244,34 +226,19 @@ class StageSleep(Construct):
     def _orchestrator(self, scheduler_role_arn: str) -> lambda_.Function:
         config = self._config
         name = config.names.stage_sleep_function_name
-        function = lambda_.Function(
-            self,
+        return self._function(
             "Function",
-            function_name=name,
+            name,
             description="The stage sleeps outside working hours and wakes before them "
             "(openmarket_cdk/stage_sleep)",
-            code=_code(),
             handler="runtime.orchestrator.handler",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             memory_size=256,
             # Waits for the ALB controller to delete the ALB and for the NAT instance to run.
             timeout=Duration.minutes(10),
-            log_group=self._log_group("FunctionLogs", name),
-            logging_format=lambda_.LoggingFormat.JSON,
             environment={"SCHEDULER_ROLE_ARN": scheduler_role_arn},
             # A failed part raises after the others ran: once more, then the errors alarm.
             retry_attempts=1,
         )
-        role = function.role
-        assert role is not None
-        acknowledge(
-            role,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]",
-            "Lambda's own policy for writing the function's logs.",
-        )
-        return function
 
     def _grant_orchestrator(self, scheduler_role_arn: str) -> None:
         config = self._config
@@ -373,6 +340,38 @@ class StageSleep(Construct):
                 retry_attempts=2,
             ),
         )
+
+    def _function(self, construct_id: str, name: str, **settings: Any) -> lambda_.Function:
+        """One of stage sleep's functions: its runtime/ code, the functions' runtime and
+        architecture, JSON logs into its own log group, Lambda's managed policies
+        acknowledged (the VPC one when it runs in the VPC)."""
+        function = lambda_.Function(
+            self,
+            construct_id,
+            function_name=name,
+            code=_code(),
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            log_group=self._log_group(f"{construct_id}Logs", name),
+            logging_format=lambda_.LoggingFormat.JSON,
+            **settings,
+        )
+        role = function.role
+        assert role is not None
+        if "vpc" in settings:
+            acknowledge(
+                role,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaVPCAccessExecutionRole]",
+                "Lambda's own policy for the network interfaces of a function in a VPC.",
+            )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            "Lambda's own policy for writing the function's logs.",
+        )
+        return function
 
     def _log_group(self, construct_id: str, function_name: str) -> logs.LogGroup:
         config = self._config
