@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -122,23 +123,30 @@ def test_dev_node_groups_without_the_schedules_run_all_month_and_warn() -> None:
     assert result.facts["nodegroups_scaled_to_zero_by_schedule"] == []
 
 
+def _dev_aurora() -> dict[str, Any]:
+    """dev's provisioned Aurora cluster and its writer."""
+    return {
+        "Cluster": res(
+            "AWS::RDS::DBCluster",
+            Engine="aurora-mysql",
+            DBClusterIdentifier="openmarket-dev-aurora",
+        ),
+        "Writer": res(
+            "AWS::RDS::DBInstance",
+            Engine="aurora-mysql",
+            DBInstanceClass="db.t4g.medium",
+            DBClusterIdentifier={"Ref": "Cluster"},
+        ),
+    }
+
+
 def test_provisioned_aurora_stopped_by_the_stage_sleep_counts_working_hours() -> None:
     plan = replace(
         _nodes_only(stage_plan(stage_config("dev"))), database_cluster="openmarket-dev-aurora"
     )
     result = estimate(
         {
-            "Cluster": res(
-                "AWS::RDS::DBCluster",
-                Engine="aurora-mysql",
-                DBClusterIdentifier="openmarket-dev-aurora",
-            ),
-            "Writer": res(
-                "AWS::RDS::DBInstance",
-                Engine="aurora-mysql",
-                DBInstanceClass="db.t4g.medium",
-                DBClusterIdentifier={"Ref": "Cluster"},
-            ),
+            **_dev_aurora(),
             "StageSleep": res("AWS::Lambda::Function"),
             "Sleep": _sleep_schedule("sleep", 18, plan),
             "Wake": _sleep_schedule("wake", 9, plan),
@@ -151,22 +159,7 @@ def test_provisioned_aurora_stopped_by_the_stage_sleep_counts_working_hours() ->
     (note,) = items(result, "Writer", "dev")[0].notes
     assert "by dev/Test/Sleep, started by dev/Test/Wake" in note
     # Without the database in the plan it runs all month.
-    awake = estimate(
-        {
-            "Cluster": res(
-                "AWS::RDS::DBCluster",
-                Engine="aurora-mysql",
-                DBClusterIdentifier="openmarket-dev-aurora",
-            ),
-            "Writer": res(
-                "AWS::RDS::DBInstance",
-                Engine="aurora-mysql",
-                DBInstanceClass="db.t4g.medium",
-                DBClusterIdentifier={"Ref": "Cluster"},
-            ),
-        },
-        stage="dev",
-    )
+    awake = estimate(_dev_aurora(), stage="dev")
     assert usd(awake, "Writer", "dev") == pytest.approx(hourly * 730)
 
 
