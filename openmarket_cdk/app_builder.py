@@ -109,6 +109,7 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
     ]
     # Once per account, outside the stages: GitHub Actions' OIDC provider and roles.
     # `cdk deploy DeployAccess` selects it; 'dev/*' never does.
+    configs = all_stage_configs(account)
     access = DeployAccessStack(
         app,
         "DeployAccess",
@@ -119,16 +120,12 @@ def build_app(app: cdk.App) -> list[OpenMarketStage]:
         termination_protection=True,
         existing_provider_arn=app.node.try_get_context("github_oidc_provider_arn"),
         # The deploy workflow wakes these before deploying (make wake).
-        sleeping_stages=[config for config in all_stage_configs(account) if config.sleep.enabled],
-        snapshot_stages=[
-            config for config in all_stage_configs(account) if config.policy.serves_customers
-        ],
+        sleeping_stages=[config for config in configs if config.sleep.enabled],
+        snapshot_stages=[config for config in configs if config.name in SNAPSHOT_BEFORE_DEPLOY],
         # make smoke opens these stages' ALB to the runner for the length of the test.
-        restricted_alb_stages=[
-            config for config in all_stage_configs(account) if config.alb_is_restricted
-        ],
+        restricted_alb_stages=[config for config in configs if config.alb_is_restricted],
         # make preflight, the deploy's first step, reads what each stage needs.
-        preflight_stages=all_stage_configs(account),
+        preflight_stages=configs,
     )
     # Once per account too: the audit trail and the CIS alarms (`cdk deploy Audit`).
     audit_config = with_account_overrides(

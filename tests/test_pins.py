@@ -43,12 +43,16 @@ def test_every_version_is_written_once() -> None:
     assert found == []
 
 
-def version_mentions(path: Path, versions: set[str]) -> list[tuple[int, str]]:
-    """Each pinned version (an image's tag too) standing as a word anywhere in the text:
-    comments and docstrings as well, which would go stale at the first bump."""
-    words = re.compile(
+def version_words(versions: set[str]) -> re.Pattern[str]:
+    """Each version (an image's tag too) standing as a word: not inside a longer version."""
+    return re.compile(
         "|".join(rf"(?<![\w.]){re.escape(v)}(?![\w.])" for v in sorted(versions, key=len)[::-1])
     )
+
+
+def version_mentions(path: Path, words: re.Pattern[str]) -> list[tuple[int, str]]:
+    """Every version of ``words`` anywhere in the text: comments and docstrings as well,
+    which would go stale at the first bump."""
     return [
         (number, match.group(0))
         for number, line in enumerate(path.read_text().splitlines(), 1)
@@ -64,11 +68,12 @@ def pinned_versions() -> set[str]:
 
 def test_no_comment_repeats_a_version() -> None:
     """Prose points at config/pins.py instead of naming the version it would leave behind."""
+    words = version_words(pinned_versions())
     found = [
         f"{path.relative_to(ROOT)}:{line}: {version}"
         for path in sorted(APP.rglob("*.py"))
         if path.resolve() != PINS_FILE
-        for line, version in version_mentions(path, pinned_versions())
+        for line, version in version_mentions(path, words)
     ]
     assert found == [], "name config/pins.py instead of the version"
 
@@ -77,7 +82,7 @@ def test_the_text_check_sees_a_version_in_a_comment(tmp_path: Path) -> None:
     text = tmp_path / "comment.py"
     tag = pins.PROMETHEUS_IMAGE.rsplit(":", 1)[1]
     text.write_text(f"# chart {pins.EXTERNAL_DNS_CHART} with Prometheus {tag}\nX = 'v{tag}1'\n")
-    assert version_mentions(text, pinned_versions()) == [
+    assert version_mentions(text, version_words(pinned_versions())) == [
         (1, pins.EXTERNAL_DNS_CHART),
         (1, tag),
     ]
