@@ -279,9 +279,6 @@ GATE_FILES = frozenset(
 def pytest_configure(config: pytest.Config) -> None:
     if not _is_xdist_worker(config):
         os.environ[TYPECHECK_DIR_ENV] = tempfile.mkdtemp(prefix="openmarket-typecheck-")
-    config.addinivalue_line(
-        "markers", "gate: part of the full gate only (`make test`), not of `make test-fast`"
-    )
 
 
 def _is_gate(item: pytest.Item) -> bool:
